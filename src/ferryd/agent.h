@@ -1,0 +1,88 @@
+/* agent.h: ferryd's state: its config, the VMs it owns, its clients.
+ * Everything runs on one thread, in the event loop. */
+#ifndef FERRYD_AGENT_H
+#define FERRYD_AGENT_H
+
+#include <jansson.h>
+#include <sys/types.h>
+#include "config/agentcfg.h"
+#include "ferryd/loop.h"
+#include "net/stream.h"
+#include "qmp/qmp.h"
+#include "util/jsonframe.h"
+
+enum vm_state { VM_STARTING, VM_RUNNING, VM_PAUSED, VM_SHUTTING_DOWN, VM_GONE };
+
+/* A request waiting for a VM to reach a state (create: running; shutdown and
+ * destroy: gone). Points at its client by id: the client may leave first. */
+enum wait_kind { WAIT_RUNNING, WAIT_GONE };
+struct waiter {
+	enum wait_kind kind;
+	long client_id, req_id;
+	long timer_id;          /* deadline; 0: none */
+	struct vm *vm;
+	struct waiter *next;
+};
+
+struct vm {
+	struct agent *ag;
+	struct vm_config *cfg;
+	char dir[512];          /* state_dir/vms/NAME */
+	enum vm_state state;
+	enum vm_accel accel;    /* what QEMU was started with */
+	pid_t launcher;         /* the QEMU that daemonizes, until it returns */
+	pid_t pid;              /* the running QEMU */
+	struct qmp *qmp;
+	int64_t started_us;     /* realtime */
+	long kill_timer;
+	struct waiter *waiters;
+	struct vm *next;
+};
+
+struct client;
+
+struct agent {
+	struct agent_config *cfg;
+	struct loop *loop;
+	struct tls_key key;
+	bool have_key;
+	int listen_fd[AGENT_MAX_LISTEN];
+	bool listen_tcp[AGENT_MAX_LISTEN];
+	int n_listen;
+	struct vm *vms;
+	struct client *clients;
+	long next_client_id;
+	int sigfd;
+};
+
+/* server.c */
+int server_start(struct agent *ag, struct ferr *err);
+void server_stop(struct agent *ag);
+/* Queues reply (stolen) to request req_id of client client_id, if still there. */
+void server_reply(struct agent *ag, long client_id, json_t *reply);
+void server_cron(struct agent *ag);
+
+/* vm.c */
+struct vm *vm_find(struct agent *ag, const char *name);
+/* Starts a VM (takes cfg). The reply goes to the client when it runs. */
+void vm_create(struct agent *ag, struct vm_config *cfg, long client_id, long req_id);
+void vm_shutdown(struct vm *vm, int timeout_s, long client_id, long req_id);
+void vm_destroy(struct vm *vm, long client_id, long req_id);
+json_t *vm_describe(const struct vm *vm, bool full);
+const char *vm_state_name(enum vm_state s);
+/* Re-attaches to QEMUs left running by an earlier ferryd. */
+void vm_reattach_all(struct agent *ag);
+void vm_on_child_exit(struct agent *ag, pid_t pid, int status);
+void vm_cron(struct agent *ag);
+void vm_detach_all(struct agent *ag);
+
+/* qemu.c: how a VM becomes a QEMU command line, and the host checks. */
+int qemu_choose_accel(enum vm_accel want, enum vm_accel *out, struct ferr *err);
+int qemu_check_host(const struct agent *ag, const struct vm_config *c, struct ferr *err);
+/* argv for QEMU; free with qemu_argv_free. */
+char **qemu_build_argv(const char *qemu, const struct vm_config *c, enum vm_accel accel, const char *dir);
+void qemu_argv_free(char **argv);
+void qemu_tap_name(const struct vm_config *c, int idx, char out[16]);
+int qemu_tap_attach(const char *tap, const char *bridge, struct ferr *err);
+
+#endif

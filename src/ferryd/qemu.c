@@ -1,0 +1,261 @@
+/* qemu.c: how a VM config becomes a QEMU command line; accelerator choice;
+ * host checks done before anything starts; TAP-to-bridge attachment. */
+#include "ferryd/agent.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <linux/kvm.h>
+#include <linux/sockios.h>
+
+/* KVM can run a stock guest only with hardware virtualisation: a paravirtual
+ * /dev/kvm without VMX/SVM (as on some cloud machines) hangs the kernel. */
+static bool kvm_usable(char *why, size_t n)
+{
+	char *cpuinfo;
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(why, n, "/dev/kvm: %s", strerror(errno));
+		return false;
+	}
+	int api = ioctl(fd, KVM_GET_API_VERSION, 0);
+	close(fd);
+	if (api != KVM_API_VERSION) {
+		snprintf(why, n, "/dev/kvm answers API version %d, not %d", api, KVM_API_VERSION);
+		return false;
+	}
+	if (file_read_all("/proc/cpuinfo", 16 << 20, &cpuinfo, NULL) < 0) {
+		snprintf(why, n, "cannot read /proc/cpuinfo");
+		return false;
+	}
+	bool hw = strstr(cpuinfo, " vmx") || strstr(cpuinfo, " svm");
+	free(cpuinfo);
+	if (!hw) {
+		snprintf(why, n, "the CPU has no VMX/SVM flag (a paravirtual KVM cannot boot a stock kernel)");
+		return false;
+	}
+	return true;
+}
+
+int qemu_choose_accel(enum vm_accel want, enum vm_accel *out, struct ferr *err)
+{
+	char why[256];
+
+	if (want == ACCEL_TCG) {
+		*out = ACCEL_TCG;
+		return 0;
+	}
+	if (kvm_usable(why, sizeof(why))) {
+		*out = ACCEL_KVM;
+		return 0;
+	}
+	if (want == ACCEL_KVM) {
+		ferr_set(err, "accel \"kvm\" was asked for, but KVM cannot run a guest on this host: %s", why);
+		return -ENODEV;
+	}
+	*out = ACCEL_TCG;
+	return 0;
+}
+
+static bool in_path(const char *bin)
+{
+	const char *path = getenv("PATH");
+	char buf[4096];
+
+	if (strchr(bin, '/'))
+		return access(bin, X_OK) == 0;
+	if (!path)
+		path = "/usr/bin:/bin";
+	while (*path) {
+		const char *end = strchrnul(path, ':');
+		snprintf(buf, sizeof(buf), "%.*s/%s", (int)(end - path), path, bin);
+		if (access(buf, X_OK) == 0)
+			return true;
+		path = *end ? end + 1 : end;
+	}
+	return false;
+}
+
+int qemu_check_host(const struct agent *ag, const struct vm_config *c, struct ferr *err)
+{
+	if (!in_path(ag->cfg->qemu)) {
+		ferr_set(err, "QEMU (%s) is not installed on host %s; install the qemu-system-x86 package",
+			 ag->cfg->qemu, ag->cfg->host);
+		return -ENOENT;
+	}
+	if (c->kernel && access(c->kernel, R_OK) < 0) {
+		ferr_set(err, "the kernel of %s, %s, cannot be read on host %s: %s", c->name, c->kernel,
+			 ag->cfg->host, strerror(errno));
+		return -ENOENT;
+	}
+	if (c->ramdisk && access(c->ramdisk, R_OK) < 0) {
+		ferr_set(err, "the ramdisk of %s, %s, cannot be read on host %s: %s", c->name, c->ramdisk,
+			 ag->cfg->host, strerror(errno));
+		return -ENOENT;
+	}
+	for (int i = 0; i < c->n_disks; i++) {
+		const struct vm_disk *d = &c->disks[i];
+		if (strstr(d->target, "://"))
+			continue;
+		if (access(d->target, d->readonly ? R_OK : R_OK | W_OK) < 0) {
+			ferr_set(err, "disk %s of %s, %s, cannot be opened on host %s: %s", d->vdev, c->name,
+				 d->target, ag->cfg->host, strerror(errno));
+			return -ENOENT;
+		}
+	}
+	for (int i = 0; i < c->n_vifs; i++) {
+		if (!if_nametoindex(c->vifs[i].bridge)) {
+			ferr_set(err, "bridge %s (vif %d of %s) does not exist on host %s", c->vifs[i].bridge, i,
+				 c->name, ag->cfg->host);
+			return -ENODEV;
+		}
+	}
+	return 0;
+}
+
+void qemu_tap_name(const struct vm_config *c, int idx, char out[16])
+{
+	if (strlen(c->name) <= 10) {
+		snprintf(out, 16, "fy-%s.%d", c->name, idx);
+	} else {
+		uint32_t h = 2166136261u;
+		for (const char *p = c->name; *p; p++)
+			h = (h ^ (uint8_t)*p) * 16777619u;
+		snprintf(out, 16, "fy-%08x.%d", h, idx);
+	}
+}
+
+static void push(char ***argv, int *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void push(char ***argv, int *n, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	*argv = xrealloc(*argv, (*n + 2) * sizeof(char *));
+	(*argv)[(*n)++] = s;
+	(*argv)[*n] = NULL;
+}
+
+char **qemu_build_argv(const char *qemu, const struct vm_config *c, enum vm_accel accel, const char *dir)
+{
+	char **a = NULL;
+	int n = 0, ide = 0;
+	char mac[18], tap[16];
+
+	push(&a, &n, "%s", qemu);
+	push(&a, &n, "-name");
+	push(&a, &n, "%s,debug-threads=on", c->name);
+	push(&a, &n, "-machine");
+	push(&a, &n, "pc");
+	push(&a, &n, "-accel");
+	push(&a, &n, "%s", accel == ACCEL_KVM ? "kvm" : "tcg");
+	push(&a, &n, "-m");
+	push(&a, &n, "%d", c->memory_mb);
+	push(&a, &n, "-smp");
+	push(&a, &n, "%d", c->vcpus);
+	push(&a, &n, "-nodefaults");
+	push(&a, &n, "-no-user-config");
+	push(&a, &n, "-display");
+	push(&a, &n, "none");
+	push(&a, &n, "-msg");
+	push(&a, &n, "timestamp=on");
+	/* Paused until ferryd has wired the network; daemonized once ready so
+	 * startup errors come back as an exit status. */
+	push(&a, &n, "-S");
+	push(&a, &n, "-daemonize");
+	push(&a, &n, "-pidfile");
+	push(&a, &n, "%s/qemu.pid", dir);
+	push(&a, &n, "-qmp");
+	push(&a, &n, "unix:%s/qmp.sock,server=on,wait=off", dir);
+	push(&a, &n, "-chardev");
+	push(&a, &n, "socket,id=serial0,path=%s/serial.sock,server=on,wait=off,logfile=%s/serial.log,logappend=on", dir, dir);
+	push(&a, &n, "-serial");
+	push(&a, &n, "chardev:serial0");
+	if (c->kernel) {
+		push(&a, &n, "-kernel");
+		push(&a, &n, "%s", c->kernel);
+		if (c->ramdisk) {
+			push(&a, &n, "-initrd");
+			push(&a, &n, "%s", c->ramdisk);
+		}
+		if (c->extra) {
+			push(&a, &n, "-append");
+			push(&a, &n, "%s", c->extra);
+		}
+	}
+	for (int i = 0; i < c->n_disks; i++) {
+		const struct vm_disk *d = &c->disks[i];
+		const char *ro = d->readonly ? ",read-only=on" : "";
+		push(&a, &n, "-blockdev");
+		push(&a, &n, "driver=file,filename=%s,node-name=%s-file%s", d->target, d->vdev, ro);
+		push(&a, &n, "-blockdev");
+		push(&a, &n, "driver=%s,file=%s-file,node-name=%s%s", d->format, d->vdev, d->vdev, ro);
+		push(&a, &n, "-device");
+		if (d->vdev[0] == 'h' || d->vdev[0] == 's') {
+			push(&a, &n, "ide-hd,drive=%s,bus=ide.%d,unit=%d,id=%s-dev", d->vdev, ide / 2, ide % 2, d->vdev);
+			ide++;
+		} else {
+			push(&a, &n, "virtio-blk-pci,drive=%s,id=%s-dev%s", d->vdev, d->vdev, i == 0 && !c->kernel ? ",bootindex=0" : "");
+		}
+	}
+	for (int i = 0; i < c->n_vifs; i++) {
+		qemu_tap_name(c, i, tap);
+		vm_mac_format(c->vifs[i].mac, mac);
+		push(&a, &n, "-netdev");
+		push(&a, &n, "tap,id=net%d,ifname=%s,script=no,downscript=no", i, tap);
+		push(&a, &n, "-device");
+		push(&a, &n, "%s,netdev=net%d,mac=%s,id=net%d-dev", c->vifs[i].model, i, mac, i);
+	}
+	return a;
+}
+
+void qemu_argv_free(char **argv)
+{
+	if (!argv)
+		return;
+	for (char **p = argv; *p; p++)
+		free(*p);
+	free(argv);
+}
+
+int qemu_tap_attach(const char *tap, const char *bridge, struct ferr *err)
+{
+	struct ifreq ifr;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int idx = if_nametoindex(tap), r = 0;
+
+	if (!idx) {
+		ferr_set(err, "QEMU did not create TAP %s", tap);
+		close(fd);
+		return -ENODEV;
+	}
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", bridge);
+	ifr.ifr_ifindex = idx;
+	if (ioctl(fd, SIOCBRADDIF, &ifr) < 0 && errno != EBUSY) {
+		r = -errno;
+		ferr_set(err, "cannot add %s to bridge %s: %s", tap, bridge, strerror(errno));
+		goto out;
+	}
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", tap);
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0 ||
+	    (ifr.ifr_flags |= IFF_UP, ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)) {
+		r = -errno;
+		ferr_set(err, "cannot bring %s up: %s", tap, strerror(errno));
+	}
+out:
+	close(fd);
+	return r;
+}

@@ -1,0 +1,576 @@
+/* vm.c: the VMs ferryd owns: starting QEMU, its QMP connection and events,
+ * shutdown and destroy, re-attaching after a restart, cleaning up after exit. */
+#include "ferryd/agent.h"
+#include "proto/proto.h"
+#include "util/log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sys/epoll.h>
+
+static void vm_gone(struct vm *vm, const char *why);
+
+const char *vm_state_name(enum vm_state s)
+{
+	static const char *names[] = { "starting", "running", "paused", "shutting-down", "gone" };
+	return names[s];
+}
+
+struct vm *vm_find(struct agent *ag, const char *name)
+{
+	for (struct vm *v = ag->vms; v; v = v->next)
+		if (!strcmp(v->cfg->name, name))
+			return v;
+	return NULL;
+}
+
+json_t *vm_describe(const struct vm *vm, bool full)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:i, s:s, s:I, s:I}",
+			      "name", vm->cfg->name, "host", vm->ag->cfg->host,
+			      "state", vm_state_name(vm->state), "memory_mb", vm->cfg->memory_mb,
+			      "vcpus", vm->cfg->vcpus, "accel", vm_accel_name(vm->accel),
+			      "pid", (json_int_t)vm->pid, "started_us", (json_int_t)vm->started_us);
+	if (full) {
+		char *text = vmcfg_format(vm->cfg);
+		json_object_set_new(o, "config", json_string(text));
+		free(text);
+		json_object_set_new(o, "state_dir", json_string(vm->dir));
+		json_t *taps = json_array();
+		for (int i = 0; i < vm->cfg->n_vifs; i++) {
+			char tap[16], mac[18];
+			qemu_tap_name(vm->cfg, i, tap);
+			vm_mac_format(vm->cfg->vifs[i].mac, mac);
+			json_array_append_new(taps, json_pack("{s:s, s:s, s:s}", "tap", tap, "mac", mac,
+							      "bridge", vm->cfg->vifs[i].bridge));
+		}
+		json_object_set_new(o, "vifs", taps);
+	}
+	return o;
+}
+
+/* Answers every waiter of the given kind (or all, kind < 0) with ok or err. */
+static void notify(struct vm *vm, int kind, const char *err)
+{
+	struct waiter **wp = &vm->waiters, *w;
+
+	while ((w = *wp)) {
+		if (kind >= 0 && (int)w->kind != kind) {
+			wp = &w->next;
+			continue;
+		}
+		*wp = w->next;
+		if (w->timer_id)
+			loop_cancel_timer(vm->ag->loop, w->timer_id);
+		if (err)
+			server_reply(vm->ag, w->client_id, proto_reply_err(w->req_id, "%s", err));
+		else
+			server_reply(vm->ag, w->client_id, proto_reply_ok(w->req_id, vm_describe(vm, false)));
+		free(w);
+	}
+}
+
+static struct waiter *add_waiter(struct vm *vm, enum wait_kind kind, long client_id, long req_id)
+{
+	struct waiter *w = xcalloc(1, sizeof(*w));
+
+	w->kind = kind;
+	w->client_id = client_id;
+	w->req_id = req_id;
+	w->vm = vm;
+	w->next = vm->waiters;
+	vm->waiters = w;
+	return w;
+}
+
+static void log_event(struct vm *vm, const char *event, json_t *data, int64_t qemu_us, int64_t recv_us)
+{
+	char path[600];
+	json_t *rec = json_pack("{s:s, s:I, s:I}", "event", event, "qemu_us", (json_int_t)qemu_us,
+				"recv_us", (json_int_t)recv_us);
+	struct buf b = {0};
+
+	if (data)
+		json_object_set(rec, "data", data);
+	proto_encode(rec, &b);
+	snprintf(path, sizeof(path), "%s/events.jsonl", vm->dir);
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		write_all(fd, b.data, b.len);
+		close(fd);
+	}
+	buf_free(&b);
+	json_decref(rec);
+}
+
+static void on_event(struct qmp *q, const char *event, json_t *data, int64_t qemu_us, int64_t recv_us, void *opaque)
+{
+	struct vm *vm = opaque;
+
+	(void)q;
+	log_event(vm, event, data, qemu_us, recv_us);
+	log_info("qmp event", "vm=%s event=%s qemu_us=%lld recv_us=%lld", vm->cfg->name, event,
+		 (long long)qemu_us, (long long)recv_us);
+	if (!strcmp(event, "STOP") && vm->state == VM_RUNNING)
+		vm->state = VM_PAUSED;
+	else if (!strcmp(event, "RESUME") && vm->state != VM_SHUTTING_DOWN) {
+		vm->state = VM_RUNNING;
+		notify(vm, WAIT_RUNNING, NULL);
+	} else if (!strcmp(event, "SHUTDOWN"))
+		vm->state = VM_SHUTTING_DOWN;
+}
+
+static void qmp_io(struct loop *l, int fd, uint32_t events, void *opaque)
+{
+	struct vm *vm = opaque;
+	struct ferr err = {0};
+	int r = 0;
+
+	(void)fd;
+	if (events & EPOLLOUT)
+		r = qmp_on_writable(vm->qmp);
+	if (r == 0 && events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))
+		r = qmp_on_readable(vm->qmp, &err);
+	if (r < 0) {
+		/* QEMU closes QMP when it exits: the VM is gone. */
+		vm_gone(vm, r == -EPIPE ? "QEMU exited" : err.msg);
+		return;
+	}
+	loop_set_write(l, qmp_fd(vm->qmp), qmp_want_write(vm->qmp));
+}
+
+static void qmp_kick(struct vm *vm)
+{
+	if (vm->qmp)
+		loop_set_write(vm->ag->loop, qmp_fd(vm->qmp), qmp_want_write(vm->qmp));
+}
+
+static int attach_qmp(struct vm *vm, struct ferr *err)
+{
+	char path[600];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/qmp.sock", vm->dir);
+	if ((fd = qmp_connect_unix(path, err)) < 0)
+		return fd;
+	vm->qmp = qmp_new(fd, on_event, vm);
+	loop_add_fd(vm->ag->loop, fd, false, qmp_io, vm);
+	return 0;
+}
+
+static pid_t read_pidfile(const char *dir)
+{
+	char path[600], *text;
+	pid_t pid = 0;
+
+	snprintf(path, sizeof(path), "%s/qemu.pid", dir);
+	if (file_read_all(path, 64, &text, NULL) == 0) {
+		pid = atoi(text);
+		free(text);
+	}
+	return pid;
+}
+
+/* The last line QEMU wrote to stderr: why it failed to start. */
+static void qemu_last_error(const char *dir, char *out, size_t n)
+{
+	char path[600], *text;
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/qemu.log", dir);
+	snprintf(out, n, "no message");
+	if (file_read_all(path, 1 << 20, &text, &len) < 0)
+		return;
+	while (len && (text[len - 1] == '\n' || text[len - 1] == ' '))
+		text[--len] = 0;
+	char *line = strrchr(text, '\n');
+	line = line ? line + 1 : text;
+	/* Drop QEMU's "<timestamp> qemu-system-x86_64: " prefix. */
+	char *colon = strstr(line, ": ");
+	if (colon && strstr(line, "qemu-system") && strstr(line, "qemu-system") < colon)
+		line = colon + 2;
+	if (*line)
+		snprintf(out, n, "%s", line);
+	free(text);
+}
+
+static void archive_logs(struct vm *vm)
+{
+	static const char *files[] = { "serial.log", "events.jsonl", "qemu.log" };
+	char logdir[512], from[700], to[700];
+
+	snprintf(logdir, sizeof(logdir), "%s/log", vm->ag->cfg->state_dir);
+	mkdir_p(logdir, 0700);
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		snprintf(from, sizeof(from), "%s/%s", vm->dir, files[i]);
+		snprintf(to, sizeof(to), "%s/%s.%s", logdir, vm->cfg->name, files[i]);
+		rename(from, to);
+	}
+}
+
+static void vm_free(struct vm *vm)
+{
+	struct agent *ag = vm->ag;
+
+	for (struct vm **vp = &ag->vms; *vp; vp = &(*vp)->next) {
+		if (*vp == vm) {
+			*vp = vm->next;
+			break;
+		}
+	}
+	if (vm->qmp) {
+		loop_del_fd(ag->loop, qmp_fd(vm->qmp));
+		qmp_free(vm->qmp);
+	}
+	if (vm->kill_timer)
+		loop_cancel_timer(ag->loop, vm->kill_timer);
+	vmcfg_free(vm->cfg);
+	free(vm);
+}
+
+/* The VM's QEMU is gone (or never came up): answer waiters, clean up. */
+static void vm_gone(struct vm *vm, const char *why)
+{
+	log_info("vm gone", "vm=%s reason=\"%s\"", vm->cfg->name, why);
+	if (vm->pid > 0 && kill(vm->pid, 0) == 0) {
+		/* QMP closed but the process lingers: make sure it ends. */
+		kill(vm->pid, SIGKILL);
+	}
+	enum vm_state was = vm->state;
+	vm->state = VM_GONE;
+	notify(vm, WAIT_GONE, NULL);
+	char msg[1200];
+	snprintf(msg, sizeof(msg), "%s stopped before it ran: %s", vm->cfg->name, why);
+	notify(vm, -1, was == VM_STARTING ? msg : why);
+	archive_logs(vm);
+	rm_rf(vm->dir);
+	vm_free(vm);
+}
+
+static void on_cont(struct qmp *q, json_t *reply, void *opaque)
+{
+	struct vm *vm = opaque;
+
+	(void)q;
+	if (!reply)
+		return;
+	if (qmp_reply_error(reply)) {
+		notify(vm, WAIT_RUNNING, qmp_reply_error(reply));
+		return;
+	}
+	vm->state = VM_RUNNING;
+	notify(vm, WAIT_RUNNING, NULL);
+}
+
+/* QEMU is up and paused (-S): wire its TAPs to the bridges, then run it. */
+static void start_guest(struct vm *vm)
+{
+	struct ferr err = {0};
+
+	for (int i = 0; i < vm->cfg->n_vifs; i++) {
+		char tap[16];
+		qemu_tap_name(vm->cfg, i, tap);
+		if (qemu_tap_attach(tap, vm->cfg->vifs[i].bridge, &err) < 0) {
+			log_error("network setup failed", "vm=%s error=\"%s\"", vm->cfg->name, err.msg);
+			notify(vm, WAIT_RUNNING, err.msg);
+			qmp_send(vm->qmp, "quit", NULL, NULL, NULL);
+			qmp_kick(vm);
+			return;
+		}
+	}
+	qmp_send(vm->qmp, "cont", NULL, on_cont, vm);
+	qmp_kick(vm);
+}
+
+void vm_on_child_exit(struct agent *ag, pid_t pid, int status)
+{
+	struct vm *vm;
+	struct ferr err = {0};
+
+	for (vm = ag->vms; vm && vm->launcher != pid; vm = vm->next)
+		;
+	if (!vm)
+		return;
+	vm->launcher = 0;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		char last[600], msg[800];
+		qemu_last_error(vm->dir, last, sizeof(last));
+		snprintf(msg, sizeof(msg), "QEMU failed to start %s: %s", vm->cfg->name, last);
+		log_error("qemu failed", "vm=%s error=\"%s\"", vm->cfg->name, last);
+		notify(vm, -1, msg);
+		vm_gone(vm, "QEMU failed to start");
+		return;
+	}
+	vm->pid = read_pidfile(vm->dir);
+	if (attach_qmp(vm, &err) < 0) {
+		notify(vm, -1, err.msg);
+		if (vm->pid > 0)
+			kill(vm->pid, SIGKILL);
+		vm_gone(vm, err.msg);
+		return;
+	}
+	log_info("qemu started", "vm=%s pid=%d accel=%s", vm->cfg->name, (int)vm->pid, vm_accel_name(vm->accel));
+	start_guest(vm);
+}
+
+static pid_t spawn(char **argv, const char *dir)
+{
+	char log[600];
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return pid;
+	/* Child: its own session, so signals to ferryd's group spare QEMU. */
+	setsid();
+	snprintf(log, sizeof(log), "%s/qemu.log", dir);
+	int null = open("/dev/null", O_RDWR);
+	int lfd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	dup2(null, 0);
+	dup2(lfd >= 0 ? lfd : null, 1);
+	dup2(lfd >= 0 ? lfd : null, 2);
+	sigset_t all;
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	for (int fd = 3; fd < 1024; fd++)
+		close(fd);
+	execvp(argv[0], argv);
+	dprintf(2, "ferryd: cannot run %s: %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
+static struct vm *vm_new(struct agent *ag, struct vm_config *cfg)
+{
+	struct vm *vm = xcalloc(1, sizeof(*vm));
+
+	vm->ag = ag;
+	vm->cfg = cfg;
+	snprintf(vm->dir, sizeof(vm->dir), "%s/vms/%s", ag->cfg->state_dir, cfg->name);
+	vm->next = ag->vms;
+	ag->vms = vm;
+	return vm;
+}
+
+void vm_create(struct agent *ag, struct vm_config *cfg, long client_id, long req_id)
+{
+	struct ferr err = {0};
+	enum vm_accel accel;
+	char path[600];
+	char *text;
+	int r;
+
+	if (vm_find(ag, cfg->name)) {
+		server_reply(ag, client_id, proto_reply_err(req_id, "a VM named %s already exists on host %s",
+							    cfg->name, ag->cfg->host));
+		vmcfg_free(cfg);
+		return;
+	}
+	if (qemu_check_host(ag, cfg, &err) < 0 ||
+	    qemu_choose_accel(cfg->accel != ACCEL_AUTO ? cfg->accel : ag->cfg->accel, &accel, &err) < 0) {
+		server_reply(ag, client_id, proto_reply_err(req_id, "%s", err.msg));
+		vmcfg_free(cfg);
+		return;
+	}
+	struct vm *vm = vm_new(ag, cfg);
+	vm->accel = accel;
+	vm->state = VM_STARTING;
+	vm->started_us = time_real_us();
+	rm_rf(vm->dir);
+	if ((r = mkdir_p(vm->dir, 0700)) < 0) {
+		server_reply(ag, client_id, proto_reply_err(req_id, "cannot create %s: %s", vm->dir, strerror(-r)));
+		vm_free(vm);
+		return;
+	}
+	text = vmcfg_format(cfg);
+	snprintf(path, sizeof(path), "%s/config", vm->dir);
+	file_write_atomic(path, text, strlen(text), 0600);
+	free(text);
+	snprintf(path, sizeof(path), "%s/accel", vm->dir);
+	file_write_atomic(path, vm_accel_name(accel), 3, 0600);
+
+	char **argv = qemu_build_argv(ag->cfg->qemu, cfg, accel, vm->dir);
+	struct buf cmd = {0};
+	for (char **p = argv; *p; p++)
+		buf_printf(&cmd, "%s%s", p == argv ? "" : " ", *p);
+	log_info("starting qemu", "vm=%s cmd=\"%s\"", cfg->name, cmd.data);
+	buf_free(&cmd);
+	vm->launcher = spawn(argv, vm->dir);
+	qemu_argv_free(argv);
+	add_waiter(vm, WAIT_RUNNING, client_id, req_id);
+	if (vm->launcher < 0) {
+		vm->launcher = 0;
+		vm_gone(vm, "cannot fork");
+	}
+}
+
+static void on_timeout(struct loop *l, void *opaque)
+{
+	struct waiter *w = opaque;
+	struct vm *vm = w->vm;
+
+	(void)l;
+	w->timer_id = 0;
+	for (struct waiter **wp = &vm->waiters; *wp; wp = &(*wp)->next) {
+		if (*wp == w) {
+			*wp = w->next;
+			break;
+		}
+	}
+	server_reply(vm->ag, w->client_id,
+		     proto_reply_err(w->req_id, "%s did not shut down in time; it is still running on host %s (ferry destroy %s ends it)",
+				     vm->cfg->name, vm->ag->cfg->host, vm->cfg->name));
+	free(w);
+}
+
+void vm_shutdown(struct vm *vm, int timeout_s, long client_id, long req_id)
+{
+	struct waiter *w = add_waiter(vm, WAIT_GONE, client_id, req_id);
+
+	w->timer_id = loop_add_timer(vm->ag->loop, timeout_s * 1000, on_timeout, w);
+	if (vm->qmp) {
+		qmp_send(vm->qmp, "system_powerdown", NULL, NULL, NULL);
+		qmp_kick(vm);
+	}
+}
+
+static void on_kill_timer(struct loop *l, void *opaque)
+{
+	struct vm *vm = opaque;
+
+	(void)l;
+	vm->kill_timer = 0;
+	if (vm->pid > 0) {
+		log_warn("qemu did not quit, killing it", "vm=%s pid=%d", vm->cfg->name, (int)vm->pid);
+		kill(vm->pid, SIGKILL);
+	}
+}
+
+void vm_destroy(struct vm *vm, long client_id, long req_id)
+{
+	add_waiter(vm, WAIT_GONE, client_id, req_id);
+	if (vm->qmp) {
+		qmp_send(vm->qmp, "quit", NULL, NULL, NULL);
+		qmp_kick(vm);
+	}
+	if (!vm->kill_timer)
+		vm->kill_timer = loop_add_timer(vm->ag->loop, 3000, on_kill_timer, vm);
+}
+
+/* Is pid a QEMU started for this VM folder? (Pids get reused.) */
+static bool pid_is_ours(pid_t pid, const char *dir)
+{
+	char path[64], *cmd;
+	size_t len;
+	bool ours = false;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	if (file_read_all(path, 1 << 20, &cmd, &len) < 0)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!cmd[i])
+			cmd[i] = ' ';
+	char want[600];
+	snprintf(want, sizeof(want), "%s/qmp.sock", dir);
+	ours = strstr(cmd, want) != NULL;
+	free(cmd);
+	return ours;
+}
+
+static void on_status(struct qmp *q, json_t *reply, void *opaque)
+{
+	struct vm *vm = opaque;
+	json_t *ret = json_object_get(reply, "return");
+
+	(void)q;
+	if (!ret)
+		return;
+	const char *st = json_string_value(json_object_get(ret, "status"));
+	if (json_is_true(json_object_get(ret, "running")))
+		vm->state = VM_RUNNING;
+	else if (st && !strcmp(st, "prelaunch"))
+		start_guest(vm);   /* the earlier ferryd died before it ran the guest */
+	else
+		vm->state = VM_PAUSED;
+	log_info("re-attached", "vm=%s pid=%d status=%s", vm->cfg->name, (int)vm->pid, st ? st : "?");
+}
+
+void vm_reattach_all(struct agent *ag)
+{
+	char vmsdir[512];
+	DIR *d;
+	struct dirent *de;
+
+	snprintf(vmsdir, sizeof(vmsdir), "%s/vms", ag->cfg->state_dir);
+	mkdir_p(vmsdir, 0700);
+	if (!(d = opendir(vmsdir)))
+		return;
+	while ((de = readdir(d))) {
+		char dir[800], path[900];
+		struct vm_config *cfg = NULL;
+		struct ferr err = {0};
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(dir, sizeof(dir), "%s/%s", vmsdir, de->d_name);
+		snprintf(path, sizeof(path), "%s/config", dir);
+		pid_t pid = read_pidfile(dir);
+		if (vmcfg_load(path, &cfg, &err) < 0 || pid <= 0 || !pid_is_ours(pid, dir)) {
+			log_warn("removing stale VM state", "dir=%s", dir);
+			if (pid > 0 && pid_is_ours(pid, dir))
+				kill(pid, SIGKILL);
+			vmcfg_free(cfg);
+			rm_rf(dir);
+			continue;
+		}
+		struct vm *vm = vm_new(ag, cfg);
+		char *accel;
+		snprintf(path, sizeof(path), "%s/accel", dir);
+		if (file_read_all(path, 16, &accel, NULL) == 0) {
+			vm->accel = !strcmp(accel, "kvm") ? ACCEL_KVM : ACCEL_TCG;
+			free(accel);
+		}
+		struct stat st;
+		snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+		vm->started_us = stat(path, &st) == 0 ? (int64_t)st.st_mtime * 1000000 : 0;
+		snprintf(path, sizeof(path), "%s/config", dir);
+		if (stat(path, &st) == 0)
+			vm->started_us = (int64_t)st.st_mtime * 1000000;
+		vm->pid = pid;
+		vm->state = VM_PAUSED;
+		if (attach_qmp(vm, &err) < 0) {
+			log_error("cannot re-attach", "vm=%s error=\"%s\"", cfg->name, err.msg);
+			vm_free(vm);
+			continue;
+		}
+		qmp_send(vm->qmp, "query-status", NULL, on_status, vm);
+		qmp_kick(vm);
+	}
+	closedir(d);
+}
+
+void vm_cron(struct agent *ag)
+{
+	struct vm *vm, *next;
+
+	for (vm = ag->vms; vm; vm = next) {
+		next = vm->next;
+		if (vm->pid > 0 && kill(vm->pid, 0) < 0 && errno == ESRCH)
+			vm_gone(vm, "QEMU process ended");
+	}
+}
+
+/* ferryd is exiting: leave the QEMUs running for the next ferryd. */
+void vm_detach_all(struct agent *ag)
+{
+	while (ag->vms) {
+		struct vm *vm = ag->vms;
+		notify(vm, -1, "ferryd is shutting down");
+		vm_free(vm);
+	}
+}

@@ -1,0 +1,50 @@
+/* stream.h: a byte stream to a peer: a plain Unix socket (local only) or TCP
+ * wrapped in TLS with a pre-shared key (GnuTLS PSK). Plus listen/connect. */
+#ifndef FERRY_STREAM_H
+#define FERRY_STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include "util/util.h"
+
+#define TLS_KEY_BYTES 32
+#define TLS_PSK_IDENTITY "ferry"
+
+struct tls_key {
+	unsigned char bytes[TLS_KEY_BYTES];
+};
+
+/* Reads a key file: 64 hex digits. Refuses a file that group or others can
+ * read or write (the key is the only thing between the network and root). */
+int tls_key_load(const char *path, struct tls_key *key, struct ferr *err);
+/* Writes a fresh random key to path with mode 0600 (fails if it exists). */
+int tls_key_generate(const char *path, struct ferr *err);
+
+struct stream;
+
+/* Takes ownership of fd. key NULL: plain (Unix sockets only). */
+struct stream *stream_new_server(int fd, const struct tls_key *key);
+struct stream *stream_new_client(int fd, const struct tls_key *key);
+void stream_free(struct stream *s);   /* closes fd; NULL is a no-op */
+
+int stream_fd(const struct stream *s);
+bool stream_is_tls(const struct stream *s);
+/* Drives the TLS handshake: 0 when done, -EAGAIN to call again when the fd is
+ * ready (stream_handshake_wants_write says which way), else -EPROTO with err. */
+int stream_handshake(struct stream *s, struct ferr *err);
+bool stream_handshake_wants_write(const struct stream *s);
+/* n > 0 bytes, 0 at EOF, -EAGAIN, or -errno/-EPROTO. */
+ssize_t stream_read(struct stream *s, void *p, size_t n, struct ferr *err);
+ssize_t stream_write(struct stream *s, const void *p, size_t n, struct ferr *err);
+/* True if decrypted bytes wait inside the TLS layer (poll will not show them). */
+bool stream_pending(const struct stream *s);
+/* Orderly TLS close (best effort) before stream_free. */
+void stream_bye(struct stream *s);
+
+/* "unix:/path" or "tcp:ADDR:PORT" (ADDR an IPv4/IPv6 literal). */
+int sock_listen(const char *spec, struct ferr *err);
+int sock_connect_unix(const char *path, struct ferr *err);
+int sock_connect_tcp(const char *addr, int port, int timeout_ms, struct ferr *err);
+
+#endif

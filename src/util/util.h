@@ -1,0 +1,57 @@
+/* util.h: small helpers shared by every ferry module: errors, time, buffers, fds. */
+#ifndef FERRY_UTIL_H
+#define FERRY_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdarg.h>
+#include <stdbool.h>
+
+#define FERRY_VERSION "0.1.0"
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* An error report: one sentence a user can act on. Set once, where found. */
+struct ferr {
+	char msg[1024];
+};
+void ferr_set(struct ferr *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Microseconds on CLOCK_MONOTONIC / CLOCK_REALTIME. */
+int64_t time_mono_us(void);
+int64_t time_real_us(void);
+
+/* A growable byte buffer; data[len] is always 0. */
+struct buf {
+	char *data;
+	size_t len, cap;
+};
+void buf_append(struct buf *b, const void *p, size_t n);
+void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_consume(struct buf *b, size_t n);   /* drop n bytes from the front */
+void buf_free(struct buf *b);
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t m);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+
+/* Reads a whole file (at most max bytes). Returns 0 or -errno. */
+int file_read_all(const char *path, size_t max, char **out, size_t *len);
+/* Writes a file atomically (tmp + rename) with the given mode. */
+int file_write_atomic(const char *path, const void *p, size_t n, int mode);
+int mkdir_p(const char *path, int mode);
+int rm_rf(const char *path);
+
+int fd_set_nonblock(int fd);
+int fd_set_cloexec(int fd);
+/* Writes all n bytes to a blocking fd. */
+int write_all(int fd, const void *p, size_t n);
+
+/* True if s is a plain identifier: [A-Za-z][A-Za-z0-9_-]{0,max-1}. */
+bool ident_valid(const char *s, size_t max);
+
+/* Runs argv (execvp) and waits; output to /dev/null unless quiet is false.
+ * Returns the exit status, or -errno if it could not run. */
+int run_cmd(char *const argv[], bool quiet);
+
+#endif
