@@ -1,0 +1,98 @@
+/* ferry-guest: runs inside the test guest. Answers UDP echo (port 7777) and,
+ * when given a collector, sends UDP heartbeats carrying a sequence number and
+ * the guest's monotonic clock, so downtime can be seen from inside too.
+ * Static, no libraries: it is copied into the guest's initramfs. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#define ECHO_PORT 7777
+
+struct heartbeat {
+	char magic[8];          /* "FERRYHB1" */
+	uint64_t seq;
+	uint64_t guest_mono_ns;
+} __attribute__((packed));
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + ts.tv_nsec;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "Usage: ferry-guest [--daemon] [--heartbeat ADDR:PORT] [--hz N]\n"
+			"Answers UDP echo on port %d; sends heartbeats to ADDR:PORT at N Hz (default 1000).\n",
+		ECHO_PORT);
+}
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_in hb = { .sin_family = AF_INET }, me = { .sin_family = AF_INET };
+	int hz = 1000, have_hb = 0, daemon_mode = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--daemon")) {
+			daemon_mode = 1;
+		} else if (!strcmp(argv[i], "--heartbeat") && i + 1 < argc) {
+			char *colon = strrchr(argv[++i], ':');
+			if (!colon)
+				return usage(), 2;
+			*colon = 0;
+			if (inet_pton(AF_INET, argv[i], &hb.sin_addr) != 1)
+				return usage(), 2;
+			hb.sin_port = htons(atoi(colon + 1));
+			have_hb = 1;
+		} else if (!strcmp(argv[i], "--hz") && i + 1 < argc) {
+			hz = atoi(argv[++i]);
+			if (hz < 1 || hz > 10000)
+				return usage(), 2;
+		} else {
+			return usage(), strcmp(argv[i], "--help") ? 2 : 0;
+		}
+	}
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	me.sin_port = htons(ECHO_PORT);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&me, sizeof(me)) < 0) {
+		perror("ferry-guest: bind");
+		return 1;
+	}
+	if (daemon_mode && daemon(0, 0) < 0)
+		return 1;
+	struct heartbeat h = { .magic = "FERRYHB1" };
+	uint64_t period = 1000000000u / hz, next = mono_ns();
+	for (;;) {
+		int timeout = -1;
+		if (have_hb) {
+			uint64_t now = mono_ns();
+			timeout = next > now ? (int)((next - now) / 1000000) : 0;
+		}
+		struct pollfd p = { fd, POLLIN, 0 };
+		if (poll(&p, 1, timeout) > 0) {
+			char buf[2048];
+			struct sockaddr_in from;
+			socklen_t fl = sizeof(from);
+			ssize_t n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
+			if (n > 0)
+				sendto(fd, buf, n, 0, (struct sockaddr *)&from, fl);
+		}
+		if (have_hb && mono_ns() >= next) {
+			h.seq++;
+			h.guest_mono_ns = mono_ns();
+			sendto(fd, &h, sizeof(h), 0, (struct sockaddr *)&hb, sizeof(hb));
+			next += period;
+			if (next < mono_ns())
+				next = mono_ns() + period;   /* after a pause: no burst */
+		}
+	}
+}

@@ -184,12 +184,16 @@ int stream_handshake(struct stream *s, struct ferr *err)
 		return -EAGAIN;
 	if (r == GNUTLS_E_WARNING_ALERT_RECEIVED)
 		return -EAGAIN;
+	/* Tell the peer why, so it can tell its user (best effort). */
+	if (r != GNUTLS_E_FATAL_ALERT_RECEIVED && r != GNUTLS_E_PREMATURE_TERMINATION &&
+	    r != GNUTLS_E_PUSH_ERROR && r != GNUTLS_E_PULL_ERROR)
+		gnutls_alert_send_appropriate(s->tls, r);
 	if (r == GNUTLS_E_FATAL_ALERT_RECEIVED) {
 		gnutls_alert_description_t a = gnutls_alert_get(s->tls);
 		ferr_set(err, "the peer refused the TLS handshake (%s): the pre-shared keys do not match",
 			 gnutls_alert_get_name(a));
 	} else if (r == GNUTLS_E_DECRYPTION_FAILED || r == GNUTLS_E_KEYFILE_ERROR ||
-		   r == GNUTLS_E_INSUFFICIENT_CREDENTIALS) {
+		   r == GNUTLS_E_INSUFFICIENT_CREDENTIALS || r == GNUTLS_E_RECEIVED_ILLEGAL_PARAMETER) {
 		ferr_set(err, "TLS handshake failed (%s): the pre-shared keys do not match", gnutls_strerror(r));
 	} else if (r == GNUTLS_E_PREMATURE_TERMINATION || r == GNUTLS_E_PUSH_ERROR || r == GNUTLS_E_PULL_ERROR) {
 		ferr_set(err, "the peer closed the connection during the TLS handshake (%s)", gnutls_strerror(r));

@@ -1,0 +1,60 @@
+/* cli.h: the ferry CLI's shared pieces: global options, the agent client,
+ * and one function per verb (cmd_*.c). */
+#ifndef FERRY_CLI_H
+#define FERRY_CLI_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include "util/util.h"
+
+struct cli {
+	const char *host;      /* -H NAME, NULL: the local agent */
+	const char *hosts;     /* hosts file */
+	const char *socket;    /* local agent socket */
+	const char *key;       /* key file override */
+	bool json;
+	int timeout_ms;        /* per request */
+};
+
+struct agent_conn;
+
+/* Connects to the agent named by cli->host (or the local one) and reads its
+ * greeting. Prints nothing; err says why on failure. */
+int agent_connect(const struct cli *cli, const char *host, struct agent_conn **out, struct ferr *err);
+/* Sends op with args (stolen) and waits for the reply: 0 and a new reference
+ * in *result, or -errno with err (the agent's sentence if it refused). */
+int agent_call(struct agent_conn *c, const char *op, json_t *args, int timeout_ms, json_t **result, struct ferr *err);
+const char *agent_host(const struct agent_conn *c);
+int agent_fd(const struct agent_conn *c);
+/* Raw byte access after a mode switch (console). */
+ssize_t agent_read_raw(struct agent_conn *c, void *p, size_t n);
+int agent_write_raw(struct agent_conn *c, const void *p, size_t n);
+bool agent_pending(const struct agent_conn *c);
+void agent_close(struct agent_conn *c);
+
+/* Connects, calls, prints "ferry: <reason>" on failure. Returns 0 or 1. */
+int cli_call(const struct cli *cli, const char *op, json_t *args, json_t **result);
+void cli_print_json(json_t *v);
+/* Prints a verb's usage + help text. */
+int cli_usage(const char *verb, bool to_stderr);
+
+typedef int (*verb_fn)(struct cli *cli, int argc, char **argv);
+struct verb {
+	const char *name;
+	verb_fn fn;
+	const char *usage;
+	const char *help;
+};
+
+int cmd_create(struct cli *cli, int argc, char **argv);
+int cmd_list(struct cli *cli, int argc, char **argv);
+int cmd_status(struct cli *cli, int argc, char **argv);
+int cmd_shutdown(struct cli *cli, int argc, char **argv);
+int cmd_destroy(struct cli *cli, int argc, char **argv);
+int cmd_console(struct cli *cli, int argc, char **argv);
+int cmd_lab(struct cli *cli, int argc, char **argv);
+
+/* True if argv holds -h/--help; verbs then print their usage. */
+bool want_help(int argc, char **argv);
+
+#endif

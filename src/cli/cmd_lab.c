@@ -1,0 +1,461 @@
+/* cmd_lab.c: ferry lab — the two-host lab in network namespaces (docs/lab.md).
+ *
+ *   ferry-net:     br-switch (VM network switch), br-mgmt (management network)
+ *   ferry-a, -b:   br-vm (guests' TAPs) + uplink to br-switch; mig0 on br-mgmt
+ *   ferry-client:  eth0 10.77.0.100 on br-switch; mig0 10.78.0.100 on br-mgmt
+ *   ferry-storage: mig0 10.78.0.3 on br-mgmt
+ * The switches live in a namespace of their own, so any host's link can be
+ * cut without touching another host. */
+#include "cli/cli.h"
+#include "net/stream.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#define LAB_DIR "/run/ferry-lab"
+#define AGENT_PORT 7077
+
+struct lab_host {
+	const char *name;
+	const char *mgmt_ip;   /* on 10.78.0.0/24 */
+	const char *vm_ip;     /* on 10.77.0.0/24, NULL: none */
+	bool hypervisor;
+};
+
+static const struct lab_host lab_hosts[] = {
+	{ "a", "10.78.0.1", NULL, true },
+	{ "b", "10.78.0.2", NULL, true },
+	{ "client", "10.78.0.100", "10.77.0.100", false },
+	{ "storage", "10.78.0.3", NULL, false },
+};
+static const char *lab_netns[] = { "ferry-net", "ferry-a", "ferry-b", "ferry-client", "ferry-storage" };
+
+/* Runs "ip ARGS" (ARGS split on spaces). Returns its exit status. */
+static int ip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int ip(const char *fmt, ...)
+{
+	char line[512], *argv[64], *save = NULL;
+	int n = 0;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	argv[n++] = "ip";
+	for (char *t = strtok_r(line, " ", &save); t && n < 63; t = strtok_r(NULL, " ", &save))
+		argv[n++] = t;
+	argv[n] = NULL;
+	int r = run_cmd(argv, true);
+	if (r < 0) {
+		fprintf(stderr, "ferry: cannot run ip (install iproute2)\n");
+		return 1;
+	}
+	return r;
+}
+
+static bool netns_exists(const char *ns)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/run/netns/%s", ns);
+	return access(path, F_OK) == 0;
+}
+
+static bool proc_matches(pid_t pid, const char *needle)
+{
+	char path[64], *cmd;
+	size_t len;
+	bool m;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	if (pid <= 0 || file_read_all(path, 1 << 20, &cmd, &len) < 0)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!cmd[i])
+			cmd[i] = ' ';
+	m = strstr(cmd, needle) != NULL;
+	free(cmd);
+	return m;
+}
+
+static pid_t read_pid(const char *path)
+{
+	char *text;
+	pid_t pid = 0;
+
+	if (file_read_all(path, 64, &text, NULL) == 0) {
+		pid = atoi(text);
+		free(text);
+	}
+	return pid;
+}
+
+static pid_t agent_pid(const char *host)
+{
+	char path[256];
+	pid_t pid;
+
+	snprintf(path, sizeof(path), LAB_DIR "/%s/ferryd.lock", host);
+	pid = read_pid(path);
+	return proc_matches(pid, "ferryd") ? pid : 0;
+}
+
+/* Signals pid and waits up to wait_ms for it to end. */
+static void end_process(pid_t pid, int sig, int wait_ms)
+{
+	kill(pid, sig);
+	for (int i = 0; i < wait_ms / 20 && kill(pid, 0) == 0; i++)
+		usleep(20000);
+	if (kill(pid, 0) == 0) {
+		kill(pid, SIGKILL);
+		for (int i = 0; i < 100 && kill(pid, 0) == 0; i++)
+			usleep(20000);
+	}
+}
+
+static int build_topology(void)
+{
+	int bad = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(lab_netns); i++) {
+		bad |= ip("netns add %s", lab_netns[i]);
+		bad |= ip("-n %s link set lo up", lab_netns[i]);
+	}
+	/* STP off, or a new port waits 30 s before it forwards. */
+	bad |= ip("-n ferry-net link add br-switch type bridge stp_state 0");
+	bad |= ip("-n ferry-net link add br-mgmt type bridge stp_state 0");
+	bad |= ip("-n ferry-net link set br-switch type bridge forward_delay 0");
+	bad |= ip("-n ferry-net link set br-mgmt type bridge forward_delay 0");
+	bad |= ip("-n ferry-net link set br-switch up");
+	bad |= ip("-n ferry-net link set br-mgmt up");
+	for (size_t i = 0; i < ARRAY_SIZE(lab_hosts); i++) {
+		const struct lab_host *h = &lab_hosts[i];
+		const char *n = h->name;
+		/* Management network. */
+		bad |= ip("-n ferry-net link add mg-%s type veth peer name mig0 netns ferry-%s", n, n);
+		bad |= ip("-n ferry-net link set mg-%s master br-mgmt up", n);
+		bad |= ip("-n ferry-%s addr add %s/24 dev mig0", n, h->mgmt_ip);
+		bad |= ip("-n ferry-%s link set mig0 up", n);
+		if (h->hypervisor) {
+			/* The host's VM bridge, uplinked to the switch. */
+			bad |= ip("-n ferry-%s link add br-vm type bridge stp_state 0", n);
+			bad |= ip("-n ferry-%s link set br-vm type bridge forward_delay 0", n);
+			bad |= ip("-n ferry-%s link set br-vm up", n);
+			bad |= ip("-n ferry-net link add vm-%s type veth peer name uplink netns ferry-%s", n, n);
+			bad |= ip("-n ferry-net link set vm-%s master br-switch up", n);
+			bad |= ip("-n ferry-%s link set uplink master br-vm up", n);
+		} else if (h->vm_ip) {
+			bad |= ip("-n ferry-net link add vm-%s type veth peer name eth0 netns ferry-%s", n, n);
+			bad |= ip("-n ferry-net link set vm-%s master br-switch up", n);
+			bad |= ip("-n ferry-%s addr add %s/24 dev eth0", n, h->vm_ip);
+			bad |= ip("-n ferry-%s link set eth0 up", n);
+		}
+	}
+	return bad ? -1 : 0;
+}
+
+static int write_text(const char *path, int mode, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int write_text(const char *path, int mode, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int n, r;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -ENOMEM;
+	r = file_write_atomic(path, s, n, mode);
+	free(s);
+	return r;
+}
+
+static void ferryd_path(char *out, size_t n)
+{
+	char self[PATH_MAX];
+	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (len > 0) {
+		self[len] = 0;
+		char *slash = strrchr(self, '/');
+		if (slash) {
+			snprintf(out, n, "%.*s/ferryd", (int)(slash - self), self);
+			if (access(out, X_OK) == 0)
+				return;
+		}
+	}
+	snprintf(out, n, "ferryd");
+}
+
+static int start_agent(const char *host)
+{
+	char conf[256], log[256], sock[256], ferryd[PATH_MAX], ns[64];
+	struct ferr err = {0};
+
+	snprintf(conf, sizeof(conf), LAB_DIR "/%s.conf", host);
+	snprintf(log, sizeof(log), LAB_DIR "/%s/ferryd.log", host);
+	snprintf(sock, sizeof(sock), LAB_DIR "/%s/ferryd.sock", host);
+	snprintf(ns, sizeof(ns), "ferry-%s", host);
+	ferryd_path(ferryd, sizeof(ferryd));
+	pid_t pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		setsid();
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		int null = open("/dev/null", O_RDONLY);
+		dup2(null, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execlp("ip", "ip", "netns", "exec", ns, ferryd, "-c", conf, (char *)NULL);
+		_exit(127);
+	}
+	/* Ready when its socket answers. */
+	for (int i = 0; i < 250; i++) {
+		int fd = sock_connect_unix(sock, &err);
+		if (fd >= 0) {
+			close(fd);
+			return 0;
+		}
+		if (kill(pid, 0) < 0 || proc_matches(pid, "<defunct>"))
+			break;
+		usleep(20000);
+	}
+	fprintf(stderr, "ferry: ferryd on host %s did not start; see %s\n", host, log);
+	return -EIO;
+}
+
+static int lab_down(bool quiet);
+
+static int lab_up(int argc, char **argv)
+{
+	bool agents = !(argc > 2 && !strcmp(argv[2], "--no-agents"));
+	bool ready = access(LAB_DIR "/topology", F_OK) == 0;
+	char path[256];
+	struct ferr err = {0};
+
+	for (size_t i = 0; i < ARRAY_SIZE(lab_netns); i++)
+		ready = ready && netns_exists(lab_netns[i]);
+	if (!ready) {
+		lab_down(true);   /* a half-built lab from a crash */
+		printf("lab: building namespaces, bridges and links\n");
+		mkdir_p(LAB_DIR, 0700);
+		if (build_topology() < 0) {
+			fprintf(stderr, "ferry: building the lab failed (see 'ip' above); removing what was made\n");
+			lab_down(true);
+			return 1;
+		}
+		write_text(LAB_DIR "/topology", 0600, "built\n");
+	} else {
+		printf("lab: namespaces already up\n");
+	}
+	if (access(LAB_DIR "/key", F_OK) != 0 && tls_key_generate(LAB_DIR "/key", &err) < 0) {
+		fprintf(stderr, "ferry: %s\n", err.msg);
+		return 1;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(lab_hosts); i++) {
+		const struct lab_host *h = &lab_hosts[i];
+		if (!h->hypervisor)
+			continue;
+		snprintf(path, sizeof(path), LAB_DIR "/%s", h->name);
+		mkdir_p(path, 0700);
+		snprintf(path, sizeof(path), LAB_DIR "/%s.conf", h->name);
+		write_text(path, 0600,
+			   "# ferryd on lab host %s (written by ferry lab up)\n"
+			   "host = \"%s\"\n"
+			   "listen = [ \"unix:" LAB_DIR "/%s/ferryd.sock\", \"tcp:%s:%d\" ]\n"
+			   "state_dir = \"" LAB_DIR "/%s\"\n"
+			   "key_file = \"" LAB_DIR "/key\"\n",
+			   h->name, h->name, h->name, h->mgmt_ip, AGENT_PORT, h->name);
+	}
+	write_text(LAB_DIR "/hosts", 0644,
+		   "# ferry lab hosts (written by ferry lab up): NAME ADDRESS:PORT [options]\n"
+		   "a 10.78.0.1:%d netns=ferry-client key=" LAB_DIR "/key socket=" LAB_DIR "/a/ferryd.sock\n"
+		   "b 10.78.0.2:%d netns=ferry-client key=" LAB_DIR "/key socket=" LAB_DIR "/b/ferryd.sock\n",
+		   AGENT_PORT, AGENT_PORT);
+	if (agents) {
+		for (size_t i = 0; i < ARRAY_SIZE(lab_hosts); i++) {
+			const char *n = lab_hosts[i].name;
+			if (!lab_hosts[i].hypervisor)
+				continue;
+			if (agent_pid(n)) {
+				printf("lab: ferryd on %s already runs (pid %d)\n", n, (int)agent_pid(n));
+				continue;
+			}
+			if (start_agent(n) < 0)
+				return 1;
+			printf("lab: ferryd on %s runs (pid %d, %s:%d, log " LAB_DIR "/%s/ferryd.log)\n", n,
+			       (int)agent_pid(n), lab_hosts[i].mgmt_ip, AGENT_PORT, n);
+		}
+	}
+	printf("lab: up; hosts file " LAB_DIR "/hosts (ferry -H a ..., ferry -H b ...)\n");
+	return 0;
+}
+
+/* Ends the QEMUs that lab agents started, found by their pidfiles. */
+static void kill_lab_qemus(const char *host)
+{
+	char dir[256];
+	DIR *d;
+	struct dirent *de;
+
+	snprintf(dir, sizeof(dir), LAB_DIR "/%s/vms", host);
+	if (!(d = opendir(dir)))
+		return;
+	while ((de = readdir(d))) {
+		char pidfile[600], sock[600];
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(pidfile, sizeof(pidfile), "%s/%s/qemu.pid", dir, de->d_name);
+		snprintf(sock, sizeof(sock), "%s/%s/qmp.sock", dir, de->d_name);
+		pid_t pid = read_pid(pidfile);
+		if (proc_matches(pid, sock)) {
+			printf("lab: ending QEMU of %s on %s (pid %d)\n", de->d_name, host, (int)pid);
+			end_process(pid, SIGKILL, 2000);
+		}
+	}
+	closedir(d);
+}
+
+/* Ends what still runs inside a lab namespace (all started by the lab). */
+static void kill_netns_pids(const char *ns)
+{
+	char cmd[128];
+	FILE *f;
+	int pid;
+
+	snprintf(cmd, sizeof(cmd), "ip netns pids %s 2>/dev/null", ns);
+	if (!(f = popen(cmd, "r")))
+		return;
+	while (fscanf(f, "%d", &pid) == 1) {
+		if (pid > 1 && pid != getpid()) {
+			printf("lab: ending pid %d left in %s\n", pid, ns);
+			end_process(pid, SIGTERM, 1000);
+		}
+	}
+	pclose(f);
+}
+
+static int lab_down(bool quiet)
+{
+	int left = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(lab_hosts); i++) {
+		const char *n = lab_hosts[i].name;
+		pid_t pid = agent_pid(n);
+		if (pid) {
+			if (!quiet)
+				printf("lab: stopping ferryd on %s (pid %d)\n", n, (int)pid);
+			end_process(pid, SIGTERM, 3000);
+		}
+		kill_lab_qemus(n);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(lab_netns); i++) {
+		if (!netns_exists(lab_netns[i]))
+			continue;
+		kill_netns_pids(lab_netns[i]);
+		if (ip("netns del %s", lab_netns[i]) != 0) {
+			fprintf(stderr, "ferry: cannot delete namespace %s\n", lab_netns[i]);
+			left++;
+		} else if (!quiet) {
+			printf("lab: removed namespace %s\n", lab_netns[i]);
+		}
+	}
+	rm_rf(LAB_DIR);
+	if (!quiet)
+		printf("lab: down\n");
+	return left ? 1 : 0;
+}
+
+static int lab_status(const struct cli *cli)
+{
+	json_t *o = json_object(), *ns = json_object(), *ag = json_object();
+
+	for (size_t i = 0; i < ARRAY_SIZE(lab_netns); i++)
+		json_object_set_new(ns, lab_netns[i], json_boolean(netns_exists(lab_netns[i])));
+	for (size_t i = 0; i < ARRAY_SIZE(lab_hosts); i++)
+		if (lab_hosts[i].hypervisor)
+			json_object_set_new(ag, lab_hosts[i].name, json_integer(agent_pid(lab_hosts[i].name)));
+	json_object_set_new(o, "namespaces", ns);
+	json_object_set_new(o, "agents", ag);
+	json_object_set_new(o, "hosts_file", access(LAB_DIR "/hosts", F_OK) == 0 ? json_string(LAB_DIR "/hosts") : json_null());
+	if (cli->json) {
+		cli_print_json(o);
+	} else {
+		const char *k;
+		json_t *v;
+		json_object_foreach(ns, k, v)
+			printf("namespace %-14s %s\n", k, json_is_true(v) ? "up" : "absent");
+		json_object_foreach(ag, k, v)
+			if (json_integer_value(v))
+				printf("ferryd on %-14s pid %lld\n", k, (long long)json_integer_value(v));
+			else
+				printf("ferryd on %-14s not running\n", k);
+	}
+	json_decref(o);
+	return 0;
+}
+
+static int lab_exec(int argc, char **argv)
+{
+	char ns[64];
+
+	if (argc < 4) {
+		cli_usage("lab", true);
+		return 2;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(lab_hosts); i++) {
+		if (strcmp(lab_hosts[i].name, argv[2]))
+			continue;
+		snprintf(ns, sizeof(ns), "ferry-%s", argv[2]);
+		if (!netns_exists(ns)) {
+			fprintf(stderr, "ferry: the lab is not up (no namespace %s); run 'ferry lab up'\n", ns);
+			return 1;
+		}
+		char **args = xcalloc(argc + 2, sizeof(char *));
+		args[0] = "ip";
+		args[1] = "netns";
+		args[2] = "exec";
+		args[3] = ns;
+		for (int j = 3; j < argc; j++)
+			args[j + 1] = argv[j];
+		execvp("ip", args);
+		fprintf(stderr, "ferry: cannot run ip: %s\n", strerror(errno));
+		return 1;
+	}
+	fprintf(stderr, "ferry: unknown lab host '%s' (a, b, client, storage)\n", argv[2]);
+	return 2;
+}
+
+int cmd_lab(struct cli *cli, int argc, char **argv)
+{
+	if (argc < 2 || (argc == 2 && want_help(argc, argv)))
+		return cli_usage("lab", argc < 2);
+	const char *sub = argv[1];
+	if (strcmp(sub, "exec") && want_help(argc, argv))
+		return cli_usage("lab", false);
+	if (!strcmp(sub, "status"))
+		return lab_status(cli);
+	if (geteuid() != 0) {
+		fprintf(stderr, "ferry: the lab needs root (it creates network namespaces)\n");
+		return 1;
+	}
+	if (!strcmp(sub, "up"))
+		return lab_up(argc, argv);
+	if (!strcmp(sub, "down"))
+		return lab_down(false);
+	if (!strcmp(sub, "exec"))
+		return lab_exec(argc, argv);
+	fprintf(stderr, "ferry: unknown lab command '%s' (up, down, status, exec)\n", sub);
+	return 2;
+}

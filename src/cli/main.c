@@ -1,0 +1,136 @@
+/* main.c: the ferry CLI: global options and the table of verbs. */
+#include "cli/cli.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct verb verbs[] = {
+	{ "create", cmd_create, "create CFG",
+	  "Starts the VM described by the config file CFG (docs/config.md) on the agent." },
+	{ "list", cmd_list, "list",
+	  "Lists the agent's VMs: name, state, memory, vcpus, accelerator, QEMU pid, uptime." },
+	{ "status", cmd_status, "status NAME",
+	  "Shows one VM in detail, with its effective config." },
+	{ "shutdown", cmd_shutdown, "shutdown NAME [--timeout S]",
+	  "Asks the guest to power off (ACPI) and waits up to S seconds (default 60).\n"
+	  "If it is still running then, ferry says so and leaves it running." },
+	{ "destroy", cmd_destroy, "destroy NAME",
+	  "Ends the VM's QEMU at once (QMP quit, then SIGKILL after 3 s)." },
+	{ "console", cmd_console, "console NAME",
+	  "Attaches to the VM's serial console. Ctrl-] detaches. With stdin not a\n"
+	  "terminal, sends stdin, prints what comes back for a moment, and exits." },
+	{ "lab", cmd_lab, "lab up [--no-agents] | down | status | exec HOST CMD...",
+	  "The built-in two-host lab, made of network namespaces on this machine:\n"
+	  "hosts a and b (hypervisors), client and storage; a VM network 10.77.0.0/24\n"
+	  "and a management/migration network 10.78.0.0/24 (docs/lab.md).\n"
+	  "  up      build it (idempotent) and start ferryd on a and b\n"
+	  "  down    remove everything it made, even after a crash\n"
+	  "  status  what exists and runs\n"
+	  "  exec    run CMD inside host HOST's namespace" },
+};
+
+static const char global_usage[] =
+	"Usage: ferry [-H HOST] [--json] VERB [ARGS...]\n"
+	"\n"
+	"ferry moves running VMs between hosts and measures what it cost the guest.\n"
+	"\n"
+	"Global options:\n"
+	"  -H, --host NAME     talk to the agent on host NAME (from the hosts file);\n"
+	"                      without it, the local agent's Unix socket\n"
+	"      --hosts FILE    hosts file (default: $FERRY_HOSTS, /etc/ferry/hosts,\n"
+	"                      /run/ferry-lab/hosts)\n"
+	"      --socket PATH   local agent socket (default: $FERRY_SOCKET,\n"
+	"                      /run/ferry/ferryd.sock)\n"
+	"      --key FILE      pre-shared key file (default: the hosts file's key=)\n"
+	"      --json          machine-readable output\n"
+	"      --timeout S     seconds to wait for an answer (default 120)\n"
+	"  -h, --help          this text; 'ferry VERB --help' for a verb\n"
+	"\n"
+	"Verbs:\n";
+
+bool want_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			return false;
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+			return true;
+	}
+	return false;
+}
+
+int cli_usage(const char *verb, bool to_stderr)
+{
+	FILE *f = to_stderr ? stderr : stdout;
+
+	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++) {
+		if (strcmp(verbs[i].name, verb))
+			continue;
+		fprintf(f, "Usage: ferry [-H HOST] [--json] %s\n\n%s\n", verbs[i].usage, verbs[i].help);
+		return to_stderr ? 2 : 0;
+	}
+	return 2;
+}
+
+static void print_global_usage(FILE *f)
+{
+	fputs(global_usage, f);
+	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
+		fprintf(f, "  %s\n", verbs[i].usage);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "host", required_argument, NULL, 'H' },
+		{ "hosts", required_argument, NULL, 'F' },
+		{ "socket", required_argument, NULL, 'S' },
+		{ "key", required_argument, NULL, 'K' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "timeout", required_argument, NULL, 'T' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 }
+	};
+	struct cli cli = { .timeout_ms = 120000 };
+	int c;
+
+	/* '+': stop at the verb; its options are its own. */
+	while ((c = getopt_long(argc, argv, "+H:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'H': cli.host = optarg; break;
+		case 'F': cli.hosts = optarg; break;
+		case 'S': cli.socket = optarg; break;
+		case 'K': cli.key = optarg; break;
+		case 'j': cli.json = true; break;
+		case 'T':
+			cli.timeout_ms = atoi(optarg) * 1000;
+			if (cli.timeout_ms <= 0) {
+				fprintf(stderr, "ferry: --timeout needs a positive number of seconds\n");
+				return 2;
+			}
+			break;
+		case 'V': printf("ferry %s\n", FERRY_VERSION); return 0;
+		case 'h': print_global_usage(stdout); return 0;
+		default: print_global_usage(stderr); return 2;
+		}
+	}
+	if (optind >= argc) {
+		print_global_usage(stderr);
+		return 2;
+	}
+	const char *verb = argv[optind];
+	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++) {
+		if (strcmp(verbs[i].name, verb))
+			continue;
+		if (want_help(argc - optind, argv + optind) && strcmp(verb, "lab"))
+			return cli_usage(verb, false);
+		optind++;
+		/* Verbs see argv[0] = verb name, like a program of their own. */
+		return verbs[i].fn(&cli, argc - optind + 1, argv + optind - 1);
+	}
+	fprintf(stderr, "ferry: unknown verb '%s'; 'ferry --help' lists them\n", verb);
+	return 2;
+}
