@@ -50,7 +50,7 @@ $(B)/ferry-guest: guest/ferry-guest.c
 
 $(B)/tests/%: tests/unit/%.c $(FERRYD_LIB_OBJ) $(B)/libferry.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) -MMD -MP -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcmocka -lpthread
 
 GUEST_IN := scripts/build-guest guest/init guest/poweroff $(wildcard guest/www/* guest/cgi-bin/*) $(B)/ferry-guest
 guest: build/guest/.stamp
