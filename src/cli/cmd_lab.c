@@ -113,11 +113,11 @@ static pid_t agent_pid(const char *host)
 static void end_process(pid_t pid, int sig, int wait_ms)
 {
 	kill(pid, sig);
-	for (int i = 0; i < wait_ms / 20 && kill(pid, 0) == 0; i++)
+	for (int i = 0; i < wait_ms / 20 && pid_alive(pid); i++)
 		usleep(20000);
-	if (kill(pid, 0) == 0) {
+	if (pid_alive(pid)) {
 		kill(pid, SIGKILL);
-		for (int i = 0; i < 100 && kill(pid, 0) == 0; i++)
+		for (int i = 0; i < 100 && pid_alive(pid); i++)
 			usleep(20000);
 	}
 }
@@ -227,7 +227,7 @@ static int start_agent(const char *host)
 			close(fd);
 			return 0;
 		}
-		if (kill(pid, 0) < 0 || proc_matches(pid, "<defunct>"))
+		if (!pid_alive(pid))
 			break;
 		usleep(20000);
 	}

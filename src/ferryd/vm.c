@@ -240,7 +240,7 @@ static void vm_free(struct vm *vm)
 static void vm_gone(struct vm *vm, const char *why)
 {
 	log_info("vm gone", "vm=%s reason=\"%s\"", vm->cfg->name, why);
-	if (vm->pid > 0 && kill(vm->pid, 0) == 0) {
+	if (pid_alive(vm->pid)) {
 		/* QMP closed but the process lingers: make sure it ends. */
 		kill(vm->pid, SIGKILL);
 	}
@@ -560,7 +560,7 @@ void vm_cron(struct agent *ag)
 
 	for (vm = ag->vms; vm; vm = next) {
 		next = vm->next;
-		if (vm->pid > 0 && kill(vm->pid, 0) < 0 && errno == ESRCH)
+		if (vm->pid > 0 && !pid_alive(vm->pid))
 			vm_gone(vm, "QEMU process ended");
 	}
 }

@@ -299,3 +299,20 @@ int run_cmd(char *const argv[], bool quiet)
 		return WEXITSTATUS(st) == 127 ? -ENOENT : WEXITSTATUS(st);
 	return 128 + WTERMSIG(st);
 }
+
+bool pid_alive(int pid)
+{
+	char path[64], *stat;
+	bool alive;
+
+	if (pid <= 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (file_read_all(path, 4096, &stat, NULL) < 0)
+		return false;
+	/* "pid (comm) S ...": comm may hold spaces and parentheses. */
+	char *rp = strrchr(stat, ')');
+	alive = rp && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
+	free(stat);
+	return alive;
+}

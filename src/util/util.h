@@ -50,6 +50,9 @@ int write_all(int fd, const void *p, size_t n);
 /* True if s is a plain identifier: [A-Za-z][A-Za-z0-9_-]{0,max-1}. */
 bool ident_valid(const char *s, size_t max);
 
+/* True if pid exists and is not a zombie (an exited child nobody reaped yet). */
+bool pid_alive(int pid);
+
 /* Runs argv (execvp) and waits; output to /dev/null unless quiet is false.
  * Returns the exit status, or -errno if it could not run. */
 int run_cmd(char *const argv[], bool quiet);

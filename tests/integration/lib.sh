@@ -1,0 +1,44 @@
+# lib.sh: helpers for integration tests: TAP output, the lab, cleanup.
+# Sourced by tests/integration/test_*.sh; each test runs from the repo root.
+FERRY=${FERRY:-build/ferry}
+T_N=0
+T_FAIL=0
+
+ok() { T_N=$((T_N + 1)); echo "ok $T_N - $*"; }
+not_ok() { T_N=$((T_N + 1)); T_FAIL=$((T_FAIL + 1)); echo "not ok $T_N - $*"; }
+# check DESC CMD...: ok if CMD succeeds.
+check() { local d=$1; shift; if "$@" >/tmp/ferry-test-out.$$ 2>&1; then ok "$d"; else not_ok "$d"; sed 's/^/#   /' /tmp/ferry-test-out.$$; fi; }
+# check_fails DESC PATTERN CMD...: ok if CMD fails and its output matches PATTERN.
+check_fails() {
+	local d=$1 pat=$2; shift 2
+	if "$@" >/tmp/ferry-test-out.$$ 2>&1; then
+		not_ok "$d (it succeeded)"; sed 's/^/#   /' /tmp/ferry-test-out.$$
+	elif grep -qE -- "$pat" /tmp/ferry-test-out.$$; then
+		ok "$d"
+	else
+		not_ok "$d (no '$pat' in the output)"; sed 's/^/#   /' /tmp/ferry-test-out.$$
+	fi
+}
+note() { echo "# $*"; }
+finish() { rm -f /tmp/ferry-test-out.$$; echo "1..$T_N"; [ "$T_FAIL" = 0 ]; }
+
+# Waits up to $2 s for the guest at $1 to answer HTTP from the client.
+wait_http() {
+	local ip=$1 limit=$2 start now
+	start=$(date +%s%N)
+	while :; do
+		if $FERRY lab exec client curl -s -m 1 -o /dev/null -w '%{http_code}' "http://$ip/" 2>/dev/null | grep -q 200; then
+			now=$(date +%s%N)
+			echo $(((now - start) / 1000000))
+			return 0
+		fi
+		now=$(date +%s%N)
+		[ $(((now - start) / 1000000000)) -ge "$limit" ] && return 1
+		sleep 0.2
+	done
+}
+
+# alive PID: the process exists and is not a zombie.
+alive() { [ -r /proc/$1/stat ] && ! awk '{ sub(/.*\) /, ""); exit ($1 == "Z" ? 0 : 1) }' /proc/$1/stat; }
+dead() { ! alive "$1"; }
+no_ferryd() { dead "$1" || return 1; for p in $(pgrep -x ferryd); do alive "$p" && return 1; done; return 0; }

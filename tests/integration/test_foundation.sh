@@ -1,0 +1,107 @@
+#!/bin/bash
+# test_foundation.sh: the lab, ferryd on a and b, a guest created, served,
+# listed, re-attached after an agent restart, shut down, destroyed; keys;
+# bad input; lab down leaves nothing behind.
+cd "$(dirname "$0")/../.." || exit 1
+. tests/integration/lib.sh
+trap '$FERRY lab down >/dev/null 2>&1; rm -rf "$tmp"' EXIT
+tmp=$(mktemp -d)
+CFG=build/guest/web1.cfg
+
+$FERRY lab down >/dev/null 2>&1
+check "lab up builds the lab" $FERRY lab up
+for ns in ferry-net ferry-a ferry-b ferry-client ferry-storage; do
+	check "namespace $ns exists" test -e /run/netns/$ns
+done
+check "STP is off on a's VM bridge" sh -c "[ \$($FERRY lab exec a cat /sys/class/net/br-vm/bridge/stp_state) = 0 ]"
+check "STP is off on the switch" sh -c "[ \$(ip netns exec ferry-net cat /sys/class/net/br-switch/bridge/stp_state) = 0 ]"
+pid_a=$(cat /run/ferry-lab/a/ferryd.lock)
+check "lab up is idempotent (same agents)" sh -c "$FERRY lab up >/dev/null && [ \$(cat /run/ferry-lab/a/ferryd.lock) = $pid_a ]"
+check "the client reaches host a on the management network" $FERRY lab exec client ping -c 1 -W 2 10.78.0.1
+check "hosts a and b are not on the VM network" sh -c "! $FERRY lab exec client ping -c 1 -W 1 10.78.0.1 -I eth0"
+check "ferryd on a answers over TLS" sh -c "$FERRY -H a --json list | grep -q '\"host\": \"a\"'"
+check "ferryd on b answers over TLS" sh -c "$FERRY -H b --json list | grep -q '\"host\": \"b\"'"
+check "ferryd listens only where asked (unix + tcp 10.78.0.1:7077)" sh -c \
+	"[ \"\$($FERRY lab exec a ss -Htln | awk '{print \$4}' | sort | tr '\n' ' ')\" = '10.78.0.1:7077 ' ]"
+
+# Bad input: clear error, nothing started.
+printf 'name = "web1"\nmemory = 256\nmemroy = 3\nkernel = "vmlinuz"\n' > "$tmp/bad.cfg"
+check_fails "a malformed config is refused with file:line" "bad.cfg:3: unknown key 'memroy'" $FERRY -H a create "$tmp/bad.cfg"
+sed "s|^kernel = .*|kernel = \"$tmp/no-such-kernel\"|" $CFG > "$tmp/nokernel.cfg"
+sed -i "s|\"initrd.img\"|\"$PWD/build/guest/initrd.img\"|; s|\"web1-data.img|\"$PWD/build/guest/web1-data.img|" "$tmp/nokernel.cfg"
+check_fails "a missing kernel is one clear sentence" "kernel of web1, .*no-such-kernel, cannot be read on host a" $FERRY -H a create "$tmp/nokernel.cfg"
+sed 's|^vif = .*|vif = [ "mac=52:54:00:77:00:02,bridge=br-nope" ]|' $CFG > build/guest/nobridge.cfg
+check_fails "a missing bridge is refused" "bridge br-nope .* does not exist on host a" $FERRY -H a create build/guest/nobridge.cfg
+rm -f build/guest/nobridge.cfg
+sed 's|^accel = .*||; $a accel = "kvm"' $CFG > build/guest/kvm.cfg
+if ! grep -qwE 'vmx|svm' /proc/cpuinfo; then
+	check_fails "forcing KVM where it cannot run a guest is refused" "KVM cannot run a guest on this host" $FERRY -H a create build/guest/kvm.cfg
+fi
+rm -f build/guest/kvm.cfg
+check_fails "an unknown host is refused" "unknown host 'c'" $FERRY -H c list
+check "nothing was started by the bad requests" sh -c "[ \$($FERRY -H a --json list | grep -c '\"name\"') = 0 ]"
+
+# The guest.
+t0=$(date +%s%N)
+check "ferry -H a create web1" $FERRY -H a create $CFG
+if ms=$(wait_http 10.77.0.2 90); then
+	total=$((($(date +%s%N) - t0) / 1000000))
+	ok "the client fetches web1's page over HTTP"
+	note "figure: ferry create to first HTTP answer: ${total} ms (TCG)"
+else
+	not_ok "the client fetches web1's page over HTTP"
+fi
+check "the page is the one on the data disk" sh -c "$FERRY lab exec client curl -s -m 2 http://10.77.0.2/ | grep -q 'ferry test guest'"
+check "list shows web1 running on a" sh -c "$FERRY -H a list | grep -E '^web1 +a +running'"
+check "list on b does not show web1" sh -c "! $FERRY -H b list | grep -q web1"
+check_fails "a second web1 on a is refused" "already exists on host a" $FERRY -H a create $CFG
+
+# Keys: a wrong key is refused, the agent keeps serving the right one.
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$tmp/wrong.key"; chmod 600 "$tmp/wrong.key"
+check_fails "a client with a wrong key is refused" "refused us.*keys do not match" $FERRY -H a --key "$tmp/wrong.key" list
+check "a good client is served right after" sh -c "$FERRY -H a list | grep -q web1"
+check "the agent logged the refusal" grep -q 'client refused' /run/ferry-lab/a/ferryd.log
+chmod 644 "$tmp/wrong.key"
+check_fails "a key file open to others is refused" "chmod 600" $FERRY -H a --key "$tmp/wrong.key" list
+printf '{"id":1,"op":"list"}\n' > "$tmp/plain.req"
+$FERRY lab exec client timeout 3 bash -c "exec 3<>/dev/tcp/10.78.0.1/7077; cat '$tmp/plain.req' >&3; cat <&3" > "$tmp/plain.out" 2>&1
+check "a plaintext client on the TLS port gets no answer" sh -c "! grep -q -e web1 -e ferry '$tmp/plain.out'"
+
+# Agent restart: it re-attaches to the running QEMU.
+qpid=$($FERRY -H a --json list | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
+rss=$(awk '/VmRSS/ {print $2}' /proc/$pid_a/status)
+cpu0=$(awk '{print $14 + $15}' /proc/$pid_a/stat); sleep 5; cpu1=$(awk '{print $14 + $15}' /proc/$pid_a/stat)
+note "figure: ferryd idle RSS ${rss} KiB; idle CPU $((cpu1 - cpu0)) ticks in 5 s"
+kill "$pid_a"; sleep 0.5
+for i in $(seq 50); do alive $pid_a || break; sleep 0.1; done
+check "ferryd on a is stopped" dead $pid_a
+check "the guest keeps serving while ferryd is down" sh -c "$FERRY lab exec client curl -s -m 2 http://10.77.0.2/ | grep -q 'ferry test guest'"
+check "lab up restarts ferryd on a" $FERRY lab up
+check "the restarted ferryd still sees web1 (same QEMU)" sh -c "$FERRY -H a --json list | grep -q '\"pid\": $qpid'"
+check "status shows the effective config" sh -c "$FERRY -H a status web1 | grep -q 'mac=52:54:00:77:00:02'"
+
+# Console: a command typed on the serial console answers.
+bootid=$($FERRY lab exec client curl -s -m 2 http://10.77.0.2/cgi-bin/bootid)
+check "the console relays the guest's shell" sh -c "echo 'cat /proc/sys/kernel/random/boot_id' | $FERRY -H a console web1 | grep -q '$bootid'"
+
+# Shutdown and destroy.
+check "shutdown powers web1 off" $FERRY -H a shutdown web1 --timeout 60
+check "web1 is gone after shutdown" sh -c "! $FERRY -H a list | grep -q web1"
+check "its QEMU ended" dead $qpid
+check_fails "shutdown of an unknown VM is refused" "no VM named web1 on host a" $FERRY -H a shutdown web1
+check "create web1 again" $FERRY -H a create $CFG
+qpid=$($FERRY -H a --json list | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
+check "destroy ends web1" $FERRY -H a destroy web1
+check "its QEMU is gone" dead $qpid
+check "list is empty" sh -c "! $FERRY -H a list | grep -q web1"
+
+# A QEMU left running is cleaned up by lab down.
+check "create web1 for lab down" $FERRY -H a create $CFG
+qpid=$($FERRY -H a --json list | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
+check "lab down" $FERRY lab down
+check "no lab namespace is left" sh -c "! ip netns list | grep -q '^ferry-'"
+check "no QEMU of the lab is left" dead $qpid
+check "no ferryd of the lab is left" no_ferryd $pid_a
+check "the lab folder is gone" test ! -e /run/ferry-lab
+check "lab down twice is fine" $FERRY lab down
+finish
