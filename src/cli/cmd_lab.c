@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #define LAB_DIR "/run/ferry-lab"
@@ -99,14 +100,21 @@ static pid_t read_pid(const char *path)
 	return pid;
 }
 
+/* The pid of the agent of host, or 0: an agent runs while it holds the lock
+ * on its ferryd.lock (until its very end, sanitizer reports included). */
 static pid_t agent_pid(const char *host)
 {
 	char path[256];
-	pid_t pid;
+	pid_t pid = 0;
+	int fd;
 
 	snprintf(path, sizeof(path), LAB_DIR "/%s/ferryd.lock", host);
-	pid = read_pid(path);
-	return proc_matches(pid, "ferryd") ? pid : 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	if (flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK)
+		pid = read_pid(path);
+	close(fd);
+	return pid;
 }
 
 /* Signals pid and waits up to wait_ms for it to end. */

@@ -32,6 +32,7 @@ struct vm {
 	enum vm_accel accel;    /* what QEMU was started with */
 	pid_t launcher;         /* the QEMU that daemonizes, until it returns */
 	pid_t pid;              /* the running QEMU */
+	int pidfd;              /* readable when that QEMU has exited; -1: none */
 	struct qmp *qmp;
 	int64_t started_us;     /* realtime */
 	long kill_timer;

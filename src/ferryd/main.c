@@ -141,7 +141,7 @@ int main(int argc, char **argv)
 	close(ag.sigfd);
 	agentcfg_free(ag.cfg);
 	gnutls_global_deinit();
-	unlink(path);
+	/* The lock file stays: the lock, not the file, says an agent runs. */
 	close(lockfd);
 	log_info("ferryd stopped", "%s", "");
 	return 0;

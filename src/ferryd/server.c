@@ -218,7 +218,7 @@ static void on_readable(struct client *c)
 	char chunk[16384];
 	struct ferr err = {0};
 	json_t *msg;
-	int r;
+	int r = 0;
 
 	do {
 		ssize_t n = stream_read(c->st, chunk, sizeof(chunk), &err);

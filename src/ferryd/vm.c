@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/epoll.h>
+#include <sys/syscall.h>
 
 static void vm_gone(struct vm *vm, const char *why);
 
@@ -128,6 +129,26 @@ static void on_event(struct qmp *q, const char *event, json_t *data, int64_t qem
 		vm->state = VM_SHUTTING_DOWN;
 }
 
+static void on_kill_timer(struct loop *l, void *opaque);
+
+static void on_pid_exit(struct loop *l, int fd, uint32_t events, void *opaque)
+{
+	(void)l;
+	(void)fd;
+	(void)events;
+	vm_gone(opaque, "QEMU exited");
+}
+
+/* Watches vm->pid for its exit: a pidfd works for processes that are not
+ * our children (QEMU daemonizes; a restarted ferryd re-attaches). Without
+ * pidfds (old kernels) the cron notices instead. */
+static void watch_pid(struct vm *vm)
+{
+	vm->pidfd = (int)syscall(SYS_pidfd_open, vm->pid, 0);
+	if (vm->pidfd >= 0)
+		loop_add_fd(vm->ag->loop, vm->pidfd, false, on_pid_exit, vm);
+}
+
 static void qmp_io(struct loop *l, int fd, uint32_t events, void *opaque)
 {
 	struct vm *vm = opaque;
@@ -140,8 +161,16 @@ static void qmp_io(struct loop *l, int fd, uint32_t events, void *opaque)
 	if (r == 0 && events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))
 		r = qmp_on_readable(vm->qmp, &err);
 	if (r < 0) {
-		/* QEMU closes QMP when it exits: the VM is gone. */
-		vm_gone(vm, r == -EPIPE ? "QEMU exited" : err.msg);
+		/* QEMU closes QMP as it exits. The VM is gone once the process is:
+		 * until then its disks may still be open. */
+		log_info("qmp closed", "vm=%s reason=\"%s\"", vm->cfg->name, r == -EPIPE ? "eof" : err.msg);
+		loop_del_fd(l, qmp_fd(vm->qmp));
+		qmp_free(vm->qmp);
+		vm->qmp = NULL;
+		if (!pid_alive(vm->pid))
+			vm_gone(vm, "QEMU exited");
+		else if (!vm->kill_timer)
+			vm->kill_timer = loop_add_timer(l, 5000, on_kill_timer, vm);
 		return;
 	}
 	loop_set_write(l, qmp_fd(vm->qmp), qmp_want_write(vm->qmp));
@@ -232,6 +261,10 @@ static void vm_free(struct vm *vm)
 	}
 	if (vm->kill_timer)
 		loop_cancel_timer(ag->loop, vm->kill_timer);
+	if (vm->pidfd >= 0) {
+		loop_del_fd(ag->loop, vm->pidfd);
+		close(vm->pidfd);
+	}
 	vmcfg_free(vm->cfg);
 	free(vm);
 }
@@ -310,6 +343,7 @@ void vm_on_child_exit(struct agent *ag, pid_t pid, int status)
 		return;
 	}
 	vm->pid = read_pidfile(vm->dir);
+	watch_pid(vm);
 	if (attach_qmp(vm, &err) < 0) {
 		notify(vm, -1, err.msg);
 		if (vm->pid > 0)
@@ -352,6 +386,7 @@ static struct vm *vm_new(struct agent *ag, struct vm_config *cfg)
 
 	vm->ag = ag;
 	vm->cfg = cfg;
+	vm->pidfd = -1;
 	snprintf(vm->dir, sizeof(vm->dir), "%s/vms/%s", ag->cfg->state_dir, cfg->name);
 	vm->next = ag->vms;
 	ag->vms = vm;
@@ -458,6 +493,8 @@ void vm_destroy(struct vm *vm, long client_id, long req_id)
 	if (vm->qmp) {
 		qmp_send(vm->qmp, "quit", NULL, NULL, NULL);
 		qmp_kick(vm);
+	} else if (vm->pid > 0) {
+		kill(vm->pid, SIGTERM);
 	}
 	if (!vm->kill_timer)
 		vm->kill_timer = loop_add_timer(vm->ag->loop, 3000, on_kill_timer, vm);
@@ -543,6 +580,7 @@ void vm_reattach_all(struct agent *ag)
 			vm->started_us = (int64_t)st.st_mtime * 1000000;
 		vm->pid = pid;
 		vm->state = VM_PAUSED;
+		watch_pid(vm);
 		if (attach_qmp(vm, &err) < 0) {
 			log_error("cannot re-attach", "vm=%s error=\"%s\"", cfg->name, err.msg);
 			vm_free(vm);

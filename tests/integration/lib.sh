@@ -42,3 +42,8 @@ wait_http() {
 alive() { [ -r /proc/$1/stat ] && ! awk '{ sub(/.*\) /, ""); exit ($1 == "Z" ? 0 : 1) }' /proc/$1/stat; }
 dead() { ! alive "$1"; }
 no_ferryd() { dead "$1" || return 1; for p in $(pgrep -x ferryd); do alive "$p" && return 1; done; return 0; }
+# wait_agent_stopped HOST: waits up to 20 s for the lab agent to release its lock.
+wait_agent_stopped() {
+	for i in $(seq 200); do flock -n /run/ferry-lab/$1/ferryd.lock true && return 0; sleep 0.1; done
+	return 1
+}

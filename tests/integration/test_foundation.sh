@@ -72,9 +72,8 @@ qpid=$($FERRY -H a --json list | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
 rss=$(awk '/VmRSS/ {print $2}' /proc/$pid_a/status)
 cpu0=$(awk '{print $14 + $15}' /proc/$pid_a/stat); sleep 5; cpu1=$(awk '{print $14 + $15}' /proc/$pid_a/stat)
 note "figure: ferryd idle RSS ${rss} KiB; idle CPU $((cpu1 - cpu0)) ticks in 5 s"
-kill "$pid_a"; sleep 0.5
-for i in $(seq 50); do alive $pid_a || break; sleep 0.1; done
-check "ferryd on a is stopped" dead $pid_a
+kill "$pid_a"
+check "ferryd on a is stopped" wait_agent_stopped a
 check "the guest keeps serving while ferryd is down" sh -c "$FERRY lab exec client curl -s -m 2 http://10.77.0.2/ | grep -q 'ferry test guest'"
 check "lab up restarts ferryd on a" $FERRY lab up
 check "the restarted ferryd still sees web1 (same QEMU)" sh -c "$FERRY -H a --json list | grep -q '\"pid\": $qpid'"
@@ -98,6 +97,9 @@ check "list is empty" sh -c "! $FERRY -H a list | grep -q web1"
 # A QEMU left running is cleaned up by lab down.
 check "create web1 for lab down" $FERRY -H a create $CFG
 qpid=$($FERRY -H a --json list | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
+# Stop the agents ourselves first, so their exit reports (sanitizers) land in their logs.
+for h in a b; do kill "$(cat /run/ferry-lab/$h/ferryd.lock)"; wait_agent_stopped $h; done
+check "the agents' logs hold no sanitizer report" sh -c "! grep -E 'AddressSanitizer|LeakSanitizer|runtime error' /run/ferry-lab/a/ferryd.log /run/ferry-lab/b/ferryd.log"
 check "lab down" $FERRY lab down
 check "no lab namespace is left" sh -c "! ip netns list | grep -q '^ferry-'"
 check "no QEMU of the lab is left" dead $qpid
