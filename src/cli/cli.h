@@ -54,6 +54,11 @@ int cmd_destroy(struct cli *cli, int argc, char **argv);
 int cmd_console(struct cli *cli, int argc, char **argv);
 int cmd_lab(struct cli *cli, int argc, char **argv);
 
+/* "VERB NAME" with no options: the name, or NULL after printing usage. */
+const char *cli_one_name(int argc, char **argv);
+/* "12m05s" since started_us (realtime microseconds). */
+void cli_format_uptime(long long started_us, char *out, size_t n);
+
 /* True if argv holds -h/--help; verbs then print their usage. */
 bool want_help(int argc, char **argv);
 
