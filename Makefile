@@ -65,7 +65,7 @@ unit: $(UNIT_BIN)
 check:
 	@scripts/install-deps test
 	@$(MAKE) --no-print-directory all unit guest
-	@$(MAKE) --no-print-directory SAN=1 unit
+	@$(MAKE) --no-print-directory SAN=1 all unit
 	@tests/run
 
 demo:
