@@ -128,6 +128,11 @@ static void end_process(pid_t pid, int sig, int wait_ms)
 		for (int i = 0; i < 100 && pid_alive(pid); i++)
 			usleep(20000);
 	}
+	/* A moment for its parent to reap it, so no zombie outlives the lab. */
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+	for (int i = 0; i < 25 && access(path, F_OK) == 0; i++)
+		usleep(20000);
 }
 
 static int build_topology(void)
@@ -358,6 +363,9 @@ static int lab_down(bool quiet)
 {
 	int left = 0;
 
+	/* QEMUs first, while their agents still run to reap them. */
+	for (size_t i = 0; i < ARRAY_SIZE(lab_hosts); i++)
+		kill_lab_qemus(lab_hosts[i].name);
 	for (size_t i = 0; i < ARRAY_SIZE(lab_hosts); i++) {
 		const char *n = lab_hosts[i].name;
 		pid_t pid = agent_pid(n);
@@ -366,7 +374,6 @@ static int lab_down(bool quiet)
 				printf("lab: stopping ferryd on %s (pid %d)\n", n, (int)pid);
 			end_process(pid, SIGTERM, 3000);
 		}
-		kill_lab_qemus(n);
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(lab_netns); i++) {
 		if (!netns_exists(lab_netns[i]))

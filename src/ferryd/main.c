@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <gnutls/gnutls.h>
@@ -124,6 +125,9 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	ag.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 
+	/* QEMU daemonizes: as a subreaper, its exit comes back to us to reap
+	 * instead of lingering as a zombie under init. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	ag.loop = loop_new();
 	loop_add_fd(ag.loop, ag.sigfd, false, on_signal, &ag);
 	if (server_start(&ag, &err) < 0) {

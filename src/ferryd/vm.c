@@ -330,8 +330,10 @@ void vm_on_child_exit(struct agent *ag, pid_t pid, int status)
 
 	for (vm = ag->vms; vm && vm->launcher != pid; vm = vm->next)
 		;
-	if (!vm)
+	if (!vm) {
+		log_info("child reaped", "pid=%d status=%d", (int)pid, status);
 		return;
+	}
 	vm->launcher = 0;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		char last[600], msg[800];

@@ -39,7 +39,7 @@ wait_http() {
 }
 
 # alive PID: the process exists and is not a zombie.
-alive() { [ -r /proc/$1/stat ] && ! awk '{ sub(/.*\) /, ""); exit ($1 == "Z" ? 0 : 1) }' /proc/$1/stat; }
+alive() { local s; s=$(cat /proc/$1/stat 2>/dev/null) || return 1; s=${s##*) }; [ "${s%% *}" != Z ]; }
 dead() { ! alive "$1"; }
 no_ferryd() { dead "$1" || return 1; for p in $(pgrep -x ferryd); do alive "$p" && return 1; done; return 0; }
 # wait_agent_stopped HOST: waits up to 20 s for the lab agent to release its lock.

@@ -38,6 +38,19 @@ if ! grep -qwE 'vmx|svm' /proc/cpuinfo; then
 	check_fails "forcing KVM where it cannot run a guest is refused" "KVM cannot run a guest on this host" $FERRY -H a create build/guest/kvm.cfg
 fi
 rm -f build/guest/kvm.cfg
+# A local agent on its Unix socket only, with no QEMU where it looks.
+printf 'host = "solo"\nlisten = [ "unix:%s/solo.sock" ]\nstate_dir = "%s/solo"\nqemu = "/nonexistent/qemu-system-x86_64"\n' "$tmp" "$tmp" > "$tmp/solo.conf"
+${FERRY%ferry}ferryd -c "$tmp/solo.conf" 2> "$tmp/solo.log" &
+solo=$!
+for i in $(seq 50); do [ -S "$tmp/solo.sock" ] && break; sleep 0.1; done
+check "a local agent answers on its Unix socket" sh -c "$FERRY --socket $tmp/solo.sock --json list | grep -q '\"host\": \"solo\"'"
+check_fails "a missing QEMU is one clear sentence" "QEMU \(/nonexistent/qemu-system-x86_64\) is not installed on host solo" $FERRY --socket "$tmp/solo.sock" create $CFG
+check "the Unix socket is for its owner only" sh -c "[ \$(( 0\$(stat -c %a $tmp/solo.sock) & 077 )) = 0 ]"
+check_fails "a second agent on the same state folder is refused" "another ferryd already runs" ${FERRY%ferry}ferryd -c "$tmp/solo.conf"
+printf 'host = "x"\nlisten = [ "tcp:127.0.0.1:7999" ]\nstate_dir = "%s/x"\n' "$tmp" > "$tmp/nokey.conf"
+check_fails "an agent config with TCP but no key is refused" "nokey.conf: a tcp listener needs 'key_file'" ${FERRY%ferry}ferryd -c "$tmp/nokey.conf"
+kill $solo; wait $solo 2>/dev/null
+check_fails "the CLI says when no local agent runs" "cannot reach the local agent .*is ferryd running" $FERRY --socket "$tmp/solo.sock" list
 check_fails "an unknown host is refused" "unknown host 'c'" $FERRY -H c list
 check "nothing was started by the bad requests" sh -c "[ \$($FERRY -H a --json list | grep -c '\"name\"') = 0 ]"
 
