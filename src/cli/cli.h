@@ -24,6 +24,10 @@ int agent_connect(const struct cli *cli, const char *host, struct agent_conn **o
 /* Sends op with args (stolen) and waits for the reply: 0 and a new reference
  * in *result, or -errno with err (the agent's sentence if it refused). */
 int agent_call(struct agent_conn *c, const char *op, json_t *args, int timeout_ms, json_t **result, struct ferr *err);
+/* As agent_call; progress messages for the request go to on_progress. */
+typedef void (*agent_progress_fn)(json_t *progress, void *opaque);
+int agent_call_progress(struct agent_conn *c, const char *op, json_t *args, int timeout_ms, json_t **result,
+			struct ferr *err, agent_progress_fn on_progress, void *opaque);
 const char *agent_host(const struct agent_conn *c);
 int agent_fd(const struct agent_conn *c);
 /* Raw byte access after a mode switch (console). */
@@ -53,6 +57,8 @@ int cmd_shutdown(struct cli *cli, int argc, char **argv);
 int cmd_destroy(struct cli *cli, int argc, char **argv);
 int cmd_console(struct cli *cli, int argc, char **argv);
 int cmd_lab(struct cli *cli, int argc, char **argv);
+int cmd_migrate(struct cli *cli, int argc, char **argv);
+int cmd_history(struct cli *cli, int argc, char **argv);
 
 /* "VERB NAME" with no options: the name, or NULL after printing usage. */
 const char *cli_one_name(int argc, char **argv);

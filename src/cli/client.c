@@ -165,6 +165,12 @@ fail:
 
 int agent_call(struct agent_conn *c, const char *op, json_t *args, int timeout_ms, json_t **result, struct ferr *err)
 {
+	return agent_call_progress(c, op, args, timeout_ms, result, err, NULL, NULL);
+}
+
+int agent_call_progress(struct agent_conn *c, const char *op, json_t *args, int timeout_ms, json_t **result,
+			struct ferr *err, agent_progress_fn on_progress, void *opaque)
+{
 	long id = c->next_id++;
 	json_t *req = proto_request_new(id, op, args), *reply = NULL, *res;
 	struct buf b = {0};
@@ -178,8 +184,17 @@ int agent_call(struct agent_conn *c, const char *op, json_t *args, int timeout_m
 		ferr_set(err, "cannot send to %s: %s", c->where, strerror(-r));
 		return r;
 	}
-	if ((r = read_message(c, timeout_ms, &reply, err)) < 0)
-		return r;
+	/* Progress messages for this request come first; the timeout is per message. */
+	for (;;) {
+		if ((r = read_message(c, timeout_ms, &reply, err)) < 0)
+			return r;
+		json_t *prog = json_object_get(reply, "progress");
+		if (!prog)
+			break;
+		if (on_progress && json_integer_value(json_object_get(reply, "id")) == id)
+			on_progress(prog, opaque);
+		json_decref(reply);
+	}
 	if ((r = proto_reply_parse(reply, id, &res, err)) == 0)
 		*result = json_incref(res);
 	json_decref(reply);

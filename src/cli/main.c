@@ -21,6 +21,26 @@ static const struct verb verbs[] = {
 	{ "console", cmd_console, "console NAME",
 	  "Attaches to the VM's serial console. Ctrl-] detaches. With stdin not a\n"
 	  "terminal, sends stdin, prints what comes back for a moment, and exits." },
+	{ "migrate", cmd_migrate,
+	  "migrate NAME DEST [--downtime-ms N] [--bandwidth MBPS] [--parallel N] [--auto-converge]\n"
+	  "              [--postcopy off|on|auto] [--timeout S] [--copy-storage] [--insecure]\n"
+	  "       ferry [-H HOST] migrate --cancel NAME | --recover NAME",
+	  "Moves running VM NAME live from this host (-H) to host DEST (pre-copy by default).\n"
+	  "The stream is TLS with the hosts' pre-shared key unless --insecure. Disks must\n"
+	  "be on shared storage (shared=yes), or --copy-storage mirrors them to DEST.\n"
+	  "  --downtime-ms N   QEMU's downtime target (default 50)\n"
+	  "  --bandwidth MBPS  cap in MB/s (default: none; QEMU's own default is 128 MiB/s)\n"
+	  "  --parallel N      N parallel streams (multifd)\n"
+	  "  --auto-converge   throttle the guest's vCPUs when pre-copy does not converge\n"
+	  "  --postcopy MODE   off (default), on (after the first pass), or auto (when\n"
+	  "                    pre-copy stops converging, or after --timeout or 30 s)\n"
+	  "  --timeout S       give up after S s (auto: switch to post-copy instead)\n"
+	  "  --cancel NAME     cancel a running migration (before switchover)\n"
+	  "  --recover NAME    resume a post-copy migration whose link broke\n"
+	  "Ends with a result record (--json for all of it). If anything fails before\n"
+	  "switchover, the guest keeps running on the source." },
+	{ "history", cmd_history, "history [NAME]",
+	  "Lists the migrations this host's agent took part in (of NAME only, if given)." },
 	{ "lab", cmd_lab, "lab up [--no-agents] | down | status | exec HOST CMD...",
 	  "The built-in two-host lab, made of network namespaces on this machine:\n"
 	  "hosts a and b (hypervisors), client and storage; a VM network 10.77.0.0/24\n"

@@ -11,14 +11,22 @@
 #include "qmp/qmp.h"
 #include "util/jsonframe.h"
 
-enum vm_state { VM_STARTING, VM_RUNNING, VM_PAUSED, VM_SHUTTING_DOWN, VM_GONE };
+struct mig_job;
+struct mig_dst;
+
+enum vm_state { VM_STARTING, VM_INCOMING, VM_RUNNING, VM_PAUSED, VM_SHUTTING_DOWN, VM_GONE };
 
 /* A request waiting for a VM to reach a state (create: running; shutdown and
  * destroy: gone). Points at its client by id: the client may leave first. */
 enum wait_kind { WAIT_RUNNING, WAIT_GONE };
+struct vm;
+/* A waiter either answers a client request or calls fn (err NULL: reached). */
+typedef void (*vm_wait_fn)(struct vm *vm, const char *err, void *opaque);
 struct waiter {
 	enum wait_kind kind;
 	long client_id, req_id;
+	vm_wait_fn fn;
+	void *opaque;
 	long timer_id;          /* deadline; 0: none */
 	struct vm *vm;
 	struct waiter *next;
@@ -37,6 +45,9 @@ struct vm {
 	int64_t started_us;     /* realtime */
 	long kill_timer;
 	struct waiter *waiters;
+	bool incoming;          /* a migration destination, not yet running */
+	struct mig_job *mig;    /* source side of a running migration */
+	struct mig_dst *dst;    /* destination side of a running migration */
 	struct vm *next;
 };
 
@@ -62,11 +73,31 @@ void server_stop(struct agent *ag);
 /* Queues reply (stolen) to request req_id of client client_id, if still there. */
 void server_reply(struct agent *ag, long client_id, json_t *reply);
 void server_cron(struct agent *ag);
+/* Sends {"id":req_id,"progress":progress} (stolen) to a client, if still there. */
+void server_progress(struct agent *ag, long client_id, long req_id, json_t *progress);
+/* Microseconds since a client last sent anything; -1 if it is gone. */
+long long server_client_idle_us(struct agent *ag, long client_id);
 
 /* vm.c */
 struct vm *vm_find(struct agent *ag, const char *name);
 /* Starts a VM (takes cfg). The reply goes to the client when it runs. */
 void vm_create(struct agent *ag, struct vm_config *cfg, long client_id, long req_id);
+/* Starts a QEMU waiting for an incoming migration (-incoming defer), its
+ * TAPs wired; fn runs when it is ready or failed. Takes cfg. NULL + err
+ * when it cannot even start. */
+struct vm *vm_create_incoming(struct agent *ag, struct vm_config *cfg, vm_wait_fn fn, void *opaque, struct ferr *err);
+/* Sends QMP commands ([{"execute":..,"arguments":..}...], stolen) in order;
+ * fn gets NULL when all succeeded, else the first error (with the command). */
+void vm_qmp_batch(struct vm *vm, json_t *cmds, vm_wait_fn fn, void *opaque);
+/* Sends one QMP command; fn as for vm_qmp_batch, *result for the return value. */
+typedef void (*vm_qmp_fn)(struct vm *vm, json_t *ret, const char *err, void *opaque);
+void vm_qmp(struct vm *vm, const char *cmd, json_t *args, vm_qmp_fn fn, void *opaque);
+/* Waits until the VM is gone (fn with NULL) after quit/kill by someone. */
+void vm_wait_gone(struct vm *vm, vm_wait_fn fn, void *opaque);
+/* Drops the callback waiters registered with this opaque. */
+void vm_unwait(struct vm *vm, void *opaque);
+/* Ends the VM's QEMU without a client to answer. */
+void vm_kill(struct vm *vm);
 void vm_shutdown(struct vm *vm, int timeout_s, long client_id, long req_id);
 void vm_destroy(struct vm *vm, long client_id, long req_id);
 json_t *vm_describe(const struct vm *vm, bool full);
@@ -81,7 +112,7 @@ void vm_detach_all(struct agent *ag);
 int qemu_choose_accel(enum vm_accel want, enum vm_accel *out, struct ferr *err);
 int qemu_check_host(const struct agent *ag, const struct vm_config *c, struct ferr *err);
 /* argv for QEMU; free with qemu_argv_free. */
-char **qemu_build_argv(const char *qemu, const struct vm_config *c, enum vm_accel accel, const char *dir);
+char **qemu_build_argv(const char *qemu, const struct vm_config *c, enum vm_accel accel, const char *dir, bool incoming);
 void qemu_argv_free(char **argv);
 void qemu_tap_name(const struct vm_config *c, int idx, char out[16]);
 int qemu_tap_attach(const char *tap, const char *bridge, struct ferr *err);

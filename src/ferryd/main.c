@@ -1,5 +1,6 @@
 /* main.c: ferryd, the host agent: config, signals, the event loop. */
 #include "ferryd/agent.h"
+#include "ferryd/mig.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -55,6 +56,7 @@ static void cron(struct loop *l, void *opaque)
 	(void)l;
 	server_cron(ag);
 	vm_cron(ag);
+	mig_dst_cron(ag);
 }
 
 int main(int argc, char **argv)

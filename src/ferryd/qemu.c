@@ -147,7 +147,7 @@ static void push(char ***argv, int *n, const char *fmt, ...)
 	(*argv)[*n] = NULL;
 }
 
-char **qemu_build_argv(const char *qemu, const struct vm_config *c, enum vm_accel accel, const char *dir)
+char **qemu_build_argv(const char *qemu, const struct vm_config *c, enum vm_accel accel, const char *dir, bool incoming)
 {
 	char **a = NULL;
 	int n = 0, ide = 0;
@@ -171,8 +171,14 @@ char **qemu_build_argv(const char *qemu, const struct vm_config *c, enum vm_acce
 	push(&a, &n, "-msg");
 	push(&a, &n, "timestamp=on");
 	/* Paused until ferryd has wired the network; daemonized once ready so
-	 * startup errors come back as an exit status. */
-	push(&a, &n, "-S");
+	 * startup errors come back as an exit status. A migration destination
+	 * waits for its stream instead, and runs as soon as it is complete. */
+	if (incoming) {
+		push(&a, &n, "-incoming");
+		push(&a, &n, "defer");
+	} else {
+		push(&a, &n, "-S");
+	}
 	push(&a, &n, "-daemonize");
 	push(&a, &n, "-pidfile");
 	push(&a, &n, "%s/qemu.pid", dir);

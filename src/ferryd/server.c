@@ -1,6 +1,7 @@
 /* server.c: ferryd's listeners and clients: TLS-PSK handshake on TCP, plain on
  * the Unix socket, JSON requests dispatched to the VM layer, console relay. */
 #include "ferryd/agent.h"
+#include "ferryd/mig.h"
 #include "proto/proto.h"
 #include "util/log.h"
 
@@ -27,6 +28,7 @@ struct client {
 	enum client_phase phase;
 	char peer[64];
 	int64_t accepted_us;
+	int64_t last_rx_us;
 	struct jsonframe in;
 	struct buf out;
 	int console_fd;          /* C_CONSOLE: the VM's serial socket */
@@ -51,6 +53,18 @@ static struct client *find_client(struct agent *ag, long id)
 		if (c->id == id)
 			return c;
 	return NULL;
+}
+
+void server_progress(struct agent *ag, long client_id, long req_id, json_t *progress)
+{
+	server_reply(ag, client_id, json_pack("{s:I, s:o}", "id", (json_int_t)req_id, "progress", progress));
+}
+
+long long server_client_idle_us(struct agent *ag, long client_id)
+{
+	struct client *c = find_client(ag, client_id);
+
+	return c ? time_mono_us() - c->last_rx_us : -1;
 }
 
 void server_reply(struct agent *ag, long client_id, json_t *reply)
@@ -104,6 +118,7 @@ static void client_close(struct client *c, const char *why)
 			break;
 		}
 	}
+	mig_dst_on_client_gone(ag, c->id);
 	loop_del_fd(ag->loop, stream_fd(c->st));
 	if (c->console_fd >= 0) {
 		loop_del_fd(ag->loop, c->console_fd);
@@ -208,6 +223,32 @@ static void dispatch(struct client *c, json_t *msg)
 	} else if (!strcmp(op, "console")) {
 		if ((vm = need_vm(c, id, args)))
 			op_console(c, id, vm);
+	} else if (!strcmp(op, "migrate")) {
+		if ((vm = need_vm(c, id, args)))
+			mig_src_start(ag, vm, args, c->id, id);
+	} else if (!strcmp(op, "migrate-cancel")) {
+		if ((vm = need_vm(c, id, args)))
+			mig_src_cancel(vm, c->id, id);
+	} else if (!strcmp(op, "migrate-recover")) {
+		if ((vm = need_vm(c, id, args)))
+			mig_src_recover(vm, c->id, id);
+	} else if (!strcmp(op, "history")) {
+		const char *name = json_string_value(json_object_get(args, "name"));
+		server_reply(ag, c->id, proto_reply_ok(id, json_pack("{s:s, s:o}", "host", ag->cfg->host,
+								     "migrations", mig_any_history_read(ag, name))));
+	} else if (!strcmp(op, "history-add")) {
+		mig_any_history_append(ag, args);
+		server_reply(ag, c->id, proto_reply_ok(id, NULL));
+	} else if (!strcmp(op, "mig-prepare")) {
+		mig_dst_prepare(ag, args, c->id, id);
+	} else if (!strcmp(op, "mig-finish")) {
+		mig_dst_finish(ag, args, c->id, id);
+	} else if (!strcmp(op, "mig-abort")) {
+		mig_dst_abort(ag, args, c->id, id);
+	} else if (!strcmp(op, "mig-recover")) {
+		mig_dst_recover(ag, args, c->id, id);
+	} else if (!strcmp(op, "mig-pause")) {
+		mig_dst_pause(ag, args, c->id, id);
 	} else {
 		server_reply(ag, c->id, proto_reply_err(id, "unknown op '%s' (this agent speaks protocol %d)", op, PROTO_VERSION));
 	}
@@ -228,6 +269,7 @@ static void on_readable(struct client *c)
 			client_close(c, n == 0 ? "eof" : err.msg);
 			return;
 		}
+		c->last_rx_us = time_mono_us();
 		if (c->phase == C_CONSOLE) {
 			buf_append(&c->console_out, chunk, n);
 			continue;
@@ -344,7 +386,7 @@ static void on_accept(struct loop *l, int lfd, uint32_t events, void *opaque)
 	c->id = ++ag->next_client_id;
 	c->ag = ag;
 	c->console_fd = -1;
-	c->accepted_us = time_mono_us();
+	c->accepted_us = c->last_rx_us = time_mono_us();
 	if (tcp) {
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		char host[INET6_ADDRSTRLEN] = "?";

@@ -1,6 +1,7 @@
 /* vm.c: the VMs ferryd owns: starting QEMU, its QMP connection and events,
  * shutdown and destroy, re-attaching after a restart, cleaning up after exit. */
 #include "ferryd/agent.h"
+#include "ferryd/mig.h"
 #include "proto/proto.h"
 #include "util/log.h"
 
@@ -21,7 +22,7 @@ static void vm_gone(struct vm *vm, const char *why);
 
 const char *vm_state_name(enum vm_state s)
 {
-	static const char *names[] = { "starting", "running", "paused", "shutting-down", "gone" };
+	static const char *names[] = { "starting", "incoming", "running", "paused", "shutting-down", "gone" };
 	return names[s];
 }
 
@@ -55,6 +56,8 @@ json_t *vm_describe(const struct vm *vm, bool full)
 		}
 		json_object_set_new(o, "vifs", taps);
 	}
+	if (vm->mig)
+		json_object_set_new(o, "migration", mig_src_describe((struct vm *)vm));
 	return o;
 }
 
@@ -71,7 +74,9 @@ static void notify(struct vm *vm, int kind, const char *err)
 		*wp = w->next;
 		if (w->timer_id)
 			loop_cancel_timer(vm->ag->loop, w->timer_id);
-		if (err)
+		if (w->fn)
+			w->fn(vm, err, w->opaque);
+		else if (err)
 			server_reply(vm->ag, w->client_id, proto_reply_err(w->req_id, "%s", err));
 		else
 			server_reply(vm->ag, w->client_id, proto_reply_ok(w->req_id, vm_describe(vm, false)));
@@ -120,6 +125,10 @@ static void on_event(struct qmp *q, const char *event, json_t *data, int64_t qem
 	log_event(vm, event, data, qemu_us, recv_us);
 	log_info("qmp event", "vm=%s event=%s qemu_us=%lld recv_us=%lld", vm->cfg->name, event,
 		 (long long)qemu_us, (long long)recv_us);
+	if (vm->mig)
+		mig_src_on_event(vm, event, data, qemu_us);
+	if (vm->dst)
+		mig_dst_on_event(vm, event, data, qemu_us);
 	if (!strcmp(event, "STOP") && vm->state == VM_RUNNING)
 		vm->state = VM_PAUSED;
 	else if (!strcmp(event, "RESUME") && vm->state != VM_SHUTTING_DOWN) {
@@ -279,6 +288,8 @@ static void vm_gone(struct vm *vm, const char *why)
 	}
 	enum vm_state was = vm->state;
 	vm->state = VM_GONE;
+	if (vm->mig)
+		mig_src_on_vm_gone(vm);
 	notify(vm, WAIT_GONE, NULL);
 	char msg[1200];
 	snprintf(msg, sizeof(msg), "%s stopped before it ran: %s", vm->cfg->name, why);
@@ -318,6 +329,12 @@ static void start_guest(struct vm *vm)
 			qmp_kick(vm);
 			return;
 		}
+	}
+	if (vm->incoming) {
+		/* Waits for the migration stream; QEMU resumes it when it completes. */
+		vm->state = VM_INCOMING;
+		notify(vm, WAIT_RUNNING, NULL);
+		return;
 	}
 	qmp_send(vm->qmp, "cont", NULL, on_cont, vm);
 	qmp_kick(vm);
@@ -395,35 +412,35 @@ static struct vm *vm_new(struct agent *ag, struct vm_config *cfg)
 	return vm;
 }
 
-void vm_create(struct agent *ag, struct vm_config *cfg, long client_id, long req_id)
+/* Starts QEMU for cfg (taken). Returns the VM (its waiters learn how the
+ * start ends) or NULL with err when nothing could start. */
+static struct vm *vm_start(struct agent *ag, struct vm_config *cfg, bool incoming, struct ferr *err)
 {
-	struct ferr err = {0};
 	enum vm_accel accel;
 	char path[600];
 	char *text;
 	int r;
 
 	if (vm_find(ag, cfg->name)) {
-		server_reply(ag, client_id, proto_reply_err(req_id, "a VM named %s already exists on host %s",
-							    cfg->name, ag->cfg->host));
+		ferr_set(err, "a VM named %s already exists on host %s", cfg->name, ag->cfg->host);
 		vmcfg_free(cfg);
-		return;
+		return NULL;
 	}
-	if (qemu_check_host(ag, cfg, &err) < 0 ||
-	    qemu_choose_accel(cfg->accel != ACCEL_AUTO ? cfg->accel : ag->cfg->accel, &accel, &err) < 0) {
-		server_reply(ag, client_id, proto_reply_err(req_id, "%s", err.msg));
+	if (qemu_check_host(ag, cfg, err) < 0 ||
+	    qemu_choose_accel(cfg->accel != ACCEL_AUTO ? cfg->accel : ag->cfg->accel, &accel, err) < 0) {
 		vmcfg_free(cfg);
-		return;
+		return NULL;
 	}
 	struct vm *vm = vm_new(ag, cfg);
 	vm->accel = accel;
 	vm->state = VM_STARTING;
+	vm->incoming = incoming;
 	vm->started_us = time_real_us();
 	rm_rf(vm->dir);
 	if ((r = mkdir_p(vm->dir, 0700)) < 0) {
-		server_reply(ag, client_id, proto_reply_err(req_id, "cannot create %s: %s", vm->dir, strerror(-r)));
+		ferr_set(err, "cannot create %s: %s", vm->dir, strerror(-r));
 		vm_free(vm);
-		return;
+		return NULL;
 	}
 	text = vmcfg_format(cfg);
 	snprintf(path, sizeof(path), "%s/config", vm->dir);
@@ -432,7 +449,7 @@ void vm_create(struct agent *ag, struct vm_config *cfg, long client_id, long req
 	snprintf(path, sizeof(path), "%s/accel", vm->dir);
 	file_write_atomic(path, vm_accel_name(accel), 3, 0600);
 
-	char **argv = qemu_build_argv(ag->cfg->qemu, cfg, accel, vm->dir);
+	char **argv = qemu_build_argv(ag->cfg->qemu, cfg, accel, vm->dir, incoming);
 	struct buf cmd = {0};
 	for (char **p = argv; *p; p++)
 		buf_printf(&cmd, "%s%s", p == argv ? "" : " ", *p);
@@ -440,11 +457,163 @@ void vm_create(struct agent *ag, struct vm_config *cfg, long client_id, long req
 	buf_free(&cmd);
 	vm->launcher = spawn(argv, vm->dir);
 	qemu_argv_free(argv);
+	return vm;
+}
+
+/* The launcher could not even fork: end the VM from the loop, not from here. */
+static void on_fork_failed(struct loop *l, void *opaque)
+{
+	(void)l;
+	vm_gone(opaque, "cannot fork");
+}
+
+void vm_create(struct agent *ag, struct vm_config *cfg, long client_id, long req_id)
+{
+	struct ferr err = {0};
+	struct vm *vm = vm_start(ag, cfg, false, &err);
+
+	if (!vm) {
+		server_reply(ag, client_id, proto_reply_err(req_id, "%s", err.msg));
+		return;
+	}
 	add_waiter(vm, WAIT_RUNNING, client_id, req_id);
 	if (vm->launcher < 0) {
 		vm->launcher = 0;
-		vm_gone(vm, "cannot fork");
+		loop_add_timer(ag->loop, 0, on_fork_failed, vm);
 	}
+}
+
+struct vm *vm_create_incoming(struct agent *ag, struct vm_config *cfg, vm_wait_fn fn, void *opaque, struct ferr *err)
+{
+	struct vm *vm = vm_start(ag, cfg, true, err);
+
+	if (!vm)
+		return NULL;
+	struct waiter *w = add_waiter(vm, WAIT_RUNNING, 0, 0);
+	w->fn = fn;
+	w->opaque = opaque;
+	if (vm->launcher < 0) {
+		vm->launcher = 0;
+		loop_add_timer(ag->loop, 0, on_fork_failed, vm);
+	}
+	return vm;
+}
+
+void vm_wait_gone(struct vm *vm, vm_wait_fn fn, void *opaque)
+{
+	struct waiter *w = add_waiter(vm, WAIT_GONE, 0, 0);
+
+	w->fn = fn;
+	w->opaque = opaque;
+}
+
+void vm_unwait(struct vm *vm, void *opaque)
+{
+	struct waiter **wp = &vm->waiters, *w;
+
+	while ((w = *wp)) {
+		if (w->fn && w->opaque == opaque) {
+			*wp = w->next;
+			if (w->timer_id)
+				loop_cancel_timer(vm->ag->loop, w->timer_id);
+			free(w);
+		} else {
+			wp = &w->next;
+		}
+	}
+}
+
+struct qmp_call_ctx {
+	struct vm *vm;
+	vm_qmp_fn fn;
+	void *opaque;
+	char cmd[64];
+};
+
+static void on_qmp_reply(struct qmp *q, json_t *reply, void *opaque)
+{
+	struct qmp_call_ctx *c = opaque;
+	char msg[700];
+
+	(void)q;
+	if (!reply) {
+		snprintf(msg, sizeof(msg), "QMP %s: QEMU closed the connection", c->cmd);
+		c->fn(c->vm, NULL, msg, c->opaque);
+	} else if (qmp_reply_error(reply)) {
+		snprintf(msg, sizeof(msg), "QMP %s: %s", c->cmd, qmp_reply_error(reply));
+		c->fn(c->vm, NULL, msg, c->opaque);
+	} else {
+		c->fn(c->vm, json_object_get(reply, "return"), NULL, c->opaque);
+	}
+	free(c);
+}
+
+void vm_qmp(struct vm *vm, const char *cmd, json_t *args, vm_qmp_fn fn, void *opaque)
+{
+	if (!vm->qmp) {
+		char msg[200];
+		json_decref(args);
+		snprintf(msg, sizeof(msg), "QMP %s: no QMP connection to %s", cmd, vm->cfg->name);
+		fn(vm, NULL, msg, opaque);
+		return;
+	}
+	struct qmp_call_ctx *c = xcalloc(1, sizeof(*c));
+	c->vm = vm;
+	c->fn = fn;
+	c->opaque = opaque;
+	snprintf(c->cmd, sizeof(c->cmd), "%s", cmd);
+	qmp_send(vm->qmp, cmd, args, on_qmp_reply, c);
+	qmp_kick(vm);
+}
+
+struct batch {
+	int left;
+	char err[700];
+	vm_wait_fn fn;
+	void *opaque;
+};
+
+static void on_batch_reply(struct vm *vm, json_t *ret, const char *err, void *opaque)
+{
+	struct batch *b = opaque;
+
+	(void)ret;
+	if (err && !b->err[0])
+		snprintf(b->err, sizeof(b->err), "%s", err);
+	if (--b->left == 0) {
+		b->fn(vm, b->err[0] ? b->err : NULL, b->opaque);
+		free(b);
+	}
+}
+
+void vm_qmp_batch(struct vm *vm, json_t *cmds, vm_wait_fn fn, void *opaque)
+{
+	struct batch *b = xcalloc(1, sizeof(*b));
+	size_t i;
+	json_t *c;
+
+	b->fn = fn;
+	b->opaque = opaque;
+	b->left = (int)json_array_size(cmds) + 1;   /* +1: held until all are sent */
+	json_array_foreach(cmds, i, c) {
+		json_t *args = json_object_get(c, "arguments");
+		vm_qmp(vm, json_string_value(json_object_get(c, "execute")), args ? json_incref(args) : NULL,
+		       on_batch_reply, b);
+	}
+	json_decref(cmds);
+	on_batch_reply(vm, NULL, NULL, b);
+}
+
+void vm_kill(struct vm *vm)
+{
+	if (vm->qmp) {
+		qmp_send(vm->qmp, "quit", NULL, NULL, NULL);
+		qmp_kick(vm);
+	} else if (vm->pid > 0) {
+		kill(vm->pid, SIGTERM);
+	}
+	if (!vm->kill_timer)
+		vm->kill_timer = loop_add_timer(vm->ag->loop, 3000, on_kill_timer, vm);
 }
 
 static void on_timeout(struct loop *l, void *opaque)
@@ -492,14 +661,7 @@ static void on_kill_timer(struct loop *l, void *opaque)
 void vm_destroy(struct vm *vm, long client_id, long req_id)
 {
 	add_waiter(vm, WAIT_GONE, client_id, req_id);
-	if (vm->qmp) {
-		qmp_send(vm->qmp, "quit", NULL, NULL, NULL);
-		qmp_kick(vm);
-	} else if (vm->pid > 0) {
-		kill(vm->pid, SIGTERM);
-	}
-	if (!vm->kill_timer)
-		vm->kill_timer = loop_add_timer(vm->ag->loop, 3000, on_kill_timer, vm);
+	vm_kill(vm);
 }
 
 /* Is pid a QEMU started for this VM folder? (Pids get reused.) */

@@ -36,7 +36,7 @@ static void test_argv(void **state)
 				  "ramdisk = \"initrd\"\nextra = \"console=ttyS0 a=b\"\n"
 				  "disk = [ \"d.img,raw,vda,w\", \"/iso,raw,hdc,r\" ]\n"
 				  "vif = [ \"mac=52:54:00:77:00:02,bridge=br-vm\" ]\n");
-	char **a = qemu_build_argv("qemu-system-x86_64", c, ACCEL_TCG, "/st/vms/web1");
+	char **a = qemu_build_argv("qemu-system-x86_64", c, ACCEL_TCG, "/st/vms/web1", false);
 
 	assert_string_equal(a[0], "qemu-system-x86_64");
 	assert_string_equal(arg_after(a, "-accel", NULL), "tcg");
@@ -61,7 +61,7 @@ static void test_argv(void **state)
 	}
 	assert_true(S && daemonize);
 	qemu_argv_free(a);
-	a = qemu_build_argv("/usr/bin/qemu", c, ACCEL_KVM, "/x");
+	a = qemu_build_argv("/usr/bin/qemu", c, ACCEL_KVM, "/x", true);
 	assert_string_equal(arg_after(a, "-accel", NULL), "kvm");
 	qemu_argv_free(a);
 	vmcfg_free(c);

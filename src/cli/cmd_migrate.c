@@ -1,0 +1,179 @@
+/* cmd_migrate.c: ferry migrate NAME DEST — live migration, with a progress
+ * line on a terminal and a result record at the end. */
+#include "cli/cli.h"
+#include "config/hosts.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static bool tty_progress;
+
+static void on_progress(json_t *p, void *opaque)
+{
+	(void)opaque;
+	if (!tty_progress)
+		return;
+	fprintf(stderr, "\r\033[K%-10s %5.1f%%  %8.1f MB/s  dirty %7.1f MB/s  round %lld  left %6.1f MB  eta %4.1f s",
+		json_string_value(json_object_get(p, "phase")),
+		json_number_value(json_object_get(p, "percent")),
+		json_number_value(json_object_get(p, "mbps")) / 8,
+		json_integer_value(json_object_get(p, "dirty_bytes_per_s")) / 1e6,
+		(long long)json_integer_value(json_object_get(p, "round")),
+		json_integer_value(json_object_get(p, "remaining_bytes")) / 1e6,
+		json_number_value(json_object_get(p, "eta_s")));
+	fflush(stderr);
+}
+
+static int parse_num(const char *opt, const char *s, long long lo, long long hi, long long *out)
+{
+	char *end;
+	long long v = strtoll(s, &end, 10);
+
+	if (*s == 0 || *end || v < lo || v > hi) {
+		fprintf(stderr, "ferry: %s needs a number from %lld to %lld\n", opt, lo, hi);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static void print_record(json_t *r)
+{
+	json_t *pause = json_object_get(r, "pause_ms");
+
+	printf("%s moved %s -> %s (%s%s): total %lld ms, pause ",
+	       json_string_value(json_object_get(r, "name")), json_string_value(json_object_get(r, "src")),
+	       json_string_value(json_object_get(r, "dst")), json_string_value(json_object_get(r, "mode")),
+	       json_is_true(json_object_get(r, "tls")) ? ", TLS" : ", no TLS",
+	       (long long)json_integer_value(json_object_get(r, "total_ms")));
+	if (json_is_number(pause))
+		printf("%.1f ms", json_number_value(pause));
+	else
+		printf("n/a");
+	printf(", QEMU downtime %lld ms, %.1f MB in %lld rounds",
+	       (long long)json_integer_value(json_object_get(r, "qemu_downtime_ms")),
+	       json_integer_value(json_object_get(r, "bytes")) / 1e6,
+	       (long long)json_integer_value(json_object_get(r, "rounds")));
+	if (!strcmp(json_string_value(json_object_get(r, "mode")) ?: "", "postcopy"))
+		printf(", %lld post-copy page requests", (long long)json_integer_value(json_object_get(r, "postcopy_requests")));
+	printf("\n");
+}
+
+int cmd_migrate(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "downtime-ms", required_argument, NULL, 'd' },
+		{ "bandwidth", required_argument, NULL, 'b' },
+		{ "parallel", required_argument, NULL, 'p' },
+		{ "auto-converge", no_argument, NULL, 'a' },
+		{ "postcopy", required_argument, NULL, 'P' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "copy-storage", no_argument, NULL, 's' },
+		{ "insecure", no_argument, NULL, 'i' },
+		{ "cancel", no_argument, NULL, 'c' },
+		{ "recover", no_argument, NULL, 'r' },
+		{ 0 }
+	};
+	json_t *o = json_object(), *res;
+	const char *special = NULL;
+	long long v;
+	int c;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			if (parse_num("--downtime-ms", optarg, 1, 60000, &v) < 0) goto bad;
+			json_object_set_new(o, "downtime_ms", json_integer(v));
+			break;
+		case 'b':
+			if (parse_num("--bandwidth", optarg, 1, 1000000, &v) < 0) goto bad;
+			json_object_set_new(o, "bandwidth_mbps", json_integer(v));
+			break;
+		case 'p':
+			if (parse_num("--parallel", optarg, 1, 64, &v) < 0) goto bad;
+			json_object_set_new(o, "parallel", json_integer(v));
+			break;
+		case 't':
+			if (parse_num("--timeout", optarg, 1, 86400, &v) < 0) goto bad;
+			json_object_set_new(o, "timeout_s", json_integer(v));
+			break;
+		case 'a': json_object_set_new(o, "auto_converge", json_true()); break;
+		case 's': json_object_set_new(o, "copy_storage", json_true()); break;
+		case 'i': json_object_set_new(o, "insecure", json_true()); break;
+		case 'c': special = "migrate-cancel"; break;
+		case 'r': special = "migrate-recover"; break;
+		case 'P':
+			if (strcmp(optarg, "off") && strcmp(optarg, "on") && strcmp(optarg, "auto")) {
+				fprintf(stderr, "ferry: --postcopy is off, on or auto\n");
+				goto bad;
+			}
+			json_object_set_new(o, "postcopy", json_string(optarg));
+			break;
+		default:
+			json_decref(o);
+			return cli_usage(argv[0], true);
+		}
+	}
+	if (special) {
+		json_decref(o);
+		if (optind != argc - 1)
+			return cli_usage(argv[0], true);
+		if (cli_call(cli, special, json_pack("{s:s}", "name", argv[optind]), &res))
+			return 1;
+		if (cli->json)
+			cli_print_json(res);
+		else
+			printf("%s: %s\n", argv[optind], json_string_value(json_object_get(res, "status")) ?: "ok");
+		json_decref(res);
+		return 0;
+	}
+	if (optind != argc - 2) {
+		json_decref(o);
+		return cli_usage(argv[0], true);
+	}
+	const char *name = argv[optind], *dest = argv[optind + 1];
+	struct host_entry h;
+	struct ferr err = {0};
+	const char *hosts = cli->hosts ? cli->hosts : hosts_default_path();
+	/* Refuse before anything starts: unknown or same host. */
+	if (hosts_lookup(hosts, dest, &h, &err) < 0) {
+		fprintf(stderr, "ferry: %s\n", err.msg);
+		json_decref(o);
+		return 1;
+	}
+	if (cli->host && !strcmp(cli->host, dest)) {
+		fprintf(stderr, "ferry: %s is on host %s already (source and destination are the same)\n", name, dest);
+		json_decref(o);
+		return 1;
+	}
+	struct agent_conn *conn;
+	if (agent_connect(cli, cli->host, &conn, &err) < 0) {
+		fprintf(stderr, "ferry: %s\n", err.msg);
+		json_decref(o);
+		return 1;
+	}
+	json_t *args = json_pack("{s:s, s:{s:s, s:s, s:i}, s:o}", "name", name, "dest", "host", dest, "addr", h.addr,
+				 "port", h.port, "opts", o);
+	tty_progress = !cli->json && isatty(2);
+	int r = agent_call_progress(conn, "migrate", args, cli->timeout_ms, &res, &err, on_progress, NULL);
+	if (tty_progress)
+		fprintf(stderr, "\r\033[K");
+	agent_close(conn);
+	if (r < 0) {
+		fprintf(stderr, "ferry: %s\n", err.msg);
+		return 1;
+	}
+	if (cli->json)
+		cli_print_json(res);
+	else
+		print_record(res);
+	json_decref(res);
+	return 0;
+bad:
+	json_decref(o);
+	return 2;
+}

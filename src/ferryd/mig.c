@@ -1,0 +1,171 @@
+/* mig.c: what both sides of a migration share: options, the capabilities and
+ * parameters set every time, and the history file. */
+#include "ferryd/mig.h"
+#include "ferryd/agent.h"
+#include "proto/proto.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char *mig_state_name(enum mig_state s)
+{
+	static const char *names[] = { "connecting", "preparing", "mirroring", "migrating", "postcopy",
+				       "finishing", "done", "failed" };
+	return names[s];
+}
+
+/* ferry's defaults, chosen to shorten the pause (see docs/migration.md and
+ * bench/live-vs-plain): no bandwidth cap (QEMU's default caps at 128 MiB/s),
+ * and a small downtime target, so QEMU stops the guest only when little is
+ * left to send. */
+void mig_opts_default(struct mig_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->downtime_ms = 50;
+	o->bandwidth_mbps = 0;
+	o->parallel = 1;
+	o->postcopy = POSTCOPY_OFF;
+}
+
+json_t *mig_opts_to_json(const struct mig_opts *o)
+{
+	static const char *pc[] = { "off", "on", "auto" };
+
+	return json_pack("{s:i, s:I, s:i, s:b, s:s, s:i, s:b, s:b}", "downtime_ms", o->downtime_ms,
+			 "bandwidth_mbps", (json_int_t)o->bandwidth_mbps, "parallel", o->parallel,
+			 "auto_converge", o->auto_converge, "postcopy", pc[o->postcopy],
+			 "timeout_s", o->timeout_s, "copy_storage", o->copy_storage, "insecure", o->insecure);
+}
+
+static int get_int(json_t *j, const char *k, long long lo, long long hi, long long *out, char *err, size_t n)
+{
+	json_t *v = json_object_get(j, k);
+
+	if (!v)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
+		snprintf(err, n, "%s must be a number from %lld to %lld", k, lo, hi);
+		return -EINVAL;
+	}
+	*out = json_integer_value(v);
+	return 0;
+}
+
+int mig_opts_from_json(json_t *j, struct mig_opts *o, char *err, size_t n)
+{
+	long long v;
+	const char *pc;
+
+	mig_opts_default(o);
+	if (!j)
+		return 0;
+	v = o->downtime_ms;
+	if (get_int(j, "downtime_ms", 1, 60000, &v, err, n) < 0) return -EINVAL;
+	o->downtime_ms = (int)v;
+	v = o->bandwidth_mbps;
+	if (get_int(j, "bandwidth_mbps", 0, 1000000, &v, err, n) < 0) return -EINVAL;
+	o->bandwidth_mbps = v;
+	v = o->parallel;
+	if (get_int(j, "parallel", 1, 64, &v, err, n) < 0) return -EINVAL;
+	o->parallel = (int)v;
+	v = o->timeout_s;
+	if (get_int(j, "timeout_s", 0, 86400, &v, err, n) < 0) return -EINVAL;
+	o->timeout_s = (int)v;
+	o->auto_converge = json_is_true(json_object_get(j, "auto_converge"));
+	o->copy_storage = json_is_true(json_object_get(j, "copy_storage"));
+	o->insecure = json_is_true(json_object_get(j, "insecure"));
+	if ((pc = json_string_value(json_object_get(j, "postcopy")))) {
+		if (!strcmp(pc, "off")) o->postcopy = POSTCOPY_OFF;
+		else if (!strcmp(pc, "on")) o->postcopy = POSTCOPY_ON;
+		else if (!strcmp(pc, "auto")) o->postcopy = POSTCOPY_AUTO;
+		else {
+			snprintf(err, n, "postcopy must be off, on or auto");
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static void cap(json_t *a, const char *name, bool on)
+{
+	json_array_append_new(a, json_pack("{s:s, s:b}", "capability", name, "state", on));
+}
+
+json_t *mig_any_caps(const struct mig_opts *o, bool source)
+{
+	json_t *a = json_array();
+	bool pc = o->postcopy != POSTCOPY_OFF;
+
+	cap(a, "events", true);
+	cap(a, "return-path", true);      /* the source learns if the destination fails */
+	cap(a, "postcopy-ram", pc);
+	cap(a, "postcopy-blocktime", pc);
+	cap(a, "multifd", o->parallel > 1);
+	cap(a, "auto-converge", o->auto_converge);
+	cap(a, "pause-before-switchover", source && o->copy_storage);
+	cap(a, "xbzrle", false);
+	cap(a, "compress", false);
+	cap(a, "release-ram", false);
+	cap(a, "block", false);
+	cap(a, "zero-blocks", false);
+	cap(a, "late-block-activate", false);
+	cap(a, "x-ignore-shared", false);
+	cap(a, "validate-uuid", false);
+	cap(a, "zero-copy-send", false);
+	cap(a, "postcopy-preempt", false);
+	cap(a, "dirty-bitmaps", false);
+	return json_pack("{s:s, s:{s:o}}", "execute", "migrate-set-capabilities", "arguments", "capabilities", a);
+}
+
+json_t *mig_any_params(const struct mig_opts *o, bool tls)
+{
+	/* No cap: 100 GB/s is far above any link. */
+	long long bw = o->bandwidth_mbps ? o->bandwidth_mbps * 1000000LL : 100000000000LL;
+
+	return json_pack("{s:s, s:{s:I, s:I, s:i, s:s, s:s, s:I}}", "execute", "migrate-set-parameters", "arguments",
+			 "downtime-limit", (json_int_t)o->downtime_ms, "max-bandwidth", (json_int_t)bw,
+			 "multifd-channels", o->parallel > 1 ? o->parallel : 2,
+			 "tls-creds", tls ? "ferry-mig-tls" : "", "tls-hostname", "",
+			 "max-postcopy-bandwidth", (json_int_t)0);
+}
+
+void mig_any_history_append(struct agent *ag, json_t *record)
+{
+	char path[600];
+	struct buf b = {0};
+
+	snprintf(path, sizeof(path), "%s/history.jsonl", ag->cfg->state_dir);
+	proto_encode(record, &b);
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		write_all(fd, b.data, b.len);
+		close(fd);
+	}
+	buf_free(&b);
+}
+
+json_t *mig_any_history_read(struct agent *ag, const char *name)
+{
+	char path[600], *text, *line, *save = NULL;
+	json_t *out = json_array();
+
+	snprintf(path, sizeof(path), "%s/history.jsonl", ag->cfg->state_dir);
+	if (file_read_all(path, 64 << 20, &text, NULL) < 0)
+		return out;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		json_error_t je;
+		json_t *r = json_loads(line, 0, &je);
+		if (!r)
+			continue;
+		const char *n = json_string_value(json_object_get(r, "name"));
+		if (!name || (n && !strcmp(n, name)))
+			json_array_append(out, r);
+		json_decref(r);
+	}
+	free(text);
+	return out;
+}

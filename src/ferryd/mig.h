@@ -1,0 +1,73 @@
+/* mig.h: live migration between agents. mig_src_* runs on the source agent,
+ * mig_dst_* on the destination, mig_any_* on both (libvirt's naming). */
+#ifndef FERRYD_MIG_H
+#define FERRYD_MIG_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct agent;
+struct vm;
+struct peer;
+
+enum mig_postcopy { POSTCOPY_OFF, POSTCOPY_ON, POSTCOPY_AUTO };
+
+struct mig_opts {
+	int downtime_ms;          /* QEMU downtime-limit */
+	long long bandwidth_mbps; /* max-bandwidth, MB/s (1e6 bytes) */
+	int parallel;             /* multifd channels; 1: off */
+	bool auto_converge;
+	enum mig_postcopy postcopy;
+	int timeout_s;            /* 0: none */
+	bool copy_storage;
+	bool insecure;            /* no TLS on the migration stream */
+};
+
+/* The phases of a source-side job, in order: mig_set_state refuses to go back. */
+enum mig_state {
+	MIG_CONNECTING,   /* to the destination agent */
+	MIG_PREPARING,    /* destination QEMU starting, waiting for us */
+	MIG_MIRRORING,    /* --copy-storage: disks copied to the destination */
+	MIG_MIGRATING,    /* pre-copy */
+	MIG_POSTCOPY,     /* post-copy: the guest runs on the destination */
+	MIG_FINISHING,    /* completed: the destination confirms it runs */
+	MIG_DONE,
+	MIG_FAILED,
+};
+
+const char *mig_state_name(enum mig_state s);
+void mig_opts_default(struct mig_opts *o);
+json_t *mig_opts_to_json(const struct mig_opts *o);
+/* Fills o from JSON (missing keys keep their defaults). -EINVAL with err. */
+int mig_opts_from_json(json_t *j, struct mig_opts *o, char *err, size_t errlen);
+
+/* The capabilities and parameters every migration sets on both sides,
+ * explicitly, whatever an earlier migration left set. */
+json_t *mig_any_caps(const struct mig_opts *o, bool source);
+json_t *mig_any_params(const struct mig_opts *o, bool tls);
+
+/* Source: op "migrate". Answers the client when done or failed. */
+void mig_src_start(struct agent *ag, struct vm *vm, json_t *args, long client_id, long req_id);
+void mig_src_cancel(struct vm *vm, long client_id, long req_id);
+void mig_src_recover(struct vm *vm, long client_id, long req_id);
+void mig_src_on_event(struct vm *vm, const char *event, json_t *data, int64_t qemu_us);
+void mig_src_on_vm_gone(struct vm *vm);
+json_t *mig_src_describe(struct vm *vm);
+
+/* Destination: ops from the source agent. */
+void mig_dst_prepare(struct agent *ag, json_t *args, long client_id, long req_id);
+void mig_dst_finish(struct agent *ag, json_t *args, long client_id, long req_id);
+void mig_dst_abort(struct agent *ag, json_t *args, long client_id, long req_id);
+void mig_dst_recover(struct agent *ag, json_t *args, long client_id, long req_id);
+void mig_dst_pause(struct agent *ag, json_t *args, long client_id, long req_id);
+void mig_dst_on_event(struct vm *vm, const char *event, json_t *data, int64_t qemu_us);
+/* A client connection closed: incoming VMs it was preparing are abandoned. */
+void mig_dst_on_client_gone(struct agent *ag, long client_id);
+void mig_dst_cron(struct agent *ag);
+
+/* History: one JSON line per migration in STATE/history.jsonl. */
+void mig_any_history_append(struct agent *ag, json_t *record);
+json_t *mig_any_history_read(struct agent *ag, const char *name);
+
+#endif

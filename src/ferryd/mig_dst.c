@@ -1,0 +1,485 @@
+/* mig_dst.c: the destination side of a live migration: a QEMU waiting for
+ * the stream (TLS-PSK), optional NBD export for --copy-storage, and the
+ * ownership hand-over once the guest runs here. */
+#include "ferryd/agent.h"
+#include "ferryd/mig.h"
+#include "proto/proto.h"
+#include "util/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct mig_dst {
+	struct vm *vm;
+	struct agent *ag;
+	long client_id, req_id;     /* the source agent's prepare request */
+	long fin_client, fin_req;   /* a finish request waiting for RESUME */
+	struct mig_opts o;
+	char addr[64];
+	int64_t resume_us;
+	bool resumed, answered;
+	char created[VM_MAX_DISKS][600];   /* disks we created for --copy-storage */
+	int n_created;
+};
+
+/* The address QEMU listens on for the stream: this agent's TCP address. */
+static int mig_address(struct agent *ag, char *out, size_t n)
+{
+	for (int i = 0; i < ag->cfg->n_listen; i++) {
+		const char *l = ag->cfg->listen[i];
+		if (strncmp(l, "tcp:", 4))
+			continue;
+		const char *colon = strrchr(l, ':');
+		snprintf(out, n, "%.*s", (int)(colon - l - 4), l + 4);
+		return 0;
+	}
+	return -ENOENT;
+}
+
+/* A free TCP port on addr (the kernel picks it; QEMU binds it right after). */
+static int free_port(const char *addr)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = -1;
+
+	inet_pton(AF_INET, addr, &sa.sin_addr);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+		port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+static void dst_free(struct mig_dst *d)
+{
+	if (d->vm)
+		d->vm->dst = NULL;
+	free(d);
+}
+
+static void answer_prepare(struct mig_dst *d, json_t *reply)
+{
+	if (d->answered) {
+		json_decref(reply);
+		return;
+	}
+	d->answered = true;
+	server_reply(d->ag, d->client_id, reply);
+}
+
+static void remove_created(struct mig_dst *d)
+{
+	for (int i = 0; i < d->n_created; i++)
+		unlink(d->created[i]);
+	d->n_created = 0;
+}
+
+/* Called when the VM is gone while still a destination. */
+static void on_dst_vm_gone(struct vm *vm, const char *err, void *opaque)
+{
+	struct mig_dst *d = opaque;
+
+	(void)err;
+	(void)vm;
+	if (d->vm != vm)
+		return;
+	d->vm = NULL;
+	answer_prepare(d, proto_reply_err(d->req_id, "the destination QEMU on %s ended", d->ag->cfg->host));
+	if (d->fin_client)
+		server_reply(d->ag, d->fin_client, proto_reply_err(d->fin_req, "the destination QEMU on %s ended", d->ag->cfg->host));
+	if (!d->resumed)
+		remove_created(d);
+	free(d);
+}
+
+struct prep_ctx {
+	struct mig_dst *d;
+	char uri[128];
+	int nbd_port;
+};
+
+static void on_listening(struct vm *vm, const char *err, void *opaque)
+{
+	struct prep_ctx *c = opaque;
+	struct mig_dst *d = c->d;
+
+	if (err || !vm->dst) {
+		log_error("migration prepare failed", "vm=%s error=\"%s\"", vm->cfg->name, err ? err : "cancelled");
+		answer_prepare(d, proto_reply_err(d->req_id, "host %s cannot receive %s: %s", d->ag->cfg->host,
+						  vm->cfg->name, err ? err : "cancelled"));
+		free(c);
+		vm_kill(vm);
+		return;
+	}
+	json_t *res = json_pack("{s:s, s:s}", "uri", c->uri, "host", d->ag->cfg->host);
+	if (c->nbd_port > 0)
+		json_object_set_new(res, "nbd", json_pack("{s:s, s:i}", "host", d->addr, "port", c->nbd_port));
+	log_info("migration destination ready", "vm=%s uri=%s", vm->cfg->name, c->uri);
+	answer_prepare(d, proto_reply_ok(d->req_id, res));
+	free(c);
+}
+
+static int write_psk_dir(struct agent *ag, const char *dir)
+{
+	char path[700], line[128];
+	int n = snprintf(line, sizeof(line), "%s:", TLS_PSK_IDENTITY);
+
+	for (int i = 0; i < TLS_KEY_BYTES; i++)
+		n += snprintf(line + n, sizeof(line) - n, "%02x", ag->key.bytes[i]);
+	line[n++] = '\n';
+	mkdir_p(dir, 0700);
+	snprintf(path, sizeof(path), "%s/keys.psk", dir);
+	return file_write_atomic(path, line, n, 0600);
+}
+
+json_t *mig_any_tls_object(struct agent *ag, const char *dir, bool server);
+json_t *mig_any_tls_object(struct agent *ag, const char *dir, bool server)
+{
+	write_psk_dir(ag, dir);
+	/* AES-GCM: GnuTLS's default ChaCha20 was 2x slower here (FIELD-NOTES). */
+	json_t *a = json_pack("{s:s, s:s, s:s, s:s, s:s}", "qom-type", "tls-creds-psk", "id", "ferry-mig-tls",
+			      "endpoint", server ? "server" : "client", "dir", dir,
+			      "priority", "NORMAL:-CHACHA20-POLY1305");
+	if (!server)
+		json_object_set_new(a, "username", json_string(TLS_PSK_IDENTITY));
+	return json_pack("{s:s, s:o}", "execute", "object-add", "arguments", a);
+}
+
+static void on_started(struct vm *vm, const char *err, void *opaque)
+{
+	struct mig_dst *d = opaque;
+	char dir[700];
+
+	if (err) {
+		answer_prepare(d, proto_reply_err(d->req_id, "%s", err));
+		return;   /* the VM is on its way out; on_dst_vm_gone frees d */
+	}
+	struct prep_ctx *c = xcalloc(1, sizeof(*c));
+	c->d = d;
+	int port = free_port(d->addr);
+	snprintf(c->uri, sizeof(c->uri), "tcp:%s:%d", d->addr, port);
+	json_t *cmds = json_array();
+	bool tls = !d->o.insecure;
+	if (tls) {
+		snprintf(dir, sizeof(dir), "%s/tls", vm->dir);
+		json_array_append_new(cmds, mig_any_tls_object(d->ag, dir, true));
+	}
+	json_array_append_new(cmds, mig_any_caps(&d->o, false));
+	json_array_append_new(cmds, mig_any_params(&d->o, tls));
+	if (d->o.copy_storage) {
+		c->nbd_port = free_port(d->addr);
+		char ps[16];
+		snprintf(ps, sizeof(ps), "%d", c->nbd_port);
+		json_t *srv = json_pack("{s:{s:s, s:s, s:s}}", "addr", "type", "inet", "host", d->addr, "port", ps);
+		if (tls)
+			json_object_set_new(srv, "tls-creds", json_string("ferry-mig-tls"));
+		json_array_append_new(cmds, json_pack("{s:s, s:o}", "execute", "nbd-server-start", "arguments", srv));
+		for (int i = 0; i < vm->cfg->n_disks; i++) {
+			if (vm->cfg->disks[i].shared)
+				continue;
+			json_array_append_new(cmds, json_pack("{s:s, s:{s:s, s:s, s:b}}", "execute", "nbd-server-add",
+							      "arguments", "device", vm->cfg->disks[i].vdev,
+							      "name", vm->cfg->disks[i].vdev, "writable", 1));
+		}
+	}
+	json_array_append_new(cmds, json_pack("{s:s, s:{s:s}}", "execute", "migrate-incoming", "arguments", "uri", c->uri));
+	vm_qmp_batch(vm, cmds, on_listening, c);
+}
+
+void mig_dst_prepare(struct agent *ag, json_t *args, long client_id, long req_id)
+{
+	const char *text = json_string_value(json_object_get(args, "config"));
+	struct vm_config *cfg;
+	struct ferr err = {0};
+	char msg[256];
+	struct mig_dst *d;
+
+	if (!text) {
+		server_reply(ag, client_id, proto_reply_err(req_id, "migrate-prepare needs a config"));
+		return;
+	}
+	if (vmcfg_parse(text, strlen(text), "<migrating config>", NULL, &cfg, &err) < 0) {
+		server_reply(ag, client_id, proto_reply_err(req_id, "%s", err.msg));
+		return;
+	}
+	d = xcalloc(1, sizeof(*d));
+	d->ag = ag;
+	d->client_id = client_id;
+	d->req_id = req_id;
+	if (mig_opts_from_json(json_object_get(args, "opts"), &d->o, msg, sizeof(msg)) < 0 ||
+	    mig_address(ag, d->addr, sizeof(d->addr)) < 0) {
+		server_reply(ag, client_id, proto_reply_err(req_id, "%s", d->addr[0] ? msg : "this agent has no TCP address to receive on"));
+		vmcfg_free(cfg);
+		free(d);
+		return;
+	}
+	if (vm_find(ag, cfg->name)) {
+		server_reply(ag, client_id, proto_reply_err(req_id, "a VM named %s already exists on host %s", cfg->name, ag->cfg->host));
+		vmcfg_free(cfg);
+		free(d);
+		return;
+	}
+	/* Disks not on shared storage get a blank twin here, filled over NBD. */
+	json_t *sizes = json_object_get(args, "disk_sizes");
+	for (int i = 0; i < cfg->n_disks; i++) {
+		struct vm_disk *dk = &cfg->disks[i];
+		if (dk->shared)
+			continue;
+		if (!d->o.copy_storage) {
+			server_reply(ag, client_id, proto_reply_err(req_id, "disk %s of %s is not on shared storage and no storage copy was asked for",
+								    dk->vdev, cfg->name));
+			vmcfg_free(cfg);
+			free(d);
+			return;
+		}
+		json_int_t size = json_integer_value(json_object_get(sizes, dk->vdev));
+		char path[600], sz[32];
+		snprintf(path, sizeof(path), "%s/disks", ag->cfg->state_dir);
+		mkdir_p(path, 0700);
+		snprintf(path, sizeof(path), "%s/disks/%s-%s.%s", ag->cfg->state_dir, cfg->name, dk->vdev, dk->format);
+		snprintf(sz, sizeof(sz), "%lld", (long long)size);
+		char *argv[] = { "qemu-img", "create", "-q", "-f", dk->format, path, sz, NULL };
+		if (size <= 0 || run_cmd(argv, true) != 0) {
+			server_reply(ag, client_id, proto_reply_err(req_id, "cannot create %s (%lld bytes) on host %s for disk %s",
+								    path, (long long)size, ag->cfg->host, dk->vdev));
+			remove_created(d);
+			vmcfg_free(cfg);
+			free(d);
+			return;
+		}
+		snprintf(d->created[d->n_created++], sizeof(d->created[0]), "%s", path);
+		free(dk->target);
+		dk->target = xstrdup(path);
+	}
+	struct vm *vm = vm_create_incoming(ag, cfg, on_started, d, &err);
+	if (!vm) {
+		server_reply(ag, client_id, proto_reply_err(req_id, "%s", err.msg));
+		remove_created(d);
+		free(d);
+		return;
+	}
+	d->vm = vm;
+	vm->dst = d;
+	vm_wait_gone(vm, on_dst_vm_gone, d);
+	log_info("migration incoming", "vm=%s from=%s", vm->cfg->name,
+		 json_string_value(json_object_get(args, "src_host")) ?: "?");
+}
+
+static struct vm *dst_vm(struct agent *ag, json_t *args, long client_id, long req_id)
+{
+	const char *name = json_string_value(json_object_get(args, "name"));
+	struct vm *vm = name ? vm_find(ag, name) : NULL;
+
+	if (!vm) {
+		server_reply(ag, client_id, proto_reply_err(req_id, "no VM named %s on host %s", name ?: "?", ag->cfg->host));
+		return NULL;
+	}
+	return vm;
+}
+
+static void answer_finish(struct mig_dst *d)
+{
+	struct vm *vm = d->vm;
+
+	server_reply(d->ag, d->fin_client, proto_reply_ok(d->fin_req, json_pack("{s:s, s:I, s:I}", "host", d->ag->cfg->host,
+						"resume_us", (json_int_t)d->resume_us, "pid", (json_int_t)vm->pid)));
+	d->fin_client = 0;
+	/* The guest is ours now: an ordinary VM of this agent. */
+	log_info("migration finished", "vm=%s resume_us=%lld", vm->cfg->name, (long long)d->resume_us);
+	vm_unwait(vm, d);
+	dst_free(d);
+}
+
+static void on_cont_done(struct vm *vm, json_t *ret, const char *err, void *opaque)
+{
+	(void)vm;
+	(void)ret;
+	(void)opaque;
+	if (err)
+		log_warn("cont after migration failed", "error=\"%s\"", err);
+}
+
+static void on_dst_status(struct vm *vm, json_t *ret, const char *err, void *opaque)
+{
+	(void)opaque;
+	if (err || !vm->dst)
+		return;
+	const char *st = json_string_value(json_object_get(ret, "status"));
+	/* Completed but held paused (e.g. after a storage copy): run it. */
+	if (st && (!strcmp(st, "paused") || !strcmp(st, "postmigrate")))
+		vm_qmp(vm, "cont", NULL, on_cont_done, NULL);
+}
+
+void mig_dst_finish(struct agent *ag, json_t *args, long client_id, long req_id)
+{
+	struct vm *vm = dst_vm(ag, args, client_id, req_id);
+	struct mig_dst *d;
+
+	if (!vm)
+		return;
+	if (!(d = vm->dst)) {
+		server_reply(ag, client_id, proto_reply_err(req_id, "%s is not migrating to host %s", vm->cfg->name, ag->cfg->host));
+		return;
+	}
+	d->fin_client = client_id;
+	d->fin_req = req_id;
+	if (d->resumed)
+		answer_finish(d);
+	else
+		vm_qmp(vm, "query-status", NULL, on_dst_status, NULL);
+}
+
+void mig_dst_on_event(struct vm *vm, const char *event, json_t *data, int64_t qemu_us)
+{
+	struct mig_dst *d = vm->dst;
+
+	(void)data;
+	if (!strcmp(event, "RESUME") && !d->resumed) {
+		d->resumed = true;
+		d->resume_us = qemu_us;
+		if (d->fin_client)
+			answer_finish(d);
+	}
+}
+
+static void on_abort_gone(struct vm *vm, const char *err, void *opaque)
+{
+	long *ids = opaque;
+
+	(void)vm;
+	(void)err;
+	server_reply(*(struct agent **)(ids + 2), ids[0], proto_reply_ok(ids[1], NULL));
+	free(ids);
+}
+
+void mig_dst_abort(struct agent *ag, json_t *args, long client_id, long req_id)
+{
+	struct vm *vm = dst_vm(ag, args, client_id, req_id);
+
+	if (!vm)
+		return;
+	if (!vm->dst) {
+		server_reply(ag, client_id, proto_reply_err(req_id, "%s is not migrating to host %s", vm->cfg->name, ag->cfg->host));
+		return;
+	}
+	if (vm->dst->resumed) {
+		/* Too late: the guest runs here; the source must not resume its copy. */
+		server_reply(ag, client_id, proto_reply_err(req_id, "RUNNING: %s already runs on host %s", vm->cfg->name, ag->cfg->host));
+		return;
+	}
+	log_info("migration aborted", "vm=%s", vm->cfg->name);
+	long *ids = xcalloc(4, sizeof(long));
+	ids[0] = client_id;
+	ids[1] = req_id;
+	*(struct agent **)(ids + 2) = ag;
+	vm_wait_gone(vm, on_abort_gone, ids);
+	vm_kill(vm);
+}
+
+struct recover_ctx {
+	struct agent *ag;
+	long client_id, req_id;
+	char uri[128];
+};
+
+static void on_recover(struct vm *vm, json_t *ret, const char *err, void *opaque)
+{
+	struct recover_ctx *c = opaque;
+
+	(void)vm;
+	(void)ret;
+	if (err)
+		server_reply(c->ag, c->client_id, proto_reply_err(c->req_id, "%s", err));
+	else
+		server_reply(c->ag, c->client_id, proto_reply_ok(c->req_id, json_pack("{s:s}", "uri", c->uri)));
+	free(c);
+}
+
+void mig_dst_recover(struct agent *ag, json_t *args, long client_id, long req_id)
+{
+	struct vm *vm = dst_vm(ag, args, client_id, req_id);
+	struct recover_ctx *c;
+	char addr[64];
+
+	if (!vm)
+		return;
+	if (!vm->dst || mig_address(ag, addr, sizeof(addr)) < 0) {
+		server_reply(ag, client_id, proto_reply_err(req_id, "%s is not migrating to host %s", vm->cfg->name, ag->cfg->host));
+		return;
+	}
+	vm->dst->client_id = client_id;   /* the source's new connection */
+	c = xcalloc(1, sizeof(*c));
+	c->ag = ag;
+	c->client_id = client_id;
+	c->req_id = req_id;
+	snprintf(c->uri, sizeof(c->uri), "tcp:%s:%d", addr, free_port(addr));
+	vm_qmp(vm, "migrate-recover", json_pack("{s:s}", "uri", c->uri), on_recover, c);
+}
+
+static void on_paused(struct vm *vm, json_t *ret, const char *err, void *opaque)
+{
+	long *ids = opaque;
+	struct agent *ag = vm->ag;
+
+	(void)ret;
+	if (ids) {
+		if (err)
+			server_reply(ag, ids[0], proto_reply_err(ids[1], "%s", err));
+		else
+			server_reply(ag, ids[0], proto_reply_ok(ids[1], NULL));
+		free(ids);
+	}
+}
+
+void mig_dst_pause(struct agent *ag, json_t *args, long client_id, long req_id)
+{
+	struct vm *vm = dst_vm(ag, args, client_id, req_id);
+	long *ids;
+
+	if (!vm)
+		return;
+	ids = xcalloc(2, sizeof(long));
+	ids[0] = client_id;
+	ids[1] = req_id;
+	vm_qmp(vm, "migrate-pause", NULL, on_paused, ids);
+}
+
+void mig_dst_on_client_gone(struct agent *ag, long client_id)
+{
+	for (struct vm *vm = ag->vms; vm; vm = vm->next) {
+		struct mig_dst *d = vm->dst;
+		if (!d || d->client_id != client_id)
+			continue;
+		if (!d->resumed && vm->state == VM_INCOMING) {
+			/* The source went away before the guest ran here: it is still
+			 * the source's; drop this half-made copy. */
+			log_warn("source agent gone, dropping incoming VM", "vm=%s", vm->cfg->name);
+			vm_kill(vm);
+		}
+	}
+}
+
+/* Post-copy: if the source agent stays silent, pause our side so that a
+ * broken link becomes a recoverable postcopy-paused state. */
+void mig_dst_cron(struct agent *ag)
+{
+	for (struct vm *vm = ag->vms; vm; vm = vm->next) {
+		struct mig_dst *d = vm->dst;
+		if (!d || !d->resumed || d->o.postcopy == POSTCOPY_OFF)
+			continue;
+		long long idle = server_client_idle_us(ag, d->client_id);
+		if (idle > 3000000 || idle < 0) {
+			if (!d->answered)
+				continue;
+			log_warn("source agent silent during post-copy, pausing", "vm=%s idle_ms=%lld", vm->cfg->name, idle / 1000);
+			vm_qmp(vm, "migrate-pause", NULL, on_paused, NULL);
+			d->client_id = -1;   /* once; a recover request re-links it */
+		}
+	}
+}

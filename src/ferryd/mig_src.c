@@ -1,0 +1,862 @@
+/* mig_src.c: the source side of a live migration. One job per VM, moving
+ * through the phases of enum mig_state (never backwards):
+ *   connect to the destination agent -> it prepares a QEMU waiting for us
+ *   -> (--copy-storage: mirror disks over NBD) -> migrate, watching progress
+ *   (post-copy on demand or when pre-copy stops converging) -> the
+ *   destination confirms the guest runs there -> our QEMU quits.
+ * Before switchover any failure leaves the guest running here, untouched. */
+#include "ferryd/agent.h"
+#include "ferryd/mig.h"
+#include "ferryd/peer.h"
+#include "proto/proto.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define POLL_MS 100
+#define POSTCOPY_AUTO_BUDGET_S 30
+#define STALL_US (3 * 1000000)
+
+struct mig_job {
+	struct agent *ag;
+	struct vm *vm;             /* NULL once the source QEMU is gone */
+	char name[VM_NAME_MAX + 1];
+	enum mig_state state;
+	struct mig_opts o;
+	char dest[64], dest_addr[64];
+	int dest_port;
+	struct peer *peer;
+	long client_id, req_id;
+	int64_t start_mono_us, start_real_us, migrate_mono_us;
+	char uri[128];
+	char nbd_host[64];
+	int nbd_port;
+	long poll_timer;
+	bool polling;              /* a query-migrate is in flight */
+	bool cancel_requested;
+	bool postcopy_started;
+	/* post-copy auto: remaining bytes at each new round */
+	long long last_round, min_remaining;
+	int rounds_without_progress;
+	/* post-copy recovery */
+	long long last_transferred;
+	int64_t last_progress_us;
+	bool recovering;
+	long recover_client, recover_req;
+	int mirrors, mirrors_ready, mirrors_done;
+	bool mirrors_cancel_sent, switchover_sent;
+	int64_t stop_us, resume_us;
+	json_t *last;              /* last query-migrate result */
+	char error[700];
+	bool finished;
+};
+
+static void job_fail(struct mig_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void poll_migration(struct loop *l, void *opaque);
+
+/* The one place the phase changes: forward only. */
+static void mig_set_state(struct mig_job *j, enum mig_state from, enum mig_state to)
+{
+	if (j->state != from || to <= from) {
+		log_error("migration phase refused", "vm=%s from=%s to=%s now=%s", j->vm->cfg->name,
+			  mig_state_name(from), mig_state_name(to), mig_state_name(j->state));
+		return;
+	}
+	log_info("migration phase", "vm=%s phase=%s", j->vm->cfg->name, mig_state_name(to));
+	j->state = to;
+}
+
+static long long jint(json_t *o, const char *path1, const char *path2)
+{
+	json_t *v = json_object_get(o, path1);
+	if (path2)
+		v = json_object_get(v, path2);
+	return json_integer_value(v);
+}
+
+json_t *mig_src_describe(struct vm *vm)
+{
+	struct mig_job *j = vm->mig;
+	json_t *o = json_pack("{s:s, s:s, s:I}", "phase", mig_state_name(j->state), "dest", j->dest,
+			      "elapsed_ms", (json_int_t)((time_mono_us() - j->start_mono_us) / 1000));
+	return o;
+}
+
+static void job_free(struct loop *l, void *opaque)
+{
+	struct mig_job *j = opaque;
+
+	(void)l;
+	if (j->poll_timer)
+		loop_cancel_timer(j->ag->loop, j->poll_timer);
+	peer_free(j->peer);
+	json_decref(j->last);
+	free(j);
+}
+
+/* Ends the job: detaches it from the VM, frees it from the loop (callbacks
+ * of the peer or QMP may still be on the stack). */
+static void job_end(struct mig_job *j)
+{
+	if (j->finished)
+		return;
+	j->finished = true;
+	if (j->vm && j->vm->mig == j)
+		j->vm->mig = NULL;
+	if (j->poll_timer) {
+		loop_cancel_timer(j->ag->loop, j->poll_timer);
+		j->poll_timer = 0;
+	}
+	loop_add_timer(j->ag->loop, 0, job_free, j);
+}
+
+static json_t *record(struct mig_job *j, const char *status)
+{
+	json_t *ram = json_object_get(j->last, "ram");
+	json_t *disk = json_object_get(j->last, "disk");
+	json_t *r = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}",
+			      "name", j->name, "src", j->ag->cfg->host, "dst", j->dest,
+			      "status", status, "mode", j->postcopy_started ? "postcopy" : "precopy",
+			      "started_us", (json_int_t)j->start_real_us,
+			      "total_ms", (json_int_t)((time_mono_us() - j->start_mono_us) / 1000));
+	json_object_set_new(r, "migrate_ms", json_integer(j->migrate_mono_us ? (time_mono_us() - j->migrate_mono_us) / 1000 : 0));
+	json_object_set_new(r, "qemu_total_ms", json_integer(jint(j->last, "total-time", NULL)));
+	json_object_set_new(r, "qemu_downtime_ms", json_integer(jint(j->last, "downtime", NULL)));
+	json_object_set_new(r, "setup_ms", json_integer(jint(j->last, "setup-time", NULL)));
+	json_object_set_new(r, "stop_us", json_integer(j->stop_us));
+	json_object_set_new(r, "resume_us", json_integer(j->resume_us));
+	json_object_set_new(r, "pause_ms", j->stop_us && j->resume_us ? json_real((j->resume_us - j->stop_us) / 1000.0) : json_null());
+	json_object_set_new(r, "bytes", json_integer(jint(ram, "transferred", NULL) + jint(disk, "transferred", NULL)));
+	json_object_set_new(r, "ram_bytes", json_integer(jint(ram, "transferred", NULL)));
+	json_object_set_new(r, "rounds", json_integer(jint(ram, "dirty-sync-count", NULL)));
+	json_object_set_new(r, "postcopy_requests", json_integer(jint(ram, "postcopy-requests", NULL)));
+	json_object_set_new(r, "tls", json_boolean(!j->o.insecure));
+	json_object_set_new(r, "options", mig_opts_to_json(&j->o));
+	if (j->error[0])
+		json_object_set_new(r, "error", json_string(j->error));
+	return r;
+}
+
+/* ---- failure ---------------------------------------------------------- */
+
+static void on_ignore(struct vm *vm, json_t *ret, const char *err, void *opaque)
+{
+	(void)vm; (void)ret; (void)opaque;
+	if (err)
+		log_debug("ignored QMP error during cleanup", "error=\"%s\"", err);
+}
+
+static void finish_failure(struct mig_job *j, bool guest_moved)
+{
+	json_t *rec = record(j, guest_moved ? "completed-unconfirmed" : "failed");
+
+	mig_any_history_append(j->ag, rec);
+	if (guest_moved)
+		server_reply(j->ag, j->client_id, proto_reply_err(j->req_id, "%s; the guest runs on host %s now", j->error, j->dest));
+	else
+		server_reply(j->ag, j->client_id, proto_reply_err(j->req_id, "%s; %s keeps running on host %s",
+								  j->error, j->vm ? j->vm->cfg->name : "the guest", j->ag->cfg->host));
+	json_decref(rec);
+	job_end(j);
+}
+
+static void on_src_status_after_fail(struct vm *vm, json_t *ret, const char *err, void *opaque)
+{
+	struct mig_job *j = opaque;
+	const char *st = json_string_value(json_object_get(ret, "status"));
+
+	/* QEMU resumes the source itself when a pre-copy fails; make sure. */
+	if (!err && st && strcmp(st, "running"))
+		vm_qmp(vm, "cont", NULL, on_ignore, NULL);
+	finish_failure(j, false);
+}
+
+static void on_abort_reply(struct peer *p, json_t *result, const char *err, void *opaque)
+{
+	struct mig_job *j = opaque;
+
+	(void)p;
+	(void)result;
+	if (err && !strncmp(err, "RUNNING:", 8)) {
+		/* The destination already runs the guest: never resume ours. */
+		log_warn("destination already runs the guest; ending the source copy", "vm=%s", j->vm->cfg->name);
+		vm_kill(j->vm);
+		finish_failure(j, true);
+		return;
+	}
+	if (j->vm)
+		vm_qmp(j->vm, "query-status", NULL, on_src_status_after_fail, j);
+	else
+		finish_failure(j, false);
+}
+
+static void job_fail(struct mig_job *j, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (j->state == MIG_FAILED || j->finished)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(j->error, sizeof(j->error), fmt, ap);
+	va_end(ap);
+	log_error("migration failed", "vm=%s phase=%s error=\"%s\"", j->vm ? j->vm->cfg->name : "?",
+		  mig_state_name(j->state), j->error);
+	enum mig_state was = j->state;
+	j->state = MIG_FAILED;
+	if (j->poll_timer) {
+		loop_cancel_timer(j->ag->loop, j->poll_timer);
+		j->poll_timer = 0;
+	}
+	if (!j->vm) {
+		finish_failure(j, false);
+		return;
+	}
+	if (was >= MIG_MIGRATING)
+		vm_qmp(j->vm, "migrate_cancel", NULL, on_ignore, NULL);
+	for (int i = 0; j->mirrors && i < j->vm->cfg->n_disks; i++) {
+		char job[32], node[32];
+		if (j->vm->cfg->disks[i].shared)
+			continue;
+		snprintf(job, sizeof(job), "mig-%s", j->vm->cfg->disks[i].vdev);
+		snprintf(node, sizeof(node), "mig-nbd-%s", j->vm->cfg->disks[i].vdev);
+		vm_qmp(j->vm, "block-job-cancel", json_pack("{s:s, s:b}", "device", job, "force", 1), on_ignore, NULL);
+		vm_qmp(j->vm, "blockdev-del", json_pack("{s:s}", "node-name", node), on_ignore, NULL);
+	}
+	if (j->peer && was >= MIG_PREPARING)
+		peer_call(j->peer, "mig-abort", json_pack("{s:s}", "name", j->vm->cfg->name), on_abort_reply, j);
+	else
+		vm_qmp(j->vm, "query-status", NULL, on_src_status_after_fail, j);
+}
+
+/* ---- success ---------------------------------------------------------- */
+
+static void on_source_gone(struct vm *vm, const char *err, void *opaque)
+{
+	struct mig_job *j = opaque;
+
+	(void)vm;
+	(void)err;
+	j->vm = NULL;
+	json_t *rec = record(j, "completed");
+	mig_any_history_append(j->ag, rec);
+	if (j->peer)
+		peer_call(j->peer, "history-add", json_incref(rec), NULL, NULL);
+	server_reply(j->ag, j->client_id, proto_reply_ok(j->req_id, rec));
+	job_end(j);
+}
+
+static void on_finished(struct peer *p, json_t *result, const char *err, void *opaque)
+{
+	struct mig_job *j = opaque;
+
+	(void)p;
+	if (err) {
+		/* Completed on our side, but the destination does not confirm. Our
+		 * copy stays paused: resuming it could make two. */
+		snprintf(j->error, sizeof(j->error), "the destination did not confirm the guest runs: %s", err);
+		log_error("migration unconfirmed", "vm=%s error=\"%s\"", j->vm->cfg->name, err);
+		json_t *rec = record(j, "unconfirmed");
+		mig_any_history_append(j->ag, rec);
+		json_decref(rec);
+		server_reply(j->ag, j->client_id, proto_reply_err(j->req_id, "%s; %s stays paused on host %s (check host %s)",
+								  j->error, j->vm->cfg->name, j->ag->cfg->host, j->dest));
+		job_end(j);
+		return;
+	}
+	j->resume_us = json_integer_value(json_object_get(result, "resume_us"));
+	mig_set_state(j, MIG_FINISHING, MIG_DONE);
+	log_info("migration done", "vm=%s dest=%s pause_us=%lld", j->vm->cfg->name, j->dest,
+		 (long long)(j->resume_us - j->stop_us));
+	/* The guest runs there: our paused copy goes. */
+	vm_wait_gone(j->vm, on_source_gone, j);
+	vm_kill(j->vm);
+}
+
+static void on_final_query(struct vm *vm, json_t *ret, const char *err, void *opaque)
+{
+	struct mig_job *j = opaque;
+
+	if (!err && ret) {
+		json_decref(j->last);
+		j->last = json_incref(ret);
+	}
+	peer_call(j->peer, "mig-finish", json_pack("{s:s}", "name", vm->cfg->name), on_finished, j);
+}
+
+/* ---- progress ----------------------------------------------------------- */
+
+static void send_progress(struct mig_job *j, const char *status)
+{
+	json_t *ram = json_object_get(j->last, "ram");
+	long long sent = jint(ram, "transferred", NULL), left = jint(ram, "remaining", NULL);
+	long long total = jint(ram, "total", NULL);
+	double mbps = json_number_value(json_object_get(ram, "mbps"));
+	long long dirty = jint(ram, "dirty-pages-rate", NULL) * (jint(ram, "page-size", NULL) ?: 4096);
+	double pct = total ? 100.0 * (total - left) / total : 0;
+
+	server_progress(j->ag, j->client_id, j->req_id,
+			json_pack("{s:s, s:s, s:f, s:I, s:I, s:f, s:I, s:I, s:f}",
+				  "phase", mig_state_name(j->state), "status", status ?: "",
+				  "percent", pct, "sent_bytes", (json_int_t)sent, "remaining_bytes", (json_int_t)left,
+				  "mbps", mbps, "dirty_bytes_per_s", (json_int_t)dirty,
+				  "round", (json_int_t)jint(ram, "dirty-sync-count", NULL),
+				  "eta_s", mbps > 0 ? left * 8.0 / (mbps * 1e6) : 0.0));
+}
+
+static void on_postcopy_started(struct vm *vm, json_t *ret, const char *err, void *opaque)
+{
+	struct mig_job *j = opaque;
+
+	(void)vm;
+	(void)ret;
+	if (err)
+		job_fail(j, "cannot switch to post-copy: %s", err);
+}
+
+static void start_postcopy(struct mig_job *j, const char *why)
+{
+	if (j->postcopy_started)
+		return;
+	log_info("switching to post-copy", "vm=%s reason=\"%s\"", j->vm->cfg->name, why);
+	j->postcopy_started = true;
+	vm_qmp(j->vm, "migrate-start-postcopy", NULL, on_postcopy_started, j);
+}
+
+/* Post-copy auto: has pre-copy stopped converging? True once the bytes left
+ * at the start of a round fail to drop below 90% of the best seen, three
+ * rounds in a row. */
+static bool precopy_stuck(struct mig_job *j, json_t *ram)
+{
+	long long round = jint(ram, "dirty-sync-count", NULL), left = jint(ram, "remaining", NULL);
+
+	if (round <= j->last_round || round < 2)
+		return false;
+	j->last_round = round;
+	if (!j->min_remaining || left < j->min_remaining * 9 / 10) {
+		j->min_remaining = left;
+		j->rounds_without_progress = 0;
+		return false;
+	}
+	return ++j->rounds_without_progress >= 3;
+}
+
+static void continue_after_mirrors(struct mig_job *j);
+static void start_recovery(struct mig_job *j);
+
+static void on_query(struct vm *vm, json_t *ret, const char *err, void *opaque)
+{
+	struct mig_job *j = opaque;
+	const char *st;
+	int64_t now = time_mono_us();
+
+	(void)vm;
+	j->polling = false;
+	if (j->state == MIG_FAILED || j->finished)
+		return;
+	if (err) {
+		job_fail(j, "%s", err);
+		return;
+	}
+	json_decref(j->last);
+	j->last = json_incref(ret);
+	st = json_string_value(json_object_get(ret, "status"));
+	if (!st)
+		st = "setup";
+	json_t *ram = json_object_get(ret, "ram");
+	double elapsed_s = (now - j->migrate_mono_us) / 1e6;
+
+	if (!strcmp(st, "completed")) {
+		mig_set_state(j, j->state, MIG_FINISHING);
+		send_progress(j, st);
+		vm_qmp(j->vm, "query-migrate", NULL, on_final_query, j);
+		return;
+	}
+	if (!strcmp(st, "failed") || !strcmp(st, "cancelled")) {
+		const char *why = json_string_value(json_object_get(ret, "error-desc"));
+		if (j->state == MIG_POSTCOPY) {
+			/* The destination has the newest memory: nothing to resume here. */
+			job_fail(j, "post-copy migration %s: %s", st, why ?: "no reason given");
+			return;
+		}
+		if (j->cancel_requested)
+			job_fail(j, "migration cancelled by the user");
+		else
+			job_fail(j, "migration %s: %s", st, why ?: "QEMU gave no reason");
+		return;
+	}
+	if (!strcmp(st, "pre-switchover")) {
+		continue_after_mirrors(j);
+	} else if (!strcmp(st, "postcopy-active") || !strcmp(st, "postcopy-recover")) {
+		if (j->state == MIG_MIGRATING)
+			mig_set_state(j, MIG_MIGRATING, MIG_POSTCOPY);
+		j->recovering = false;
+		long long sent = jint(ram, "transferred", NULL);
+		if (sent != j->last_transferred) {
+			j->last_transferred = sent;
+			j->last_progress_us = now;
+		} else if (!strcmp(st, "postcopy-active") && now - j->last_progress_us > STALL_US) {
+			/* No byte moved for 3 s: treat the link as broken. */
+			log_warn("post-copy stalled, pausing to recover", "vm=%s", j->vm->cfg->name);
+			vm_qmp(j->vm, "migrate-pause", NULL, on_ignore, NULL);
+			j->last_progress_us = now;
+		}
+	} else if (!strcmp(st, "postcopy-paused")) {
+		if (j->state == MIG_MIGRATING)
+			mig_set_state(j, MIG_MIGRATING, MIG_POSTCOPY);
+		start_recovery(j);
+	} else if (j->state == MIG_MIGRATING) {
+		if (j->o.postcopy == POSTCOPY_ON && jint(ram, "dirty-sync-count", NULL) >= 2)
+			start_postcopy(j, "post-copy on: first pass done");
+		else if (j->o.postcopy == POSTCOPY_AUTO && precopy_stuck(j, ram))
+			start_postcopy(j, "pre-copy stopped converging");
+		else if (j->o.postcopy == POSTCOPY_AUTO &&
+			 elapsed_s > (j->o.timeout_s ? j->o.timeout_s : POSTCOPY_AUTO_BUDGET_S))
+			start_postcopy(j, "time budget spent");
+		else if (j->o.timeout_s && elapsed_s > j->o.timeout_s && j->o.postcopy == POSTCOPY_OFF) {
+			j->cancel_requested = false;
+			job_fail(j, "migration did not complete within %d s (pre-copy not converging?)", j->o.timeout_s);
+			return;
+		}
+	}
+	send_progress(j, st);
+	j->poll_timer = loop_add_timer(j->ag->loop, POLL_MS, poll_migration, j);
+}
+
+static void poll_migration(struct loop *l, void *opaque)
+{
+	struct mig_job *j = opaque;
+
+	(void)l;
+	j->poll_timer = 0;
+	if (j->polling || !j->vm)
+		return;
+	j->polling = true;
+	vm_qmp(j->vm, "query-migrate", NULL, on_query, j);
+}
+
+/* ---- post-copy recovery ------------------------------------------------- */
+
+static void on_resume_sent(struct vm *vm, json_t *ret, const char *err, void *opaque)
+{
+	struct mig_job *j = opaque;
+
+	(void)vm;
+	(void)ret;
+	if (err)
+		log_warn("post-copy resume failed, will retry", "error=\"%s\"", err);
+	if (j->recover_client) {
+		if (err)
+			server_reply(j->ag, j->recover_client, proto_reply_err(j->recover_req, "%s", err));
+		else
+			server_reply(j->ag, j->recover_client, proto_reply_ok(j->recover_req, json_pack("{s:s}", "status", "resumed")));
+		j->recover_client = 0;
+	}
+}
+
+static void on_dst_recovering(struct peer *p, json_t *result, const char *err, void *opaque)
+{
+	struct mig_job *j = opaque;
+
+	(void)p;
+	if (err) {
+		log_warn("post-copy recovery: destination not ready, will retry", "error=\"%s\"", err);
+		peer_free(j->peer);
+		j->peer = NULL;
+		j->recovering = false;
+		return;
+	}
+	snprintf(j->uri, sizeof(j->uri), "%s", json_string_value(json_object_get(result, "uri")) ?: "");
+	log_info("post-copy recovery: resuming", "vm=%s uri=%s", j->vm->cfg->name, j->uri);
+	vm_qmp(j->vm, "migrate", json_pack("{s:s, s:b}", "uri", j->uri, "resume", 1), on_resume_sent, j);
+}
+
+static void on_recover_peer(struct peer *p, const char *err, void *opaque)
+{
+	struct mig_job *j = opaque;
+
+	if (err) {
+		log_warn("post-copy recovery: destination unreachable, will retry", "error=\"%s\"", err);
+		j->recovering = false;
+		return;
+	}
+	peer_call(p, "mig-recover", json_pack("{s:s}", "name", j->vm->cfg->name), on_dst_recovering, j);
+}
+
+/* Both sides are in postcopy-paused: reconnect to the destination agent and
+ * resume (it listens again first, then we reconnect). Retried each poll. */
+static void start_recovery(struct mig_job *j)
+{
+	static int64_t last_try;
+	int64_t now = time_mono_us();
+
+	if (j->recovering || now - last_try < 2000000)
+		return;
+	last_try = now;
+	j->recovering = true;
+	log_info("post-copy recovery: trying", "vm=%s dest=%s", j->vm->cfg->name, j->dest);
+	peer_free(j->peer);
+	j->peer = peer_connect(j->ag, j->dest, j->dest_addr, j->dest_port, on_recover_peer, j);
+}
+
+void mig_src_recover(struct vm *vm, long client_id, long req_id)
+{
+	struct mig_job *j = vm->mig;
+
+	if (!j || j->state != MIG_POSTCOPY) {
+		server_reply(vm->ag, client_id, proto_reply_err(req_id, "%s has no post-copy migration to recover on host %s",
+								 vm->cfg->name, vm->ag->cfg->host));
+		return;
+	}
+	j->recover_client = client_id;
+	j->recover_req = req_id;
+	j->recovering = false;
+	start_recovery(j);
+}
+
+/* ---- migrate ------------------------------------------------------------ */
+
+static void on_migrate_sent(struct vm *vm, json_t *ret, const char *err, void *opaque)
+{
+	struct mig_job *j = opaque;
+
+	(void)vm;
+	(void)ret;
+	if (err) {
+		job_fail(j, "%s", err);
+		return;
+	}
+	j->last_progress_us = time_mono_us();
+	j->poll_timer = loop_add_timer(j->ag->loop, POLL_MS, poll_migration, j);
+}
+
+static void start_migrate(struct mig_job *j)
+{
+	enum mig_state from = j->state;
+
+	mig_set_state(j, from, MIG_MIGRATING);
+	j->migrate_mono_us = time_mono_us();
+	vm_qmp(j->vm, "migrate", json_pack("{s:s}", "uri", j->uri), on_migrate_sent, j);
+}
+
+/* pre-switchover: the mirrors are in sync and the guest is paused: finish
+ * them (cancel completes a ready mirror), then let the migration switch. */
+static void on_continue(struct vm *vm, json_t *ret, const char *err, void *opaque)
+{
+	(void)vm; (void)ret;
+	if (err)
+		job_fail(opaque, "%s", err);
+}
+
+static void continue_after_mirrors(struct mig_job *j)
+{
+	if (j->switchover_sent)
+		return;
+	if (!j->mirrors_cancel_sent) {
+		j->mirrors_cancel_sent = true;
+		for (int i = 0; i < j->vm->cfg->n_disks; i++) {
+			char job[32];
+			if (j->vm->cfg->disks[i].shared)
+				continue;
+			snprintf(job, sizeof(job), "mig-%s", j->vm->cfg->disks[i].vdev);
+			vm_qmp(j->vm, "block-job-cancel", json_pack("{s:s}", "device", job), on_ignore, NULL);
+		}
+	}
+	if (j->mirrors_done < j->mirrors)
+		return;   /* BLOCK_JOB_COMPLETED brings us back */
+	j->switchover_sent = true;
+	for (int i = 0; i < j->vm->cfg->n_disks; i++) {
+		char node[32];
+		if (j->vm->cfg->disks[i].shared)
+			continue;
+		snprintf(node, sizeof(node), "mig-nbd-%s", j->vm->cfg->disks[i].vdev);
+		vm_qmp(j->vm, "blockdev-del", json_pack("{s:s}", "node-name", node), on_ignore, NULL);
+	}
+	vm_qmp(j->vm, "migrate-continue", json_pack("{s:s}", "state", "pre-switchover"), on_continue, j);
+}
+
+void mig_src_on_event(struct vm *vm, const char *event, json_t *data, int64_t qemu_us)
+{
+	struct mig_job *j = vm->mig;
+
+	if (!strcmp(event, "STOP") && !j->stop_us)
+		j->stop_us = qemu_us;
+	if (!strcmp(event, "RESUME") && j->state < MIG_FINISHING)
+		j->stop_us = 0;   /* resumed here (failure): the pause did not happen */
+	if (!strncmp(event, "BLOCK_JOB_", 10)) {
+		const char *dev = json_string_value(json_object_get(data, "device"));
+		if (!dev || strncmp(dev, "mig-", 4))
+			return;
+		if (!strcmp(event, "BLOCK_JOB_READY") && j->state == MIG_MIRRORING) {
+			if (++j->mirrors_ready == j->mirrors)
+				start_migrate(j);
+		} else if (!strcmp(event, "BLOCK_JOB_COMPLETED")) {
+			const char *e = json_string_value(json_object_get(data, "error"));
+			if (e) {
+				job_fail(j, "storage copy of %s failed: %s", dev + 4, e);
+				return;
+			}
+			if (++j->mirrors_done >= j->mirrors && j->mirrors_cancel_sent)
+				continue_after_mirrors(j);
+		}
+	}
+}
+
+void mig_src_on_vm_gone(struct vm *vm)
+{
+	struct mig_job *j = vm->mig;
+
+	if (j->state == MIG_DONE)
+		return;   /* on_source_gone handles it */
+	j->vm = NULL;
+	vm->mig = NULL;
+	if (j->peer && j->state >= MIG_PREPARING)
+		peer_call(j->peer, "mig-abort", json_pack("{s:s}", "name", vm->cfg->name), NULL, NULL);
+	snprintf(j->error, sizeof(j->error), "the source QEMU of %s ended during the migration", vm->cfg->name);
+	j->state = MIG_FAILED;
+	finish_failure(j, false);
+}
+
+/* ---- mirrors (--copy-storage) ------------------------------------------- */
+
+static void on_mirrors_started(struct vm *vm, const char *err, void *opaque)
+{
+	(void)vm;
+	if (err)
+		job_fail(opaque, "cannot start the storage copy: %s", err);
+}
+
+static void start_mirrors(struct mig_job *j)
+{
+	json_t *cmds = json_array();
+
+	mig_set_state(j, j->state, MIG_MIRRORING);
+	for (int i = 0; i < j->vm->cfg->n_disks; i++) {
+		const struct vm_disk *d = &j->vm->cfg->disks[i];
+		char node[32], job[32], port[16];
+		if (d->shared)
+			continue;
+		snprintf(node, sizeof(node), "mig-nbd-%s", d->vdev);
+		snprintf(job, sizeof(job), "mig-%s", d->vdev);
+		snprintf(port, sizeof(port), "%d", j->nbd_port);
+		json_t *add = json_pack("{s:s, s:s, s:{s:s, s:s, s:s}, s:s}", "driver", "nbd", "node-name", node,
+					"server", "type", "inet", "host", j->nbd_host, "port", port, "export", d->vdev);
+		if (!j->o.insecure)
+			json_object_set_new(add, "tls-creds", json_string("ferry-mig-tls"));
+		json_array_append_new(cmds, json_pack("{s:s, s:o}", "execute", "blockdev-add", "arguments", add));
+		json_array_append_new(cmds, json_pack("{s:s, s:{s:s, s:s, s:s, s:s}}", "execute", "blockdev-mirror", "arguments",
+						      "job-id", job, "device", d->vdev, "target", node, "sync", "full"));
+		j->mirrors++;
+	}
+	vm_qmp_batch(j->vm, cmds, on_mirrors_started, j);
+}
+
+/* ---- prepare ------------------------------------------------------------ */
+
+static void on_source_ready(struct vm *vm, const char *err, void *opaque)
+{
+	struct mig_job *j = opaque;
+
+	(void)vm;
+	if (j->state == MIG_FAILED)
+		return;
+	if (err) {
+		job_fail(j, "cannot set up the source: %s", err);
+		return;
+	}
+	if (j->o.copy_storage && j->nbd_port > 0)
+		start_mirrors(j);
+	else
+		start_migrate(j);
+}
+
+json_t *mig_any_tls_object(struct agent *ag, const char *dir, bool server);
+
+static void on_old_tls_gone(struct vm *vm, json_t *ret, const char *err, void *opaque)
+{
+	struct mig_job *j = opaque;
+	json_t *cmds = json_array();
+	char dir[700];
+
+	(void)ret;
+	(void)err;   /* there was no earlier object: fine */
+	if (!j->o.insecure) {
+		snprintf(dir, sizeof(dir), "%s/tls", vm->dir);
+		json_array_append_new(cmds, mig_any_tls_object(j->ag, dir, false));
+	}
+	json_array_append_new(cmds, mig_any_caps(&j->o, true));
+	json_array_append_new(cmds, mig_any_params(&j->o, !j->o.insecure));
+	vm_qmp_batch(vm, cmds, on_source_ready, j);
+}
+
+static void on_prepared(struct peer *p, json_t *result, const char *err, void *opaque)
+{
+	struct mig_job *j = opaque;
+
+	(void)p;
+	if (j->state == MIG_FAILED)
+		return;
+	if (err) {
+		job_fail(j, "host %s refused: %s", j->dest, err);
+		return;
+	}
+	snprintf(j->uri, sizeof(j->uri), "%s", json_string_value(json_object_get(result, "uri")) ?: "");
+	json_t *nbd = json_object_get(result, "nbd");
+	if (nbd) {
+		snprintf(j->nbd_host, sizeof(j->nbd_host), "%s", json_string_value(json_object_get(nbd, "host")) ?: "");
+		j->nbd_port = (int)json_integer_value(json_object_get(nbd, "port"));
+	}
+	/* An object from an earlier migration may hold other credentials. */
+	vm_qmp(j->vm, "object-del", json_pack("{s:s}", "id", "ferry-mig-tls"), on_old_tls_gone, j);
+}
+
+static void send_prepare(struct mig_job *j, json_t *sizes)
+{
+	char *text = vmcfg_format(j->vm->cfg);
+	json_t *args = json_pack("{s:s, s:s, s:o}", "config", text, "src_host", j->ag->cfg->host,
+				 "opts", mig_opts_to_json(&j->o));
+	free(text);
+	if (sizes)
+		json_object_set(args, "disk_sizes", sizes);
+	mig_set_state(j, MIG_CONNECTING, MIG_PREPARING);
+	peer_call(j->peer, "mig-prepare", args, on_prepared, j);
+}
+
+static void on_block_info(struct vm *vm, json_t *ret, const char *err, void *opaque)
+{
+	struct mig_job *j = opaque;
+	json_t *sizes = json_object(), *b;
+	size_t i;
+
+	(void)vm;
+	if (err) {
+		json_decref(sizes);
+		job_fail(j, "%s", err);
+		return;
+	}
+	json_array_foreach(ret, i, b) {
+		const char *node = json_string_value(json_object_get(json_object_get(b, "inserted"), "node-name"));
+		json_int_t size = json_integer_value(json_object_get(json_object_get(json_object_get(b, "inserted"), "image"), "virtual-size"));
+		if (node)
+			json_object_set_new(sizes, node, json_integer(size));
+	}
+	send_prepare(j, sizes);
+	json_decref(sizes);
+}
+
+static void on_peer_ready(struct peer *p, const char *err, void *opaque)
+{
+	struct mig_job *j = opaque;
+
+	(void)p;
+	if (j->state == MIG_FAILED)
+		return;
+	if (err) {
+		job_fail(j, "%s", err);
+		return;
+	}
+	if (j->o.copy_storage)
+		vm_qmp(j->vm, "query-block", NULL, on_block_info, j);
+	else
+		send_prepare(j, NULL);
+}
+
+void mig_src_start(struct agent *ag, struct vm *vm, json_t *args, long client_id, long req_id)
+{
+	json_t *dest = json_object_get(args, "dest");
+	const char *dname = json_string_value(json_object_get(dest, "host"));
+	const char *daddr = json_string_value(json_object_get(dest, "addr"));
+	int dport = (int)json_integer_value(json_object_get(dest, "port"));
+	struct mig_opts o;
+	char msg[256];
+
+	if (!dname || !daddr || dport <= 0) {
+		server_reply(ag, client_id, proto_reply_err(req_id, "migrate needs a destination (host, addr, port)"));
+		return;
+	}
+	if (mig_opts_from_json(json_object_get(args, "opts"), &o, msg, sizeof(msg)) < 0) {
+		server_reply(ag, client_id, proto_reply_err(req_id, "%s", msg));
+		return;
+	}
+	if (!strcmp(dname, ag->cfg->host)) {
+		server_reply(ag, client_id, proto_reply_err(req_id, "%s already runs on host %s", vm->cfg->name, dname));
+		return;
+	}
+	if (vm->mig || vm->dst) {
+		server_reply(ag, client_id, proto_reply_err(req_id, "%s is already migrating", vm->cfg->name));
+		return;
+	}
+	if (vm->state != VM_RUNNING) {
+		server_reply(ag, client_id, proto_reply_err(req_id, "%s is %s, not running: only a running VM migrates live",
+							    vm->cfg->name, vm_state_name(vm->state)));
+		return;
+	}
+	if (!ag->have_key && !o.insecure) {
+		server_reply(ag, client_id, proto_reply_err(req_id, "host %s has no key_file: it cannot talk to %s", ag->cfg->host, dname));
+		return;
+	}
+	if (!o.copy_storage) {
+		for (int i = 0; i < vm->cfg->n_disks; i++) {
+			if (!vm->cfg->disks[i].shared) {
+				server_reply(ag, client_id, proto_reply_err(req_id,
+					"disk %s of %s (%s) is not on shared storage; use --copy-storage, or mark it shared=yes if both hosts see it",
+					vm->cfg->disks[i].vdev, vm->cfg->name, vm->cfg->disks[i].target));
+				return;
+			}
+		}
+	}
+	struct mig_job *j = xcalloc(1, sizeof(*j));
+	j->ag = ag;
+	j->vm = vm;
+	snprintf(j->name, sizeof(j->name), "%s", vm->cfg->name);
+	j->o = o;
+	j->client_id = client_id;
+	j->req_id = req_id;
+	j->start_mono_us = time_mono_us();
+	j->start_real_us = time_real_us();
+	snprintf(j->dest, sizeof(j->dest), "%s", dname);
+	snprintf(j->dest_addr, sizeof(j->dest_addr), "%s", daddr);
+	j->dest_port = dport;
+	j->state = MIG_CONNECTING;
+	vm->mig = j;
+	log_info("migration start", "vm=%s dest=%s addr=%s:%d", vm->cfg->name, dname, daddr, dport);
+	j->peer = peer_connect(ag, dname, daddr, dport, on_peer_ready, j);
+}
+
+static void on_cancel_sent(struct vm *vm, json_t *ret, const char *err, void *opaque)
+{
+	long *ids = opaque;
+
+	(void)ret;
+	if (err)
+		server_reply(vm->ag, ids[0], proto_reply_err(ids[1], "%s", err));
+	else
+		server_reply(vm->ag, ids[0], proto_reply_ok(ids[1], json_pack("{s:s}", "status", "cancelling")));
+	free(ids);
+}
+
+void mig_src_cancel(struct vm *vm, long client_id, long req_id)
+{
+	struct mig_job *j = vm->mig;
+
+	if (!j) {
+		server_reply(vm->ag, client_id, proto_reply_err(req_id, "%s is not migrating from host %s", vm->cfg->name, vm->ag->cfg->host));
+		return;
+	}
+	if (j->state >= MIG_POSTCOPY) {
+		server_reply(vm->ag, client_id, proto_reply_err(req_id, "too late to cancel: %s already runs on host %s", vm->cfg->name, j->dest));
+		return;
+	}
+	j->cancel_requested = true;
+	if (j->state < MIG_MIGRATING) {
+		job_fail(j, "migration cancelled by the user");
+		server_reply(vm->ag, client_id, proto_reply_ok(req_id, json_pack("{s:s}", "status", "cancelled")));
+		return;
+	}
+	long *ids = xcalloc(2, sizeof(long));
+	ids[0] = client_id;
+	ids[1] = req_id;
+	vm_qmp(vm, "migrate_cancel", NULL, on_cancel_sent, ids);
+}
