@@ -32,14 +32,59 @@ static uint64_t mono_ns(void)
 static void usage(void)
 {
 	fprintf(stderr, "Usage: ferry-guest [--daemon] [--heartbeat ADDR:PORT] [--hz N]\n"
+			"       ferry-guest --dirty MBPS --size MB    (dirty memory; MBPS 0: flat out)\n"
+			"       ferry-guest --plant TEXT --size MB    (fill memory with TEXT, then sleep)\n"
 			"Answers UDP echo on port %d; sends heartbeats to ADDR:PORT at N Hz (default 1000).\n",
 		ECHO_PORT);
+}
+
+/* Writes one byte in each 4 KiB page of a size_mb buffer, round after round,
+ * at about mbps MB/s of dirtied pages (0: as fast as it can). */
+static int dirty_memory(long mbps, long size_mb)
+{
+	size_t size = (size_t)size_mb << 20, pages = size / 4096, i = 0;
+	unsigned char *m = malloc(size);
+	uint64_t t0 = mono_ns(), done = 0;
+
+	if (!m)
+		return 1;
+	memset(m, 1, size);
+	for (unsigned char v = 0;; v++) {
+		for (size_t k = 0; k < 256; k++, i = (i + 1) % pages)
+			m[i * 4096] = v;
+		done += 256;
+		if (mbps > 0) {
+			uint64_t due = t0 + done * 4096 * 1000ull / (uint64_t)mbps;
+			uint64_t now = mono_ns();
+			if (due > now) {
+				struct timespec ts = { (time_t)((due - now) / 1000000000u), (long)((due - now) % 1000000000u) };
+				nanosleep(&ts, NULL);
+			}
+		}
+	}
+}
+
+static int plant(const char *text, long size_mb)
+{
+	size_t size = (size_t)size_mb << 20, n = strlen(text);
+	char *m = malloc(size);
+
+	if (!m || !n)
+		return 1;
+	for (size_t i = 0; i + n <= size; i += n)
+		memcpy(m + i, text, n);
+	printf("planted\n");
+	fflush(stdout);
+	for (;;)
+		pause();
 }
 
 int main(int argc, char **argv)
 {
 	struct sockaddr_in hb = { .sin_family = AF_INET }, me = { .sin_family = AF_INET };
 	int hz = 1000, have_hb = 0, daemon_mode = 0;
+	long dirty = -1, size_mb = 64;
+	const char *plant_text = NULL;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--daemon")) {
@@ -53,6 +98,12 @@ int main(int argc, char **argv)
 				return usage(), 2;
 			hb.sin_port = htons(atoi(colon + 1));
 			have_hb = 1;
+		} else if (!strcmp(argv[i], "--dirty") && i + 1 < argc) {
+			dirty = atol(argv[++i]);
+		} else if (!strcmp(argv[i], "--size") && i + 1 < argc) {
+			size_mb = atol(argv[++i]);
+		} else if (!strcmp(argv[i], "--plant") && i + 1 < argc) {
+			plant_text = argv[++i];
 		} else if (!strcmp(argv[i], "--hz") && i + 1 < argc) {
 			hz = atoi(argv[++i]);
 			if (hz < 1 || hz > 10000)
@@ -61,6 +112,12 @@ int main(int argc, char **argv)
 			return usage(), strcmp(argv[i], "--help") ? 2 : 0;
 		}
 	}
+	if (size_mb < 1 || size_mb > 4096)
+		return usage(), 2;
+	if (plant_text)
+		return plant(plant_text, size_mb);
+	if (dirty >= 0)
+		return dirty_memory(dirty, size_mb);
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);
 	me.sin_port = htons(ECHO_PORT);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&me, sizeof(me)) < 0) {

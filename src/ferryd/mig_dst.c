@@ -471,12 +471,20 @@ void mig_dst_cron(struct agent *ag)
 {
 	for (struct vm *vm = ag->vms; vm; vm = vm->next) {
 		struct mig_dst *d = vm->dst;
-		if (!d || !d->resumed || d->o.postcopy == POSTCOPY_OFF)
+		if (!d)
 			continue;
 		long long idle = server_client_idle_us(ag, d->client_id);
+		if (!d->resumed && vm->state == VM_INCOMING && d->answered && idle > 10000000) {
+			/* The source has been silent for 10 s (it pings every second)
+			 * and the guest never ran here: drop this copy. */
+			log_warn("source agent silent, dropping incoming VM", "vm=%s", vm->cfg->name);
+			d->client_id = -1;
+			vm_kill(vm);
+			continue;
+		}
+		if (!d->resumed || d->o.postcopy == POSTCOPY_OFF || d->client_id < 0)
+			continue;
 		if (idle > 3000000 || idle < 0) {
-			if (!d->answered)
-				continue;
 			log_warn("source agent silent during post-copy, pausing", "vm=%s idle_ms=%lld", vm->cfg->name, idle / 1000);
 			vm_qmp(vm, "migrate-pause", NULL, on_paused, NULL);
 			d->client_id = -1;   /* once; a recover request re-links it */

@@ -46,6 +46,7 @@ struct mig_job {
 	int64_t last_progress_us;
 	bool recovering;
 	long recover_client, recover_req;
+	int polls;
 	int mirrors, mirrors_ready, mirrors_done;
 	bool mirrors_cancel_sent, switchover_sent;
 	int64_t stop_us, resume_us;
@@ -226,7 +227,7 @@ static void job_fail(struct mig_job *j, const char *fmt, ...)
 		vm_qmp(j->vm, "blockdev-del", json_pack("{s:s}", "node-name", node), on_ignore, NULL);
 	}
 	if (j->peer && was >= MIG_PREPARING)
-		peer_call(j->peer, "mig-abort", json_pack("{s:s}", "name", j->vm->cfg->name), on_abort_reply, j);
+		peer_call_timeout(j->peer, "mig-abort", json_pack("{s:s}", "name", j->vm->cfg->name), 5000, on_abort_reply, j);
 	else
 		vm_qmp(j->vm, "query-status", NULL, on_src_status_after_fail, j);
 }
@@ -408,6 +409,16 @@ static void on_query(struct vm *vm, json_t *ret, const char *err, void *opaque)
 			mig_set_state(j, MIG_MIGRATING, MIG_POSTCOPY);
 		start_recovery(j);
 	} else if (j->state == MIG_MIGRATING) {
+		long long sent = jint(ram, "transferred", NULL);
+		if (sent != j->last_transferred || strcmp(st, "active")) {
+			j->last_transferred = sent;
+			j->last_progress_us = now;
+		} else if (now - j->last_progress_us > STALL_US) {
+			/* Pre-copy: nothing moved for 3 s. TCP would retry for
+			 * minutes; the guest is still ours, so give up now. */
+			job_fail(j, "the migration link to host %s stalled (nothing sent for %d s)", j->dest, STALL_US / 1000000);
+			return;
+		}
 		if (j->o.postcopy == POSTCOPY_ON && jint(ram, "dirty-sync-count", NULL) >= 2)
 			start_postcopy(j, "post-copy on: first pass done");
 		else if (j->o.postcopy == POSTCOPY_AUTO && precopy_stuck(j, ram))
@@ -422,6 +433,9 @@ static void on_query(struct vm *vm, json_t *ret, const char *err, void *opaque)
 		}
 	}
 	send_progress(j, st);
+	/* A heartbeat each second, so the destination knows we are alive. */
+	if (++j->polls % (1000 / POLL_MS) == 0 && j->peer && !j->recovering)
+		peer_call_timeout(j->peer, "ping", NULL, 5000, NULL, NULL);
 	j->poll_timer = loop_add_timer(j->ag->loop, POLL_MS, poll_migration, j);
 }
 

@@ -21,6 +21,9 @@ struct call {
 	long id;
 	peer_reply_cb cb;
 	void *opaque;
+	struct peer *peer;
+	long timer;
+	int timeout_ms;
 	struct call *next;
 };
 
@@ -70,6 +73,8 @@ static void peer_fail(struct peer *p, const char *why)
 	}
 	for (; c; c = next) {
 		next = c->next;
+		if (c->timer)
+			loop_cancel_timer(p->ag->loop, c->timer);
 		char msg[600];
 		snprintf(msg, sizeof(msg), "lost the connection to host %s: %s", p->host, why);
 		if (c->cb)
@@ -146,6 +151,8 @@ void peer_free(struct peer *p)
 	while (p->calls) {
 		struct call *c = p->calls;
 		p->calls = c->next;
+		if (c->timer)
+			loop_cancel_timer(p->ag->loop, c->timer);
 		free(c);
 	}
 	if (p->st)
@@ -174,7 +181,41 @@ static void flush(struct peer *p)
 	loop_set_write(p->ag->loop, p->fd, p->out.len > 0);
 }
 
+static void unlink_call(struct peer *p, struct call *c)
+{
+	for (struct call **cp = &p->calls; *cp; cp = &(*cp)->next) {
+		if (*cp == c) {
+			*cp = c->next;
+			break;
+		}
+	}
+	if (c->timer)
+		loop_cancel_timer(p->ag->loop, c->timer);
+}
+
+/* No answer in time: a link that drops silently would keep TCP retrying for
+ * minutes, so every call has a deadline. */
+static void on_call_timeout(struct loop *l, void *opaque)
+{
+	struct call *c = opaque;
+	struct peer *p = c->peer;
+	char msg[200];
+
+	(void)l;
+	c->timer = 0;
+	unlink_call(p, c);
+	snprintf(msg, sizeof(msg), "host %s did not answer within %d s", p->host, c->timeout_ms / 1000);
+	if (c->cb)
+		c->cb(p, NULL, msg, c->opaque);
+	free(c);
+}
+
 long peer_call(struct peer *p, const char *op, json_t *args, peer_reply_cb cb, void *opaque)
+{
+	return peer_call_timeout(p, op, args, 60000, cb, opaque);
+}
+
+long peer_call_timeout(struct peer *p, const char *op, json_t *args, int timeout_ms, peer_reply_cb cb, void *opaque)
 {
 	struct call *c;
 	json_t *req;
@@ -189,6 +230,9 @@ long peer_call(struct peer *p, const char *op, json_t *args, peer_reply_cb cb, v
 	c->id = p->next_id++;
 	c->cb = cb;
 	c->opaque = opaque;
+	c->peer = p;
+	c->timeout_ms = timeout_ms;
+	c->timer = loop_add_timer(p->ag->loop, timeout_ms, on_call_timeout, c);
 	c->next = p->calls;
 	p->calls = c;
 	req = proto_request_new(c->id, op, args);
@@ -230,6 +274,8 @@ static void dispatch(struct peer *p, json_t *msg)
 		if (c->id != id)
 			continue;
 		*cp = c->next;
+		if (c->timer)
+			loop_cancel_timer(p->ag->loop, c->timer);
 		int r = proto_reply_parse(msg, id, &result, &err);
 		if (c->cb)
 			c->cb(p, r == 0 ? result : NULL, r == 0 ? NULL : err.msg, c->opaque);

@@ -16,7 +16,9 @@ typedef void (*peer_reply_cb)(struct peer *p, json_t *result, const char *err, v
 
 struct peer *peer_connect(struct agent *ag, const char *host, const char *addr, int port,
 			  peer_ready_cb ready, void *opaque);
+/* A call without an answer within 60 s (or timeout_ms) fails with err. */
 long peer_call(struct peer *p, const char *op, json_t *args, peer_reply_cb cb, void *opaque);
+long peer_call_timeout(struct peer *p, const char *op, json_t *args, int timeout_ms, peer_reply_cb cb, void *opaque);
 /* Drops the connection; pending callbacks are not called. NULL is a no-op. */
 void peer_free(struct peer *p);
 /* Microseconds since the peer last sent anything (for liveness checks). */

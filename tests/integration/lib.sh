@@ -47,3 +47,13 @@ wait_agent_stopped() {
 	for i in $(seq 200); do flock -n /run/ferry-lab/$1/ferryd.lock true && return 0; sleep 0.1; done
 	return 1
 }
+
+# guest HOST CMD: runs CMD in web1's shell on the serial console of HOST and
+# prints its output (lines marked OUT: by the guest, unmarked here).
+guest() {
+	local host=$1; shift
+	echo "$* 2>&1 | sed 's/^/OUT:/'" | timeout 20 $FERRY -H "$host" console web1 2>/dev/null | tr -d '\r' | sed -n 's/^OUT://p'
+}
+# owner: the hosts where web1 runs (one line each).
+owners() { for h in a b; do $FERRY -H $h list 2>/dev/null | grep -qE '^web1 +[a-z]+ +running' && echo $h; done; }
+bootid() { $FERRY lab exec client curl -s -m 2 http://10.77.0.2/cgi-bin/bootid; }

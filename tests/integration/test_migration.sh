@@ -1,0 +1,78 @@
+#!/bin/bash
+# test_migration.sh: live migration on the real lab: repeated moves keep the
+# same running guest; refusals change nothing; faults leave the guest running
+# on the source; post-copy; storage copy; the stream is encrypted.
+cd "$(dirname "$0")/../.." || exit 1
+. tests/integration/lib.sh
+tmp=$(mktemp -d)
+trap '$FERRY lab down >/dev/null 2>&1; rm -rf "$tmp"' EXIT
+CFG=build/guest/web1.cfg
+
+$FERRY lab down >/dev/null 2>&1
+check "lab up" $FERRY lab up
+check "create web1 on a" $FERRY -H a create $CFG
+check "web1 serves" wait_http 10.77.0.2 90
+boot=$(bootid)
+check "the guest has a boot id" test -n "$boot"
+
+# Repeated moves a -> b -> a.
+for i in 1 2 3 4 5; do
+	for pair in "a b" "b a"; do
+		set -- $pair
+		if $FERRY -H $1 --json migrate web1 $2 > "$tmp/rec.json" 2> "$tmp/err"; then
+			ok "round $i: live migrate $1 -> $2"
+			grep -E '"(pause_ms|total_ms|qemu_downtime_ms)"' "$tmp/rec.json" | tr -d ' \n' | sed 's/^/# /'; echo
+		else
+			not_ok "round $i: live migrate $1 -> $2"; sed 's/^/#   /' "$tmp/err"
+		fi
+		check "round $i: web1 runs on $2 only" sh -c "[ \"\$(FERRY=$FERRY; . tests/integration/lib.sh; owners | tr '\n' ' ')\" = '$2 ' ]"
+		check "round $i: same boot id after $1 -> $2" sh -c "[ \"\$($FERRY lab exec client curl -s -m 2 http://10.77.0.2/cgi-bin/bootid)\" = '$boot' ]"
+	done
+done
+check "the record says TLS and pre-copy" grep -q '"tls": true' "$tmp/rec.json"
+check "history on a lists the moves" sh -c "[ \$($FERRY -H a --json history web1 | grep -c '\"status\": \"completed\"') -ge 5 ]"
+
+# Refusals change nothing.
+check_fails "a move to the host it is on is refused" "already runs on host a|same" $FERRY -H a migrate web1 a
+check_fails "a move to an unknown host is refused" "unknown host 'c'" $FERRY -H a migrate web1 c
+check_fails "a move of an unknown guest is refused" "no VM named web9 on host a" $FERRY -H a migrate web9 b
+check_fails "a bad option is refused" "postcopy is off, on or auto" $FERRY -H a migrate web1 b --postcopy sometimes
+sed 's/,shared=yes//' $CFG > build/guest/web1-local.cfg
+check "web1 still runs on a only" sh -c "[ \"\$(FERRY=$FERRY; . tests/integration/lib.sh; owners | tr '\n' ' ')\" = 'a ' ]"
+
+# A destination agent with another key: refused, guest untouched.
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$tmp/other.key"; chmod 600 "$tmp/other.key"
+kill "$(cat /run/ferry-lab/b/ferryd.lock)"; wait_agent_stopped b
+sed "s|key_file = .*|key_file = \"$tmp/other.key\"|" /run/ferry-lab/b.conf > "$tmp/b-other.conf"
+ip netns exec ferry-b ${FERRY%ferry}ferryd -c "$tmp/b-other.conf" 2>>/run/ferry-lab/b/ferryd.log &
+for i in $(seq 50); do [ -S /run/ferry-lab/b/ferryd.sock ] && ! flock -n /run/ferry-lab/b/ferryd.lock true && break; sleep 0.1; done
+check_fails "a destination with another key is refused" "keys do not match" $FERRY -H a migrate web1 b
+check "after the refusal web1 runs on a, same boot id" sh -c "[ \"\$($FERRY lab exec client curl -s -m 2 http://10.77.0.2/cgi-bin/bootid)\" = '$boot' ] && $FERRY -H a list | grep -qE '^web1 +a +running'"
+kill "$(cat /run/ferry-lab/b/ferryd.lock)"; wait_agent_stopped b
+check "b's agent back with the lab key" $FERRY lab up
+
+# The destination QEMU dies mid-migration.
+$FERRY -H a migrate web1 b --bandwidth 15 > "$tmp/kill.out" 2>&1 &
+mig=$!
+for i in $(seq 100); do dpid=$($FERRY -H b --json list | sed -n 's/.*"pid": \([0-9][0-9]*\).*/\1/p'); [ -n "$dpid" ] && [ "$dpid" != 0 ] && break; sleep 0.1; done
+sleep 1.5
+kill -9 "$dpid" 2>/dev/null
+wait $mig; rc=$?
+check "killing the destination QEMU fails the migration" sh -c "[ $rc != 0 ] && grep -q 'keeps running on host a' '$tmp/kill.out'"
+check "the guest still runs on a with the same boot id" sh -c "[ \"\$($FERRY lab exec client curl -s -m 2 http://10.77.0.2/cgi-bin/bootid)\" = '$boot' ] && $FERRY -H a list | grep -qE '^web1 +a +running'"
+check "b has no web1 left" sh -c "! $FERRY -H b list | grep -q web1"
+
+# The migration link drops mid pre-copy.
+$FERRY -H a migrate web1 b --bandwidth 15 > "$tmp/link.out" 2>&1 &
+mig=$!
+sleep 2
+ip -n ferry-b link set mig0 down
+wait $mig; rc=$?
+ip -n ferry-b link set mig0 up
+check "a dropped link fails the pre-copy migration" sh -c "[ $rc != 0 ] && grep -q 'stalled' '$tmp/link.out'"
+check "after the dropped link the guest runs on a, same boot id" sh -c "[ \"\$($FERRY lab exec client curl -s -m 2 http://10.77.0.2/cgi-bin/bootid)\" = '$boot' ] && $FERRY -H a list | grep -qE '^web1 +a +running'"
+for i in $(seq 150); do $FERRY -H b list 2>/dev/null | grep -q web1 || break; sleep 0.1; done
+check "b dropped its half-made copy" sh -c "! $FERRY -H b list | grep -q web1"
+check "and web1 still moves afterwards" $FERRY -H a migrate web1 b
+check "and back" $FERRY -H b migrate web1 a
+finish
