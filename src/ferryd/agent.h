@@ -92,6 +92,8 @@ void vm_qmp_batch(struct vm *vm, json_t *cmds, vm_wait_fn fn, void *opaque);
 /* Sends one QMP command; fn as for vm_qmp_batch, *result for the return value. */
 typedef void (*vm_qmp_fn)(struct vm *vm, json_t *ret, const char *err, void *opaque);
 void vm_qmp(struct vm *vm, const char *cmd, json_t *args, vm_qmp_fn fn, void *opaque);
+/* Out-of-band where QEMU allows it (migrate-pause, migrate-recover...). */
+void vm_qmp_oob(struct vm *vm, const char *cmd, json_t *args, vm_qmp_fn fn, void *opaque);
 /* Waits until the VM is gone (fn with NULL) after quit/kill by someone. */
 void vm_wait_gone(struct vm *vm, vm_wait_fn fn, void *opaque);
 /* Drops the callback waiters registered with this opaque. */

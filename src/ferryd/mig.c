@@ -123,14 +123,15 @@ json_t *mig_any_caps(const struct mig_opts *o, bool source)
 
 json_t *mig_any_params(const struct mig_opts *o, bool tls)
 {
-	/* No cap: 100 GB/s is far above any link. */
+	/* No cap: 100 GB/s is far above any link. --bandwidth caps post-copy's
+	 * background transfer too. */
 	long long bw = o->bandwidth_mbps ? o->bandwidth_mbps * 1000000LL : 100000000000LL;
 
 	return json_pack("{s:s, s:{s:I, s:I, s:i, s:s, s:s, s:I}}", "execute", "migrate-set-parameters", "arguments",
 			 "downtime-limit", (json_int_t)o->downtime_ms, "max-bandwidth", (json_int_t)bw,
 			 "multifd-channels", o->parallel > 1 ? o->parallel : 2,
 			 "tls-creds", tls ? "ferry-mig-tls" : "", "tls-hostname", "",
-			 "max-postcopy-bandwidth", (json_int_t)0);
+			 "max-postcopy-bandwidth", (json_int_t)(o->bandwidth_mbps ? bw : 0));
 }
 
 void mig_any_history_append(struct agent *ag, json_t *record)

@@ -382,6 +382,21 @@ void mig_dst_abort(struct agent *ag, json_t *args, long client_id, long req_id)
 	vm_kill(vm);
 }
 
+static void on_paused(struct vm *vm, json_t *ret, const char *err, void *opaque)
+{
+	long *ids = opaque;
+	struct agent *ag = vm->ag;
+
+	(void)ret;
+	if (ids) {
+		if (err)
+			server_reply(ag, ids[0], proto_reply_err(ids[1], "%s", err));
+		else
+			server_reply(ag, ids[0], proto_reply_ok(ids[1], NULL));
+		free(ids);
+	}
+}
+
 struct recover_ctx {
 	struct agent *ag;
 	long client_id, req_id;
@@ -419,22 +434,10 @@ void mig_dst_recover(struct agent *ag, json_t *args, long client_id, long req_id
 	c->client_id = client_id;
 	c->req_id = req_id;
 	snprintf(c->uri, sizeof(c->uri), "tcp:%s:%d", addr, free_port(addr));
-	vm_qmp(vm, "migrate-recover", json_pack("{s:s}", "uri", c->uri), on_recover, c);
-}
-
-static void on_paused(struct vm *vm, json_t *ret, const char *err, void *opaque)
-{
-	long *ids = opaque;
-	struct agent *ag = vm->ag;
-
-	(void)ret;
-	if (ids) {
-		if (err)
-			server_reply(ag, ids[0], proto_reply_err(ids[1], "%s", err));
-		else
-			server_reply(ag, ids[0], proto_reply_ok(ids[1], NULL));
-		free(ids);
-	}
+	/* If our side has not noticed the broken link yet, make it: recovery
+	 * starts from postcopy-paused on both sides (the source retries). */
+	vm_qmp_oob(vm, "migrate-pause", NULL, on_paused, NULL);
+	vm_qmp_oob(vm, "migrate-recover", json_pack("{s:s}", "uri", c->uri), on_recover, c);
 }
 
 void mig_dst_pause(struct agent *ag, json_t *args, long client_id, long req_id)
@@ -447,7 +450,7 @@ void mig_dst_pause(struct agent *ag, json_t *args, long client_id, long req_id)
 	ids = xcalloc(2, sizeof(long));
 	ids[0] = client_id;
 	ids[1] = req_id;
-	vm_qmp(vm, "migrate-pause", NULL, on_paused, ids);
+	vm_qmp_oob(vm, "migrate-pause", NULL, on_paused, ids);
 }
 
 void mig_dst_on_client_gone(struct agent *ag, long client_id)
@@ -486,7 +489,7 @@ void mig_dst_cron(struct agent *ag)
 			continue;
 		if (idle > 3000000 || idle < 0) {
 			log_warn("source agent silent during post-copy, pausing", "vm=%s idle_ms=%lld", vm->cfg->name, idle / 1000);
-			vm_qmp(vm, "migrate-pause", NULL, on_paused, NULL);
+			vm_qmp_oob(vm, "migrate-pause", NULL, on_paused, NULL);
 			d->client_id = -1;   /* once; a recover request re-links it */
 		}
 	}

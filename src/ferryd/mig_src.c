@@ -401,7 +401,7 @@ static void on_query(struct vm *vm, json_t *ret, const char *err, void *opaque)
 		} else if (!strcmp(st, "postcopy-active") && now - j->last_progress_us > STALL_US) {
 			/* No byte moved for 3 s: treat the link as broken. */
 			log_warn("post-copy stalled, pausing to recover", "vm=%s", j->vm->cfg->name);
-			vm_qmp(j->vm, "migrate-pause", NULL, on_ignore, NULL);
+			vm_qmp_oob(j->vm, "migrate-pause", NULL, on_ignore, NULL);
 			j->last_progress_us = now;
 		}
 	} else if (!strcmp(st, "postcopy-paused")) {

@@ -548,7 +548,19 @@ static void on_qmp_reply(struct qmp *q, json_t *reply, void *opaque)
 	free(c);
 }
 
+static void qmp_call_any(struct vm *vm, const char *cmd, json_t *args, vm_qmp_fn fn, void *opaque, bool oob);
+
 void vm_qmp(struct vm *vm, const char *cmd, json_t *args, vm_qmp_fn fn, void *opaque)
+{
+	qmp_call_any(vm, cmd, args, fn, opaque, false);
+}
+
+void vm_qmp_oob(struct vm *vm, const char *cmd, json_t *args, vm_qmp_fn fn, void *opaque)
+{
+	qmp_call_any(vm, cmd, args, fn, opaque, true);
+}
+
+static void qmp_call_any(struct vm *vm, const char *cmd, json_t *args, vm_qmp_fn fn, void *opaque, bool oob)
 {
 	if (!vm->qmp) {
 		char msg[200];
@@ -562,7 +574,10 @@ void vm_qmp(struct vm *vm, const char *cmd, json_t *args, vm_qmp_fn fn, void *op
 	c->fn = fn;
 	c->opaque = opaque;
 	snprintf(c->cmd, sizeof(c->cmd), "%s", cmd);
-	qmp_send(vm->qmp, cmd, args, on_qmp_reply, c);
+	if (oob)
+		qmp_send_oob(vm->qmp, cmd, args, on_qmp_reply, c);
+	else
+		qmp_send(vm->qmp, cmd, args, on_qmp_reply, c);
 	qmp_kick(vm);
 }
 

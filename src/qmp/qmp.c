@@ -27,6 +27,7 @@ struct qmp {
 	struct buf held;       /* commands queued before QMP_READY */
 	struct pending *pending, **pending_tail;
 	long next_id;
+	bool oob;              /* out-of-band execution negotiated */
 	qmp_event_cb on_event;
 	void *opaque;
 };
@@ -68,9 +69,9 @@ int qmp_fd(const struct qmp *q) { return q->fd; }
 bool qmp_ready(const struct qmp *q) { return q->phase == QMP_READY; }
 bool qmp_want_write(const struct qmp *q) { return q->out.len > 0; }
 
-static void encode(struct buf *b, long id, const char *cmd, json_t *args)
+static void encode(struct buf *b, long id, const char *cmd, json_t *args, bool oob)
 {
-	json_t *m = json_pack("{s:s, s:I}", "execute", cmd, "id", (json_int_t)id);
+	json_t *m = json_pack("{s:s, s:I}", oob ? "exec-oob" : "execute", cmd, "id", (json_int_t)id);
 	char *s;
 
 	if (args)
@@ -82,7 +83,7 @@ static void encode(struct buf *b, long id, const char *cmd, json_t *args)
 	json_decref(m);
 }
 
-long qmp_send(struct qmp *q, const char *cmd, json_t *args, qmp_reply_cb cb, void *opaque)
+static long send_cmd(struct qmp *q, const char *cmd, json_t *args, qmp_reply_cb cb, void *opaque, bool oob)
 {
 	struct pending *p = xcalloc(1, sizeof(*p));
 
@@ -91,9 +92,21 @@ long qmp_send(struct qmp *q, const char *cmd, json_t *args, qmp_reply_cb cb, voi
 	p->opaque = opaque;
 	*q->pending_tail = p;
 	q->pending_tail = &p->next;
-	encode(q->phase == QMP_READY ? &q->out : &q->held, p->id, cmd, args);
+	encode(q->phase == QMP_READY ? &q->out : &q->held, p->id, cmd, args, oob && q->oob);
 	return p->id;
 }
+
+long qmp_send(struct qmp *q, const char *cmd, json_t *args, qmp_reply_cb cb, void *opaque)
+{
+	return send_cmd(q, cmd, args, cb, opaque, false);
+}
+
+long qmp_send_oob(struct qmp *q, const char *cmd, json_t *args, qmp_reply_cb cb, void *opaque)
+{
+	return send_cmd(q, cmd, args, cb, opaque, true);
+}
+
+bool qmp_has_oob(const struct qmp *q) { return q->oob; }
 
 const char *qmp_reply_error(json_t *reply)
 {
@@ -125,8 +138,16 @@ static int handle(struct qmp *q, json_t *msg, int64_t recv_us, struct ferr *err)
 			ferr_set(err, "QMP peer did not start with a greeting");
 			return -EPROTO;
 		}
-		/* The negotiation uses id 0: ours never are. */
+		/* The negotiation uses id 0: ours never are. Take out-of-band
+		 * execution when offered (post-copy recovery needs it). */
+		json_t *caps = json_object_get(json_object_get(msg, "QMP"), "capabilities"), *c;
+		size_t i;
+		json_array_foreach(caps, i, c)
+			if (json_is_string(c) && !strcmp(json_string_value(c), "oob"))
+				q->oob = true;
 		json_t *m = json_pack("{s:s, s:i}", "execute", "qmp_capabilities", "id", 0);
+		if (q->oob)
+			json_object_set_new(m, "arguments", json_pack("{s:[s]}", "enable", "oob"));
 		char *s = json_dumps(m, JSON_COMPACT);
 		buf_append(&q->out, s, strlen(s));
 		buf_append(&q->out, "\r\n", 2);

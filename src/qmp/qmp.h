@@ -35,6 +35,12 @@ int qmp_on_writable(struct qmp *q);
  * NULL). Returns the command id (> 0). */
 long qmp_send(struct qmp *q, const char *cmd, json_t *args, qmp_reply_cb cb, void *opaque);
 
+/* As qmp_send, but out-of-band when QEMU offered it ("exec-oob"): runs in
+ * the monitor's own thread even while QEMU's main loop is blocked (e.g. by
+ * a post-copy page fault). Falls back to in-band. */
+long qmp_send_oob(struct qmp *q, const char *cmd, json_t *args, qmp_reply_cb cb, void *opaque);
+bool qmp_has_oob(const struct qmp *q);
+
 /* If reply is an error, returns its description (borrowed), else NULL. */
 const char *qmp_reply_error(json_t *reply);
 
