@@ -176,7 +176,8 @@ static void on_started(struct vm *vm, const char *err, void *opaque)
 		c->nbd_port = free_port(d->addr);
 		char ps[16];
 		snprintf(ps, sizeof(ps), "%d", c->nbd_port);
-		json_t *srv = json_pack("{s:{s:s, s:s, s:s}}", "addr", "type", "inet", "host", d->addr, "port", ps);
+		/* QEMU 7.2's nbd-server-start takes the legacy socket address form. */
+		json_t *srv = json_pack("{s:{s:s, s:{s:s, s:s}}}", "addr", "type", "inet", "data", "host", d->addr, "port", ps);
 		if (tls)
 			json_object_set_new(srv, "tls-creds", json_string("ferry-mig-tls"));
 		json_array_append_new(cmds, json_pack("{s:s, s:o}", "execute", "nbd-server-start", "arguments", srv));

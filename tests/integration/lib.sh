@@ -52,7 +52,7 @@ wait_agent_stopped() {
 # prints its output (lines marked OUT: by the guest, unmarked here).
 guest() {
 	local host=$1; shift
-	echo "$* 2>&1 | sed 's/^/OUT:/'" | timeout 20 $FERRY -H "$host" console web1 2>/dev/null | tr -d '\r' | sed -n 's/^OUT://p'
+	echo "( $* ) 2>&1 | sed 's/^/OUT:/'" | timeout 20 $FERRY -H "$host" console web1 2>/dev/null | tr -d '\r' | sed -n 's/^OUT://p'
 }
 # owner: the hosts where web1 runs (one line each).
 owners() { for h in a b; do $FERRY -H $h list 2>/dev/null | grep -qE '^web1 +[a-z]+ +running' && echo $h; done; }
