@@ -20,12 +20,14 @@ const char *mig_state_name(enum mig_state s)
 
 /* ferry's defaults, chosen to shorten the pause (see docs/migration.md and
  * bench/live-vs-plain): no bandwidth cap (QEMU's default caps at 128 MiB/s),
- * and a small downtime target, so QEMU stops the guest only when little is
- * left to send. */
+ * and a small downtime target (QEMU's is 300 ms), so QEMU stops the guest
+ * only when little is left to send. Unless the user gave one, the target
+ * doubles whenever pre-copy stops converging (up to MIG_DOWNTIME_MAX_MS), so
+ * a busy guest still moves. */
 void mig_opts_default(struct mig_opts *o)
 {
 	memset(o, 0, sizeof(*o));
-	o->downtime_ms = 50;
+	o->downtime_ms = MIG_DOWNTIME_DEFAULT_MS;
 	o->bandwidth_mbps = 0;
 	o->parallel = 1;
 	o->postcopy = POSTCOPY_OFF;
@@ -35,7 +37,8 @@ json_t *mig_opts_to_json(const struct mig_opts *o)
 {
 	static const char *pc[] = { "off", "on", "auto" };
 
-	return json_pack("{s:i, s:I, s:i, s:b, s:s, s:i, s:b, s:b}", "downtime_ms", o->downtime_ms,
+	return json_pack("{s:i, s:b, s:I, s:i, s:b, s:s, s:i, s:b, s:b}", "downtime_ms", o->downtime_ms,
+			 "downtime_default", !o->downtime_given,
 			 "bandwidth_mbps", (json_int_t)o->bandwidth_mbps, "parallel", o->parallel,
 			 "auto_converge", o->auto_converge, "postcopy", pc[o->postcopy],
 			 "timeout_s", o->timeout_s, "copy_storage", o->copy_storage, "insecure", o->insecure);
@@ -66,6 +69,7 @@ int mig_opts_from_json(json_t *j, struct mig_opts *o, char *err, size_t n)
 	v = o->downtime_ms;
 	if (get_int(j, "downtime_ms", 1, 60000, &v, err, n) < 0) return -EINVAL;
 	o->downtime_ms = (int)v;
+	o->downtime_given = json_object_get(j, "downtime_ms") != NULL && !json_is_true(json_object_get(j, "downtime_default"));
 	v = o->bandwidth_mbps;
 	if (get_int(j, "bandwidth_mbps", 0, 1000000, &v, err, n) < 0) return -EINVAL;
 	o->bandwidth_mbps = v;

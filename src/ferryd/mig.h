@@ -13,8 +13,12 @@ struct peer;
 
 enum mig_postcopy { POSTCOPY_OFF, POSTCOPY_ON, POSTCOPY_AUTO };
 
+#define MIG_DOWNTIME_DEFAULT_MS 10
+#define MIG_DOWNTIME_MAX_MS 1000
+
 struct mig_opts {
 	int downtime_ms;          /* QEMU downtime-limit */
+	bool downtime_given;      /* the user's hard target: never raised */
 	long long bandwidth_mbps; /* max-bandwidth, MB/s (1e6 bytes) */
 	int parallel;             /* multifd channels; 1: off */
 	bool auto_converge;
