@@ -332,7 +332,7 @@ static void peer_io(struct loop *l, int fd, uint32_t events, void *opaque)
 		}
 		p->last_rx_us = time_mono_us();
 		jsonframe_feed(&p->in, chunk, n);
-		int r;
+		int r = 0;
 		while (p->phase != P_DEAD && (r = jsonframe_next(&p->in, &msg, &err)) == 1) {
 			dispatch(p, msg);
 			json_decref(msg);

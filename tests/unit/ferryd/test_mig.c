@@ -1,0 +1,130 @@
+/* test_mig.c: migration options and the capabilities/parameters ferry sets
+ * on every migration. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <string.h>
+
+#include "ferryd/mig.h"
+
+static json_t *cap(json_t *cmd, const char *name)
+{
+	json_t *c;
+	size_t i;
+
+	json_array_foreach(json_object_get(json_object_get(cmd, "arguments"), "capabilities"), i, c)
+		if (!strcmp(json_string_value(json_object_get(c, "capability")), name))
+			return json_object_get(c, "state");
+	return NULL;
+}
+
+static void test_defaults_and_roundtrip(void **state)
+{
+	(void)state;
+	struct mig_opts o, back;
+	char err[256] = "";
+
+	mig_opts_default(&o);
+	assert_int_equal(o.downtime_ms, MIG_DOWNTIME_DEFAULT_MS);
+	assert_false(o.downtime_given);
+	assert_int_equal(o.postcopy, POSTCOPY_OFF);
+	assert_false(o.insecure);          /* TLS unless asked otherwise */
+	o.postcopy = POSTCOPY_AUTO;
+	o.parallel = 4;
+	o.copy_storage = true;
+	json_t *j = mig_opts_to_json(&o);
+	assert_int_equal(mig_opts_from_json(j, &back, err, sizeof(err)), 0);
+	assert_int_equal(back.postcopy, POSTCOPY_AUTO);
+	assert_int_equal(back.parallel, 4);
+	assert_true(back.copy_storage);
+	/* ferry's own default target stays relaxable on the other side too. */
+	assert_false(back.downtime_given);
+	json_decref(j);
+	j = json_pack("{s:i}", "downtime_ms", 40);
+	assert_int_equal(mig_opts_from_json(j, &back, err, sizeof(err)), 0);
+	assert_true(back.downtime_given);
+	assert_int_equal(back.downtime_ms, 40);
+	json_decref(j);
+}
+
+static void test_bad_options(void **state)
+{
+	(void)state;
+	struct mig_opts o;
+	char err[256];
+	static const char *bad[] = {
+		"{\"downtime_ms\": 0}", "{\"downtime_ms\": \"10\"}", "{\"parallel\": 0}", "{\"parallel\": 65}",
+		"{\"bandwidth_mbps\": -1}", "{\"postcopy\": \"maybe\"}", "{\"timeout_s\": -5}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		json_error_t je;
+		json_t *j = json_loads(bad[i], 0, &je);
+		err[0] = 0;
+		assert_int_equal(mig_opts_from_json(j, &o, err, sizeof(err)), -EINVAL);
+		assert_true(err[0] != 0);
+		json_decref(j);
+	}
+}
+
+static void test_caps_are_explicit(void **state)
+{
+	(void)state;
+	struct mig_opts o;
+
+	mig_opts_default(&o);
+	json_t *c = mig_any_caps(&o, true);
+	assert_string_equal(json_string_value(json_object_get(c, "execute")), "migrate-set-capabilities");
+	/* Off is said out loud: an earlier post-copy must not linger. */
+	assert_non_null(cap(c, "postcopy-ram"));
+	assert_false(json_is_true(cap(c, "postcopy-ram")));
+	assert_true(json_is_true(cap(c, "events")));
+	assert_false(json_is_true(cap(c, "multifd")));
+	assert_false(json_is_true(cap(c, "pause-before-switchover")));
+	json_decref(c);
+	o.postcopy = POSTCOPY_ON;
+	o.parallel = 3;
+	o.copy_storage = true;
+	c = mig_any_caps(&o, true);
+	assert_true(json_is_true(cap(c, "postcopy-ram")));
+	assert_true(json_is_true(cap(c, "multifd")));
+	assert_true(json_is_true(cap(c, "pause-before-switchover")));
+	json_decref(c);
+	c = mig_any_caps(&o, false);   /* destination: no pause-before-switchover */
+	assert_false(json_is_true(cap(c, "pause-before-switchover")));
+	json_decref(c);
+}
+
+static void test_params(void **state)
+{
+	(void)state;
+	struct mig_opts o;
+
+	mig_opts_default(&o);
+	json_t *p = mig_any_params(&o, true), *a = json_object_get(p, "arguments");
+	assert_string_equal(json_string_value(json_object_get(a, "tls-creds")), "ferry-mig-tls");
+	assert_int_equal(json_integer_value(json_object_get(a, "downtime-limit")), MIG_DOWNTIME_DEFAULT_MS);
+	/* No cap by default: far above QEMU's 128 MiB/s. */
+	assert_true(json_integer_value(json_object_get(a, "max-bandwidth")) > 10000000000LL);
+	json_decref(p);
+	o.bandwidth_mbps = 20;
+	p = mig_any_params(&o, false);
+	a = json_object_get(p, "arguments");
+	assert_string_equal(json_string_value(json_object_get(a, "tls-creds")), "");
+	assert_int_equal(json_integer_value(json_object_get(a, "max-bandwidth")), 20000000);
+	assert_int_equal(json_integer_value(json_object_get(a, "max-postcopy-bandwidth")), 20000000);
+	json_decref(p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults_and_roundtrip),
+		cmocka_unit_test(test_bad_options),
+		cmocka_unit_test(test_caps_are_explicit),
+		cmocka_unit_test(test_params),
+	};
+	return cmocka_run_group_tests_name("mig", tests, NULL, NULL);
+}
