@@ -33,7 +33,7 @@ static const struct verb verbs[] = {
 	  "  --bandwidth MBPS  cap in MB/s (default: none; QEMU's own default is 128 MiB/s)\n"
 	  "  --parallel N      N parallel streams (multifd)\n"
 	  "  --auto-converge   throttle the guest's vCPUs when pre-copy does not converge\n"
-	  "  --postcopy MODE   off (default), on (after the first pass), or auto (when\n"
+	  "  --postcopy MODE   off (default), on (switch at once), or auto (when\n"
 	  "                    pre-copy stops converging, or after --timeout or 30 s)\n"
 	  "  --timeout S       give up after S s (auto: switch to post-copy instead)\n"
 	  "  --cancel NAME     cancel a running migration (before switchover)\n"

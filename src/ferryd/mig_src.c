@@ -37,7 +37,8 @@ struct mig_job {
 	long poll_timer;
 	bool polling;              /* a query-migrate is in flight */
 	bool cancel_requested;
-	bool postcopy_started;
+	bool postcopy_started;     /* we asked for it */
+	bool in_postcopy;          /* QEMU went there */
 	/* post-copy auto: remaining bytes at each new round */
 	long long last_round, min_remaining;
 	int rounds_without_progress;
@@ -120,7 +121,7 @@ static json_t *record(struct mig_job *j, const char *status)
 	json_t *disk = json_object_get(j->last, "disk");
 	json_t *r = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}",
 			      "name", j->name, "src", j->ag->cfg->host, "dst", j->dest,
-			      "status", status, "mode", j->postcopy_started ? "postcopy" : "precopy",
+			      "status", status, "mode", j->in_postcopy ? "postcopy" : "precopy",
 			      "started_us", (json_int_t)j->start_real_us,
 			      "total_ms", (json_int_t)((time_mono_us() - j->start_mono_us) / 1000));
 	json_object_set_new(r, "migrate_ms", json_integer(j->migrate_mono_us ? (time_mono_us() - j->migrate_mono_us) / 1000 : 0));
@@ -391,6 +392,7 @@ static void on_query(struct vm *vm, json_t *ret, const char *err, void *opaque)
 	if (!strcmp(st, "pre-switchover")) {
 		continue_after_mirrors(j);
 	} else if (!strcmp(st, "postcopy-active") || !strcmp(st, "postcopy-recover")) {
+		j->in_postcopy = true;
 		if (j->state == MIG_MIGRATING)
 			mig_set_state(j, MIG_MIGRATING, MIG_POSTCOPY);
 		j->recovering = false;
@@ -405,6 +407,7 @@ static void on_query(struct vm *vm, json_t *ret, const char *err, void *opaque)
 			j->last_progress_us = now;
 		}
 	} else if (!strcmp(st, "postcopy-paused")) {
+		j->in_postcopy = true;
 		if (j->state == MIG_MIGRATING)
 			mig_set_state(j, MIG_MIGRATING, MIG_POSTCOPY);
 		start_recovery(j);
@@ -419,8 +422,8 @@ static void on_query(struct vm *vm, json_t *ret, const char *err, void *opaque)
 			job_fail(j, "the migration link to host %s stalled (nothing sent for %d s)", j->dest, STALL_US / 1000000);
 			return;
 		}
-		if (j->o.postcopy == POSTCOPY_ON && jint(ram, "dirty-sync-count", NULL) >= 2)
-			start_postcopy(j, "post-copy on: first pass done");
+		if (j->o.postcopy == POSTCOPY_ON && !strcmp(st, "active"))
+			start_postcopy(j, "post-copy on");
 		else if (j->o.postcopy == POSTCOPY_AUTO && precopy_stuck(j, ram))
 			start_postcopy(j, "pre-copy stopped converging");
 		else if (j->o.postcopy == POSTCOPY_OFF && !j->o.downtime_given &&
@@ -605,6 +608,11 @@ void mig_src_on_event(struct vm *vm, const char *event, json_t *data, int64_t qe
 
 	if (!strcmp(event, "STOP") && !j->stop_us)
 		j->stop_us = qemu_us;
+	if (!strcmp(event, "MIGRATION")) {
+		const char *st = json_string_value(json_object_get(data, "status"));
+		if (st && !strncmp(st, "postcopy", 8))
+			j->in_postcopy = true;
+	}
 	if (!strcmp(event, "RESUME") && j->state < MIG_FINISHING)
 		j->stop_us = 0;   /* resumed here (failure): the pause did not happen */
 	if (!strncmp(event, "BLOCK_JOB_", 10)) {

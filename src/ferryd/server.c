@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -94,12 +95,29 @@ static int flush_out(struct client *c)
 	return 0;
 }
 
+/* Closes a client from the loop, not from under a caller that holds it. */
+static void close_later(struct loop *l, void *opaque)
+{
+	struct agent *ag = ((void **)opaque)[0];
+	long id = (long)(intptr_t)((void **)opaque)[1];
+	struct client *c = find_client(ag, id);
+
+	(void)l;
+	free(opaque);
+	if (c)
+		client_close(c, "write failed");
+}
+
 static void client_update(struct client *c)
 {
-	if (c->phase == C_HANDSHAKE)
+	if (c->phase == C_HANDSHAKE || c->phase == C_CLOSING)
 		return;
 	if (flush_out(c) < 0) {
-		client_close(c, "write failed");
+		void **arg = xcalloc(2, sizeof(void *));
+		arg[0] = c->ag;
+		arg[1] = (void *)(intptr_t)c->id;
+		c->phase = C_CLOSING;
+		loop_add_timer(c->ag->loop, 0, close_later, arg);
 		return;
 	}
 	loop_set_write(c->ag->loop, stream_fd(c->st), c->out.len > 0);
@@ -275,13 +293,12 @@ static void on_readable(struct client *c)
 			continue;
 		}
 		jsonframe_feed(&c->in, chunk, n);
-		long cid = c->id;
 		while (c->phase == C_OPEN && (r = jsonframe_next(&c->in, &msg, &err)) == 1) {
 			dispatch(c, msg);
 			json_decref(msg);
-			if (!find_client(c->ag, cid))
-				return;
 		}
+		if (c->phase == C_CLOSING)
+			return;
 		if (c->phase == C_OPEN && r < 0) {
 			server_reply(c->ag, c->id, proto_reply_err(0, "bad request: %s", err.msg));
 			if (c->in.broken) {
@@ -301,6 +318,8 @@ static void client_io(struct loop *l, int fd, uint32_t events, void *opaque)
 
 	(void)l;
 	(void)fd;
+	if (c->phase == C_CLOSING)
+		return;   /* close_later ends it */
 	if (c->phase == C_HANDSHAKE) {
 		int r = stream_handshake(c->st, &err);
 		if (r == -EAGAIN) {

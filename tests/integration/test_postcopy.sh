@@ -23,9 +23,9 @@ check "same guest, on b only" same_guest_on b
 check "start a memory dirtier in the guest" sh -c "$(declare -f guest); FERRY=$FERRY guest b 'ferry-guest --dirty 0 --size 128 </dev/null >/dev/null 2>&1 & echo started' | grep -q started"
 sleep 2
 check_fails "plain pre-copy with a 1 ms downtime target does not converge" "did not complete within 15 s.*keeps running on host b" \
-	$FERRY -H b migrate web1 a --downtime-ms 1 --bandwidth 40 --timeout 15
+	$FERRY -H b migrate web1 a --downtime-ms 1 --bandwidth 20 --timeout 15
 check "after the failed pre-copy the same guest runs on b only" same_guest_on b
-check "post-copy auto moves it all the same" sh -c "$FERRY -H b --json migrate web1 a --downtime-ms 1 --bandwidth 40 --postcopy auto --timeout 15 > $tmp/auto.json"
+check "post-copy auto moves it all the same" sh -c "$FERRY -H b --json migrate web1 a --downtime-ms 1 --bandwidth 20 --postcopy auto --timeout 15 > $tmp/auto.json"
 check "the auto record says post-copy" grep -q '"mode": "postcopy"' "$tmp/auto.json"
 check "same guest, on a only" same_guest_on a
 note "figure: post-copy auto: $(tr -d ' \n' < $tmp/auto.json | grep -oE '"(total_ms|pause_ms|postcopy_requests)":[0-9.]+' | paste -sd ' ' -)"
