@@ -46,6 +46,7 @@ struct mig_job {
 	long long last_transferred;
 	int64_t last_progress_us;
 	bool recovering;
+	int64_t last_recovery_us;
 	long recover_client, recover_req;
 	int polls;
 	int mirrors, mirrors_ready, mirrors_done;
@@ -514,12 +515,11 @@ static void on_recover_peer(struct peer *p, const char *err, void *opaque)
  * resume (it listens again first, then we reconnect). Retried each poll. */
 static void start_recovery(struct mig_job *j)
 {
-	static int64_t last_try;
 	int64_t now = time_mono_us();
 
-	if (j->recovering || now - last_try < 2000000)
+	if (j->recovering || now - j->last_recovery_us < 2000000)
 		return;
-	last_try = now;
+	j->last_recovery_us = now;
 	j->recovering = true;
 	log_info("post-copy recovery: trying", "vm=%s dest=%s", j->vm->cfg->name, j->dest);
 	peer_free(j->peer);

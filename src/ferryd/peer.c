@@ -168,15 +168,9 @@ static void flush(struct peer *p)
 {
 	struct ferr err = {0};
 
-	while (p->out.len) {
-		ssize_t n = stream_write(p->st, p->out.data, p->out.len, &err);
-		if (n == -EAGAIN)
-			break;
-		if (n < 0) {
-			peer_fail(p, err.msg);
-			return;
-		}
-		buf_consume(&p->out, n);
+	if (stream_flush_buf(p->st, &p->out, &err) < 0) {
+		peer_fail(p, err.msg);
+		return;
 	}
 	loop_set_write(p->ag->loop, p->fd, p->out.len > 0);
 }

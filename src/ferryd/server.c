@@ -84,15 +84,7 @@ static int flush_out(struct client *c)
 {
 	struct ferr err = {0};
 
-	while (c->out.len) {
-		ssize_t n = stream_write(c->st, c->out.data, c->out.len, &err);
-		if (n == -EAGAIN)
-			break;
-		if (n < 0)
-			return -1;
-		buf_consume(&c->out, n);
-	}
-	return 0;
+	return stream_flush_buf(c->st, &c->out, &err) < 0 ? -1 : 0;
 }
 
 /* Closes a client from the loop, not from under a caller that holds it. */

@@ -258,6 +258,19 @@ ssize_t stream_write(struct stream *s, const void *p, size_t n, struct ferr *err
 	return -EPROTO;
 }
 
+int stream_flush_buf(struct stream *s, struct buf *b, struct ferr *err)
+{
+	while (b->len) {
+		ssize_t n = stream_write(s, b->data, b->len, err);
+		if (n == -EAGAIN)
+			return 0;
+		if (n < 0)
+			return (int)n;
+		buf_consume(b, n);
+	}
+	return 0;
+}
+
 bool stream_pending(const struct stream *s)
 {
 	return s->tls && s->handshake_done && gnutls_record_check_pending(s->tls) > 0;

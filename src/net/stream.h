@@ -37,6 +37,10 @@ bool stream_handshake_wants_write(const struct stream *s);
 /* n > 0 bytes, 0 at EOF, -EAGAIN, or -errno/-EPROTO. */
 ssize_t stream_read(struct stream *s, void *p, size_t n, struct ferr *err);
 ssize_t stream_write(struct stream *s, const void *p, size_t n, struct ferr *err);
+/* Writes as much of b as the stream takes now and drops it from b.
+ * 0 (b may still hold bytes: wait for POLLOUT), or -errno with err. */
+struct buf;
+int stream_flush_buf(struct stream *s, struct buf *b, struct ferr *err);
 /* True if decrypted bytes wait inside the TLS layer (poll will not show them). */
 bool stream_pending(const struct stream *s);
 /* Orderly TLS close (best effort) before stream_free. */
