@@ -51,6 +51,21 @@ check "after the refusal web1 runs on a, same boot id" sh -c "[ \"\$($FERRY lab 
 kill "$(cat /run/ferry-lab/b/ferryd.lock)"; wait_agent_stopped b
 check "b's agent back with the lab key" $FERRY lab up
 
+# A destination host whose agent is down.
+kill "$(cat /run/ferry-lab/b/ferryd.lock)"; wait_agent_stopped b
+check_fails "a move to a host that is down is refused" "host b is unreachable|cannot reach host b" $FERRY -H a migrate web1 b
+check "web1 still runs on a, same boot id" sh -c "[ \"\$($FERRY lab exec client curl -s -m 2 http://10.77.0.2/cgi-bin/bootid)\" = '$boot' ] && $FERRY -H a list | grep -qE '^web1 +a +running'"
+check "b's agent back" $FERRY lab up
+
+# --cancel during a slow migration.
+$FERRY -H a migrate web1 b --bandwidth 15 > "$tmp/cancel.out" 2>&1 &
+mig=$!
+sleep 2
+check "--cancel is accepted" $FERRY -H a migrate --cancel web1
+wait $mig; rc=$?
+check "the cancelled migration fails with the reason" sh -c "[ $rc != 0 ] && grep -q 'cancelled by the user.*keeps running on host a' '$tmp/cancel.out'"
+check "after --cancel web1 runs on a only, same boot id" sh -c "[ \"\$($FERRY lab exec client curl -s -m 2 http://10.77.0.2/cgi-bin/bootid)\" = '$boot' ] && [ \"\$(FERRY=$FERRY; . tests/integration/lib.sh; owners | tr '\n' ' ')\" = 'a ' ]"
+
 # The destination QEMU dies mid-migration.
 $FERRY -H a migrate web1 b --bandwidth 15 > "$tmp/kill.out" 2>&1 &
 mig=$!
