@@ -4,7 +4,7 @@ PKGS    := gnutls jansson
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wmissing-prototypes -Wshadow \
            -D_GNU_SOURCE -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 B       ?= build
 ifeq ($(SAN),1)
 B       := build/asan
@@ -12,7 +12,7 @@ CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -O1
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-LIB_SRC    := $(wildcard src/util/*.c src/config/*.c src/qmp/*.c src/proto/*.c src/net/*.c)
+LIB_SRC    := $(wildcard src/util/*.c src/config/*.c src/qmp/*.c src/proto/*.c src/net/*.c src/stats/*.c)
 FERRYD_SRC := $(wildcard src/ferryd/*.c)
 CLI_SRC    := $(wildcard src/cli/*.c)
 UNIT_SRC   := $(wildcard tests/unit/*/*.c)
