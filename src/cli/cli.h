@@ -59,6 +59,8 @@ int cmd_console(struct cli *cli, int argc, char **argv);
 int cmd_lab(struct cli *cli, int argc, char **argv);
 int cmd_migrate(struct cli *cli, int argc, char **argv);
 int cmd_history(struct cli *cli, int argc, char **argv);
+int cmd_probe(struct cli *cli, int argc, char **argv);
+int cmd_pause(struct cli *cli, int argc, char **argv);
 
 /* "VERB NAME" with no options: the name, or NULL after printing usage. */
 const char *cli_one_name(int argc, char **argv);

@@ -40,6 +40,20 @@ static const struct verb verbs[] = {
 	  "  --recover NAME    resume a post-copy migration whose link broke\n"
 	  "Ends with a result record (--json for all of it). If anything fails before\n"
 	  "switchover, the guest keeps running on the source." },
+	{ "probe", cmd_probe,
+	  "probe TARGET [--method icmp,udp,tcp,http] [--interval-ms N] [--duration S]\n"
+	  "              [--threshold-ms N] [--timeout-ms N] [--csv FILE]",
+	  "Measures TARGET's availability from here: ICMP echo (raw socket), UDP echo\n"
+	  "(ferry-guest, port 7777), TCP connect and HTTP GET (port 80), each sent on a\n"
+	  "fixed schedule, overlapping (defaults: icmp and udp every 1 ms, tcp 50 ms,\n"
+	  "http 20 ms). Runs for --duration or until Ctrl-C, then prints per method the\n"
+	  "loss, the longest gap between replies and the gaps over --threshold-ms\n"
+	  "(default 10). --csv writes every probe (send and reply times, microseconds).\n"
+	  "Exits 1 if nothing answered." },
+	{ "pause", cmd_pause, "pause NAME | unpause NAME",
+	  "Pauses the VM's vCPUs (QMP stop) or resumes them (QMP cont)." },
+	{ "unpause", cmd_pause, "unpause NAME",
+	  "Resumes a paused VM (QMP cont)." },
 	{ "history", cmd_history, "history [NAME]",
 	  "Lists the migrations this host's agent took part in (of NAME only, if given)." },
 	{ "lab", cmd_lab, "lab up [--no-agents] | down | status | exec HOST CMD...",

@@ -102,6 +102,8 @@ void vm_unwait(struct vm *vm, void *opaque);
 void vm_kill(struct vm *vm);
 void vm_shutdown(struct vm *vm, int timeout_s, long client_id, long req_id);
 void vm_destroy(struct vm *vm, long client_id, long req_id);
+/* QMP stop (pause) or cont; answers the client. */
+void vm_pause(struct vm *vm, bool pause, long client_id, long req_id);
 json_t *vm_describe(const struct vm *vm, bool full);
 const char *vm_state_name(enum vm_state s);
 /* Re-attaches to QEMUs left running by an earlier ferryd. */

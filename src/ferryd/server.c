@@ -233,6 +233,9 @@ static void dispatch(struct client *c, json_t *msg)
 	} else if (!strcmp(op, "console")) {
 		if ((vm = need_vm(c, id, args)))
 			op_console(c, id, vm);
+	} else if (!strcmp(op, "pause") || !strcmp(op, "unpause")) {
+		if ((vm = need_vm(c, id, args)))
+			vm_pause(vm, !strcmp(op, "pause"), c->id, id);
 	} else if (!strcmp(op, "migrate")) {
 		if ((vm = need_vm(c, id, args)))
 			mig_src_start(ag, vm, args, c->id, id);

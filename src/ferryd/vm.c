@@ -673,6 +673,38 @@ static void on_kill_timer(struct loop *l, void *opaque)
 	}
 }
 
+struct pause_ctx {
+	long client_id, req_id;
+};
+
+static void on_paused_reply(struct vm *vm, json_t *ret, const char *err, void *opaque)
+{
+	struct pause_ctx *p = opaque;
+
+	(void)ret;
+	if (err)
+		server_reply(vm->ag, p->client_id, proto_reply_err(p->req_id, "%s", err));
+	else
+		server_reply(vm->ag, p->client_id, proto_reply_ok(p->req_id, vm_describe(vm, false)));
+	free(p);
+}
+
+void vm_pause(struct vm *vm, bool pause, long client_id, long req_id)
+{
+	struct pause_ctx *p;
+
+	if (vm->mig || vm->dst || (vm->state != VM_RUNNING && vm->state != VM_PAUSED)) {
+		server_reply(vm->ag, client_id, proto_reply_err(req_id, "%s is %s%s: it cannot be %s now", vm->cfg->name,
+							   vm_state_name(vm->state), vm->mig || vm->dst ? " and migrating" : "",
+							   pause ? "paused" : "resumed"));
+		return;
+	}
+	p = xcalloc(1, sizeof(*p));
+	p->client_id = client_id;
+	p->req_id = req_id;
+	vm_qmp(vm, pause ? "stop" : "cont", NULL, on_paused_reply, p);
+}
+
 void vm_destroy(struct vm *vm, long client_id, long req_id)
 {
 	add_waiter(vm, WAIT_GONE, client_id, req_id);

@@ -1,0 +1,166 @@
+/* cmd_probe.c: ferry probe TARGET — availability from outside, with the gap
+ * analysis (docs/downtime.md). */
+#include "cli/cli.h"
+#include "probe/probe.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+static volatile bool stop_flag;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	stop_flag = true;
+}
+
+static int write_csv(const char *path, const struct probe_sample *s, size_t n)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f) {
+		fprintf(stderr, "ferry: cannot write %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	fprintf(f, "method,seq,send_us,reply_us,rtt_us\n");
+	for (size_t i = 0; i < n; i++) {
+		if (s[i].reply_us)
+			fprintf(f, "%s,%u,%lld,%lld,%lld\n", probe_method_name(s[i].method), s[i].seq, (long long)s[i].send_us,
+				(long long)s[i].reply_us, (long long)(s[i].reply_us - s[i].send_us));
+		else
+			fprintf(f, "%s,%u,%lld,,\n", probe_method_name(s[i].method), s[i].seq, (long long)s[i].send_us);
+	}
+	return fclose(f) == 0 ? 0 : -1;
+}
+
+int cmd_probe(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "method", required_argument, NULL, 'm' },
+		{ "interval-ms", required_argument, NULL, 'i' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "threshold-ms", required_argument, NULL, 't' },
+		{ "timeout-ms", required_argument, NULL, 'T' },
+		{ "csv", required_argument, NULL, 'c' },
+		{ 0 }
+	};
+	struct probe_cfg cfg;
+	struct ferr err = {0};
+	const char *csv = NULL;
+	double interval_ms = -1, threshold_ms = 10;
+	int c;
+
+	probe_cfg_default(&cfg);
+	probe_parse_methods("icmp", cfg.use, &err);
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		char *end;
+		switch (c) {
+		case 'm':
+			if (probe_parse_methods(optarg, cfg.use, &err) < 0) {
+				fprintf(stderr, "ferry: %s\n", err.msg);
+				return 2;
+			}
+			break;
+		case 'i':
+			interval_ms = strtod(optarg, &end);
+			if (*end || interval_ms <= 0 || interval_ms > 60000) {
+				fprintf(stderr, "ferry: --interval-ms must be above 0 (and at most 60000)\n");
+				return 2;
+			}
+			break;
+		case 'd':
+			cfg.duration_ms = (int)(strtod(optarg, &end) * 1000);
+			if (*end || cfg.duration_ms <= 0) {
+				fprintf(stderr, "ferry: --duration needs a positive number of seconds\n");
+				return 2;
+			}
+			break;
+		case 't':
+			threshold_ms = strtod(optarg, &end);
+			if (*end || threshold_ms <= 0) {
+				fprintf(stderr, "ferry: --threshold-ms needs a positive number\n");
+				return 2;
+			}
+			break;
+		case 'T':
+			cfg.timeout_ms = atoi(optarg);
+			if (cfg.timeout_ms <= 0) {
+				fprintf(stderr, "ferry: --timeout-ms needs a positive number\n");
+				return 2;
+			}
+			break;
+		case 'c': csv = optarg; break;
+		default: return cli_usage(argv[0], true);
+		}
+	}
+	if (optind != argc - 1)
+		return cli_usage(argv[0], true);
+	snprintf(cfg.target, sizeof(cfg.target), "%s", argv[optind]);
+	if (interval_ms > 0)
+		for (int m = 0; m < PROBE_N; m++)
+			cfg.interval_us[m] = (int)(interval_ms * 1000);
+	cfg.stop = &stop_flag;
+	signal(SIGINT, on_sigint);
+	signal(SIGTERM, on_sigint);
+
+	struct probe_sample *s;
+	size_t n;
+	int64_t t0 = time_mono_us();
+	if (probe_run(&cfg, &s, &n, &err) < 0) {
+		fprintf(stderr, "ferry: %s\n", err.msg);
+		return 1;
+	}
+	int64_t wall = time_mono_us() - t0;
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	long long cpu_us = (long long)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec +
+			   (long long)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
+	if (csv && write_csv(csv, s, n) < 0) {
+		free(s);
+		return 1;
+	}
+	json_t *res = json_pack("{s:s, s:I, s:I, s:f, s:o}", "target", cfg.target, "duration_us", (json_int_t)wall,
+				"cpu_us", (json_int_t)cpu_us, "threshold_ms", threshold_ms, "methods", json_object());
+	bool any_reply = false;
+	for (int m = 0; m < PROBE_N; m++) {
+		if (!cfg.use[m])
+			continue;
+		struct probe_gaps g;
+		probe_analyze(s, n, m, (int64_t)(threshold_ms * 1000), &g);
+		any_reply |= g.replied > 0;
+		json_object_set_new(json_object_get(res, "methods"), probe_method_name(m),
+			json_pack("{s:I, s:I, s:f, s:f, s:I, s:I, s:I, s:f}", "sent", (json_int_t)g.sent,
+				  "replied", (json_int_t)g.replied,
+				  "loss_pct", g.sent ? 100.0 * (double)(g.sent - g.replied) / (double)g.sent : 0.0,
+				  "longest_gap_ms", g.longest_us / 1000.0, "longest_gap_from_us", (json_int_t)g.longest_from_us,
+				  "longest_gap_to_us", (json_int_t)g.longest_to_us, "gaps_over_threshold", (json_int_t)g.over_threshold,
+				  "interval_ms", cfg.interval_us[m] / 1000.0));
+	}
+	free(s);
+	if (cli->json) {
+		cli_print_json(res);
+	} else {
+		const char *k;
+		json_t *v;
+		printf("%-5s %8s %8s %7s %14s %10s\n", "PROBE", "SENT", "REPLIED", "LOSS%", "LONGEST_GAP_MS", "GAPS>THR");
+		json_object_foreach(json_object_get(res, "methods"), k, v)
+			printf("%-5s %8lld %8lld %7.2f %14.1f %10lld\n", k, (long long)json_integer_value(json_object_get(v, "sent")),
+			       (long long)json_integer_value(json_object_get(v, "replied")),
+			       json_number_value(json_object_get(v, "loss_pct")),
+			       json_number_value(json_object_get(v, "longest_gap_ms")),
+			       (long long)json_integer_value(json_object_get(v, "gaps_over_threshold")));
+		printf("cpu %.1f ms in %.1f s (%.2f%% of a core)\n", cpu_us / 1000.0, wall / 1e6, 100.0 * (double)cpu_us / (double)wall);
+	}
+	json_decref(res);
+	if (!any_reply) {
+		fprintf(stderr, "ferry: no reply from %s\n", cfg.target);
+		return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,404 @@
+/* probe.c: the probe loop (one thread, poll, sleeps until the next send) and
+ * the gap analysis. */
+#include "probe/probe.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/ip_icmp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#define MAX_CONNS 512
+
+static const char *names[PROBE_N] = { "icmp", "udp", "tcp", "http" };
+
+const char *probe_method_name(enum probe_method m) { return names[m]; }
+
+void probe_cfg_default(struct probe_cfg *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->interval_us[PROBE_ICMP] = 1000;
+	c->interval_us[PROBE_UDP] = 1000;
+	c->interval_us[PROBE_TCP] = 50000;
+	c->interval_us[PROBE_HTTP] = 20000;
+	c->timeout_ms = 3000;
+	c->udp_port = 7777;
+	c->tcp_port = 80;
+}
+
+int probe_parse_methods(const char *list, bool use[PROBE_N], struct ferr *err)
+{
+	char buf[128], *tok, *save = NULL;
+	bool any = false;
+
+	memset(use, 0, PROBE_N * sizeof(bool));
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		int m;
+		for (m = 0; m < PROBE_N && strcmp(tok, names[m]); m++)
+			;
+		if (m == PROBE_N) {
+			ferr_set(err, "unknown probe method '%s' (icmp, udp, tcp, http)", tok);
+			return -EINVAL;
+		}
+		use[m] = any = true;
+	}
+	if (!any) {
+		ferr_set(err, "no probe method given (icmp, udp, tcp, http)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+struct conn {
+	int fd;
+	uint8_t method;
+	bool sent_request;
+	size_t sample;
+};
+
+struct run {
+	const struct probe_cfg *c;
+	struct sockaddr_in addr;
+	struct probe_sample *s;
+	size_t n, cap;
+	int icmp_fd, udp_fd;
+	uint16_t echo_id;
+	int64_t real_minus_mono;   /* converts kernel receive times */
+	struct conn conns[MAX_CONNS];
+	int n_conns;
+	uint32_t seq[PROBE_N];
+};
+
+static size_t add_sample(struct run *r, uint8_t m, int64_t now)
+{
+	if (r->n == r->cap) {
+		r->cap = r->cap ? r->cap * 2 : 4096;
+		r->s = xrealloc(r->s, r->cap * sizeof(*r->s));
+	}
+	r->s[r->n] = (struct probe_sample){ m, r->seq[m]++, now, 0 };
+	return r->n++;
+}
+
+static uint16_t icmp_sum(const void *p, size_t n)
+{
+	const uint16_t *w = p;
+	uint32_t sum = 0;
+
+	for (; n > 1; n -= 2)
+		sum += *w++;
+	if (n)
+		sum += *(const uint8_t *)w;
+	sum = (sum >> 16) + (sum & 0xffff);
+	sum += sum >> 16;
+	return (uint16_t)~sum;
+}
+
+/* Payload of ICMP and UDP probes: the sample index, to match replies. */
+struct payload {
+	uint32_t magic;
+	uint32_t index;
+};
+#define PAYLOAD_MAGIC 0x46525259u   /* "FRRY" */
+
+static int send_icmp(struct run *r, int64_t now, struct ferr *err)
+{
+	struct { struct icmphdr h; struct payload p; } pkt = {0};
+	size_t i = add_sample(r, PROBE_ICMP, now);
+
+	pkt.h.type = ICMP_ECHO;
+	pkt.h.un.echo.id = htons(r->echo_id);
+	pkt.h.un.echo.sequence = htons((uint16_t)r->s[i].seq);
+	pkt.p.magic = PAYLOAD_MAGIC;
+	pkt.p.index = (uint32_t)i;
+	pkt.h.checksum = icmp_sum(&pkt, sizeof(pkt));
+	if (sendto(r->icmp_fd, &pkt, sizeof(pkt), 0, (struct sockaddr *)&r->addr, sizeof(r->addr)) < 0 &&
+	    (errno == ENETUNREACH || errno == EHOSTUNREACH) && r->n == 1) {
+		ferr_set(err, "%s is unreachable: %s", r->c->target, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static int send_udp(struct run *r, int64_t now, struct ferr *err)
+{
+	size_t i = add_sample(r, PROBE_UDP, now);
+	struct payload p = { PAYLOAD_MAGIC, (uint32_t)i };
+	struct sockaddr_in a = r->addr;
+
+	a.sin_port = htons(r->c->udp_port);
+	if (sendto(r->udp_fd, &p, sizeof(p), 0, (struct sockaddr *)&a, sizeof(a)) < 0 &&
+	    (errno == ENETUNREACH || errno == EHOSTUNREACH) && r->n == 1) {
+		ferr_set(err, "%s is unreachable: %s", r->c->target, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static void start_conn(struct run *r, uint8_t m, int64_t now)
+{
+	size_t i = add_sample(r, m, now);
+	struct sockaddr_in a = r->addr;
+	int fd;
+
+	if (r->n_conns == MAX_CONNS)
+		return;   /* counted as lost: too many stuck connections */
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	a.sin_port = htons(r->c->tcp_port);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0 && errno != EINPROGRESS) {
+		close(fd);
+		return;
+	}
+	r->conns[r->n_conns++] = (struct conn){ fd, m, false, i };
+}
+
+static void end_conn(struct run *r, int k)
+{
+	close(r->conns[k].fd);
+	r->conns[k] = r->conns[--r->n_conns];
+}
+
+static void on_conn(struct run *r, int k, short revents, int64_t now)
+{
+	struct conn *c = &r->conns[k];
+	int soerr = 0;
+	socklen_t sl = sizeof(soerr);
+
+	if (!c->sent_request) {
+		getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+		if (soerr || (revents & (POLLERR | POLLHUP) && !(revents & POLLOUT))) {
+			end_conn(r, k);   /* refused: lost */
+			return;
+		}
+		if (!(revents & POLLOUT))
+			return;
+		if (c->method == PROBE_TCP) {
+			r->s[c->sample].reply_us = now;
+			end_conn(r, k);
+			return;
+		}
+		static const char req[] = "GET / HTTP/1.0\r\nHost: probe\r\nUser-Agent: ferry-probe\r\n\r\n";
+		if (send(c->fd, req, sizeof(req) - 1, MSG_NOSIGNAL) < 0) {
+			end_conn(r, k);
+			return;
+		}
+		c->sent_request = true;
+		return;
+	}
+	char buf[512];
+	ssize_t n = recv(c->fd, buf, sizeof(buf) - 1, 0);
+	if (n > 0) {
+		buf[n] = 0;
+		/* The status line is the answer; the body does not matter. */
+		if (!strncmp(buf, "HTTP/1.", 7) && strstr(buf, " 200"))
+			r->s[c->sample].reply_us = now;
+		end_conn(r, k);
+	} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+		end_conn(r, k);
+	}
+}
+
+/* Replies carry the kernel's receive time (SO_TIMESTAMPNS, realtime), so the
+ * loop need not wake for each one: it drains them when it wakes to send. */
+static void on_datagram(struct run *r, int fd, int64_t now)
+{
+	enum { BATCH = 64 };
+	static char bufs[BATCH][256], ctls[BATCH][128];
+	static struct sockaddr_in from[BATCH];
+	static struct iovec iov[BATCH];
+	static struct mmsghdr mm[BATCH];
+	int got;
+
+	/* One syscall drains a batch of replies. */
+	do {
+		for (int i = 0; i < BATCH; i++) {
+			iov[i] = (struct iovec){ bufs[i], sizeof(bufs[i]) };
+			mm[i].msg_hdr = (struct msghdr){ .msg_name = &from[i], .msg_namelen = sizeof(from[i]), .msg_iov = &iov[i],
+							 .msg_iovlen = 1, .msg_control = ctls[i], .msg_controllen = sizeof(ctls[i]) };
+		}
+		got = recvmmsg(fd, mm, BATCH, MSG_DONTWAIT, NULL);
+		for (int i = 0; i < got; i++) {
+			struct msghdr *mh = &mm[i].msg_hdr;
+			char *buf = bufs[i];
+			size_t n = mm[i].msg_len;
+			int64_t at = now;
+			for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+				if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS) {
+					struct timespec ts;
+					memcpy(&ts, CMSG_DATA(cm), sizeof(ts));
+					at = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 - r->real_minus_mono;
+				}
+			}
+			struct payload p;
+			if (from[i].sin_addr.s_addr != r->addr.sin_addr.s_addr)
+				continue;
+			if (fd == r->icmp_fd) {
+				struct iphdr *ip = (struct iphdr *)buf;
+				size_t hl = (size_t)ip->ihl * 4;
+				if (n < hl + sizeof(struct icmphdr) + sizeof(p))
+					continue;
+				struct icmphdr *h = (struct icmphdr *)(buf + hl);
+				if (h->type != ICMP_ECHOREPLY || ntohs(h->un.echo.id) != r->echo_id)
+					continue;
+				memcpy(&p, buf + hl + sizeof(*h), sizeof(p));
+			} else {
+				if (n < sizeof(p))
+					continue;
+				memcpy(&p, buf, sizeof(p));
+			}
+			if (p.magic != PAYLOAD_MAGIC || p.index >= r->n || r->s[p.index].reply_us)
+				continue;
+			r->s[p.index].reply_us = at;
+		}
+	} while (got == BATCH);
+}
+
+int probe_run(const struct probe_cfg *c, struct probe_sample **out, size_t *n_out, struct ferr *err)
+{
+	struct run r = { .c = c, .icmp_fd = -1, .udp_fd = -1 };
+	int64_t next[PROBE_N], start = time_mono_us(), end;
+	int rc = 0;
+
+	r.addr.sin_family = AF_INET;
+	if (inet_pton(AF_INET, c->target, &r.addr.sin_addr) != 1) {
+		ferr_set(err, "'%s' is not an IPv4 address", c->target);
+		return -EINVAL;
+	}
+	for (int m = 0; m < PROBE_N; m++) {
+		if (c->use[m] && c->interval_us[m] <= 0) {
+			ferr_set(err, "the %s interval must be positive", names[m]);
+			return -EINVAL;
+		}
+		next[m] = start;
+	}
+	if (c->use[PROBE_ICMP] &&
+	    (r.icmp_fd = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP)) < 0) {
+		ferr_set(err, "ICMP probes need a raw socket (root or CAP_NET_RAW): %s", strerror(errno));
+		return -errno;
+	}
+	if (c->use[PROBE_UDP])
+		r.udp_fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (r.icmp_fd >= 0)
+		setsockopt(r.icmp_fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
+	if (r.udp_fd >= 0)
+		setsockopt(r.udp_fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
+	r.real_minus_mono = time_real_us() - time_mono_us();
+	r.echo_id = (uint16_t)getpid();
+	end = c->duration_ms ? start + (int64_t)c->duration_ms * 1000 : INT64_MAX;
+
+	for (;;) {
+		int64_t now = time_mono_us();
+		if (now >= end || (c->stop && *c->stop))
+			break;
+		/* Send what is due; after a stall, skip missed slots (no burst). */
+		for (int m = 0; m < PROBE_N && rc == 0; m++) {
+			if (!c->use[m] || now < next[m])
+				continue;
+			if (m == PROBE_ICMP) rc = send_icmp(&r, now, err);
+			else if (m == PROBE_UDP) rc = send_udp(&r, now, err);
+			else start_conn(&r, (uint8_t)m, now);
+			next[m] += c->interval_us[m];
+			if (next[m] < now)
+				next[m] = now + c->interval_us[m];
+		}
+		if (rc < 0)
+			break;
+		/* Give up on connections older than the timeout. */
+		for (int k = r.n_conns - 1; k >= 0; k--)
+			if (now - r.s[r.conns[k].sample].send_us > (int64_t)c->timeout_ms * 1000)
+				end_conn(&r, k);
+		int64_t wake = end;
+		for (int m = 0; m < PROBE_N; m++)
+			if (c->use[m] && next[m] < wake)
+				wake = next[m];
+		/* Datagram replies wait in their sockets with kernel timestamps:
+		 * wake only to send, or for TCP/HTTP connections. */
+		if (r.icmp_fd >= 0)
+			on_datagram(&r, r.icmp_fd, now);
+		if (r.udp_fd >= 0)
+			on_datagram(&r, r.udp_fd, now);
+		struct pollfd pfd[MAX_CONNS];
+		int np = 0, base = 0;
+		for (int k = 0; k < r.n_conns; k++)
+			pfd[np++] = (struct pollfd){ r.conns[k].fd, r.conns[k].sent_request ? POLLIN : POLLOUT, 0 };
+		int64_t wait_us = wake - time_mono_us();
+		struct timespec ts = { 0, 0 };
+		if (wait_us > 0) {
+			ts.tv_sec = wait_us / 1000000;
+			ts.tv_nsec = (wait_us % 1000000) * 1000;
+		}
+		if (ppoll(pfd, np, &ts, NULL) <= 0)
+			continue;
+		now = time_mono_us();
+		/* Walk backwards: on_conn may move the last connection into k. */
+		for (int i = np - 1; i >= base; i--) {
+			int k = i - base;
+			if (pfd[i].revents && k < r.n_conns && r.conns[k].fd == pfd[i].fd)
+				on_conn(&r, k, pfd[i].revents, now);
+		}
+	}
+	if (r.icmp_fd >= 0)
+		on_datagram(&r, r.icmp_fd, time_mono_us());
+	if (r.udp_fd >= 0)
+		on_datagram(&r, r.udp_fd, time_mono_us());
+	/* Late replies past the timeout do not count. */
+	for (size_t i = 0; i < r.n; i++)
+		if (r.s[i].reply_us && r.s[i].reply_us - r.s[i].send_us > (int64_t)c->timeout_ms * 1000)
+			r.s[i].reply_us = 0;
+	while (r.n_conns)
+		end_conn(&r, 0);
+	if (r.icmp_fd >= 0) close(r.icmp_fd);
+	if (r.udp_fd >= 0) close(r.udp_fd);
+	if (rc < 0) {
+		free(r.s);
+		return rc;
+	}
+	*out = r.s;
+	*n_out = r.n;
+	return 0;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+void probe_analyze(const struct probe_sample *s, size_t n, enum probe_method m, int64_t threshold_us,
+		   struct probe_gaps *g)
+{
+	int64_t *t = xmalloc((n ? n : 1) * sizeof(int64_t));
+	size_t k = 0;
+
+	memset(g, 0, sizeof(*g));
+	for (size_t i = 0; i < n; i++) {
+		if (s[i].method != m)
+			continue;
+		g->sent++;
+		if (s[i].reply_us)
+			t[k++] = s[i].reply_us;
+	}
+	g->replied = k;
+	qsort(t, k, sizeof(int64_t), cmp_i64);
+	for (size_t i = 1; i < k; i++) {
+		int64_t d = t[i] - t[i - 1];
+		if (d > g->longest_us) {
+			g->longest_us = d;
+			g->longest_from_us = t[i - 1];
+			g->longest_to_us = t[i];
+		}
+		if (d > threshold_us)
+			g->over_threshold++;
+	}
+	free(t);
+}

@@ -1,0 +1,52 @@
+/* probe.h: availability probes from outside a guest: ICMP echo, UDP echo,
+ * TCP connect and HTTP GET sent on a fixed schedule (overlapping), with
+ * microsecond send and reply times, and the gap analysis of the replies. */
+#ifndef FERRY_PROBE_H
+#define FERRY_PROBE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "util/util.h"
+
+enum probe_method { PROBE_ICMP, PROBE_UDP, PROBE_TCP, PROBE_HTTP, PROBE_N };
+
+struct probe_cfg {
+	char target[64];                /* IPv4 address */
+	bool use[PROBE_N];
+	int interval_us[PROBE_N];       /* > 0 */
+	int timeout_ms;                 /* a reply later than this counts as lost */
+	int duration_ms;                /* 0: until *stop */
+	int udp_port, tcp_port;         /* defaults 7777 (ferry-guest), 80 */
+	const volatile bool *stop;      /* set from a signal handler */
+};
+
+struct probe_sample {
+	uint8_t method;
+	uint32_t seq;
+	int64_t send_us;                /* CLOCK_MONOTONIC */
+	int64_t reply_us;               /* 0: no reply */
+};
+
+struct probe_gaps {
+	size_t sent, replied;
+	int64_t longest_us;             /* longest time between consecutive replies */
+	int64_t longest_from_us, longest_to_us;
+	size_t over_threshold;          /* gaps longer than the threshold */
+};
+
+const char *probe_method_name(enum probe_method m);
+/* "icmp,http" -> use[]; -EINVAL with err on an unknown name. */
+int probe_parse_methods(const char *list, bool use[PROBE_N], struct ferr *err);
+void probe_cfg_default(struct probe_cfg *c);
+
+/* Runs the probes; *samples (malloc'd) and *n on success. -errno with err
+ * when the target cannot be probed at all (bad address, no route). */
+int probe_run(const struct probe_cfg *c, struct probe_sample **samples, size_t *n, struct ferr *err);
+
+/* Gap analysis of one method's samples (reply times, not send times: a reply
+ * held in a paused guest's ring comes late). */
+void probe_analyze(const struct probe_sample *s, size_t n, enum probe_method m, int64_t threshold_us,
+		   struct probe_gaps *out);
+
+#endif

@@ -1,0 +1,53 @@
+#!/bin/bash
+# test_probe.sh: ferry probe measures known outages within the probe interval
+# + 5 ms: a lab host's link down for ~200 ms, and a guest held paused (QMP
+# stop/cont) for ~100 ms; bad input is refused at once.
+cd "$(dirname "$0")/../.." || exit 1
+. tests/integration/lib.sh
+tmp=$(mktemp -d)
+trap 'ip -n ferry-storage link set mig0 up 2>/dev/null; $FERRY lab down >/dev/null 2>&1; rm -rf "$tmp"' EXIT
+P="$PWD/$FERRY"
+jnum() { sed -n "s/.*\"$1\": \([0-9.]*\).*/\1/p" "$2" | head -1; }
+# within MEASURED TRUTH TOLERANCE (ms)
+within() { awk -v m="$1" -v t="$2" -v d="$3" 'BEGIN { exit !(m - t <= d && t - m <= d) }'; }
+
+$FERRY lab down >/dev/null 2>&1
+check "lab up" $FERRY lab up
+
+# 1. A host made unreachable: truth from the clock around the link commands.
+$FERRY lab exec client "$P" --json probe 10.78.0.3 --method icmp --duration 3 --csv "$tmp/link.csv" > "$tmp/link.json" &
+pr=$!
+sleep 1
+t0=$(date +%s%N); ip -n ferry-storage link set mig0 down; sleep 0.2; ip -n ferry-storage link set mig0 up; t1=$(date +%s%N)
+wait $pr
+truth=$(awk -v a=$t0 -v b=$t1 'BEGIN { printf "%.1f", (b - a) / 1e6 }')
+gap=$(jnum longest_gap_ms "$tmp/link.json")
+note "figure: link outage truth ${truth} ms, ICMP gap ${gap} ms"
+check "the ICMP gap matches a 200 ms link outage within 1 + 5 ms" within "$gap" "$truth" 6
+check "the CSV timeline has every probe" sh -c "[ \$(grep -c '^icmp,' $tmp/link.csv) = \$(sed -n 's/.*\"sent\": \([0-9]*\).*/\1/p' $tmp/link.json) ]"
+cpu=$(jnum cpu_us "$tmp/link.json"); dur=$(jnum duration_us "$tmp/link.json")
+note "figure: prober CPU at 1 kHz ICMP: $(awk -v c=$cpu -v d=$dur 'BEGIN { printf "%.1f%% of a core", 100 * c / d }') (includes the lab target's reply path, which runs in the sender's context here)"
+
+# 2. A guest held paused: truth from QEMU's STOP and RESUME timestamps.
+check "create web1 on a" $FERRY -H a create build/guest/web1.cfg
+check "web1 serves" wait_http 10.77.0.2 90
+$FERRY lab exec client "$P" --json probe 10.77.0.2 --method icmp --duration 3 > "$tmp/pause.json" &
+pr=$!
+sleep 1
+$FERRY -H a pause web1 >/dev/null; sleep 0.1; $FERRY -H a unpause web1 >/dev/null
+wait $pr
+ev=/run/ferry-lab/a/vms/web1/events.jsonl
+stop=$(grep '"STOP"' $ev | tail -1 | sed -n 's/.*"qemu_us":\([0-9]*\).*/\1/p')
+resume=$(grep '"RESUME"' $ev | tail -1 | sed -n 's/.*"qemu_us":\([0-9]*\).*/\1/p')
+truth=$(awk -v a=$stop -v b=$resume 'BEGIN { printf "%.1f", (b - a) / 1000 }')
+gap=$(jnum longest_gap_ms "$tmp/pause.json")
+note "figure: guest pause truth ${truth} ms (QMP STOP->RESUME), ICMP gap ${gap} ms"
+check "the ICMP gap matches a ~100 ms guest pause within 1 + 5 ms" within "$gap" "$truth" 6
+check "the guest runs again" sh -c "$FERRY -H a list | grep -qE '^web1 +a +running'"
+
+# 3. Bad input: a clear error, at once.
+check_fails "an unknown method is refused" "unknown probe method 'smoke'" timeout 5 $FERRY probe 10.77.0.2 --method smoke
+check_fails "interval 0 is refused" "interval-ms must be above 0" timeout 5 $FERRY probe 10.77.0.2 --interval-ms 0
+check_fails "a target that is not an address is refused" "not an IPv4 address" timeout 5 $FERRY probe web1.example
+check_fails "a silent target ends with 'no reply' after --duration" "no reply from 10.77.0.99" timeout 10 $FERRY lab exec client "$P" probe 10.77.0.99 --duration 1
+finish

@@ -1,0 +1,74 @@
+/* test_probe.c: gap analysis on reply times, and method parsing. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "probe/probe.h"
+
+static void test_gaps_use_reply_times(void **state)
+{
+	(void)state;
+	/* Sent every 1 ms; the ones sent at 3..5 ms were held in a paused guest
+	 * and answered together at 100 ms; 6 ms and 7 ms got no reply. */
+	struct probe_sample s[] = {
+		{ PROBE_ICMP, 0, 0, 100 },     { PROBE_ICMP, 1, 1000, 1100 }, { PROBE_ICMP, 2, 2000, 2100 },
+		{ PROBE_ICMP, 3, 3000, 100000 }, { PROBE_ICMP, 4, 4000, 100010 }, { PROBE_ICMP, 5, 5000, 100020 },
+		{ PROBE_ICMP, 6, 6000, 0 },    { PROBE_ICMP, 7, 7000, 0 },    { PROBE_ICMP, 8, 101000, 101100 },
+		{ PROBE_UDP, 0, 0, 50 },       { PROBE_UDP, 1, 1000, 90000 },
+	};
+	struct probe_gaps g;
+
+	probe_analyze(s, sizeof(s) / sizeof(s[0]), PROBE_ICMP, 10000, &g);
+	assert_int_equal(g.sent, 9);
+	assert_int_equal(g.replied, 7);
+	/* Reply times: the gap is 2.1 ms -> 100 ms, not the send times' 1 ms. */
+	assert_int_equal(g.longest_us, 100000 - 2100);
+	assert_int_equal(g.longest_from_us, 2100);
+	assert_int_equal(g.longest_to_us, 100000);
+	assert_int_equal(g.over_threshold, 1);
+	probe_analyze(s, sizeof(s) / sizeof(s[0]), PROBE_UDP, 10000, &g);
+	assert_int_equal(g.sent, 2);
+	assert_int_equal(g.longest_us, 90000 - 50);
+	probe_analyze(s, sizeof(s) / sizeof(s[0]), PROBE_HTTP, 10000, &g);
+	assert_int_equal(g.sent, 0);
+	assert_int_equal(g.longest_us, 0);
+}
+
+static void test_methods(void **state)
+{
+	(void)state;
+	bool use[PROBE_N];
+	struct ferr err = {0};
+
+	assert_int_equal(probe_parse_methods("icmp,http", use, &err), 0);
+	assert_true(use[PROBE_ICMP] && use[PROBE_HTTP] && !use[PROBE_UDP] && !use[PROBE_TCP]);
+	assert_int_not_equal(probe_parse_methods("icmp,smoke", use, &err), 0);
+	assert_non_null(strstr(err.msg, "smoke"));
+	assert_int_not_equal(probe_parse_methods("", use, &err), 0);
+	struct probe_cfg c;
+	probe_cfg_default(&c);
+	c.use[PROBE_ICMP] = true;
+	c.interval_us[PROBE_ICMP] = 0;
+	snprintf(c.target, sizeof(c.target), "10.77.0.2");
+	struct probe_sample *s;
+	size_t n;
+	assert_int_not_equal(probe_run(&c, &s, &n, &err), 0);
+	assert_non_null(strstr(err.msg, "interval"));
+	c.interval_us[PROBE_ICMP] = 1000;
+	snprintf(c.target, sizeof(c.target), "not-an-ip");
+	assert_int_not_equal(probe_run(&c, &s, &n, &err), 0);
+	assert_non_null(strstr(err.msg, "IPv4"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_gaps_use_reply_times),
+		cmocka_unit_test(test_methods),
+	};
+	return cmocka_run_group_tests_name("probe", tests, NULL, NULL);
+}
