@@ -2,14 +2,101 @@
  * line on a terminal and a result record at the end. */
 #include "cli/cli.h"
 #include "config/hosts.h"
+#include "probe/probe.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/wait.h>
 
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 
 static bool tty_progress;
+
+/* --probe ADDR[:methods]: a child process probes the guest during the move
+ * and hands its samples back through a file. */
+struct prober {
+	pid_t pid;
+	char path[64];
+	struct probe_cfg cfg;
+};
+
+static volatile bool probe_stop;
+static void on_probe_term(int sig) { (void)sig; probe_stop = true; }
+
+static int prober_start(struct prober *p, const char *spec, struct ferr *err)
+{
+	char addr[64];
+	const char *colon = strchr(spec, ':');
+
+	probe_cfg_default(&p->cfg);
+	snprintf(addr, sizeof(addr), "%.*s", colon ? (int)(colon - spec) : (int)strlen(spec), spec);
+	snprintf(p->cfg.target, sizeof(p->cfg.target), "%s", addr);
+	if (probe_parse_methods(colon ? colon + 1 : "icmp,http", p->cfg.use, err) < 0)
+		return -EINVAL;
+	struct in_addr ia;
+	if (inet_pton(AF_INET, addr, &ia) != 1) {
+		ferr_set(err, "--probe wants ADDR[:methods], and '%s' is not an IPv4 address", addr);
+		return -EINVAL;
+	}
+	snprintf(p->path, sizeof(p->path), "/tmp/ferry-probe-%d", (int)getpid());
+	p->pid = fork();
+	if (p->pid < 0) {
+		ferr_set(err, "cannot fork the prober: %s", strerror(errno));
+		return -errno;
+	}
+	if (p->pid == 0) {
+		struct probe_sample *s;
+		size_t n;
+		struct ferr e = {0};
+		signal(SIGTERM, on_probe_term);
+		p->cfg.stop = &probe_stop;
+		if (probe_run(&p->cfg, &s, &n, &e) < 0) {
+			fprintf(stderr, "ferry: probe: %s\n", e.msg);
+			_exit(1);
+		}
+		file_write_atomic(p->path, s, n * sizeof(*s), 0600);
+		_exit(0);
+	}
+	usleep(300000);   /* a baseline before the move starts */
+	return 0;
+}
+
+/* Stops the prober a moment after the move and adds its gaps to rec. */
+static void prober_finish(struct prober *p, json_t *rec)
+{
+	char *data;
+	size_t len;
+	int st;
+
+	usleep(1000000);   /* the service comes back after the record: watch it */
+	kill(p->pid, SIGTERM);
+	waitpid(p->pid, &st, 0);
+	if (file_read_all(p->path, 1u << 30, &data, &len) < 0)
+		return;
+	unlink(p->path);
+	struct probe_sample *s = (struct probe_sample *)data;
+	size_t n = len / sizeof(*s);
+	json_t *o = json_pack("{s:s}", "target", p->cfg.target);
+	for (int m = 0; m < PROBE_N; m++) {
+		if (!p->cfg.use[m])
+			continue;
+		struct probe_gaps g;
+		probe_analyze(s, n, m, 10000, &g);
+		json_object_set_new(o, probe_method_name(m), json_pack("{s:f, s:I, s:I, s:f}", "longest_gap_ms", g.longest_us / 1000.0,
+			"sent", (json_int_t)g.sent, "replied", (json_int_t)g.replied, "interval_ms", p->cfg.interval_us[m] / 1000.0));
+		if (m == PROBE_ICMP)
+			json_object_set_new(rec, "net_gap_ms", json_real(g.longest_us / 1000.0));
+		if (m == PROBE_HTTP || (m == PROBE_TCP && !p->cfg.use[PROBE_HTTP]))
+			json_object_set_new(rec, "service_gap_ms", json_real(g.longest_us / 1000.0));
+	}
+	json_object_set_new(rec, "probe", o);
+	free(data);
+}
 
 static void on_progress(json_t *p, void *opaque)
 {
@@ -59,6 +146,10 @@ static void print_record(json_t *r)
 	       (long long)json_integer_value(json_object_get(r, "rounds")));
 	if (!strcmp(json_string_value(json_object_get(r, "mode")) ?: "", "postcopy"))
 		printf(", %lld post-copy page requests", (long long)json_integer_value(json_object_get(r, "postcopy_requests")));
+	if (json_is_number(json_object_get(r, "net_gap_ms")))
+		printf(", ICMP gap %.1f ms", json_number_value(json_object_get(r, "net_gap_ms")));
+	if (json_is_number(json_object_get(r, "service_gap_ms")))
+		printf(", service gap %.1f ms", json_number_value(json_object_get(r, "service_gap_ms")));
 	printf("\n");
 }
 
@@ -75,10 +166,11 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 		{ "insecure", no_argument, NULL, 'i' },
 		{ "cancel", no_argument, NULL, 'c' },
 		{ "recover", no_argument, NULL, 'r' },
+		{ "probe", required_argument, NULL, 'X' },
 		{ 0 }
 	};
 	json_t *o = json_object(), *res;
-	const char *special = NULL;
+	const char *special = NULL, *probe = NULL;
 	long long v;
 	int c;
 
@@ -106,6 +198,7 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 		case 'i': json_object_set_new(o, "insecure", json_true()); break;
 		case 'c': special = "migrate-cancel"; break;
 		case 'r': special = "migrate-recover"; break;
+		case 'X': probe = optarg; break;
 		case 'P':
 			if (strcmp(optarg, "off") && strcmp(optarg, "on") && strcmp(optarg, "auto")) {
 				fprintf(stderr, "ferry: --postcopy is off, on or auto\n");
@@ -158,8 +251,24 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 	}
 	json_t *args = json_pack("{s:s, s:{s:s, s:s, s:i}, s:o}", "name", name, "dest", "host", dest, "addr", h.addr,
 				 "port", h.port, "opts", o);
+	struct prober pr = { .pid = 0 };
+	if (probe && prober_start(&pr, probe, &err) < 0) {
+		fprintf(stderr, "ferry: %s\n", err.msg);
+		json_decref(args);
+		agent_close(conn);
+		return 2;
+	}
 	tty_progress = !cli->json && isatty(2);
 	int r = agent_call_progress(conn, "migrate", args, cli->timeout_ms, &res, &err, on_progress, NULL);
+	if (pr.pid > 0) {
+		if (r == 0)
+			prober_finish(&pr, res);
+		else {
+			kill(pr.pid, SIGKILL);
+			waitpid(pr.pid, NULL, 0);
+			unlink(pr.path);
+		}
+	}
 	if (tty_progress)
 		fprintf(stderr, "\r\033[K");
 	agent_close(conn);

@@ -24,6 +24,7 @@ static const struct verb verbs[] = {
 	{ "migrate", cmd_migrate,
 	  "migrate NAME DEST [--downtime-ms N] [--bandwidth MBPS] [--parallel N] [--auto-converge]\n"
 	  "              [--postcopy off|on|auto] [--timeout S] [--copy-storage] [--insecure]\n"
+	  "              [--probe ADDR[:methods]]\n"
 	  "       ferry [-H HOST] migrate --cancel NAME | --recover NAME",
 	  "Moves running VM NAME live from this host (-H) to host DEST (pre-copy by default).\n"
 	  "The stream is TLS with the hosts' pre-shared key unless --insecure. Disks must\n"
@@ -38,6 +39,9 @@ static const struct verb verbs[] = {
 	  "  --timeout S       give up after S s (auto: switch to post-copy instead)\n"
 	  "  --cancel NAME     cancel a running migration (before switchover)\n"
 	  "  --recover NAME    resume a post-copy migration whose link broke\n"
+	  "  --probe ADDR[:M]  probe the guest at ADDR during the move (methods M, default\n"
+	  "                    icmp,http) and add the ICMP and service gaps to the record;\n"
+	  "                    in the lab run ferry from the client: ferry lab exec client ...\n"
 	  "Ends with a result record (--json for all of it). If anything fails before\n"
 	  "switchover, the guest keeps running on the source." },
 	{ "probe", cmd_probe,

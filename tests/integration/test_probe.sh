@@ -45,7 +45,12 @@ note "figure: guest pause truth ${truth} ms (QMP STOP->RESUME), ICMP gap ${gap} 
 check "the ICMP gap matches a ~100 ms guest pause within 1 + 5 ms" within "$gap" "$truth" 6
 check "the guest runs again" sh -c "$FERRY -H a list | grep -qE '^web1 +a +running'"
 
-# 3. Bad input: a clear error, at once.
+# 3. A migration measured from outside: --probe adds the ICMP gap to the record.
+check "migrate --probe from the client" sh -c "$FERRY lab exec client '$P' -H a --json migrate web1 b --probe 10.77.0.2:icmp > $tmp/mig.json"
+check "the record holds the ICMP gap and the probe counts" sh -c "grep -q '\"net_gap_ms\": [1-9]' $tmp/mig.json && grep -q '\"replied\": [1-9]' $tmp/mig.json"
+note "figure: one move: pause $(jnum pause_ms $tmp/mig.json) ms, QEMU downtime $(jnum qemu_downtime_ms $tmp/mig.json) ms, ICMP gap $(jnum net_gap_ms $tmp/mig.json) ms"
+
+# 4. Bad input: a clear error, at once.
 check_fails "an unknown method is refused" "unknown probe method 'smoke'" timeout 5 $FERRY probe 10.77.0.2 --method smoke
 check_fails "interval 0 is refused" "interval-ms must be above 0" timeout 5 $FERRY probe 10.77.0.2 --interval-ms 0
 check_fails "a target that is not an address is refused" "not an IPv4 address" timeout 5 $FERRY probe web1.example
