@@ -87,10 +87,18 @@ static void prober_finish(struct prober *p, json_t *rec)
 			continue;
 		struct probe_gaps g;
 		probe_analyze(s, n, m, 10000, &g);
-		json_object_set_new(o, probe_method_name(m), json_pack("{s:f, s:I, s:I, s:f}", "longest_gap_ms", g.longest_us / 1000.0,
+		/* Realtime, to line up with QEMU's event timestamps in the record. */
+		int64_t off = time_real_us() - time_mono_us();
+		json_object_set_new(o, probe_method_name(m), json_pack("{s:f, s:b, s:I, s:I, s:I, s:I, s:f}", "longest_gap_ms", g.longest_us / 1000.0,
+			"gap_open", g.open,
+			"longest_gap_from_us", (json_int_t)(g.longest_from_us ? g.longest_from_us + off : 0),
+			"longest_gap_to_us", (json_int_t)(g.longest_to_us ? g.longest_to_us + off : 0),
 			"sent", (json_int_t)g.sent, "replied", (json_int_t)g.replied, "interval_ms", p->cfg.interval_us[m] / 1000.0));
-		if (m == PROBE_ICMP)
+		if (m == PROBE_ICMP) {
 			json_object_set_new(rec, "net_gap_ms", json_real(g.longest_us / 1000.0));
+			if (g.open)
+				json_object_set_new(rec, "net_gap_open", json_true());
+		}
 		if (m == PROBE_HTTP || (m == PROBE_TCP && !p->cfg.use[PROBE_HTTP]))
 			json_object_set_new(rec, "service_gap_ms", json_real(g.longest_us / 1000.0));
 	}
@@ -147,7 +155,8 @@ static void print_record(json_t *r)
 	if (!strcmp(json_string_value(json_object_get(r, "mode")) ?: "", "postcopy"))
 		printf(", %lld post-copy page requests", (long long)json_integer_value(json_object_get(r, "postcopy_requests")));
 	if (json_is_number(json_object_get(r, "net_gap_ms")))
-		printf(", ICMP gap %.1f ms", json_number_value(json_object_get(r, "net_gap_ms")));
+		printf(", ICMP gap %.1f ms%s", json_number_value(json_object_get(r, "net_gap_ms")),
+		       json_is_true(json_object_get(r, "net_gap_open")) ? " (no answer when probing stopped)" : "");
 	if (json_is_number(json_object_get(r, "service_gap_ms")))
 		printf(", service gap %.1f ms", json_number_value(json_object_get(r, "service_gap_ms")));
 	printf("\n");

@@ -378,15 +378,19 @@ void probe_analyze(const struct probe_sample *s, size_t n, enum probe_method m, 
 		   struct probe_gaps *g)
 {
 	int64_t *t = xmalloc((n ? n : 1) * sizeof(int64_t));
+	int64_t first_send = 0, last_unanswered = 0;
 	size_t k = 0;
 
 	memset(g, 0, sizeof(*g));
 	for (size_t i = 0; i < n; i++) {
 		if (s[i].method != m)
 			continue;
-		g->sent++;
+		if (!g->sent++)
+			first_send = s[i].send_us;
 		if (s[i].reply_us)
 			t[k++] = s[i].reply_us;
+		else if (s[i].send_us > last_unanswered)
+			last_unanswered = s[i].send_us;
 	}
 	g->replied = k;
 	qsort(t, k, sizeof(int64_t), cmp_i64);
@@ -398,6 +402,17 @@ void probe_analyze(const struct probe_sample *s, size_t n, enum probe_method m, 
 			g->longest_to_us = t[i];
 		}
 		if (d > threshold_us)
+			g->over_threshold++;
+	}
+	/* An outage that never ended: from the last reply (or the first probe)
+	 * to the last probe that got no answer. */
+	int64_t last = k ? t[k - 1] : first_send;
+	if (last_unanswered > last && last_unanswered - last > g->longest_us) {
+		g->longest_us = last_unanswered - last;
+		g->longest_from_us = last;
+		g->longest_to_us = last_unanswered;
+		g->open = true;
+		if (g->longest_us > threshold_us)
 			g->over_threshold++;
 	}
 	free(t);

@@ -33,6 +33,8 @@ struct probe_gaps {
 	int64_t longest_us;             /* longest time between consecutive replies */
 	int64_t longest_from_us, longest_to_us;
 	size_t over_threshold;          /* gaps longer than the threshold */
+	bool open;                      /* the longest gap had not ended: probes
+					 * after the last reply went unanswered */
 };
 
 const char *probe_method_name(enum probe_method m);

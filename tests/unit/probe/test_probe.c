@@ -33,6 +33,16 @@ static void test_gaps_use_reply_times(void **state)
 	probe_analyze(s, sizeof(s) / sizeof(s[0]), PROBE_UDP, 10000, &g);
 	assert_int_equal(g.sent, 2);
 	assert_int_equal(g.longest_us, 90000 - 50);
+	assert_false(g.open);
+	/* Replies stop for good: the open gap runs to the last unanswered probe. */
+	struct probe_sample dead[] = {
+		{ PROBE_ICMP, 0, 0, 100 }, { PROBE_ICMP, 1, 1000, 1100 },
+		{ PROBE_ICMP, 2, 2000, 0 }, { PROBE_ICMP, 3, 50000, 0 },
+	};
+	probe_analyze(dead, 4, PROBE_ICMP, 10000, &g);
+	assert_true(g.open);
+	assert_int_equal(g.longest_us, 50000 - 1100);
+	assert_int_equal(g.over_threshold, 1);
 	probe_analyze(s, sizeof(s) / sizeof(s[0]), PROBE_HTTP, 10000, &g);
 	assert_int_equal(g.sent, 0);
 	assert_int_equal(g.longest_us, 0);
