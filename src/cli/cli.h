@@ -67,6 +67,11 @@ const char *cli_one_name(int argc, char **argv);
 /* "12m05s" since started_us (realtime microseconds). */
 void cli_format_uptime(long long started_us, char *out, size_t n);
 
+/* One probe method's gap analysis as JSON; times shifted by offset_us
+ * (0: monotonic; realtime - monotonic: to line up with QEMU's events). */
+struct probe_gaps;
+json_t *cli_gaps_json(const struct probe_gaps *g, int interval_us, int64_t offset_us);
+
 /* True if argv holds -h/--help; verbs then print their usage. */
 bool want_help(int argc, char **argv);
 

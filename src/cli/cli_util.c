@@ -1,5 +1,6 @@
 /* cli_util.c: small helpers shared by the CLI verbs. */
 #include "cli/cli.h"
+#include "probe/probe.h"
 
 #include <stdio.h>
 
@@ -25,4 +26,15 @@ void cli_format_uptime(long long started_us, char *out, size_t n)
 		snprintf(out, n, "%lldh%02lldm", s / 3600, s % 3600 / 60);
 	else
 		snprintf(out, n, "%lldm%02llds", s / 60, s % 60);
+}
+
+json_t *cli_gaps_json(const struct probe_gaps *g, int interval_us, int64_t offset_us)
+{
+	return json_pack("{s:I, s:I, s:f, s:f, s:b, s:I, s:I, s:I, s:f}", "sent", (json_int_t)g->sent,
+			 "replied", (json_int_t)g->replied,
+			 "loss_pct", g->sent ? 100.0 * (double)(g->sent - g->replied) / (double)g->sent : 0.0,
+			 "longest_gap_ms", g->longest_us / 1000.0, "gap_open", g->open,
+			 "longest_gap_from_us", (json_int_t)(g->longest_from_us ? g->longest_from_us + offset_us : 0),
+			 "longest_gap_to_us", (json_int_t)(g->longest_to_us ? g->longest_to_us + offset_us : 0),
+			 "gaps_over_threshold", (json_int_t)g->over_threshold, "interval_ms", interval_us / 1000.0);
 }

@@ -89,11 +89,7 @@ static void prober_finish(struct prober *p, json_t *rec)
 		probe_analyze(s, n, m, 10000, &g);
 		/* Realtime, to line up with QEMU's event timestamps in the record. */
 		int64_t off = time_real_us() - time_mono_us();
-		json_object_set_new(o, probe_method_name(m), json_pack("{s:f, s:b, s:I, s:I, s:I, s:I, s:f}", "longest_gap_ms", g.longest_us / 1000.0,
-			"gap_open", g.open,
-			"longest_gap_from_us", (json_int_t)(g.longest_from_us ? g.longest_from_us + off : 0),
-			"longest_gap_to_us", (json_int_t)(g.longest_to_us ? g.longest_to_us + off : 0),
-			"sent", (json_int_t)g.sent, "replied", (json_int_t)g.replied, "interval_ms", p->cfg.interval_us[m] / 1000.0));
+		json_object_set_new(o, probe_method_name(m), cli_gaps_json(&g, p->cfg.interval_us[m], off));
 		if (m == PROBE_ICMP) {
 			json_object_set_new(rec, "net_gap_ms", json_real(g.longest_us / 1000.0));
 			if (g.open)

@@ -135,12 +135,7 @@ int cmd_probe(struct cli *cli, int argc, char **argv)
 		probe_analyze(s, n, m, (int64_t)(threshold_ms * 1000), &g);
 		any_reply |= g.replied > 0;
 		json_object_set_new(json_object_get(res, "methods"), probe_method_name(m),
-			json_pack("{s:I, s:I, s:f, s:f, s:b, s:I, s:I, s:I, s:f}", "sent", (json_int_t)g.sent,
-				  "replied", (json_int_t)g.replied,
-				  "loss_pct", g.sent ? 100.0 * (double)(g.sent - g.replied) / (double)g.sent : 0.0,
-				  "longest_gap_ms", g.longest_us / 1000.0, "gap_open", g.open, "longest_gap_from_us", (json_int_t)g.longest_from_us,
-				  "longest_gap_to_us", (json_int_t)g.longest_to_us, "gaps_over_threshold", (json_int_t)g.over_threshold,
-				  "interval_ms", cfg.interval_us[m] / 1000.0));
+				    cli_gaps_json(&g, cfg.interval_us[m], 0));
 	}
 	free(s);
 	if (cli->json) {
