@@ -115,8 +115,11 @@ int agent_connect(const struct cli *cli, const char *host, struct agent_conn **o
 		if (!path) path = getenv("FERRY_SOCKET");
 		if (!path) path = "/run/ferry/ferryd.sock";
 		snprintf(c->where, sizeof(c->where), "the local agent (%s)", path);
-		if ((fd = sock_connect_unix(path, err)) < 0)
+		if ((fd = sock_connect_unix(path, err)) < 0) {
+			ferr_set(err, "cannot reach the local agent at %s: %s%s", path, strerror(-fd),
+				 fd == -ENOENT || fd == -ECONNREFUSED ? " (is ferryd running?)" : "");
 			goto fail;
+		}
 		c->st = stream_new_client(fd, NULL);
 	} else {
 		const char *hosts = cli->hosts ? cli->hosts : hosts_default_path();

@@ -71,35 +71,6 @@ static bool netns_exists(const char *ns)
 	return access(path, F_OK) == 0;
 }
 
-static bool proc_matches(pid_t pid, const char *needle)
-{
-	char path[64], *cmd;
-	size_t len;
-	bool m;
-
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	if (pid <= 0 || file_read_all(path, 1 << 20, &cmd, &len) < 0)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!cmd[i])
-			cmd[i] = ' ';
-	m = strstr(cmd, needle) != NULL;
-	free(cmd);
-	return m;
-}
-
-static pid_t read_pid(const char *path)
-{
-	char *text;
-	pid_t pid = 0;
-
-	if (file_read_all(path, 64, &text, NULL) == 0) {
-		pid = atoi(text);
-		free(text);
-	}
-	return pid;
-}
-
 /* The pid of the agent of host, or 0: an agent runs while it holds the lock
  * on its ferryd.lock (until its very end, sanitizer reports included). */
 static pid_t agent_pid(const char *host)
@@ -112,7 +83,7 @@ static pid_t agent_pid(const char *host)
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return 0;
 	if (flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK)
-		pid = read_pid(path);
+		pid = pid_read_file(path);
 	close(fd);
 	return pid;
 }
@@ -331,8 +302,8 @@ static void kill_lab_qemus(const char *host)
 			continue;
 		snprintf(pidfile, sizeof(pidfile), "%s/%s/qemu.pid", dir, de->d_name);
 		snprintf(sock, sizeof(sock), "%s/%s/qmp.sock", dir, de->d_name);
-		pid_t pid = read_pid(pidfile);
-		if (proc_matches(pid, sock)) {
+		pid_t pid = pid_read_file(pidfile);
+		if (pid_cmdline_has(pid, sock)) {
 			printf("lab: ending QEMU of %s on %s (pid %d)\n", de->d_name, host, (int)pid);
 			end_process(pid, SIGKILL, 2000);
 		}

@@ -206,15 +206,10 @@ static int attach_qmp(struct vm *vm, struct ferr *err)
 
 static pid_t read_pidfile(const char *dir)
 {
-	char path[600], *text;
-	pid_t pid = 0;
+	char path[900];
 
 	snprintf(path, sizeof(path), "%s/qemu.pid", dir);
-	if (file_read_all(path, 64, &text, NULL) == 0) {
-		pid = atoi(text);
-		free(text);
-	}
-	return pid;
+	return pid_read_file(path);
 }
 
 /* The last line QEMU wrote to stderr: why it failed to start. */
@@ -714,21 +709,10 @@ void vm_destroy(struct vm *vm, long client_id, long req_id)
 /* Is pid a QEMU started for this VM folder? (Pids get reused.) */
 static bool pid_is_ours(pid_t pid, const char *dir)
 {
-	char path[64], *cmd;
-	size_t len;
-	bool ours = false;
+	char want[900];
 
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	if (file_read_all(path, 1 << 20, &cmd, &len) < 0)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!cmd[i])
-			cmd[i] = ' ';
-	char want[600];
 	snprintf(want, sizeof(want), "%s/qmp.sock", dir);
-	ours = strstr(cmd, want) != NULL;
-	free(cmd);
-	return ours;
+	return pid_cmdline_has(pid, want);
 }
 
 static void on_status(struct qmp *q, json_t *reply, void *opaque)

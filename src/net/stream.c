@@ -384,8 +384,7 @@ int sock_connect_unix(const char *path, struct ferr *err)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		int e = errno;
-		ferr_set(err, "cannot reach the local agent at %s: %s%s", path, strerror(e),
-			 e == ENOENT || e == ECONNREFUSED ? " (is ferryd running?)" : "");
+		ferr_set(err, "cannot connect to %s: %s", path, strerror(e));
 		close(fd);
 		return -e;
 	}

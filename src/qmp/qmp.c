@@ -1,5 +1,6 @@
 /* qmp.c: QEMU Machine Protocol client, transport layer. */
 #include "qmp/qmp.h"
+#include "net/stream.h"
 #include "util/jsonframe.h"
 
 #include <errno.h>
@@ -8,7 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 
 struct pending {
 	long id;
@@ -247,22 +247,11 @@ int qmp_on_writable(struct qmp *q)
 
 int qmp_connect_unix(const char *path, struct ferr *err)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
+	struct ferr e = {0};
+	int fd = sock_connect_unix(path, &e);
 
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		ferr_set(err, "QMP socket path too long: %s", path);
-		return -ENAMETOOLONG;
-	}
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int e = errno;
-		if (fd >= 0)
-			close(fd);
-		ferr_set(err, "cannot connect to QMP socket %s: %s", path, strerror(e));
-		return -e;
-	}
+	if (fd < 0)
+		ferr_set(err, "QMP: %s", e.msg);
 	return fd;
 }
 

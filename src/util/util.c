@@ -317,3 +317,32 @@ bool pid_alive(int pid)
 	free(stat);
 	return alive;
 }
+
+int pid_read_file(const char *path)
+{
+	char *text;
+	int pid = 0;
+
+	if (file_read_all(path, 64, &text, NULL) == 0) {
+		pid = atoi(text);
+		free(text);
+	}
+	return pid;
+}
+
+bool pid_cmdline_has(int pid, const char *needle)
+{
+	char path[64], *cmd;
+	size_t len;
+	bool has;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+	if (pid <= 0 || file_read_all(path, 1 << 20, &cmd, &len) < 0)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!cmd[i])
+			cmd[i] = ' ';
+	has = strstr(cmd, needle) != NULL;
+	free(cmd);
+	return has;
+}

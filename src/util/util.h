@@ -50,6 +50,12 @@ int write_all(int fd, const void *p, size_t n);
 /* True if s is a plain identifier: [A-Za-z][A-Za-z0-9_-]{0,max-1}. */
 bool ident_valid(const char *s, size_t max);
 
+/* The pid written in a pidfile, or 0. */
+int pid_read_file(const char *path);
+/* True if pid's command line (arguments joined by spaces) contains needle:
+ * a pid found in a pidfile may have been reused by another program. */
+bool pid_cmdline_has(int pid, const char *needle);
+
 /* True if pid exists and is not a zombie (an exited child nobody reaped yet). */
 bool pid_alive(int pid);
 
