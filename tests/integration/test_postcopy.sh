@@ -13,7 +13,13 @@ check "lab up" $FERRY lab up
 check "create web1 on a" $FERRY -H a create $CFG
 check "web1 serves" wait_http 10.77.0.2 90
 boot=$(bootid)
-same_guest_on() { [ "$(bootid)" = "$boot" ] && [ "$(owners | tr '\n' ' ')" = "$1 " ]; }
+# After post-copy the guest may still be faulting pages in while it dirties
+# memory: give its web server up to 20 s to answer, then compare.
+same_guest_on() {
+	local id="" i
+	for i in $(seq 10); do id=$(bootid) && [ -n "$id" ] && break; sleep 2; done
+	[ "$id" = "$boot" ] && [ "$(owners | tr '\n' ' ')" = "$1 " ]
+}
 
 check "post-copy on moves web1 a -> b" sh -c "$FERRY -H a --json migrate web1 b --postcopy on > $tmp/on.json"
 check "the record says post-copy" grep -q '"mode": "postcopy"' "$tmp/on.json"
