@@ -34,6 +34,7 @@ static void usage(void)
 	fprintf(stderr, "Usage: ferry-guest [--daemon] [--heartbeat ADDR:PORT] [--hz N]\n"
 			"       ferry-guest --dirty MBPS --size MB    (dirty memory; MBPS 0: flat out)\n"
 			"       ferry-guest --plant TEXT --size MB    (fill memory with TEXT, then sleep)\n"
+			"       ferry-guest --memcheck FILE --size KB (rewrite pages, check none lost a write)\n"
 			"Answers UDP echo on port %d; sends heartbeats to ADDR:PORT at N Hz (default 1000).\n",
 		ECHO_PORT);
 }
@@ -64,6 +65,44 @@ static int dirty_memory(long mbps, long size_mb)
 	}
 }
 
+/* Rewrites a small buffer (size_kb) over and over, one generation number per
+ * page per pass, and checks before each write that the page still holds the
+ * previous generation. A page that "forgets" a write (as a migration that
+ * missed a dirty page would make it) is caught on the next pass. Every second
+ * it writes "pid=P gen=N errors=E" (and the first error) to status_file. */
+static int memcheck(const char *status_file, long size_kb)
+{
+	size_t pages = (size_t)size_kb / 4;
+	uint64_t *m = aligned_alloc(4096, pages * 4096), gen = 1, errors = 0, last = 0;
+	char first[160] = "";
+
+	if (!m || !pages)
+		return 1;
+	for (size_t p = 0; p < pages; p++)
+		m[p * 512] = 0;
+	for (;; gen++) {
+		for (size_t p = 0; p < pages; p++) {
+			uint64_t *w = &m[p * 512];
+			if (*w != gen - 1) {
+				if (!errors++)
+					snprintf(first, sizeof(first), " first: page %zu held generation %llu, expected %llu",
+						 p, (unsigned long long)*w, (unsigned long long)(gen - 1));
+			}
+			*w = gen;
+		}
+		uint64_t now = mono_ns();
+		if (now - last >= 1000000000u) {
+			FILE *f = fopen(status_file, "w");
+			if (f) {
+				fprintf(f, "pid=%d gen=%llu errors=%llu%s\n", (int)getpid(), (unsigned long long)gen,
+					(unsigned long long)errors, first);
+				fclose(f);
+			}
+			last = now;
+		}
+	}
+}
+
 static int plant(const char *text, long size_mb)
 {
 	size_t size = (size_t)size_mb << 20, n = strlen(text);
@@ -83,8 +122,8 @@ int main(int argc, char **argv)
 {
 	struct sockaddr_in hb = { .sin_family = AF_INET }, me = { .sin_family = AF_INET };
 	int hz = 1000, have_hb = 0, daemon_mode = 0;
-	long dirty = -1, size_mb = 64;
-	const char *plant_text = NULL;
+	long dirty = -1, size_mb = 64;   /* --size: MB, or KB for --memcheck */
+	const char *plant_text = NULL, *memcheck_file = NULL;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--daemon")) {
@@ -104,6 +143,8 @@ int main(int argc, char **argv)
 			size_mb = atol(argv[++i]);
 		} else if (!strcmp(argv[i], "--plant") && i + 1 < argc) {
 			plant_text = argv[++i];
+		} else if (!strcmp(argv[i], "--memcheck") && i + 1 < argc) {
+			memcheck_file = argv[++i];
 		} else if (!strcmp(argv[i], "--hz") && i + 1 < argc) {
 			hz = atoi(argv[++i]);
 			if (hz < 1 || hz > 10000)
@@ -114,6 +155,8 @@ int main(int argc, char **argv)
 	}
 	if (size_mb < 1 || size_mb > 4096)
 		return usage(), 2;
+	if (memcheck_file)
+		return memcheck(memcheck_file, size_mb);
 	if (plant_text)
 		return plant(plant_text, size_mb);
 	if (dirty >= 0)

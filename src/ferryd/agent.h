@@ -38,6 +38,7 @@ struct vm {
 	char dir[512];          /* state_dir/vms/NAME */
 	enum vm_state state;
 	enum vm_accel accel;    /* what QEMU was started with */
+	long ram_kb;            /* guest RAM QEMU was given (-m); 0: not known */
 	pid_t launcher;         /* the QEMU that daemonizes, until it returns */
 	pid_t pid;              /* the running QEMU */
 	int pidfd;              /* readable when that QEMU has exited; -1: none */
@@ -65,6 +66,7 @@ struct agent {
 	struct client *clients;
 	long next_client_id;
 	int sigfd;
+	int qemu_version;       /* major * 100 + minor; 0: unknown */
 };
 
 /* server.c */
@@ -83,9 +85,11 @@ struct vm *vm_find(struct agent *ag, const char *name);
 /* Starts a VM (takes cfg). The reply goes to the client when it runs. */
 void vm_create(struct agent *ag, struct vm_config *cfg, long client_id, long req_id);
 /* Starts a QEMU waiting for an incoming migration (-incoming defer), its
- * TAPs wired; fn runs when it is ready or failed. Takes cfg. NULL + err
+ * TAPs wired, with the source's RAM size (ram_kb; 0: from cfg); fn runs when
+ * it is ready or failed. Takes cfg. NULL + err
  * when it cannot even start. */
-struct vm *vm_create_incoming(struct agent *ag, struct vm_config *cfg, vm_wait_fn fn, void *opaque, struct ferr *err);
+struct vm *vm_create_incoming(struct agent *ag, struct vm_config *cfg, long ram_kb, vm_wait_fn fn, void *opaque,
+			      struct ferr *err);
 /* Sends QMP commands ([{"execute":..,"arguments":..}...], stolen) in order;
  * fn gets NULL when all succeeded, else the first error (with the command). */
 void vm_qmp_batch(struct vm *vm, json_t *cmds, vm_wait_fn fn, void *opaque);
@@ -115,8 +119,16 @@ void vm_detach_all(struct agent *ag);
 /* qemu.c: how a VM becomes a QEMU command line, and the host checks. */
 int qemu_choose_accel(enum vm_accel want, enum vm_accel *out, struct ferr *err);
 int qemu_check_host(const struct agent *ag, const struct vm_config *c, struct ferr *err);
-/* argv for QEMU; free with qemu_argv_free. */
-char **qemu_build_argv(const char *qemu, const struct vm_config *c, enum vm_accel accel, const char *dir, bool incoming);
+/* argv for QEMU, with ram_kb of guest RAM; free with qemu_argv_free. */
+char **qemu_build_argv(const char *qemu, const struct vm_config *c, enum vm_accel accel, long ram_kb,
+		       const char *dir, bool incoming);
+/* "QEMU emulator version 7.2.19 (...)" -> 702; 0 if not understood. */
+int qemu_parse_version(const char *text);
+/* Runs qemu --version: major * 100 + minor, 0 if unknown. */
+int qemu_probe_version(const char *qemu);
+/* Guest RAM to give QEMU: the config's, plus a work-around for QEMU's TCG
+ * migration bug where this QEMU (version as above, 0: unknown) has it. */
+long qemu_ram_kb(const struct vm_config *c, enum vm_accel accel, int qemu_version);
 void qemu_argv_free(char **argv);
 void qemu_tap_name(const struct vm_config *c, int idx, char out[16]);
 int qemu_tap_attach(const char *tap, const char *bridge, struct ferr *err);

@@ -138,7 +138,9 @@ int main(int argc, char **argv)
 	}
 	vm_reattach_all(&ag);
 	loop_set_cron(ag.loop, 1000, cron, &ag);
-	log_info("ferryd ready", "host=%s version=%s pid=%d", ag.cfg->host, FERRY_VERSION, (int)getpid());
+	ag.qemu_version = qemu_probe_version(ag.cfg->qemu);
+	log_info("ferryd ready", "host=%s version=%s pid=%d qemu=%d.%d", ag.cfg->host, FERRY_VERSION, (int)getpid(),
+		 ag.qemu_version / 100, ag.qemu_version % 100);
 	loop_run(ag.loop);
 
 	server_stop(&ag);

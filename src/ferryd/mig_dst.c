@@ -258,7 +258,8 @@ void mig_dst_prepare(struct agent *ag, json_t *args, long client_id, long req_id
 		free(dk->target);
 		dk->target = xstrdup(path);
 	}
-	struct vm *vm = vm_create_incoming(ag, cfg, on_started, d, &err);
+	struct vm *vm = vm_create_incoming(ag, cfg, json_integer_value(json_object_get(args, "ram_bytes")) / 1024,
+					   on_started, d, &err);
 	if (!vm) {
 		server_reply(ag, client_id, proto_reply_err(req_id, "%s", err.msg));
 		remove_created(d);

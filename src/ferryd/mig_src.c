@@ -34,6 +34,7 @@ struct mig_job {
 	char uri[128];
 	char nbd_host[64];
 	int nbd_port;
+	json_int_t ram_bytes;   /* guest RAM of the source QEMU */
 	long poll_timer;
 	bool polling;              /* a query-migrate is in flight */
 	bool cancel_requested;
@@ -745,8 +746,8 @@ static void on_prepared(struct peer *p, json_t *result, const char *err, void *o
 static void send_prepare(struct mig_job *j, json_t *sizes)
 {
 	char *text = vmcfg_format(j->vm->cfg);
-	json_t *args = json_pack("{s:s, s:s, s:o}", "config", text, "src_host", j->ag->cfg->host,
-				 "opts", mig_opts_to_json(&j->o));
+	json_t *args = json_pack("{s:s, s:s, s:o, s:I}", "config", text, "src_host", j->ag->cfg->host,
+				 "opts", mig_opts_to_json(&j->o), "ram_bytes", (json_int_t)j->ram_bytes);
 	free(text);
 	if (sizes)
 		json_object_set(args, "disk_sizes", sizes);
@@ -776,6 +777,25 @@ static void on_block_info(struct vm *vm, json_t *ret, const char *err, void *opa
 	json_decref(sizes);
 }
 
+/* The destination must get exactly the RAM this QEMU has (see qemu_ram_kb). */
+static void on_mem_size(struct vm *vm, json_t *ret, const char *err, void *opaque)
+{
+	struct mig_job *j = opaque;
+
+	(void)vm;
+	if (j->state == MIG_FAILED)
+		return;
+	if (err) {
+		job_fail(j, "%s", err);
+		return;
+	}
+	j->ram_bytes = json_integer_value(json_object_get(ret, "base-memory"));
+	if (j->o.copy_storage)
+		vm_qmp(j->vm, "query-block", NULL, on_block_info, j);
+	else
+		send_prepare(j, NULL);
+}
+
 static void on_peer_ready(struct peer *p, const char *err, void *opaque)
 {
 	struct mig_job *j = opaque;
@@ -787,10 +807,7 @@ static void on_peer_ready(struct peer *p, const char *err, void *opaque)
 		job_fail(j, "%s", err);
 		return;
 	}
-	if (j->o.copy_storage)
-		vm_qmp(j->vm, "query-block", NULL, on_block_info, j);
-	else
-		send_prepare(j, NULL);
+	vm_qmp(j->vm, "query-memory-size-summary", NULL, on_mem_size, j);
 }
 
 void mig_src_start(struct agent *ag, struct vm *vm, json_t *args, long client_id, long req_id)

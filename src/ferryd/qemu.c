@@ -147,7 +147,45 @@ static void push(char ***argv, int *n, const char *fmt, ...)
 	(*argv)[*n] = NULL;
 }
 
-char **qemu_build_argv(const char *qemu, const struct vm_config *c, enum vm_accel accel, const char *dir, bool incoming)
+int qemu_parse_version(const char *text)
+{
+	const char *p = strstr(text, "version ");
+	int major, minor;
+
+	if (!p || sscanf(p + 8, "%d.%d", &major, &minor) != 2 || major < 0 || minor < 0 || minor > 99)
+		return 0;
+	return major * 100 + minor;
+}
+
+int qemu_probe_version(const char *qemu)
+{
+	char out[512];
+	char *argv[] = { (char *)qemu, "--version", NULL };
+
+	if (run_capture(argv, out, sizeof(out)) != 0)
+		return 0;
+	return qemu_parse_version(out);
+}
+
+/* QEMU before 9.0 loses guest writes during a TCG migration: its fast path
+ * for syncing the dirty bitmap (taken for RAM blocks whose size is a multiple
+ * of 64 pages) clears dirty bits without resetting the TCG TLB, so later
+ * stores through a cached TLB entry are never marked dirty and never resent
+ * (fixed upstream by commit 03bfc2188f, "physmem: Fix migration dirty bitmap
+ * coherency with TCG memory access"). Seen here: lost writes on every move,
+ * then a dead virtio ring and a hung guest. A RAM size 8 KiB off that
+ * multiple sends QEMU down its per-page path, which resets the TLB. */
+long qemu_ram_kb(const struct vm_config *c, enum vm_accel accel, int qemu_version)
+{
+	long kb = (long)c->memory_mb * 1024;
+
+	if (accel == ACCEL_TCG && qemu_version < 900)
+		kb += 8;
+	return kb;
+}
+
+char **qemu_build_argv(const char *qemu, const struct vm_config *c, enum vm_accel accel, long ram_kb,
+		       const char *dir, bool incoming)
 {
 	char **a = NULL;
 	int n = 0, ide = 0;
@@ -161,7 +199,7 @@ char **qemu_build_argv(const char *qemu, const struct vm_config *c, enum vm_acce
 	push(&a, &n, "-accel");
 	push(&a, &n, "%s", accel == ACCEL_KVM ? "kvm" : "tcg");
 	push(&a, &n, "-m");
-	push(&a, &n, "%d", c->memory_mb);
+	push(&a, &n, "%ldk", ram_kb);
 	push(&a, &n, "-smp");
 	push(&a, &n, "%d", c->vcpus);
 	push(&a, &n, "-nodefaults");

@@ -409,7 +409,7 @@ static struct vm *vm_new(struct agent *ag, struct vm_config *cfg)
 
 /* Starts QEMU for cfg (taken). Returns the VM (its waiters learn how the
  * start ends) or NULL with err when nothing could start. */
-static struct vm *vm_start(struct agent *ag, struct vm_config *cfg, bool incoming, struct ferr *err)
+static struct vm *vm_start(struct agent *ag, struct vm_config *cfg, bool incoming, long ram_kb, struct ferr *err)
 {
 	enum vm_accel accel;
 	char path[600];
@@ -428,6 +428,7 @@ static struct vm *vm_start(struct agent *ag, struct vm_config *cfg, bool incomin
 	}
 	struct vm *vm = vm_new(ag, cfg);
 	vm->accel = accel;
+	vm->ram_kb = ram_kb > 0 ? ram_kb : qemu_ram_kb(cfg, accel, ag->qemu_version);
 	vm->state = VM_STARTING;
 	vm->incoming = incoming;
 	vm->started_us = time_real_us();
@@ -444,7 +445,7 @@ static struct vm *vm_start(struct agent *ag, struct vm_config *cfg, bool incomin
 	snprintf(path, sizeof(path), "%s/accel", vm->dir);
 	file_write_atomic(path, vm_accel_name(accel), 3, 0600);
 
-	char **argv = qemu_build_argv(ag->cfg->qemu, cfg, accel, vm->dir, incoming);
+	char **argv = qemu_build_argv(ag->cfg->qemu, cfg, accel, vm->ram_kb, vm->dir, incoming);
 	struct buf cmd = {0};
 	for (char **p = argv; *p; p++)
 		buf_printf(&cmd, "%s%s", p == argv ? "" : " ", *p);
@@ -465,7 +466,7 @@ static void on_fork_failed(struct loop *l, void *opaque)
 void vm_create(struct agent *ag, struct vm_config *cfg, long client_id, long req_id)
 {
 	struct ferr err = {0};
-	struct vm *vm = vm_start(ag, cfg, false, &err);
+	struct vm *vm = vm_start(ag, cfg, false, 0, &err);
 
 	if (!vm) {
 		server_reply(ag, client_id, proto_reply_err(req_id, "%s", err.msg));
@@ -478,9 +479,10 @@ void vm_create(struct agent *ag, struct vm_config *cfg, long client_id, long req
 	}
 }
 
-struct vm *vm_create_incoming(struct agent *ag, struct vm_config *cfg, vm_wait_fn fn, void *opaque, struct ferr *err)
+struct vm *vm_create_incoming(struct agent *ag, struct vm_config *cfg, long ram_kb, vm_wait_fn fn, void *opaque,
+			      struct ferr *err)
 {
-	struct vm *vm = vm_start(ag, cfg, true, err);
+	struct vm *vm = vm_start(ag, cfg, true, ram_kb, err);
 
 	if (!vm)
 		return NULL;

@@ -301,6 +301,49 @@ int run_cmd(char *const argv[], bool quiet)
 	return 128 + WTERMSIG(st);
 }
 
+int run_capture(char *const argv[], char *out, size_t n)
+{
+	int fds[2], st;
+	size_t len = 0;
+	pid_t pid;
+
+	if (n == 0 || pipe2(fds, O_CLOEXEC) < 0)
+		return -errno;
+	if ((pid = fork()) < 0) {
+		int e = errno;
+		close(fds[0]);
+		close(fds[1]);
+		return -e;
+	}
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, 0);
+		dup2(null, 2);
+		dup2(fds[1], 1);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	for (;;) {
+		char junk[256];
+		ssize_t r = len + 1 < n ? read(fds[0], out + len, n - 1 - len) : read(fds[0], junk, sizeof(junk));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		if (len + 1 < n)
+			len += (size_t)r;
+	}
+	out[len] = 0;
+	close(fds[0]);
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st) == 127 ? -ENOENT : WEXITSTATUS(st);
+	return 128 + WTERMSIG(st);
+}
+
 bool pid_alive(int pid)
 {
 	char path[64], *stat;
