@@ -2,6 +2,7 @@
  * when given a collector, sends UDP heartbeats carrying a sequence number and
  * the guest's monotonic clock, so downtime can be seen from inside too.
  * Static, no libraries: it is copied into the guest's initramfs. */
+#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
@@ -172,13 +173,14 @@ int main(int argc, char **argv)
 	struct heartbeat h = { .magic = "FERRYHB1" };
 	uint64_t period = 1000000000u / hz, next = mono_ns();
 	for (;;) {
-		int timeout = -1;
+		struct timespec ts, *tsp = NULL;
 		if (have_hb) {
-			uint64_t now = mono_ns();
-			timeout = next > now ? (int)((next - now) / 1000000) : 0;
+			uint64_t now = mono_ns(), wait = next > now ? next - now : 0;
+			ts = (struct timespec){ (time_t)(wait / 1000000000u), (long)(wait % 1000000000u) };
+			tsp = &ts;
 		}
 		struct pollfd p = { fd, POLLIN, 0 };
-		if (poll(&p, 1, timeout) > 0) {
+		if (ppoll(&p, 1, tsp, NULL) > 0) {
 			char buf[2048];
 			struct sockaddr_in from;
 			socklen_t fl = sizeof(from);

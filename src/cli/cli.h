@@ -71,6 +71,9 @@ void cli_format_uptime(long long started_us, char *out, size_t n);
  * (0: monotonic; realtime - monotonic: to line up with QEMU's events). */
 struct probe_gaps;
 json_t *cli_gaps_json(const struct probe_gaps *g, int interval_us, int64_t offset_us);
+struct probe_guest;
+/* The heartbeat collector's findings (probe_guest_analyze) as JSON. */
+json_t *cli_guest_json(const struct probe_guest *g, int64_t offset_us);
 
 /* True if argv holds -h/--help; verbs then print their usage. */
 bool want_help(int argc, char **argv);

@@ -38,3 +38,13 @@ json_t *cli_gaps_json(const struct probe_gaps *g, int interval_us, int64_t offse
 			 "longest_gap_to_us", (json_int_t)(g->longest_to_us ? g->longest_to_us + offset_us : 0),
 			 "gaps_over_threshold", (json_int_t)g->over_threshold, "interval_ms", interval_us / 1000.0);
 }
+
+json_t *cli_guest_json(const struct probe_guest *g, int64_t offset_us)
+{
+	return json_pack("{s:I, s:I, s:f, s:I, s:I, s:I, s:f, s:f}", "received", (json_int_t)g->received,
+			 "lost", (json_int_t)g->lost, "guest_gap_ms", g->gap_us / 1000.0,
+			 "gap_from_us", (json_int_t)(g->gap_from_us ? g->gap_from_us + offset_us : 0),
+			 "gap_to_us", (json_int_t)(g->gap_to_us ? g->gap_to_us + offset_us : 0),
+			 "lost_in_gap", (json_int_t)g->lost_in_gap, "guest_clock_advance_ms", g->guest_advance_us / 1000.0,
+			 "clock_jump_ms", g->clock_jump_us / 1000.0);
+}

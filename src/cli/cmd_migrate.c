@@ -36,7 +36,7 @@ static int prober_start(struct prober *p, const char *spec, struct ferr *err)
 	probe_cfg_default(&p->cfg);
 	snprintf(addr, sizeof(addr), "%.*s", colon ? (int)(colon - spec) : (int)strlen(spec), spec);
 	snprintf(p->cfg.target, sizeof(p->cfg.target), "%s", addr);
-	if (probe_parse_methods(colon ? colon + 1 : "icmp,http", p->cfg.use, err) < 0)
+	if (probe_parse_methods(colon ? colon + 1 : "icmp,http,guest", p->cfg.use, err) < 0)
 		return -EINVAL;
 	struct in_addr ia;
 	if (inet_pton(AF_INET, addr, &ia) != 1) {
@@ -82,13 +82,23 @@ static void prober_finish(struct prober *p, json_t *rec)
 	struct probe_sample *s = (struct probe_sample *)data;
 	size_t n = len / sizeof(*s);
 	json_t *o = json_pack("{s:s}", "target", p->cfg.target);
+	/* Realtime, to line up with QEMU's event timestamps in the record. */
+	int64_t off = time_real_us() - time_mono_us();
 	for (int m = 0; m < PROBE_N; m++) {
 		if (!p->cfg.use[m])
 			continue;
+		if (m == PROBE_GUEST) {
+			struct probe_guest pg;
+			probe_guest_analyze(s, n, &pg);
+			json_object_set_new(o, "guest", cli_guest_json(&pg, off));
+			if (pg.received) {
+				json_object_set_new(rec, "guest_gap_ms", json_real(pg.gap_us / 1000.0));
+				json_object_set_new(rec, "guest_clock_jump_ms", json_real(pg.clock_jump_us / 1000.0));
+			}
+			continue;
+		}
 		struct probe_gaps g;
 		probe_analyze(s, n, m, 10000, &g);
-		/* Realtime, to line up with QEMU's event timestamps in the record. */
-		int64_t off = time_real_us() - time_mono_us();
 		json_object_set_new(o, probe_method_name(m), cli_gaps_json(&g, p->cfg.interval_us[m], off));
 		if (m == PROBE_ICMP) {
 			json_object_set_new(rec, "net_gap_ms", json_real(g.longest_us / 1000.0));
@@ -155,6 +165,9 @@ static void print_record(json_t *r)
 		       json_is_true(json_object_get(r, "net_gap_open")) ? " (no answer when probing stopped)" : "");
 	if (json_is_number(json_object_get(r, "service_gap_ms")))
 		printf(", service gap %.1f ms", json_number_value(json_object_get(r, "service_gap_ms")));
+	if (json_is_number(json_object_get(r, "guest_gap_ms")))
+		printf(", guest gap %.1f ms (clock jump %+.1f ms)", json_number_value(json_object_get(r, "guest_gap_ms")),
+		       json_number_value(json_object_get(r, "guest_clock_jump_ms")));
 	printf("\n");
 }
 
@@ -169,6 +182,7 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "copy-storage", no_argument, NULL, 's' },
 		{ "insecure", no_argument, NULL, 'i' },
+		{ "qemu-tls", no_argument, NULL, 'Q' },
 		{ "cancel", no_argument, NULL, 'c' },
 		{ "recover", no_argument, NULL, 'r' },
 		{ "probe", required_argument, NULL, 'X' },
@@ -201,6 +215,7 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 		case 'a': json_object_set_new(o, "auto_converge", json_true()); break;
 		case 's': json_object_set_new(o, "copy_storage", json_true()); break;
 		case 'i': json_object_set_new(o, "insecure", json_true()); break;
+		case 'Q': json_object_set_new(o, "qemu_tls", json_true()); break;
 		case 'c': special = "migrate-cancel"; break;
 		case 'r': special = "migrate-recover"; break;
 		case 'X': probe = optarg; break;

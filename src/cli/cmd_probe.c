@@ -131,6 +131,13 @@ int cmd_probe(struct cli *cli, int argc, char **argv)
 	for (int m = 0; m < PROBE_N; m++) {
 		if (!cfg.use[m])
 			continue;
+		if (m == PROBE_GUEST) {
+			struct probe_guest pg;
+			probe_guest_analyze(s, n, &pg);
+			any_reply |= pg.received > 0;
+			json_object_set_new(res, "guest", cli_guest_json(&pg, 0));
+			continue;
+		}
 		struct probe_gaps g;
 		probe_analyze(s, n, m, (int64_t)(threshold_ms * 1000), &g);
 		any_reply |= g.replied > 0;
@@ -150,6 +157,16 @@ int cmd_probe(struct cli *cli, int argc, char **argv)
 			       json_number_value(json_object_get(v, "loss_pct")),
 			       json_number_value(json_object_get(v, "longest_gap_ms")),
 			       (long long)json_integer_value(json_object_get(v, "gaps_over_threshold")));
+		json_t *gj = json_object_get(res, "guest");
+		if (gj)
+			printf("guest heartbeats: %lld received, %lld lost; guest gap %.1f ms (%lld lost inside it), "
+			       "guest clock moved %.1f ms across it: jump %+.1f ms\n",
+			       (long long)json_integer_value(json_object_get(gj, "received")),
+			       (long long)json_integer_value(json_object_get(gj, "lost")),
+			       json_number_value(json_object_get(gj, "guest_gap_ms")),
+			       (long long)json_integer_value(json_object_get(gj, "lost_in_gap")),
+			       json_number_value(json_object_get(gj, "guest_clock_advance_ms")),
+			       json_number_value(json_object_get(gj, "clock_jump_ms")));
 		printf("cpu %.1f ms in %.1f s (%.2f%% of a core)\n", cpu_us / 1000.0, wall / 1e6, 100.0 * (double)cpu_us / (double)wall);
 	}
 	json_decref(res);

@@ -23,12 +23,14 @@ static const struct verb verbs[] = {
 	  "terminal, sends stdin, prints what comes back for a moment, and exits." },
 	{ "migrate", cmd_migrate,
 	  "migrate NAME DEST [--downtime-ms N] [--bandwidth MBPS] [--parallel N] [--auto-converge]\n"
-	  "              [--postcopy off|on|auto] [--timeout S] [--copy-storage] [--insecure]\n"
+	  "              [--postcopy off|on|auto] [--timeout S] [--copy-storage] [--insecure | --qemu-tls]\n"
 	  "              [--probe ADDR[:methods]]\n"
 	  "       ferry [-H HOST] migrate --cancel NAME | --recover NAME",
 	  "Moves running VM NAME live from this host (-H) to host DEST (pre-copy by default).\n"
-	  "The stream is TLS with the hosts' pre-shared key unless --insecure. Disks must\n"
-	  "be on shared storage (shared=yes), or --copy-storage mirrors them to DEST.\n"
+	  "The stream is TLS with the hosts' pre-shared key unless --insecure: QEMU sends\n"
+	  "it in plaintext to a local relay of ferry's that carries it in 16 KiB TLS\n"
+	  "records (--qemu-tls: QEMU's own TLS channel instead, 3-5x slower here). Disks\n"
+	  "must be on shared storage (shared=yes), or --copy-storage mirrors them to DEST.\n"
 	  "  --downtime-ms N   QEMU's downtime target, kept as given (default: 10 ms,\n"
 	  "                    doubled up to 1 s while pre-copy does not converge)\n"
 	  "  --bandwidth MBPS  cap in MB/s (default: none; QEMU's own default is 128 MiB/s)\n"
@@ -40,12 +42,13 @@ static const struct verb verbs[] = {
 	  "  --cancel NAME     cancel a running migration (before switchover)\n"
 	  "  --recover NAME    resume a post-copy migration whose link broke\n"
 	  "  --probe ADDR[:M]  probe the guest at ADDR during the move (methods M, default\n"
-	  "                    icmp,http) and add the ICMP and service gaps to the record;\n"
+	  "                    icmp,http,guest) and add the ICMP, service and guest gaps\n"
+	  "                    (heartbeats from ferry-guest, UDP port 7778) to the record;\n"
 	  "                    in the lab run ferry from the client: ferry lab exec client ...\n"
 	  "Ends with a result record (--json for all of it). If anything fails before\n"
 	  "switchover, the guest keeps running on the source." },
 	{ "probe", cmd_probe,
-	  "probe TARGET [--method icmp,udp,tcp,http] [--interval-ms N] [--duration S]\n"
+	  "probe TARGET [--method icmp,udp,tcp,http,guest] [--interval-ms N] [--duration S]\n"
 	  "              [--threshold-ms N] [--timeout-ms N] [--csv FILE]",
 	  "Measures TARGET's availability from here: ICMP echo (raw socket), UDP echo\n"
 	  "(ferry-guest, port 7777), TCP connect and HTTP GET (port 80), each sent on a\n"
@@ -53,6 +56,9 @@ static const struct verb verbs[] = {
 	  "http 20 ms). Runs for --duration or until Ctrl-C, then prints per method the\n"
 	  "loss, the longest gap between replies and the gaps over --threshold-ms\n"
 	  "(default 10). --csv writes every probe (send and reply times, microseconds).\n"
+	  "guest sends nothing: it collects the heartbeats ferry-guest sends from inside\n"
+	  "TARGET to UDP port 7778 here (guest kernel option ferry.heartbeat=ADDR:7778)\n"
+	  "and reports the guest gap, the heartbeats lost in it and the guest clock's jump.\n"
 	  "Exits 1 if nothing answered." },
 	{ "pause", cmd_pause, "pause NAME | unpause NAME",
 	  "Pauses the VM's vCPUs (QMP stop) or resumes them (QMP cont)." },

@@ -37,11 +37,12 @@ json_t *mig_opts_to_json(const struct mig_opts *o)
 {
 	static const char *pc[] = { "off", "on", "auto" };
 
-	return json_pack("{s:i, s:b, s:I, s:i, s:b, s:s, s:i, s:b, s:b}", "downtime_ms", o->downtime_ms,
+	return json_pack("{s:i, s:b, s:I, s:i, s:b, s:s, s:i, s:b, s:b, s:b}", "downtime_ms", o->downtime_ms,
 			 "downtime_default", !o->downtime_given,
 			 "bandwidth_mbps", (json_int_t)o->bandwidth_mbps, "parallel", o->parallel,
 			 "auto_converge", o->auto_converge, "postcopy", pc[o->postcopy],
-			 "timeout_s", o->timeout_s, "copy_storage", o->copy_storage, "insecure", o->insecure);
+			 "timeout_s", o->timeout_s, "copy_storage", o->copy_storage, "insecure", o->insecure,
+			 "qemu_tls", o->qemu_tls);
 }
 
 static int get_int(json_t *j, const char *k, long long lo, long long hi, long long *out, char *err, size_t n)
@@ -82,6 +83,7 @@ int mig_opts_from_json(json_t *j, struct mig_opts *o, char *err, size_t n)
 	o->auto_converge = json_is_true(json_object_get(j, "auto_converge"));
 	o->copy_storage = json_is_true(json_object_get(j, "copy_storage"));
 	o->insecure = json_is_true(json_object_get(j, "insecure"));
+	o->qemu_tls = json_is_true(json_object_get(j, "qemu_tls"));
 	if ((pc = json_string_value(json_object_get(j, "postcopy")))) {
 		if (!strcmp(pc, "off")) o->postcopy = POSTCOPY_OFF;
 		else if (!strcmp(pc, "on")) o->postcopy = POSTCOPY_ON;
@@ -125,7 +127,7 @@ json_t *mig_any_caps(const struct mig_opts *o, bool source)
 	return json_pack("{s:s, s:{s:o}}", "execute", "migrate-set-capabilities", "arguments", "capabilities", a);
 }
 
-json_t *mig_any_params(const struct mig_opts *o, bool tls)
+json_t *mig_any_params(const struct mig_opts *o, bool qemu_tls)
 {
 	/* No cap: 100 GB/s is far above any link. --bandwidth caps post-copy's
 	 * background transfer too. */
@@ -134,7 +136,7 @@ json_t *mig_any_params(const struct mig_opts *o, bool tls)
 	return json_pack("{s:s, s:{s:I, s:I, s:i, s:s, s:s, s:I}}", "execute", "migrate-set-parameters", "arguments",
 			 "downtime-limit", (json_int_t)o->downtime_ms, "max-bandwidth", (json_int_t)bw,
 			 "multifd-channels", o->parallel > 1 ? o->parallel : 2,
-			 "tls-creds", tls ? "ferry-mig-tls" : "", "tls-hostname", "",
+			 "tls-creds", qemu_tls ? "ferry-mig-tls" : "", "tls-hostname", "",
 			 "max-postcopy-bandwidth", (json_int_t)(o->bandwidth_mbps ? bw : 0));
 }
 

@@ -26,6 +26,7 @@ struct mig_opts {
 	int timeout_s;            /* 0: none */
 	bool copy_storage;
 	bool insecure;            /* no TLS on the migration stream */
+	bool qemu_tls;            /* QEMU's own TLS channel instead of ferry's tunnel */
 };
 
 /* The phases of a source-side job, in order: mig_set_state refuses to go back. */
@@ -49,7 +50,11 @@ int mig_opts_from_json(json_t *j, struct mig_opts *o, char *err, size_t errlen);
 /* The capabilities and parameters every migration sets on both sides,
  * explicitly, whatever an earlier migration left set. */
 json_t *mig_any_caps(const struct mig_opts *o, bool source);
-json_t *mig_any_params(const struct mig_opts *o, bool tls);
+/* qemu_tls: QEMU encrypts (tls-creds); else the stream is plain to QEMU. */
+json_t *mig_any_params(const struct mig_opts *o, bool qemu_tls);
+/* How the stream is encrypted: QEMU's TLS, ferry's tunnel (the default) or not. */
+static inline bool mig_uses_tunnel(const struct mig_opts *o) { return !o->insecure && !o->qemu_tls; }
+static inline bool mig_uses_qemu_tls(const struct mig_opts *o) { return !o->insecure && o->qemu_tls; }
 
 /* Source: op "migrate". Answers the client when done or failed. */
 void mig_src_start(struct agent *ag, struct vm *vm, json_t *args, long client_id, long req_id);

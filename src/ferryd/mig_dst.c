@@ -3,6 +3,7 @@
  * ownership hand-over once the guest runs here. */
 #include "ferryd/agent.h"
 #include "ferryd/mig.h"
+#include "ferryd/tunnel.h"
 #include "proto/proto.h"
 #include "util/log.h"
 
@@ -26,6 +27,9 @@ struct mig_dst {
 	bool resumed, answered;
 	char created[VM_MAX_DISKS][600];   /* disks we created for --copy-storage */
 	int n_created;
+	pid_t tunnel;               /* ferry's TLS relay (tunnel.c); 0: none */
+	char tunnel_uri[96];        /* where the source's relay connects */
+	char qemu_uri[640];         /* where QEMU listens behind the relay */
 };
 
 /* The address QEMU listens on for the stream: this agent's TCP address. */
@@ -58,6 +62,7 @@ static int free_port(const char *addr)
 
 static void dst_free(struct mig_dst *d)
 {
+	tunnel_stop(d->tunnel);
 	if (d->vm)
 		d->vm->dst = NULL;
 	free(d);
@@ -95,6 +100,7 @@ static void on_dst_vm_gone(struct vm *vm, const char *err, void *opaque)
 		server_reply(d->ag, d->fin_client, proto_reply_err(d->fin_req, "the destination QEMU on %s ended", d->ag->cfg->host));
 	if (!d->resumed)
 		remove_created(d);
+	tunnel_stop(d->tunnel);
 	free(d);
 }
 
@@ -162,16 +168,33 @@ static void on_started(struct vm *vm, const char *err, void *opaque)
 	}
 	struct prep_ctx *c = xcalloc(1, sizeof(*c));
 	c->d = d;
-	int port = free_port(d->addr);
-	snprintf(c->uri, sizeof(c->uri), "tcp:%s:%d", d->addr, port);
-	json_t *cmds = json_array();
 	bool tls = !d->o.insecure;
-	if (tls) {
+	if (mig_uses_tunnel(&d->o)) {
+		/* QEMU listens on a Unix socket; the relay takes the TLS side. */
+		struct ferr terr = {0};
+		int port = 0;
+		snprintf(d->qemu_uri, sizeof(d->qemu_uri), "unix:%s/mig-in.sock", vm->dir);
+		d->tunnel = tunnel_in_start(d->addr, &port, d->qemu_uri + 5, &d->ag->key, &terr);
+		if (d->tunnel < 0) {
+			d->tunnel = 0;
+			answer_prepare(d, proto_reply_err(d->req_id, "host %s cannot receive: %s", d->ag->cfg->host, terr.msg));
+			free(c);
+			vm_kill(vm);
+			return;
+		}
+		snprintf(d->tunnel_uri, sizeof(d->tunnel_uri), "tcp:%s:%d", d->addr, port);
+		snprintf(c->uri, sizeof(c->uri), "%s", d->tunnel_uri);
+	} else {
+		snprintf(c->uri, sizeof(c->uri), "tcp:%s:%d", d->addr, free_port(d->addr));
+		snprintf(d->qemu_uri, sizeof(d->qemu_uri), "%s", c->uri);
+	}
+	json_t *cmds = json_array();
+	if (tls) {   /* QEMU's TLS: the stream (--qemu-tls) or the NBD export */
 		snprintf(dir, sizeof(dir), "%s/tls", vm->dir);
 		json_array_append_new(cmds, mig_any_tls_object(d->ag, dir, true));
 	}
 	json_array_append_new(cmds, mig_any_caps(&d->o, false));
-	json_array_append_new(cmds, mig_any_params(&d->o, tls));
+	json_array_append_new(cmds, mig_any_params(&d->o, mig_uses_qemu_tls(&d->o)));
 	if (d->o.copy_storage) {
 		c->nbd_port = free_port(d->addr);
 		char ps[16];
@@ -189,7 +212,7 @@ static void on_started(struct vm *vm, const char *err, void *opaque)
 							      "name", vm->cfg->disks[i].vdev, "writable", 1));
 		}
 	}
-	json_array_append_new(cmds, json_pack("{s:s, s:{s:s}}", "execute", "migrate-incoming", "arguments", "uri", c->uri));
+	json_array_append_new(cmds, json_pack("{s:s, s:{s:s}}", "execute", "migrate-incoming", "arguments", "uri", d->qemu_uri));
 	vm_qmp_batch(vm, cmds, on_listening, c);
 }
 
@@ -435,11 +458,17 @@ void mig_dst_recover(struct agent *ag, json_t *args, long client_id, long req_id
 	c->ag = ag;
 	c->client_id = client_id;
 	c->req_id = req_id;
-	snprintf(c->uri, sizeof(c->uri), "tcp:%s:%d", addr, free_port(addr));
+	/* QEMU listens again (behind the same relay when there is one). */
+	if (vm->dst->tunnel > 0) {
+		snprintf(c->uri, sizeof(c->uri), "%s", vm->dst->tunnel_uri);
+	} else {
+		snprintf(c->uri, sizeof(c->uri), "tcp:%s:%d", addr, free_port(addr));
+		snprintf(vm->dst->qemu_uri, sizeof(vm->dst->qemu_uri), "%s", c->uri);
+	}
 	/* If our side has not noticed the broken link yet, make it: recovery
 	 * starts from postcopy-paused on both sides (the source retries). */
 	vm_qmp_oob(vm, "migrate-pause", NULL, on_paused, NULL);
-	vm_qmp_oob(vm, "migrate-recover", json_pack("{s:s}", "uri", c->uri), on_recover, c);
+	vm_qmp_oob(vm, "migrate-recover", json_pack("{s:s}", "uri", vm->dst->qemu_uri), on_recover, c);
 }
 
 void mig_dst_pause(struct agent *ag, json_t *args, long client_id, long req_id)

@@ -8,6 +8,7 @@
 #include "ferryd/agent.h"
 #include "ferryd/mig.h"
 #include "ferryd/peer.h"
+#include "ferryd/tunnel.h"
 #include "proto/proto.h"
 #include "util/log.h"
 
@@ -35,6 +36,8 @@ struct mig_job {
 	char nbd_host[64];
 	int nbd_port;
 	json_int_t ram_bytes;   /* guest RAM of the source QEMU */
+	pid_t tunnel;              /* ferry's TLS relay (tunnel.c); 0: none */
+	char qemu_uri[640];        /* what QEMU migrates to: j->uri, or the relay */
 	long poll_timer;
 	bool polling;              /* a query-migrate is in flight */
 	bool cancel_requested;
@@ -89,6 +92,8 @@ json_t *mig_src_describe(struct vm *vm)
 	return o;
 }
 
+static int route_stream(struct mig_job *j, const char *uri, struct ferr *err);
+
 static void job_free(struct loop *l, void *opaque)
 {
 	struct mig_job *j = opaque;
@@ -98,6 +103,7 @@ static void job_free(struct loop *l, void *opaque)
 		loop_cancel_timer(j->ag->loop, j->poll_timer);
 	peer_free(j->peer);
 	json_decref(j->last);
+	tunnel_stop(j->tunnel);
 	free(j);
 }
 
@@ -138,6 +144,7 @@ static json_t *record(struct mig_job *j, const char *status)
 	json_object_set_new(r, "rounds", json_integer(jint(ram, "dirty-sync-count", NULL)));
 	json_object_set_new(r, "postcopy_requests", json_integer(jint(ram, "postcopy-requests", NULL)));
 	json_object_set_new(r, "tls", json_boolean(!j->o.insecure));
+	json_object_set_new(r, "tls_by", json_string(j->o.insecure ? "none" : j->o.qemu_tls ? "qemu" : "ferry"));
 	json_object_set_new(r, "options", mig_opts_to_json(&j->o));
 	if (j->error[0])
 		json_object_set_new(r, "error", json_string(j->error));
@@ -495,9 +502,18 @@ static void on_dst_recovering(struct peer *p, json_t *result, const char *err, v
 		j->recovering = false;
 		return;
 	}
-	snprintf(j->uri, sizeof(j->uri), "%s", json_string_value(json_object_get(result, "uri")) ?: "");
-	log_info("post-copy recovery: resuming", "vm=%s uri=%s", j->vm->cfg->name, j->uri);
-	vm_qmp(j->vm, "migrate", json_pack("{s:s, s:b}", "uri", j->uri, "resume", 1), on_resume_sent, j);
+	const char *uri = json_string_value(json_object_get(result, "uri")) ?: "";
+	struct ferr rerr = {0};
+	/* Same relay on the destination: ours still points at it. */
+	if ((j->tunnel <= 0 || strcmp(uri, j->uri)) && route_stream(j, uri, &rerr) < 0) {
+		log_warn("post-copy recovery: cannot route the stream, will retry", "error=\"%s\"", rerr.msg);
+		peer_free(j->peer);
+		j->peer = NULL;
+		j->recovering = false;
+		return;
+	}
+	log_info("post-copy recovery: resuming", "vm=%s uri=%s via=%s", j->vm->cfg->name, j->uri, j->qemu_uri);
+	vm_qmp(j->vm, "migrate", json_pack("{s:s, s:b}", "uri", j->qemu_uri, "resume", 1), on_resume_sent, j);
 }
 
 static void on_recover_peer(struct peer *p, const char *err, void *opaque)
@@ -558,13 +574,41 @@ static void on_migrate_sent(struct vm *vm, json_t *ret, const char *err, void *o
 	j->poll_timer = loop_add_timer(j->ag->loop, POLL_MS, poll_migration, j);
 }
 
+/* Points QEMU at the destination's uri: directly, or through a relay of
+ * ours that carries the stream in TLS (started once, kept for recovery). */
+static int route_stream(struct mig_job *j, const char *uri, struct ferr *err)
+{
+	char addr[64];
+	int port;
+
+	snprintf(j->uri, sizeof(j->uri), "%s", uri);
+	if (!mig_uses_tunnel(&j->o)) {
+		snprintf(j->qemu_uri, sizeof(j->qemu_uri), "%s", uri);
+		return 0;
+	}
+	const char *colon = strrchr(uri, ':');
+	if (strncmp(uri, "tcp:", 4) || !colon || colon - uri - 4 >= (int)sizeof(addr) || (port = atoi(colon + 1)) <= 0) {
+		ferr_set(err, "the destination gave an address ferry cannot tunnel to: '%s'", uri);
+		return -EINVAL;
+	}
+	snprintf(addr, sizeof(addr), "%.*s", (int)(colon - uri - 4), uri + 4);
+	tunnel_stop(j->tunnel);
+	snprintf(j->qemu_uri, sizeof(j->qemu_uri), "unix:%s/mig-out.sock", j->vm->dir);
+	j->tunnel = tunnel_out_start(j->qemu_uri + 5, addr, port, &j->ag->key, err);
+	if (j->tunnel < 0) {
+		j->tunnel = 0;
+		return -EIO;
+	}
+	return 0;
+}
+
 static void start_migrate(struct mig_job *j)
 {
 	enum mig_state from = j->state;
 
 	mig_set_state(j, from, MIG_MIGRATING);
 	j->migrate_mono_us = time_mono_us();
-	vm_qmp(j->vm, "migrate", json_pack("{s:s}", "uri", j->uri), on_migrate_sent, j);
+	vm_qmp(j->vm, "migrate", json_pack("{s:s}", "uri", j->qemu_uri), on_migrate_sent, j);
 }
 
 /* pre-switchover: the mirrors are in sync and the guest is paused: finish
@@ -718,7 +762,7 @@ static void on_old_tls_gone(struct vm *vm, json_t *ret, const char *err, void *o
 		json_array_append_new(cmds, mig_any_tls_object(j->ag, dir, false));
 	}
 	json_array_append_new(cmds, mig_any_caps(&j->o, true));
-	json_array_append_new(cmds, mig_any_params(&j->o, !j->o.insecure));
+	json_array_append_new(cmds, mig_any_params(&j->o, mig_uses_qemu_tls(&j->o)));
 	vm_qmp_batch(vm, cmds, on_source_ready, j);
 }
 
@@ -733,7 +777,11 @@ static void on_prepared(struct peer *p, json_t *result, const char *err, void *o
 		job_fail(j, "host %s refused: %s", j->dest, err);
 		return;
 	}
-	snprintf(j->uri, sizeof(j->uri), "%s", json_string_value(json_object_get(result, "uri")) ?: "");
+	struct ferr rerr = {0};
+	if (route_stream(j, json_string_value(json_object_get(result, "uri")) ?: "", &rerr) < 0) {
+		job_fail(j, "%s", rerr.msg);
+		return;
+	}
 	json_t *nbd = json_object_get(result, "nbd");
 	if (nbd) {
 		snprintf(j->nbd_host, sizeof(j->nbd_host), "%s", json_string_value(json_object_get(nbd, "host")) ?: "");

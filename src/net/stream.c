@@ -18,7 +18,8 @@
 #include <gnutls/crypto.h>
 
 /* PSK with an ephemeral (EC)DH exchange: forward secrecy on top of the key. */
-#define TLS_PRIORITY "NORMAL:-KX-ALL:+ECDHE-PSK:+DHE-PSK:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+/* AES-GCM over ChaCha20: 2x faster here (FIELD-NOTES); it carries migrations. */
+#define TLS_PRIORITY "NORMAL:-KX-ALL:+ECDHE-PSK:+DHE-PSK:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CHACHA20-POLY1305"
 
 struct stream {
 	int fd;

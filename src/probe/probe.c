@@ -17,7 +17,7 @@
 
 #define MAX_CONNS 512
 
-static const char *names[PROBE_N] = { "icmp", "udp", "tcp", "http" };
+static const char *names[PROBE_N] = { "icmp", "udp", "tcp", "http", "guest" };
 
 const char *probe_method_name(enum probe_method m) { return names[m]; }
 
@@ -28,9 +28,11 @@ void probe_cfg_default(struct probe_cfg *c)
 	c->interval_us[PROBE_UDP] = 1000;
 	c->interval_us[PROBE_TCP] = 50000;
 	c->interval_us[PROBE_HTTP] = 20000;
+	c->interval_us[PROBE_GUEST] = 1000;   /* ferry-guest's default rate */
 	c->timeout_ms = 3000;
 	c->udp_port = 7777;
 	c->tcp_port = 80;
+	c->hb_port = 7778;
 }
 
 int probe_parse_methods(const char *list, bool use[PROBE_N], struct ferr *err)
@@ -45,13 +47,13 @@ int probe_parse_methods(const char *list, bool use[PROBE_N], struct ferr *err)
 		for (m = 0; m < PROBE_N && strcmp(tok, names[m]); m++)
 			;
 		if (m == PROBE_N) {
-			ferr_set(err, "unknown probe method '%s' (icmp, udp, tcp, http)", tok);
+			ferr_set(err, "unknown probe method '%s' (icmp, udp, tcp, http, guest)", tok);
 			return -EINVAL;
 		}
 		use[m] = any = true;
 	}
 	if (!any) {
-		ferr_set(err, "no probe method given (icmp, udp, tcp, http)");
+		ferr_set(err, "no probe method given (icmp, udp, tcp, http, guest)");
 		return -EINVAL;
 	}
 	return 0;
@@ -69,7 +71,7 @@ struct run {
 	struct sockaddr_in addr;
 	struct probe_sample *s;
 	size_t n, cap;
-	int icmp_fd, udp_fd;
+	int icmp_fd, udp_fd, hb_fd;
 	uint16_t echo_id;
 	int64_t real_minus_mono;   /* converts kernel receive times */
 	struct conn conns[MAX_CONNS];
@@ -207,6 +209,27 @@ static void on_conn(struct run *r, int k, short revents, int64_t now)
 	}
 }
 
+struct heartbeat {
+	char magic[8];                 /* "FERRYHB1" */
+	uint64_t seq;
+	uint64_t guest_mono_ns;
+} __attribute__((packed));
+
+static void on_heartbeat(struct run *r, const char *buf, size_t n, int64_t at)
+{
+	struct heartbeat h;
+
+	if (n < sizeof(h))
+		return;
+	memcpy(&h, buf, sizeof(h));
+	if (memcmp(h.magic, "FERRYHB1", 8))
+		return;
+	size_t i = add_sample(r, PROBE_GUEST, at);
+	r->s[i].seq = (uint32_t)h.seq;
+	r->s[i].send_us = (int64_t)(h.guest_mono_ns / 1000);
+	r->s[i].reply_us = at;
+}
+
 /* Replies carry the kernel's receive time (SO_TIMESTAMPNS, realtime), so the
  * loop need not wake for each one: it drains them when it wakes to send. */
 static void on_datagram(struct run *r, int fd, int64_t now)
@@ -241,6 +264,10 @@ static void on_datagram(struct run *r, int fd, int64_t now)
 			struct payload p;
 			if (from[i].sin_addr.s_addr != r->addr.sin_addr.s_addr)
 				continue;
+			if (fd == r->hb_fd) {
+				on_heartbeat(r, buf, n, at);
+				continue;
+			}
 			if (fd == r->icmp_fd) {
 				struct iphdr *ip = (struct iphdr *)buf;
 				size_t hl = (size_t)ip->ihl * 4;
@@ -264,7 +291,7 @@ static void on_datagram(struct run *r, int fd, int64_t now)
 
 int probe_run(const struct probe_cfg *c, struct probe_sample **out, size_t *n_out, struct ferr *err)
 {
-	struct run r = { .c = c, .icmp_fd = -1, .udp_fd = -1 };
+	struct run r = { .c = c, .icmp_fd = -1, .udp_fd = -1, .hb_fd = -1 };
 	int64_t next[PROBE_N], start = time_mono_us(), end;
 	int rc = 0;
 
@@ -288,6 +315,21 @@ int probe_run(const struct probe_cfg *c, struct probe_sample **out, size_t *n_ou
 	if (c->use[PROBE_UDP])
 		r.udp_fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	int one = 1;
+	if (c->use[PROBE_GUEST]) {
+		struct sockaddr_in me = { .sin_family = AF_INET, .sin_port = htons((uint16_t)c->hb_port) };
+		r.hb_fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (r.hb_fd < 0 || bind(r.hb_fd, (struct sockaddr *)&me, sizeof(me)) < 0) {
+			ferr_set(err, "cannot receive heartbeats on UDP port %d: %s", c->hb_port, strerror(errno));
+			if (r.hb_fd >= 0)
+				close(r.hb_fd);
+			if (r.icmp_fd >= 0)
+				close(r.icmp_fd);
+			if (r.udp_fd >= 0)
+				close(r.udp_fd);
+			return -EADDRINUSE;
+		}
+		setsockopt(r.hb_fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
+	}
 	if (r.icmp_fd >= 0)
 		setsockopt(r.icmp_fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
 	if (r.udp_fd >= 0)
@@ -302,7 +344,7 @@ int probe_run(const struct probe_cfg *c, struct probe_sample **out, size_t *n_ou
 			break;
 		/* Send what is due; after a stall, skip missed slots (no burst). */
 		for (int m = 0; m < PROBE_N && rc == 0; m++) {
-			if (!c->use[m] || now < next[m])
+			if (!c->use[m] || m == PROBE_GUEST || now < next[m])
 				continue;
 			if (m == PROBE_ICMP) rc = send_icmp(&r, now, err);
 			else if (m == PROBE_UDP) rc = send_udp(&r, now, err);
@@ -319,14 +361,19 @@ int probe_run(const struct probe_cfg *c, struct probe_sample **out, size_t *n_ou
 				end_conn(&r, k);
 		int64_t wake = end;
 		for (int m = 0; m < PROBE_N; m++)
-			if (c->use[m] && next[m] < wake)
+			if (c->use[m] && m != PROBE_GUEST && next[m] < wake)
 				wake = next[m];
+		/* Heartbeats alone: wake every 10 ms to drain them. */
+		if (wake == end && r.hb_fd >= 0)
+			wake = now + 10000;
 		/* Datagram replies wait in their sockets with kernel timestamps:
 		 * wake only to send, or for TCP/HTTP connections. */
 		if (r.icmp_fd >= 0)
 			on_datagram(&r, r.icmp_fd, now);
 		if (r.udp_fd >= 0)
 			on_datagram(&r, r.udp_fd, now);
+		if (r.hb_fd >= 0)
+			on_datagram(&r, r.hb_fd, now);
 		struct pollfd pfd[MAX_CONNS];
 		int np = 0, base = 0;
 		for (int k = 0; k < r.n_conns; k++)
@@ -351,14 +398,18 @@ int probe_run(const struct probe_cfg *c, struct probe_sample **out, size_t *n_ou
 		on_datagram(&r, r.icmp_fd, time_mono_us());
 	if (r.udp_fd >= 0)
 		on_datagram(&r, r.udp_fd, time_mono_us());
-	/* Late replies past the timeout do not count. */
+	if (r.hb_fd >= 0)
+		on_datagram(&r, r.hb_fd, time_mono_us());
+	/* Late replies past the timeout do not count (heartbeats have no send time here). */
 	for (size_t i = 0; i < r.n; i++)
-		if (r.s[i].reply_us && r.s[i].reply_us - r.s[i].send_us > (int64_t)c->timeout_ms * 1000)
+		if (r.s[i].method != PROBE_GUEST && r.s[i].reply_us &&
+		    r.s[i].reply_us - r.s[i].send_us > (int64_t)c->timeout_ms * 1000)
 			r.s[i].reply_us = 0;
 	while (r.n_conns)
 		end_conn(&r, 0);
 	if (r.icmp_fd >= 0) close(r.icmp_fd);
 	if (r.udp_fd >= 0) close(r.udp_fd);
+	if (r.hb_fd >= 0) close(r.hb_fd);
 	if (rc < 0) {
 		free(r.s);
 		return rc;
@@ -416,4 +467,42 @@ void probe_analyze(const struct probe_sample *s, size_t n, enum probe_method m, 
 			g->over_threshold++;
 	}
 	free(t);
+}
+
+static int cmp_reply(const void *a, const void *b)
+{
+	const struct probe_sample *x = a, *y = b;
+	return x->reply_us < y->reply_us ? -1 : x->reply_us > y->reply_us;
+}
+
+void probe_guest_analyze(const struct probe_sample *s, size_t n, struct probe_guest *g)
+{
+	struct probe_sample *h = xmalloc((n ? n : 1) * sizeof(*h));
+	size_t k = 0;
+	uint32_t lo = UINT32_MAX, hi = 0;
+
+	memset(g, 0, sizeof(*g));
+	for (size_t i = 0; i < n; i++) {
+		if (s[i].method != PROBE_GUEST)
+			continue;
+		h[k++] = s[i];
+		if (s[i].seq < lo) lo = s[i].seq;
+		if (s[i].seq > hi) hi = s[i].seq;
+	}
+	g->received = k;
+	if (k)
+		g->lost = (uint64_t)(hi - lo) + 1 > k ? (uint64_t)(hi - lo) + 1 - k : 0;
+	qsort(h, k, sizeof(*h), cmp_reply);
+	for (size_t i = 1; i < k; i++) {
+		int64_t d = h[i].reply_us - h[i - 1].reply_us;
+		if (d <= g->gap_us)
+			continue;
+		g->gap_us = d;
+		g->gap_from_us = h[i - 1].reply_us;
+		g->gap_to_us = h[i].reply_us;
+		g->lost_in_gap = h[i].seq > h[i - 1].seq ? h[i].seq - h[i - 1].seq - 1 : 0;
+		g->guest_advance_us = h[i].send_us - h[i - 1].send_us;
+		g->clock_jump_us = g->guest_advance_us - d;
+	}
+	free(h);
 }

@@ -9,7 +9,11 @@
 #include <stdint.h>
 #include "util/util.h"
 
-enum probe_method { PROBE_ICMP, PROBE_UDP, PROBE_TCP, PROBE_HTTP, PROBE_N };
+/* PROBE_GUEST sends nothing: it collects the heartbeats ferry-guest sends
+ * from inside the guest (UDP, magic "FERRYHB1", sequence number, the guest's
+ * monotonic clock in ns). Its samples hold the guest's clock in send_us and
+ * the arrival time here in reply_us. */
+enum probe_method { PROBE_ICMP, PROBE_UDP, PROBE_TCP, PROBE_HTTP, PROBE_GUEST, PROBE_N };
 
 struct probe_cfg {
 	char target[64];                /* IPv4 address */
@@ -18,6 +22,7 @@ struct probe_cfg {
 	int timeout_ms;                 /* a reply later than this counts as lost */
 	int duration_ms;                /* 0: until *stop */
 	int udp_port, tcp_port;         /* defaults 7777 (ferry-guest), 80 */
+	int hb_port;                    /* heartbeats arrive here; default 7778 */
 	const volatile bool *stop;      /* set from a signal handler */
 };
 
@@ -37,6 +42,19 @@ struct probe_gaps {
 					 * after the last reply went unanswered */
 };
 
+/* The guest's view (PROBE_GUEST): the longest time between two heartbeats
+ * arriving here; how many heartbeats went missing inside it (0: the guest
+ * did not send, it was not running; more: the network lost them); how far
+ * the guest's own clock moved across it, and the jump: that minus the real
+ * time (negative: the guest's clock stood still while it was paused). */
+struct probe_guest {
+	size_t received;
+	uint64_t lost;                  /* over the whole run, from the sequence numbers */
+	int64_t gap_us, gap_from_us, gap_to_us;
+	uint64_t lost_in_gap;
+	int64_t guest_advance_us, clock_jump_us;
+};
+
 const char *probe_method_name(enum probe_method m);
 /* "icmp,http" -> use[]; -EINVAL with err on an unknown name. */
 int probe_parse_methods(const char *list, bool use[PROBE_N], struct ferr *err);
@@ -50,5 +68,6 @@ int probe_run(const struct probe_cfg *c, struct probe_sample **samples, size_t *
  * held in a paused guest's ring comes late). */
 void probe_analyze(const struct probe_sample *s, size_t n, enum probe_method m, int64_t threshold_us,
 		   struct probe_gaps *out);
+void probe_guest_analyze(const struct probe_sample *s, size_t n, struct probe_guest *out);
 
 #endif

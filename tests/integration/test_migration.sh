@@ -35,7 +35,8 @@ for i in 1 2 3 4 5; do
 		check "round $i: same boot id after $1 -> $2" sh -c "[ \"\$($FERRY lab exec client curl -s -m 2 http://10.77.0.2/cgi-bin/bootid)\" = '$boot' ]"
 	done
 done
-check "the record says TLS and pre-copy" grep -q '"tls": true' "$tmp/rec.json"
+check "the record says TLS (by ferry's relay) and pre-copy" sh -c "grep -q '\"tls\": true' $tmp/rec.json && grep -q '\"tls_by\": \"ferry\"' $tmp/rec.json && grep -q '\"mode\": \"precopy\"' $tmp/rec.json"
+check "no TLS relay is left after the moves" sh -c "! pgrep -x ferry-tunnel"
 sleep 1.5
 mc1=$(guest a 'cat /tmp/mc; kill $(sed "s/pid=\([0-9]*\).*/\1/" /tmp/mc)')
 note "memory checker before: $mc0; after 10 moves: $mc1"

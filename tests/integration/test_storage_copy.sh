@@ -52,4 +52,6 @@ check "the capture holds the migration (megabytes)" sh -c "[ \$(stat -c %s $tmp/
 check "the planted pattern is not in the TLS capture" sh -c "[ \$(grep -ac $PATTERN $tmp/tls.pcap) = 0 ]"
 check "an --insecure move is captured too" capture plain b a --insecure
 check "the planted pattern is in the plaintext capture (the check can fail)" sh -c "[ \$(grep -ac $PATTERN $tmp/plain.pcap) -gt 100 ]"
+check "a --qemu-tls move (QEMU's own TLS channel) is captured" capture qtls a b --qemu-tls
+check "the planted pattern is not in the --qemu-tls capture" sh -c "[ \$(stat -c %s $tmp/qtls.pcap) -gt 50000000 ] && [ \$(grep -ac $PATTERN $tmp/qtls.pcap) = 0 ]"
 finish

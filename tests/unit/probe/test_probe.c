@@ -48,6 +48,51 @@ static void test_gaps_use_reply_times(void **state)
 	assert_int_equal(g.longest_us, 0);
 }
 
+/* Heartbeats every 1 ms; the guest paused 100 ms (its clock stood still,
+ * no sequence number missing), later the network lost 49 of them. */
+static void test_guest_heartbeats(void **state)
+{
+	(void)state;
+	struct probe_sample s[300];
+	size_t n = 0;
+	int64_t host = 1000000, guest = 5000;
+	uint32_t seq = 10;
+
+	for (int i = 0; i < 100; i++, host += 1000, guest += 1000)
+		s[n++] = (struct probe_sample){ PROBE_GUEST, seq++, guest, host };
+	host += 99000;   /* paused: the next heartbeat arrives 100 ms later, 1 ms later on the guest's clock */
+	for (int i = 0; i < 50; i++, host += 1000, guest += 1000)
+		s[n++] = (struct probe_sample){ PROBE_GUEST, seq++, guest, host };
+	host += 49000, guest += 49000, seq += 49;   /* lost on the way: 50 ms, both clocks */
+	for (int i = 0; i < 50; i++, host += 1000, guest += 1000)
+		s[n++] = (struct probe_sample){ PROBE_GUEST, seq++, guest, host };
+	s[n++] = (struct probe_sample){ PROBE_ICMP, 0, 1, 2 };   /* other methods ignored */
+
+	struct probe_guest g;
+	probe_guest_analyze(s, n, &g);
+	assert_int_equal(g.received, 200);
+	assert_int_equal(g.lost, 49);
+	assert_int_equal(g.gap_us, 100000);
+	assert_int_equal(g.lost_in_gap, 0);
+	assert_int_equal(g.guest_advance_us, 1000);
+	assert_int_equal(g.clock_jump_us, -99000);
+
+	/* Without the pause, the longest gap is the network's: no clock jump. */
+	n = 0, host = 0, guest = 0, seq = 0;
+	for (int i = 0; i < 10; i++, host += 1000, guest += 1000)
+		s[n++] = (struct probe_sample){ PROBE_GUEST, seq++, guest, host };
+	host += 29000, guest += 29000, seq += 29;
+	s[n++] = (struct probe_sample){ PROBE_GUEST, seq++, guest, host };
+	probe_guest_analyze(s, n, &g);
+	assert_int_equal(g.gap_us, 30000);
+	assert_int_equal(g.lost_in_gap, 29);
+	assert_int_equal(g.clock_jump_us, 0);
+
+	probe_guest_analyze(s, 0, &g);
+	assert_int_equal(g.received, 0);
+	assert_int_equal(g.gap_us, 0);
+}
+
 static void test_methods(void **state)
 {
 	(void)state;
@@ -78,6 +123,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_gaps_use_reply_times),
+		cmocka_unit_test(test_guest_heartbeats),
 		cmocka_unit_test(test_methods),
 	};
 	return cmocka_run_group_tests_name("probe", tests, NULL, NULL);
