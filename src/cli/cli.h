@@ -60,6 +60,20 @@ int cmd_lab(struct cli *cli, int argc, char **argv);
 int cmd_migrate(struct cli *cli, int argc, char **argv);
 int cmd_history(struct cli *cli, int argc, char **argv);
 int cmd_probe(struct cli *cli, int argc, char **argv);
+int cmd_bench(struct cli *cli, int argc, char **argv);
+int cmd_bench_command(struct cli *cli, int argc, char **argv);
+
+/* --probe ADDR[:methods]: a child process probes the guest during a move and
+ * hands its samples back through a file (cmd_migrate.c). */
+#include "probe/probe.h"
+struct prober {
+	pid_t pid;
+	char path[64];
+	struct probe_cfg cfg;
+};
+int cli_prober_start(struct prober *p, const char *spec, struct ferr *err);
+/* Stops the prober a moment later and adds the gaps to rec. */
+void cli_prober_finish(struct prober *p, json_t *rec);
 int cmd_pause(struct cli *cli, int argc, char **argv);
 
 /* "VERB NAME" with no options: the name, or NULL after printing usage. */

@@ -17,18 +17,10 @@
 
 static bool tty_progress;
 
-/* --probe ADDR[:methods]: a child process probes the guest during the move
- * and hands its samples back through a file. */
-struct prober {
-	pid_t pid;
-	char path[64];
-	struct probe_cfg cfg;
-};
-
 static volatile bool probe_stop;
 static void on_probe_term(int sig) { (void)sig; probe_stop = true; }
 
-static int prober_start(struct prober *p, const char *spec, struct ferr *err)
+int cli_prober_start(struct prober *p, const char *spec, struct ferr *err)
 {
 	char addr[64];
 	const char *colon = strchr(spec, ':');
@@ -67,7 +59,7 @@ static int prober_start(struct prober *p, const char *spec, struct ferr *err)
 }
 
 /* Stops the prober a moment after the move and adds its gaps to rec. */
-static void prober_finish(struct prober *p, json_t *rec)
+void cli_prober_finish(struct prober *p, json_t *rec)
 {
 	char *data;
 	size_t len;
@@ -272,7 +264,7 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 	json_t *args = json_pack("{s:s, s:{s:s, s:s, s:i}, s:o}", "name", name, "dest", "host", dest, "addr", h.addr,
 				 "port", h.port, "opts", o);
 	struct prober pr = { .pid = 0 };
-	if (probe && prober_start(&pr, probe, &err) < 0) {
+	if (probe && cli_prober_start(&pr, probe, &err) < 0) {
 		fprintf(stderr, "ferry: %s\n", err.msg);
 		json_decref(args);
 		agent_close(conn);
@@ -282,7 +274,7 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 	int r = agent_call_progress(conn, "migrate", args, cli->timeout_ms, &res, &err, on_progress, NULL);
 	if (pr.pid > 0) {
 		if (r == 0)
-			prober_finish(&pr, res);
+			cli_prober_finish(&pr, res);
 		else {
 			kill(pr.pid, SIGKILL);
 			waitpid(pr.pid, NULL, 0);
@@ -305,4 +297,37 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 bad:
 	json_decref(o);
 	return 2;
+}
+
+/* ferry bench-command CMD PROBE: runs CMD (sh -c) between a probe's start and
+ * end, and prints a record like migrate's (for ferry bench --command). */
+int cmd_bench_command(struct cli *cli, int argc, char **argv)
+{
+	struct prober pr = { .pid = 0 };
+	struct ferr err = {0};
+	int st;
+
+	(void)cli;
+	if (argc != 3)
+		return 2;
+	if (argv[2][0] && cli_prober_start(&pr, argv[2], &err) < 0) {
+		fprintf(stderr, "ferry: %s\n", err.msg);
+		return 2;
+	}
+	int64_t t0 = time_mono_us();
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(2, 1);   /* stdout carries the record */
+		execl("/bin/sh", "sh", "-c", argv[1], (char *)NULL);
+		_exit(127);
+	}
+	waitpid(pid, &st, 0);
+	json_t *rec = json_pack("{s:s, s:s, s:I, s:i}", "mode", "command", "command", argv[1], "total_ms",
+				(json_int_t)((time_mono_us() - t0) / 1000), "exit_status",
+				WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	if (pr.pid > 0)
+		cli_prober_finish(&pr, rec);
+	cli_print_json(rec);
+	json_decref(rec);
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
 }

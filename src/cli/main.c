@@ -60,6 +60,28 @@ static const struct verb verbs[] = {
 	  "TARGET to UDP port 7778 here (guest kernel option ferry.heartbeat=ADDR:7778)\n"
 	  "and reports the guest gap, the heartbeats lost in it and the guest clock's jump.\n"
 	  "Exits 1 if nothing answered." },
+	{ "bench", cmd_bench,
+	  "bench --vm NAME --hosts SRC,DST [--runs N] [--modes live,live-postcopy,command]\n"
+	  "              [--probe ADDR[:methods]] [--load http:RATE|mem:MBPS] [--command 'CMD']\n"
+	  "              [--migrate-opt OPT]... [--csv FILE] [--json FILE]",
+	  "Migrates NAME back and forth between SRC and DST, N runs per mode (default\n"
+	  "10) after one warm-up run that is not counted, each measured from outside\n"
+	  "with --probe (run ferry where the guest is reachable: in the lab, with\n"
+	  "ferry lab exec client ...). Then, per mode and downtime definition (pause\n"
+	  "window, QEMU downtime, ICMP gap, service gap, guest gap, total time): n,\n"
+	  "mean, median, standard deviation, min, max, p95 and the 95% bootstrap\n"
+	  "confidence interval of the median (docs/downtime.md).\n"
+	  "  --modes M         live (pre-copy), live-postcopy, command\n"
+	  "  --command 'CMD'   mode command: CMD moves the guest (any tool, e.g. a plain\n"
+	  "                    QEMU script); ferry probes around it. CMD gets FERRY_VM,\n"
+	  "                    FERRY_SRC and FERRY_DST in its environment\n"
+	  "  --load http:RATE  HTTP requests/s at the guest during the whole bench\n"
+	  "  --load mem:MBPS   the guest dirties MBPS MB/s of memory (ferry-guest)\n"
+	  "  --migrate-opt OPT passes OPT to every ferry migrate (repeat per word)\n"
+	  "  --csv, --json     every run's record, and (JSON) the statistics\n"
+	  "Exits 1 if any run failed." },
+	{ "bench-command", cmd_bench_command, "bench-command CMD PROBE",
+	  "Internal to ferry bench: runs CMD between the start and end of a probe." },
 	{ "pause", cmd_pause, "pause NAME | unpause NAME",
 	  "Pauses the VM's vCPUs (QMP stop) or resumes them (QMP cont)." },
 	{ "unpause", cmd_pause, "unpause NAME",

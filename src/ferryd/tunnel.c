@@ -38,7 +38,7 @@
  * stops the guest must cross the slowest stage (encryption) during the
  * pause, and QEMU sizes its last round as if it went at the rate it could
  * fill them. Linux lets TCP grow them to MBs: tens of ms at relay speed. */
-#define SOCKBUF (128 * 1024)
+#define SOCKBUF (512 * 1024)
 #define CONNECT_TIMEOUT_MS 5000
 
 struct relay {

@@ -1,0 +1,443 @@
+/* cmd_bench.c: ferry bench — repeated migrations of one guest between two
+ * hosts, each measured from outside (ferry migrate --probe), alternating
+ * direction, a warm-up first; statistics per mode and downtime definition.
+ * Each run is a `ferry --json migrate` (or the user's --command) child, so
+ * a bench measures exactly what a user's migration does. */
+#include "cli/cli.h"
+#include "stats/stats.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+#define MAX_MODES 4
+#define MAX_ARGS 48
+
+/* The downtime definitions of docs/downtime.md, as result record keys. */
+static const char *defs[] = { "pause_ms", "qemu_downtime_ms", "net_gap_ms", "service_gap_ms", "guest_gap_ms",
+			      "total_ms" };
+#define N_DEFS (sizeof(defs) / sizeof(defs[0]))
+
+struct mode {
+	const char *name;
+	const char *args[4];    /* extra ferry migrate options */
+};
+
+static const struct mode known_modes[] = {
+	{ "live", { NULL } },
+	{ "live-postcopy", { "--postcopy", "on", NULL } },
+	{ "command", { NULL } },   /* --command: any other tool */
+};
+
+struct bench {
+	struct cli *cli;
+	const char *vm, *hosts[2], *probe, *command;
+	const char *extra[16];
+	int n_extra;
+	json_t *runs;
+};
+
+/* Runs argv, returns its stdout (malloc'd) and exit status. */
+static char *run_child(char **argv, int *status)
+{
+	int fds[2];
+	struct buf out = {0};
+
+	if (pipe(fds) < 0)
+		return NULL;
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(fds[1], 1);
+		close(fds[0]);
+		close(fds[1]);
+		execv("/proc/self/exe", argv);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	char tmp[4096];
+	ssize_t r;
+	while ((r = read(fds[0], tmp, sizeof(tmp))) > 0 || (r < 0 && errno == EINTR))
+		if (r > 0)
+			buf_append(&out, tmp, (size_t)r);
+	close(fds[0]);
+	waitpid(pid, status, 0);
+	buf_append(&out, "", 1);
+	return out.data;
+}
+
+static void push_globals(struct bench *b, char **a, int *n)
+{
+	a[(*n)++] = "ferry";
+	if (b->cli->hosts) {
+		a[(*n)++] = "--hosts";
+		a[(*n)++] = (char *)b->cli->hosts;
+	}
+	if (b->cli->key) {
+		a[(*n)++] = "--key";
+		a[(*n)++] = (char *)b->cli->key;
+	}
+}
+
+/* One migration src -> dst in mode m: its record (status ok or failed). */
+static json_t *one_run(struct bench *b, const struct mode *m, const char *src, const char *dst)
+{
+	char *a[MAX_ARGS];
+	int n = 0, st = 0;
+	json_t *rec;
+
+	if (!strcmp(m->name, "command")) {
+		/* The user's tool moves the guest; ferry only probes around it. */
+		setenv("FERRY_SRC", src, 1);
+		setenv("FERRY_DST", dst, 1);
+		setenv("FERRY_VM", b->vm, 1);
+		push_globals(b, a, &n);
+		a[n++] = "--json";
+		a[n++] = "bench-command";
+		a[n++] = (char *)b->command;
+		a[n++] = (char *)(b->probe ? b->probe : "");
+		a[n] = NULL;
+	} else {
+		push_globals(b, a, &n);
+		a[n++] = "-H";
+		a[n++] = (char *)src;
+		a[n++] = "--json";
+		a[n++] = "migrate";
+		a[n++] = (char *)b->vm;
+		a[n++] = (char *)dst;
+		for (int i = 0; m->args[i]; i++)
+			a[n++] = (char *)m->args[i];
+		for (int i = 0; i < b->n_extra; i++)
+			a[n++] = (char *)b->extra[i];
+		if (b->probe) {
+			a[n++] = "--probe";
+			a[n++] = (char *)b->probe;
+		}
+		a[n] = NULL;
+	}
+	char *out = run_child(a, &st);
+	rec = out ? json_loads(out, 0, NULL) : NULL;
+	free(out);
+	if (!json_is_object(rec)) {
+		json_decref(rec);
+		rec = json_object();
+	}
+	bool ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	json_object_set_new(rec, "status", json_string(ok ? "completed" : "failed"));
+	json_object_set_new(rec, "src", json_string(src));
+	json_object_set_new(rec, "dst", json_string(dst));
+	return rec;
+}
+
+static int write_csv(const char *path, json_t *runs)
+{
+	FILE *f = fopen(path, "w");
+	size_t i;
+	json_t *r;
+
+	if (!f) {
+		fprintf(stderr, "ferry: cannot write %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	fprintf(f, "mode,run,src,dst,status");
+	for (size_t d = 0; d < N_DEFS; d++)
+		fprintf(f, ",%s", defs[d]);
+	fprintf(f, ",guest_clock_jump_ms,bytes\n");
+	json_array_foreach(runs, i, r) {
+		fprintf(f, "%s,%lld,%s,%s,%s", json_string_value(json_object_get(r, "bench_mode")),
+			(long long)json_integer_value(json_object_get(r, "bench_run")),
+			json_string_value(json_object_get(r, "src")), json_string_value(json_object_get(r, "dst")),
+			json_string_value(json_object_get(r, "status")));
+		for (size_t d = 0; d < N_DEFS; d++) {
+			json_t *v = json_object_get(r, defs[d]);
+			if (json_is_number(v))
+				fprintf(f, ",%.3f", json_number_value(v));
+			else
+				fprintf(f, ",");
+		}
+		json_t *j = json_object_get(r, "guest_clock_jump_ms"), *by = json_object_get(r, "bytes");
+		if (json_is_number(j))
+			fprintf(f, ",%.3f", json_number_value(j));
+		else
+			fprintf(f, ",");
+		if (json_is_integer(by))
+			fprintf(f, ",%lld\n", (long long)json_integer_value(by));
+		else
+			fprintf(f, ",\n");
+	}
+	return fclose(f) == 0 ? 0 : -1;
+}
+
+/* Statistics of one definition over a mode's completed runs. */
+static json_t *stats_of(json_t *runs, const char *mode, const char *def)
+{
+	double *v = xmalloc((json_array_size(runs) + 1) * sizeof(double));
+	size_t n = 0, i;
+	json_t *r;
+	struct stats s;
+
+	json_array_foreach(runs, i, r) {
+		json_t *x = json_object_get(r, def);
+		if (!strcmp(json_string_value(json_object_get(r, "bench_mode")), mode) &&
+		    !strcmp(json_string_value(json_object_get(r, "status")), "completed") && json_is_number(x))
+			v[n++] = json_number_value(x);
+	}
+	json_t *o = NULL;
+	if (n && stats_compute(v, n, 2000, 42, &s) == 0)
+		o = json_pack("{s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:[f,f]}", "n", (json_int_t)s.n, "mean", s.mean,
+			      "median", s.median, "sd", s.stddev, "min", s.min, "max", s.max, "p95", s.p95,
+			      "median_ci95", s.median_ci_lo, s.median_ci_hi);
+	free(v);
+	return o;
+}
+
+static void print_table(json_t *stats)
+{
+	const char *mode;
+	json_t *per;
+
+	printf("%-14s %-17s %3s %9s %9s %8s %9s %9s %9s  %s\n", "MODE", "DEFINITION", "N", "MEAN", "MEDIAN", "SD", "MIN",
+	       "MAX", "P95", "95% CI OF MEDIAN");
+	json_object_foreach(stats, mode, per) {
+		for (size_t d = 0; d < N_DEFS; d++) {
+			json_t *s = json_object_get(per, defs[d]);
+			if (!s)
+				continue;
+			json_t *ci = json_object_get(s, "median_ci95");
+			printf("%-14s %-17s %3lld %9.1f %9.1f %8.1f %9.1f %9.1f %9.1f  [%.1f, %.1f]\n", mode, defs[d],
+			       (long long)json_integer_value(json_object_get(s, "n")),
+			       json_number_value(json_object_get(s, "mean")), json_number_value(json_object_get(s, "median")),
+			       json_number_value(json_object_get(s, "sd")), json_number_value(json_object_get(s, "min")),
+			       json_number_value(json_object_get(s, "max")), json_number_value(json_object_get(s, "p95")),
+			       json_number_value(json_array_get(ci, 0)), json_number_value(json_array_get(ci, 1)));
+		}
+	}
+}
+
+/* --load: http:RATE from here for the whole bench; mem:MBPS inside the guest. */
+static pid_t start_load(struct bench *b, const char *spec, const char *host, struct ferr *err)
+{
+	const char *colon = strchr(spec, ':');
+	char *end;
+	long rate = colon ? strtol(colon + 1, &end, 10) : 0;
+
+	if (!colon || *end || rate <= 0 || rate > 100000) {
+		ferr_set(err, "--load is http:RATE (requests/s) or mem:MBPS (MB/s dirtied in the guest)");
+		return -EINVAL;
+	}
+	if (!strncmp(spec, "http:", 5)) {
+		if (!b->probe) {
+			ferr_set(err, "--load http needs --probe ADDR (the guest's address)");
+			return -EINVAL;
+		}
+		char addr[64], interval[32];
+		snprintf(addr, sizeof(addr), "%.*s", (int)strcspn(b->probe, ":"), b->probe);
+		snprintf(interval, sizeof(interval), "%.3f", 1000.0 / (double)rate);
+		pid_t pid = fork();
+		if (pid == 0) {
+			int null = open("/dev/null", O_WRONLY);
+			dup2(null, 1);
+			dup2(null, 2);
+			char *a[] = { "ferry", "probe", addr, "--method", "http", "--interval-ms", interval, NULL };
+			execv("/proc/self/exe", a);
+			_exit(127);
+		}
+		return pid;
+	}
+	if (!strncmp(spec, "mem:", 4)) {
+		char cmd[160];
+		snprintf(cmd, sizeof(cmd), "setsid ferry-guest --dirty %ld --size 64 </dev/null >/dev/null 2>&1 &\n", rate);
+		int fds[2];
+		if (pipe(fds) < 0)
+			return -errno;
+		pid_t pid = fork();
+		if (pid == 0) {
+			dup2(fds[0], 0);
+			close(fds[1]);
+			int null = open("/dev/null", O_WRONLY);
+			dup2(null, 1);
+			char *a[] = { "ferry", "-H", (char *)host, "console", (char *)b->vm, NULL };
+			execv("/proc/self/exe", a);
+			_exit(127);
+		}
+		close(fds[0]);
+		if (write_all(fds[1], cmd, strlen(cmd)) < 0) { /* the console reports its own errors */ }
+		close(fds[1]);
+		waitpid(pid, NULL, 0);
+		return 0;   /* runs in the guest until it reboots */
+	}
+	ferr_set(err, "--load is http:RATE or mem:MBPS, not '%s'", spec);
+	return -EINVAL;
+}
+
+int cmd_bench(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "vm", required_argument, NULL, 'v' },
+		{ "hosts", required_argument, NULL, 'H' },
+		{ "runs", required_argument, NULL, 'n' },
+		{ "modes", required_argument, NULL, 'm' },
+		{ "probe", required_argument, NULL, 'p' },
+		{ "load", required_argument, NULL, 'l' },
+		{ "command", required_argument, NULL, 'c' },
+		{ "csv", required_argument, NULL, 'C' },
+		{ "json", required_argument, NULL, 'J' },
+		{ "migrate-opt", required_argument, NULL, 'o' },
+		{ 0 }
+	};
+	struct bench b = { .cli = cli };
+	const char *modes_arg = "live", *csv = NULL, *json_path = NULL, *load = NULL;
+	char hosts_buf[128] = "";
+	long runs = 10;
+	int c;
+	struct ferr err = {0};
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		char *end;
+		switch (c) {
+		case 'v': b.vm = optarg; break;
+		case 'H': snprintf(hosts_buf, sizeof(hosts_buf), "%s", optarg); break;
+		case 'n':
+			runs = strtol(optarg, &end, 10);
+			if (*end || runs < 1 || runs > 1000) {
+				fprintf(stderr, "ferry: --runs needs a number from 1 to 1000\n");
+				return 2;
+			}
+			break;
+		case 'm': modes_arg = optarg; break;
+		case 'p': b.probe = optarg; break;
+		case 'l': load = optarg; break;
+		case 'c': b.command = optarg; break;
+		case 'C': csv = optarg; break;
+		case 'J': json_path = optarg; break;
+		case 'o':
+			if (b.n_extra == 16) {
+				fprintf(stderr, "ferry: too many --migrate-opt\n");
+				return 2;
+			}
+			b.extra[b.n_extra++] = optarg;
+			break;
+		default: return cli_usage(argv[0], true);
+		}
+	}
+	char *comma = strchr(hosts_buf, ',');
+	if (optind != argc || !b.vm || !comma) {
+		fprintf(stderr, "ferry: bench needs --vm NAME and --hosts SRC,DST\n");
+		return cli_usage(argv[0], true);
+	}
+	*comma = 0;
+	b.hosts[0] = hosts_buf;
+	b.hosts[1] = comma + 1;
+	if (!*b.hosts[0] || !*b.hosts[1] || !strcmp(b.hosts[0], b.hosts[1])) {
+		fprintf(stderr, "ferry: --hosts wants two different hosts, SRC,DST\n");
+		return 2;
+	}
+	/* Modes: known ones only; "command" comes with --command. */
+	const struct mode *modes[MAX_MODES];
+	int n_modes = 0;
+	char mbuf[128], *tok, *save = NULL;
+	snprintf(mbuf, sizeof(mbuf), "%s", b.command && !strcmp(modes_arg, "live") ? "command" : modes_arg);
+	for (tok = strtok_r(mbuf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		size_t k;
+		for (k = 0; k < ARRAY_SIZE(known_modes) && strcmp(known_modes[k].name, tok); k++)
+			;
+		if (k == ARRAY_SIZE(known_modes)) {
+			fprintf(stderr, "ferry: unknown mode '%s' (live, live-postcopy, command; cold modes do not exist yet)\n", tok);
+			return 2;
+		}
+		if (!strcmp(tok, "command") && !b.command) {
+			fprintf(stderr, "ferry: mode command needs --command 'CMD'\n");
+			return 2;
+		}
+		if (n_modes == MAX_MODES) {
+			fprintf(stderr, "ferry: at most %d modes\n", MAX_MODES);
+			return 2;
+		}
+		modes[n_modes++] = &known_modes[k];
+	}
+	pid_t load_pid = 0;
+	if (load && (load_pid = start_load(&b, load, b.hosts[0], &err)) < 0) {
+		fprintf(stderr, "ferry: %s\n", err.msg);
+		return 2;
+	}
+
+	b.runs = json_array();
+	int src = 0, failures = 0;
+	for (int mi = 0; mi < n_modes; mi++) {
+		for (long r = 0; r <= runs; r++) {
+			const char *s = b.hosts[src], *d = b.hosts[1 - src];
+			fprintf(stderr, "%s run %ld/%ld%s: %s -> %s ... ", modes[mi]->name, r, runs, r ? "" : " (warm-up)", s, d);
+			json_t *rec = one_run(&b, modes[mi], s, d);
+			bool ok = !strcmp(json_string_value(json_object_get(rec, "status")), "completed");
+			fprintf(stderr, "%s", ok ? "done" : "FAILED");
+			if (json_is_number(json_object_get(rec, "pause_ms")))
+				fprintf(stderr, ", pause %.1f ms", json_number_value(json_object_get(rec, "pause_ms")));
+			if (json_is_number(json_object_get(rec, "net_gap_ms")))
+				fprintf(stderr, ", ICMP gap %.1f ms", json_number_value(json_object_get(rec, "net_gap_ms")));
+			fprintf(stderr, "\n");
+			if (ok) {
+				src = 1 - src;
+				failures = 0;
+			} else if (++failures == 3) {
+				fprintf(stderr, "ferry: three runs in a row failed; stopping\n");
+				json_decref(rec);
+				goto done;
+			}
+			if (r > 0) {
+				json_object_set_new(rec, "bench_mode", json_string(modes[mi]->name));
+				json_object_set_new(rec, "bench_run", json_integer(r));
+				json_array_append(b.runs, rec);
+			}
+			json_decref(rec);
+		}
+	}
+done:
+	if (load_pid > 0) {
+		kill(load_pid, SIGTERM);
+		waitpid(load_pid, NULL, 0);
+	}
+	json_t *stats = json_object();
+	for (int mi = 0; mi < n_modes; mi++) {
+		json_t *per = json_object();
+		for (size_t d = 0; d < N_DEFS; d++) {
+			json_t *s = stats_of(b.runs, modes[mi]->name, defs[d]);
+			if (s)
+				json_object_set_new(per, defs[d], s);
+		}
+		json_object_set_new(stats, modes[mi]->name, per);
+	}
+	int rc = 0;
+	if (csv && write_csv(csv, b.runs) < 0)
+		rc = 1;
+	json_t *all = json_pack("{s:s, s:[s,s], s:I, s:O, s:O}", "vm", b.vm, "hosts", b.hosts[0], b.hosts[1], "runs_per_mode",
+				(json_int_t)runs, "runs", b.runs, "stats", stats);
+	if (json_path && json_dump_file(all, json_path, JSON_INDENT(1)) < 0) {
+		fprintf(stderr, "ferry: cannot write %s\n", json_path);
+		rc = 1;
+	}
+	if (cli->json)
+		cli_print_json(all);
+	else
+		print_table(stats);
+	size_t i;
+	json_t *r;
+	long failed = 0;
+	json_array_foreach(b.runs, i, r)
+		failed += !strcmp(json_string_value(json_object_get(r, "status")), "completed") ? 0 : 1;
+	if (failed) {
+		fprintf(stderr, "ferry: %ld of %zu runs failed (in --csv/--json with their errors)\n", failed,
+			json_array_size(b.runs));
+		rc = 1;
+	}
+	json_decref(all);
+	json_decref(stats);
+	json_decref(b.runs);
+	return rc;
+}
