@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.." || exit 1
 tmp=$(mktemp -d)
 trap 'ip -n ferry-storage link set mig0 up 2>/dev/null; $FERRY lab down >/dev/null 2>&1; rm -rf "$tmp"' EXIT
 P="$PWD/$FERRY"
-jnum() { sed -n "s/.*\"$1\": \([0-9.]*\).*/\1/p" "$2" | head -1; }
+jnum() { sed -n "s/.*\"$1\": \(-\{0,1\}[0-9.]*\).*/\1/p" "$2" | head -1; }
 # within MEASURED TRUTH TOLERANCE (ms)
 within() { awk -v m="$1" -v t="$2" -v d="$3" 'BEGIN { exit !(m - t <= d && t - m <= d) }'; }
 
@@ -39,7 +39,7 @@ check "web1 serves" wait_http 10.77.0.2 90
 ev=/run/ferry-lab/a/vms/web1/events.jsonl
 pause_ok=1
 for try in 1 2 3; do
-	$FERRY lab exec client "$P" --json probe 10.77.0.2 --method icmp --duration 3 > "$tmp/pause.json" &
+	$FERRY lab exec client "$P" --json probe 10.77.0.2 --method icmp,guest --duration 3 > "$tmp/pause.json" &
 	pr=$!
 	sleep 1
 	$FERRY -H a pause web1 >/dev/null; sleep 0.1; $FERRY -H a unpause web1 >/dev/null
@@ -48,16 +48,29 @@ for try in 1 2 3; do
 	resume=$(grep '"RESUME"' $ev | tail -1 | sed -n 's/.*"qemu_us":\([0-9]*\).*/\1/p')
 	truth=$(awk -v a=$stop -v b=$resume 'BEGIN { printf "%.1f", (b - a) / 1000 }')
 	gap=$(jnum longest_gap_ms "$tmp/pause.json")
-	note "figure: guest pause truth ${truth} ms (QMP STOP->RESUME), ICMP gap ${gap} ms (try $try)"
-	if within "$gap" "$truth" 6; then pause_ok=0; break; fi
+	ggap=$(jnum guest_gap_ms "$tmp/pause.json"); lost=$(jnum lost_in_gap "$tmp/pause.json")
+	note "figure: guest pause truth ${truth} ms (QMP STOP->RESUME), ICMP gap ${gap} ms, guest gap ${ggap} ms ($lost heartbeats lost in it), guest clock jump $(jnum clock_jump_ms "$tmp/pause.json" || true) ms (try $try)"
+	# The guest's sender needs a moment after it resumes under TCG (seen: 1-19 ms).
+	if within "$gap" "$truth" 6 && within "$ggap" "$((${truth%.*} + 12))" 18 && [ "$lost" = 0 ]; then pause_ok=0; break; fi
 done
-check "the ICMP gap matches a ~100 ms guest pause within 1 + 5 ms" test $pause_ok = 0
+check "a ~100 ms guest pause: ICMP gap within 1 + 5 ms; guest gap from -6 to +30 ms of it, no heartbeat lost" test $pause_ok = 0
 check "the guest runs again" sh -c "$FERRY -H a list | grep -qE '^web1 +a +running'"
 
 # 3. A migration measured from outside: --probe adds the ICMP gap to the record.
-check "migrate --probe from the client" sh -c "$FERRY lab exec client '$P' -H a --json migrate web1 b --probe 10.77.0.2:icmp > $tmp/mig.json"
-check "the record holds the ICMP gap and the probe counts" sh -c "grep -q '\"net_gap_ms\": [1-9]' $tmp/mig.json && grep -q '\"replied\": [1-9]' $tmp/mig.json"
-note "figure: one move: pause $(jnum pause_ms $tmp/mig.json) ms, QEMU downtime $(jnum qemu_downtime_ms $tmp/mig.json) ms, ICMP gap $(jnum net_gap_ms $tmp/mig.json) ms"
+check "migrate --probe from the client" sh -c "$FERRY lab exec client '$P' -H a --json migrate web1 b --probe 10.77.0.2:icmp,guest > $tmp/mig.json"
+check "the record holds the ICMP and guest gaps and the probe counts" sh -c "grep -q '\"net_gap_ms\": [1-9]' $tmp/mig.json && grep -q '\"guest_gap_ms\": [1-9]' $tmp/mig.json && grep -q '\"replied\": [1-9]' $tmp/mig.json"
+note "figure: one move: pause $(jnum pause_ms $tmp/mig.json) ms, QEMU downtime $(jnum qemu_downtime_ms $tmp/mig.json) ms, ICMP gap $(jnum net_gap_ms $tmp/mig.json) ms, guest gap $(jnum guest_gap_ms $tmp/mig.json) ms"
+
+# 3b. ferry bench: repeated moves (web1 is on b now), statistics, CSV and JSON.
+check "ferry bench --runs 3 from the client" sh -c "$FERRY lab exec client '$P' bench --vm web1 --hosts b,a --runs 3 --probe 10.77.0.2:icmp,guest --csv $tmp/bench.csv --json $tmp/bench.json > $tmp/bench.out 2>$tmp/bench.err"
+sed 's/^/# /' "$tmp/bench.out"
+check "the CSV has one row per counted run, each completed" sh -c "[ \$(grep -c '^live,[123],.*,completed,' $tmp/bench.csv) = 3 ]"
+check "the runs alternate direction after the warm-up (b->a first)" sh -c "grep -q '^live,1,a,b,' $tmp/bench.csv && grep -q '^live,2,b,a,' $tmp/bench.csv"
+check "the table has n=3 for the pause window, ICMP and guest gaps" sh -c "grep -qE '^live +pause_ms +3 ' $tmp/bench.out && grep -qE '^live +net_gap_ms +3 ' $tmp/bench.out && grep -qE '^live +guest_gap_ms +3 ' $tmp/bench.out"
+check "the JSON has the runs and a median with its confidence interval" sh -c "grep -q '\"median_ci95\"' $tmp/bench.json && [ \$(grep -c '\"bench_run\"' $tmp/bench.json) = 3 ]"
+check_fails "bench: an unknown mode is refused" "unknown mode 'teleport'" $FERRY bench --vm web1 --hosts a,b --modes teleport
+check_fails "bench: the same host twice is refused" "two different hosts" $FERRY bench --vm web1 --hosts a,a
+check_fails "bench: mode command without --command is refused" "needs --command" $FERRY bench --vm web1 --hosts a,b --modes command
 
 # 4. Bad input: a clear error, at once.
 check_fails "an unknown method is refused" "unknown probe method 'smoke'" timeout 5 $FERRY probe 10.77.0.2 --method smoke
