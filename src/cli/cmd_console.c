@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #define ESCAPE_CHAR 0x1d   /* Ctrl-] */
-#define LINGER_MS 1500     /* output still read after stdin ends */
+#define LINGER_MS 1500     /* output still read after stdin ends (and after each output) */
 
 int cmd_console(struct cli *cli, int argc, char **argv)
 {
@@ -60,6 +60,8 @@ int cmd_console(struct cli *cli, int argc, char **argv)
 			}
 			if (n > 0 && write_all(1, buf, n) < 0)
 				break;
+			if (n > 0 && !stdin_open)   /* still talking: keep listening */
+				linger_until = time_mono_us() + LINGER_MS * 1000;
 		}
 		if (p[1].revents) {
 			ssize_t n = read(0, buf, sizeof(buf));

@@ -19,7 +19,9 @@ check "web1 serves" wait_http 10.77.0.2 90
 boot=$(bootid)
 check_fails "a local disk without --copy-storage is refused" "not on shared storage; use --copy-storage" $FERRY -H a migrate web1 b
 
-sum=$(guest a 'dd if=/dev/urandom of=/www/before bs=1M count=4 2>/dev/null; sync; md5sum /www/before' | cut -d' ' -f1)
+# The serial shell runs one command after another: the checksum is read once dd is done.
+guest a 'dd if=/dev/urandom of=/www/before bs=1M count=4 2>/dev/null; sync; md5sum /www/before > /tmp/before.sum' >/dev/null
+for i in $(seq 20); do sum=$(guest a 'cat /tmp/before.sum 2>/dev/null' | cut -d' ' -f1); [ -n "$sum" ] && break; done
 check "the guest wrote data before the move" test -n "$sum"
 check "start a writer in the guest" sh -c "$(declare -f guest); FERRY=$FERRY guest a '(i=0; while [ \$i -lt 400 ]; do echo \$i >> /www/during; i=\$((i+1)); usleep 10000; done; sync; echo done > /www/writer-done; sync) </dev/null >/dev/null 2>&1 & echo started' | grep -q started"
 check "--copy-storage moves web1 a -> b while it writes" $FERRY -H a migrate web1 b --copy-storage
