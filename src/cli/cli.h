@@ -70,6 +70,7 @@ struct prober {
 	pid_t pid;
 	char path[64];
 	struct probe_cfg cfg;
+	bool timeline;   /* add every reply time to the record (ferry bench --report) */
 };
 int cli_prober_start(struct prober *p, const char *spec, struct ferr *err);
 /* Stops the prober a moment later and adds the gaps to rec. */

@@ -4,6 +4,7 @@
  * Each run is a `ferry --json migrate` (or the user's --command) child, so
  * a bench measures exactly what a user's migration does. */
 #include "cli/cli.h"
+#include "report/report.h"
 #include "stats/stats.h"
 
 #include <errno.h>
@@ -40,6 +41,7 @@ struct bench {
 	const char *vm, *hosts[2], *probe, *command;
 	const char *extra[16];
 	int n_extra;
+	bool timeline;          /* --report: every reply time into the records */
 	json_t *runs;
 };
 
@@ -118,6 +120,8 @@ static json_t *one_run(struct bench *b, const struct mode *m, const char *src, c
 		if (b->probe) {
 			a[n++] = "--probe";
 			a[n++] = (char *)b->probe;
+			if (b->timeline)
+				a[n++] = "--probe-timeline";
 		}
 		a[n] = NULL;
 	}
@@ -289,10 +293,12 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 		{ "csv", required_argument, NULL, 'C' },
 		{ "json", required_argument, NULL, 'J' },
 		{ "migrate-opt", required_argument, NULL, 'o' },
+		{ "report", required_argument, NULL, 'R' },
+		{ "from-json", required_argument, NULL, 'F' },
 		{ 0 }
 	};
 	struct bench b = { .cli = cli };
-	const char *modes_arg = "live", *csv = NULL, *json_path = NULL, *load = NULL;
+	const char *modes_arg = "live", *csv = NULL, *json_path = NULL, *load = NULL, *report = NULL, *from_json = NULL;
 	char hosts_buf[128] = "";
 	long runs = 10;
 	int c;
@@ -317,6 +323,8 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 		case 'c': b.command = optarg; break;
 		case 'C': csv = optarg; break;
 		case 'J': json_path = optarg; break;
+		case 'R': report = optarg; b.timeline = true; break;
+		case 'F': from_json = optarg; break;
 		case 'o':
 			if (b.n_extra == 16) {
 				fprintf(stderr, "ferry: too many --migrate-opt\n");
@@ -326,6 +334,26 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 			break;
 		default: return cli_usage(argv[0], true);
 		}
+	}
+	if (from_json) {
+		/* Re-render an earlier bench (its --json file): table and report. */
+		json_error_t je;
+		json_t *old = json_load_file(from_json, 0, &je);
+		if (!json_is_object(old) || !json_is_object(json_object_get(old, "stats"))) {
+			fprintf(stderr, "ferry: %s is not a ferry bench --json file: %s\n", from_json, old ? "no stats" : je.text);
+			json_decref(old);
+			return 2;
+		}
+		int rc = 0;
+		print_table(json_object_get(old, "stats"));
+		if (report && report_write(report, old, &err) < 0) {
+			fprintf(stderr, "ferry: %s\n", err.msg);
+			rc = 1;
+		} else if (report) {
+			printf("report: %s\n", report);
+		}
+		json_decref(old);
+		return rc;
 	}
 	char *comma = strchr(hosts_buf, ',');
 	if (optind != argc || !b.vm || !comma) {
@@ -422,10 +450,18 @@ done:
 		fprintf(stderr, "ferry: cannot write %s\n", json_path);
 		rc = 1;
 	}
+	if (report) {
+		if (report_write(report, all, &err) < 0) {
+			fprintf(stderr, "ferry: %s\n", err.msg);
+			rc = 1;
+		}
+	}
 	if (cli->json)
 		cli_print_json(all);
 	else
 		print_table(stats);
+	if (report && rc == 0 && !cli->json)
+		printf("report: %s\n", report);
 	size_t i;
 	json_t *r;
 	long failed = 0;

@@ -100,6 +100,24 @@ void cli_prober_finish(struct prober *p, json_t *rec)
 		if (m == PROBE_HTTP || (m == PROBE_TCP && !p->cfg.use[PROBE_HTTP]))
 			json_object_set_new(rec, "service_gap_ms", json_real(g.longest_us / 1000.0));
 	}
+	if (p->timeline && n) {
+		/* Reply times in 0.1 ms after t0 (realtime), per method. */
+		int64_t t0 = s[0].send_us;
+		for (size_t i = 0; i < n; i++)
+			if (s[i].method != PROBE_GUEST && s[i].send_us < t0)
+				t0 = s[i].send_us;
+		json_t *tl = json_pack("{s:I}", "t0_us", (json_int_t)(t0 + off));
+		for (int m = 0; m < PROBE_N; m++) {
+			if (!p->cfg.use[m])
+				continue;
+			json_t *a = json_array();
+			for (size_t i = 0; i < n; i++)
+				if (s[i].method == m && s[i].reply_us)
+					json_array_append_new(a, json_integer((s[i].reply_us - t0) / 100));
+			json_object_set_new(tl, probe_method_name(m), a);
+		}
+		json_object_set_new(o, "timeline", tl);
+	}
 	json_object_set_new(rec, "probe", o);
 	free(data);
 }
@@ -178,10 +196,12 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 		{ "cancel", no_argument, NULL, 'c' },
 		{ "recover", no_argument, NULL, 'r' },
 		{ "probe", required_argument, NULL, 'X' },
+		{ "probe-timeline", no_argument, NULL, 'L' },
 		{ 0 }
 	};
 	json_t *o = json_object(), *res;
 	const char *special = NULL, *probe = NULL;
+	bool timeline = false;
 	long long v;
 	int c;
 
@@ -211,6 +231,7 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 		case 'c': special = "migrate-cancel"; break;
 		case 'r': special = "migrate-recover"; break;
 		case 'X': probe = optarg; break;
+		case 'L': timeline = true; break;
 		case 'P':
 			if (strcmp(optarg, "off") && strcmp(optarg, "on") && strcmp(optarg, "auto")) {
 				fprintf(stderr, "ferry: --postcopy is off, on or auto\n");
@@ -263,7 +284,7 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 	}
 	json_t *args = json_pack("{s:s, s:{s:s, s:s, s:i}, s:o}", "name", name, "dest", "host", dest, "addr", h.addr,
 				 "port", h.port, "opts", o);
-	struct prober pr = { .pid = 0 };
+	struct prober pr = { .pid = 0, .timeline = timeline };
 	if (probe && cli_prober_start(&pr, probe, &err) < 0) {
 		fprintf(stderr, "ferry: %s\n", err.msg);
 		json_decref(args);
@@ -303,7 +324,7 @@ bad:
  * end, and prints a record like migrate's (for ferry bench --command). */
 int cmd_bench_command(struct cli *cli, int argc, char **argv)
 {
-	struct prober pr = { .pid = 0 };
+	struct prober pr = { .pid = 0, .timeline = true };
 	struct ferr err = {0};
 	int st;
 

@@ -63,7 +63,8 @@ static const struct verb verbs[] = {
 	{ "bench", cmd_bench,
 	  "bench --vm NAME --hosts SRC,DST [--runs N] [--modes live,live-postcopy,command]\n"
 	  "              [--probe ADDR[:methods]] [--load http:RATE|mem:MBPS] [--command 'CMD']\n"
-	  "              [--migrate-opt OPT]... [--csv FILE] [--json FILE]",
+	  "              [--migrate-opt OPT]... [--csv FILE] [--json FILE] [--report FILE.html]\n"
+	  "       ferry bench --from-json FILE [--report FILE.html]",
 	  "Migrates NAME back and forth between SRC and DST, N runs per mode (default\n"
 	  "10) after one warm-up run that is not counted, each measured from outside\n"
 	  "with --probe (run ferry where the guest is reachable: in the lab, with\n"
@@ -79,6 +80,10 @@ static const struct verb verbs[] = {
 	  "  --load mem:MBPS   the guest dirties MBPS MB/s of memory (ferry-guest)\n"
 	  "  --migrate-opt OPT passes OPT to every ferry migrate (repeat per word)\n"
 	  "  --csv, --json     every run's record, and (JSON) the statistics\n"
+	  "  --report FILE     one self-contained HTML page: the statistics, a box plot\n"
+	  "                    per definition across modes, and per mode the timeline of\n"
+	  "                    one migration (probe replies, pause window, gaps)\n"
+	  "  --from-json FILE  no runs: the table and report of an earlier --json file\n"
 	  "Exits 1 if any run failed." },
 	{ "bench-command", cmd_bench_command, "bench-command CMD PROBE",
 	  "Internal to ferry bench: runs CMD between the start and end of a probe." },

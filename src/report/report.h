@@ -1,0 +1,12 @@
+/* report.h: ferry bench's self-contained HTML report with SVG plots. */
+#ifndef FERRY_REPORT_H
+#define FERRY_REPORT_H
+
+#include <jansson.h>
+#include "util/util.h"
+
+/* Writes the report of a bench (the object ferry bench --json writes:
+ * runs with their records, stats per mode and definition) to path. */
+int report_write(const char *path, json_t *bench, struct ferr *err);
+
+#endif
