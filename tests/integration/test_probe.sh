@@ -79,6 +79,17 @@ cp "$tmp/report.png" build/test-logs/bench-report.png 2>/dev/null
 check_fails "bench: an unknown mode is refused" "unknown mode 'teleport'" $FERRY bench --vm web1 --hosts a,b --modes teleport
 check_fails "bench: the same host twice is refused" "two different hosts" $FERRY bench --vm web1 --hosts a,a
 check_fails "bench: mode command without --command is refused" "needs --command" $FERRY bench --vm web1 --hosts a,b --modes command
+check_fails "bench: a bad --load is refused" "--load is http:RATE" $FERRY bench --vm web1 --hosts a,b --load cpu:5
+
+# --command: another tool moves the guest (here ferry itself, as a user's
+# script would); ferry probes around it. web1 is on b.
+check "bench --command runs the user's tool (FERRY_VM/SRC/DST set) between probes" sh -c "$FERRY lab exec client '$P' bench --vm web1 --hosts b,a --runs 1 --command '\"$P\" -H \$FERRY_SRC migrate \$FERRY_VM \$FERRY_DST --insecure' --probe 10.77.0.2:icmp --csv $tmp/cmd.csv > $tmp/cmd.out 2>&1"
+check "the command's move is measured (ICMP gap) and counted" sh -c "grep -qE '^command,1,a,b,completed,' $tmp/cmd.csv && grep -qE '^command +net_gap_ms +1 ' $tmp/cmd.out && grep -qE '^command +total_ms +1 ' $tmp/cmd.out"
+
+# --load: HTTP requests from the client and memory dirtied inside the guest.
+check "bench --load http:50 and --load mem:20 (one each)" sh -c "$FERRY lab exec client '$P' bench --vm web1 --hosts b,a --runs 1 --load http:50 --probe 10.77.0.2:icmp --csv $tmp/lh.csv > /dev/null 2>&1 && $FERRY lab exec client '$P' bench --vm web1 --hosts b,a --runs 1 --load mem:20 --probe 10.77.0.2:icmp --csv $tmp/lm.csv > /dev/null 2>&1 && grep -q ',completed,' $tmp/lh.csv && grep -q ',completed,' $tmp/lm.csv"
+check "the HTTP load ended with the bench" sh -c "! pgrep -f '^ferry probe 10.77.0.2 --method http'"
+check "the guest runs the memory dirtier" sh -c "$(declare -f guest); FERRY=$FERRY guest b 'ps' | grep -q 'ferry-guest --dirty 20'"
 
 # 4. Bad input: a clear error, at once.
 check_fails "an unknown method is refused" "unknown probe method 'smoke'" timeout 5 $FERRY probe 10.77.0.2 --method smoke
