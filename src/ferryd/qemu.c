@@ -242,7 +242,12 @@ char **qemu_build_argv(const char *qemu, const struct vm_config *c, enum vm_acce
 		const struct vm_disk *d = &c->disks[i];
 		const char *ro = d->readonly ? ",read-only=on" : "";
 		push(&a, &n, "-blockdev");
-		push(&a, &n, "driver=file,filename=%s,node-name=%s-file%s", d->target, d->vdev, ro);
+		/* Shared storage: O_DIRECT, as libvirt insists for live migration:
+		 * no host page cache that the other host cannot see, nothing to
+		 * flush or drop (QEMU drops the image's cache on activation) in
+		 * the pause. */
+		push(&a, &n, "driver=file,filename=%s,node-name=%s-file%s%s", d->target, d->vdev, ro,
+		     d->shared ? ",cache.direct=on" : "");
 		push(&a, &n, "-blockdev");
 		push(&a, &n, "driver=%s,file=%s-file,node-name=%s%s", d->format, d->vdev, d->vdev, ro);
 		push(&a, &n, "-device");

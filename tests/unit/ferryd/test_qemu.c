@@ -48,6 +48,7 @@ static void test_argv(void **state)
 	assert_string_equal(arg_after(a, "-pidfile", NULL), "/st/vms/web1/qemu.pid");
 	assert_non_null(arg_after(a, "-qmp", "unix:/st/vms/web1/qmp.sock,server=on,wait=off"));
 	assert_non_null(arg_after(a, "-blockdev", "filename=/g/d.img"));
+	assert_null(arg_after(a, "-blockdev", "cache.direct=on"));   /* not shared: host cache */
 	assert_non_null(arg_after(a, "-blockdev", "read-only=on"));     /* the r disk */
 	assert_non_null(arg_after(a, "-device", "virtio-blk-pci,drive=vda"));
 	assert_non_null(arg_after(a, "-device", "ide-hd,drive=hdc"));
@@ -84,6 +85,19 @@ static void test_ram_size(void **state)
 	assert_int_equal(qemu_ram_kb(c, ACCEL_TCG, 0), 256 * 1024 + 8);   /* unknown: assume the bug */
 	assert_int_equal(qemu_ram_kb(c, ACCEL_TCG, 900), 256 * 1024);
 	assert_int_equal(qemu_ram_kb(c, ACCEL_KVM, 702), 256 * 1024);
+	vmcfg_free(c);
+}
+
+/* Shared disks are opened with O_DIRECT: no host page cache that the other
+ * host cannot see (libvirt's rule for live migration). */
+static void test_shared_disk_direct(void **state)
+{
+	(void)state;
+	struct vm_config *c = cfg("name = \"w\"\nkernel = \"/k\"\n"
+				  "disk = [ \"target=/s.img,format=raw,vdev=vda,access=w,shared=yes\" ]\n");
+	char **a = qemu_build_argv("q", c, ACCEL_TCG, 262152, "/x", false);
+	assert_non_null(arg_after(a, "-blockdev", "filename=/s.img,node-name=vda-file,cache.direct=on"));
+	qemu_argv_free(a);
 	vmcfg_free(c);
 }
 
@@ -130,6 +144,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_argv),
 		cmocka_unit_test(test_ram_size),
+		cmocka_unit_test(test_shared_disk_direct),
 		cmocka_unit_test(test_tap_names),
 		cmocka_unit_test(test_accel),
 	};
