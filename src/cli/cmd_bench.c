@@ -21,8 +21,8 @@
 #define MAX_ARGS 48
 
 /* The downtime definitions of docs/downtime.md, as result record keys. */
-static const char *defs[] = { "pause_ms", "qemu_downtime_ms", "net_gap_ms", "service_gap_ms", "guest_gap_ms",
-			      "total_ms" };
+static const char *defs[] = { "pause_ms", "qemu_downtime_ms", "net_gap_ms", "net_gap_switchover_ms",
+			      "service_gap_ms", "guest_gap_ms", "total_ms" };
 #define N_DEFS (sizeof(defs) / sizeof(defs[0]))
 
 struct mode {
@@ -206,7 +206,7 @@ static void print_table(json_t *stats)
 	const char *mode;
 	json_t *per;
 
-	printf("%-14s %-17s %3s %9s %9s %8s %9s %9s %9s  %s\n", "MODE", "DEFINITION", "N", "MEAN", "MEDIAN", "SD", "MIN",
+	printf("%-14s %-21s %3s %9s %9s %8s %9s %9s %9s  %s\n", "MODE", "DEFINITION", "N", "MEAN", "MEDIAN", "SD", "MIN",
 	       "MAX", "P95", "95% CI OF MEDIAN");
 	json_object_foreach(stats, mode, per) {
 		for (size_t d = 0; d < N_DEFS; d++) {
@@ -214,7 +214,7 @@ static void print_table(json_t *stats)
 			if (!s)
 				continue;
 			json_t *ci = json_object_get(s, "median_ci95");
-			printf("%-14s %-17s %3lld %9.1f %9.1f %8.1f %9.1f %9.1f %9.1f  [%.1f, %.1f]\n", mode, defs[d],
+			printf("%-14s %-21s %3lld %9.1f %9.1f %8.1f %9.1f %9.1f %9.1f  [%.1f, %.1f]\n", mode, defs[d],
 			       (long long)json_integer_value(json_object_get(s, "n")),
 			       json_number_value(json_object_get(s, "mean")), json_number_value(json_object_get(s, "median")),
 			       json_number_value(json_object_get(s, "sd")), json_number_value(json_object_get(s, "min")),

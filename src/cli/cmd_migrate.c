@@ -92,8 +92,17 @@ void cli_prober_finish(struct prober *p, json_t *rec)
 		struct probe_gaps g;
 		probe_analyze(s, n, m, 10000, &g);
 		json_object_set_new(o, probe_method_name(m), cli_gaps_json(&g, p->cfg.interval_us[m], off));
+		/* The gap around the pause window: the switchover's share, when the
+		 * longest gap happened elsewhere (e.g. at the migration's start). */
+		int64_t stop = json_integer_value(json_object_get(rec, "stop_us"));
+		int64_t resume = json_integer_value(json_object_get(rec, "resume_us"));
+		int64_t around = stop && resume ? probe_gap_around(s, n, m, stop - off, resume - off) : -1;
+		if (around >= 0)
+			json_object_set_new(json_object_get(o, probe_method_name(m)), "switchover_gap_ms", json_real(around / 1000.0));
 		if (m == PROBE_ICMP) {
 			json_object_set_new(rec, "net_gap_ms", json_real(g.longest_us / 1000.0));
+			if (around >= 0)
+				json_object_set_new(rec, "net_gap_switchover_ms", json_real(around / 1000.0));
 			if (g.open)
 				json_object_set_new(rec, "net_gap_open", json_true());
 		}
@@ -173,6 +182,8 @@ static void print_record(json_t *r)
 	if (json_is_number(json_object_get(r, "net_gap_ms")))
 		printf(", ICMP gap %.1f ms%s", json_number_value(json_object_get(r, "net_gap_ms")),
 		       json_is_true(json_object_get(r, "net_gap_open")) ? " (no answer when probing stopped)" : "");
+	if (json_is_number(json_object_get(r, "net_gap_switchover_ms")))
+		printf(" (%.1f ms around the switchover)", json_number_value(json_object_get(r, "net_gap_switchover_ms")));
 	if (json_is_number(json_object_get(r, "service_gap_ms")))
 		printf(", service gap %.1f ms", json_number_value(json_object_get(r, "service_gap_ms")));
 	if (json_is_number(json_object_get(r, "guest_gap_ms")))

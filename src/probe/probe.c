@@ -506,3 +506,19 @@ void probe_guest_analyze(const struct probe_sample *s, size_t n, struct probe_gu
 	}
 	free(h);
 }
+
+int64_t probe_gap_around(const struct probe_sample *s, size_t n, enum probe_method m, int64_t from_us, int64_t to_us)
+{
+	int64_t before = -1, after = -1;
+
+	for (size_t i = 0; i < n; i++) {
+		int64_t t = s[i].reply_us;
+		if (s[i].method != m || !t)
+			continue;
+		if (t <= from_us && (before < 0 || t > before))
+			before = t;
+		if (t >= to_us && (after < 0 || t < after))
+			after = t;
+	}
+	return before < 0 || after < 0 ? -1 : after - before;
+}

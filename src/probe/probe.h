@@ -69,5 +69,9 @@ int probe_run(const struct probe_cfg *c, struct probe_sample **samples, size_t *
 void probe_analyze(const struct probe_sample *s, size_t n, enum probe_method m, int64_t threshold_us,
 		   struct probe_gaps *out);
 void probe_guest_analyze(const struct probe_sample *s, size_t n, struct probe_guest *out);
+/* The gap of method m that spans [from_us, to_us] (e.g. a migration's pause
+ * window): from the last reply at or before from_us to the first reply at or
+ * after to_us. -1 if there is no reply on one side. */
+int64_t probe_gap_around(const struct probe_sample *s, size_t n, enum probe_method m, int64_t from_us, int64_t to_us);
 
 #endif

@@ -16,6 +16,7 @@ static const char *defs[][2] = {
 	{ "pause_ms", "pause window (source STOP to destination RESUME)" },
 	{ "qemu_downtime_ms", "QEMU's downtime figure" },
 	{ "net_gap_ms", "net gap (longest time between ICMP replies)" },
+	{ "net_gap_switchover_ms", "net gap around the switchover (ICMP)" },
 	{ "service_gap_ms", "service gap (longest time between HTTP answers)" },
 	{ "guest_gap_ms", "guest gap (longest time between heartbeats from inside)" },
 	{ "total_ms", "total time of the move" },

@@ -66,14 +66,18 @@ check "ferry bench --runs 3 from the client" sh -c "$FERRY lab exec client '$P' 
 sed 's/^/# /' "$tmp/bench.out"
 check "the CSV has one row per counted run, each completed" sh -c "[ \$(grep -c '^live,[123],.*,completed,' $tmp/bench.csv) = 3 ]"
 check "the runs alternate direction after the warm-up (b->a first)" sh -c "grep -q '^live,1,a,b,' $tmp/bench.csv && grep -q '^live,2,b,a,' $tmp/bench.csv"
-check "the table has n=3 for the pause window, ICMP and guest gaps" sh -c "grep -qE '^live +pause_ms +3 ' $tmp/bench.out && grep -qE '^live +net_gap_ms +3 ' $tmp/bench.out && grep -qE '^live +guest_gap_ms +3 ' $tmp/bench.out"
+check "the table has n=3 for the pause window, ICMP gaps (longest, around the switchover) and guest gap" sh -c "grep -qE '^live +pause_ms +3 ' $tmp/bench.out && grep -qE '^live +net_gap_ms +3 ' $tmp/bench.out && grep -qE '^live +net_gap_switchover_ms +3 ' $tmp/bench.out && grep -qE '^live +guest_gap_ms +3 ' $tmp/bench.out"
+check "the gap around the switchover covers the pause and is at most the longest gap" sh -c "python3 -c \"
+import json, sys
+runs = json.load(open('$tmp/bench.json'))['runs']
+sys.exit(0 if all(r['pause_ms'] <= r['net_gap_switchover_ms'] + 2 and r['net_gap_switchover_ms'] <= r['net_gap_ms'] + 0.01 for r in runs) else 1)\""
 check "the JSON has the runs and a median with its confidence interval" sh -c "grep -q '\"median_ci95\"' $tmp/bench.json && [ \$(grep -c '\"bench_run\"' $tmp/bench.json) = 3 ]"
 # The HTML report renders in headless Chromium: screenshot, plot elements, no console errors.
 chrome() { timeout 90 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
 	--disable-component-update --disable-sync --user-data-dir="$tmp/chromium" --enable-logging=stderr --v=0 "$@"; }
 check "chromium takes a screenshot of the report" sh -c "$(declare -f chrome); tmp=$tmp; chrome --window-size=1000,3200 --screenshot=$tmp/report.png file://$tmp/report.html 2>$tmp/chrome1.err >/dev/null; [ \$(stat -c %s $tmp/report.png) -gt 20000 ]"
 chrome --dump-dom "file://$tmp/report.html" > "$tmp/report.dom" 2> "$tmp/chrome2.err"
-check "the rendered page has a box plot per measured definition (6) and a timeline with a pause window" sh -c "[ \$(grep -o '<svg class=\"boxplot\"' $tmp/report.dom | wc -l) = 6 ] && [ \$(grep -o '<svg class=\"timeline\"' $tmp/report.dom | wc -l) = 1 ] && grep -q '<rect class=\"pause\"' $tmp/report.dom && grep -q 'data-method=\"guest\"' $tmp/report.dom"
+check "the rendered page has a box plot per measured definition (7) and a timeline with a pause window" sh -c "[ \$(grep -o '<svg class=\"boxplot\"' $tmp/report.dom | wc -l) = 7 ] && [ \$(grep -o '<svg class=\"timeline\"' $tmp/report.dom | wc -l) = 1 ] && grep -q '<rect class=\"pause\"' $tmp/report.dom && grep -q 'data-method=\"guest\"' $tmp/report.dom"
 check "no console errors while rendering" sh -c "! grep -h 'CONSOLE' $tmp/chrome1.err $tmp/chrome2.err"
 cp "$tmp/report.png" build/test-logs/bench-report.png 2>/dev/null
 check_fails "bench: an unknown mode is refused" "unknown mode 'teleport'" $FERRY bench --vm web1 --hosts a,b --modes teleport

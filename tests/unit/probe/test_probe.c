@@ -93,6 +93,25 @@ static void test_guest_heartbeats(void **state)
 	assert_int_equal(g.gap_us, 0);
 }
 
+/* The gap around a pause window, not the longest one elsewhere. */
+static void test_gap_around(void **state)
+{
+	(void)state;
+	struct probe_sample s[] = {
+		{ PROBE_ICMP, 0, 0, 100 },   { PROBE_ICMP, 1, 1000, 1100 },   /* then 150 ms of nothing early on */
+		{ PROBE_ICMP, 2, 2000, 151100 }, { PROBE_ICMP, 3, 152000, 152100 },
+		{ PROBE_ICMP, 4, 153000, 0 }, /* the pause: 153.5 .. 160 ms */ { PROBE_ICMP, 5, 154000, 185000 },
+		{ PROBE_ICMP, 6, 186000, 186100 }, { PROBE_UDP, 0, 150000, 190000 },
+	};
+	size_t n = sizeof(s) / sizeof(s[0]);
+	assert_int_equal(probe_gap_around(s, n, PROBE_ICMP, 153500, 160000), 185000 - 152100);
+	assert_int_equal(probe_gap_around(s, n, PROBE_ICMP, 0, 10), -1);          /* nothing before */
+	assert_int_equal(probe_gap_around(s, n, PROBE_ICMP, 180000, 190000), -1); /* nothing after */
+	struct probe_gaps g;
+	probe_analyze(s, n, PROBE_ICMP, 10000, &g);
+	assert_int_equal(g.longest_us, 150000);   /* the longest is elsewhere */
+}
+
 static void test_methods(void **state)
 {
 	(void)state;
@@ -124,6 +143,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_gaps_use_reply_times),
 		cmocka_unit_test(test_guest_heartbeats),
+		cmocka_unit_test(test_gap_around),
 		cmocka_unit_test(test_methods),
 	};
 	return cmocka_run_group_tests_name("probe", tests, NULL, NULL);
