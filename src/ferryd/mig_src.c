@@ -40,6 +40,7 @@ struct mig_job {
 	char qemu_uri[640];        /* what QEMU migrates to: j->uri, or the relay */
 	long poll_timer;
 	bool polling;              /* a query-migrate is in flight */
+	bool poll_soon;            /* QEMU announced a new status: poll at once */
 	bool cancel_requested;
 	bool postcopy_started;     /* we asked for it */
 	bool in_postcopy;          /* QEMU went there */
@@ -456,7 +457,8 @@ static void on_query(struct vm *vm, json_t *ret, const char *err, void *opaque)
 	/* A heartbeat each second, so the destination knows we are alive. */
 	if (++j->polls % (1000 / POLL_MS) == 0 && j->peer && !j->recovering)
 		peer_call_timeout(j->peer, "ping", NULL, 5000, NULL, NULL);
-	j->poll_timer = loop_add_timer(j->ag->loop, POLL_MS, poll_migration, j);
+	j->poll_timer = loop_add_timer(j->ag->loop, j->poll_soon ? 0 : POLL_MS, poll_migration, j);
+	j->poll_soon = false;
 }
 
 static void poll_migration(struct loop *l, void *opaque)
@@ -657,6 +659,17 @@ void mig_src_on_event(struct vm *vm, const char *event, json_t *data, int64_t qe
 		const char *st = json_string_value(json_object_get(data, "status"));
 		if (st && !strncmp(st, "postcopy", 8))
 			j->in_postcopy = true;
+		/* The end (or the pre-switchover stop) is known now, not at the next
+		 * poll: up to 100 ms of the total time. */
+		if (st && (!strcmp(st, "completed") || !strcmp(st, "failed") || !strcmp(st, "cancelled") ||
+			   !strcmp(st, "pre-switchover"))) {
+			if (j->polling) {
+				j->poll_soon = true;
+			} else if (j->poll_timer) {
+				loop_cancel_timer(j->ag->loop, j->poll_timer);
+				j->poll_timer = loop_add_timer(j->ag->loop, 0, poll_migration, j);
+			}
+		}
 	}
 	if (!strcmp(event, "RESUME") && j->state < MIG_FINISHING)
 		j->stop_us = 0;   /* resumed here (failure): the pause did not happen */

@@ -55,8 +55,11 @@ static int tls_write_all(struct stream *s, const char *p, size_t n)
 
 	while (n) {
 		ssize_t w = stream_write(s, p, n, &err);
-		if (w == -EAGAIN)
+		if (w == -EAGAIN) {   /* the socket is full: wait, do not spin */
+			struct pollfd pf = { stream_fd(s), POLLOUT, 0 };
+			poll(&pf, 1, -1);
 			continue;
+		}
 		if (w <= 0)
 			return -1;
 		p += w;
