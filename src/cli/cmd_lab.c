@@ -144,6 +144,14 @@ static int build_topology(void)
 			bad |= ip("-n ferry-%s link set eth0 up", n);
 		}
 	}
+	/* A switch does not run the firewall: where br_netfilter is loaded (its
+	 * settings are per namespace), bridged frames would cross iptables,
+	 * ip6tables and arptables, which cost the prober ~3% of a core at
+	 * 1 kHz. Nothing to do (and an error to ignore) where it is not. */
+	static const char *bridged[] = { "ferry-net", "ferry-a", "ferry-b" };
+	for (size_t i = 0; i < ARRAY_SIZE(bridged); i++)
+		ip("netns exec %s sysctl -q -w net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 "
+		   "net.bridge.bridge-nf-call-arptables=0", bridged[i]);
 	return bad ? -1 : 0;
 }
 
