@@ -45,6 +45,8 @@ struct vm {
 	struct qmp *qmp;
 	int64_t started_us;     /* realtime */
 	long kill_timer;
+	long button_timer;      /* ferry shutdown: press the power button again */
+	int button_presses;
 	struct waiter *waiters;
 	bool incoming;          /* a migration destination, not yet running */
 	struct mig_job *mig;    /* source side of a running migration */

@@ -265,6 +265,8 @@ static void vm_free(struct vm *vm)
 	}
 	if (vm->kill_timer)
 		loop_cancel_timer(ag->loop, vm->kill_timer);
+	if (vm->button_timer)
+		loop_cancel_timer(ag->loop, vm->button_timer);
 	if (vm->pidfd >= 0) {
 		loop_del_fd(ag->loop, vm->pidfd);
 		close(vm->pidfd);
@@ -647,6 +649,26 @@ static void on_timeout(struct loop *l, void *opaque)
 	free(w);
 }
 
+#define BUTTON_REPEAT_MS 5000
+
+/* A guest may miss a power-button press (busy, or not listening yet, as
+ * real machines do): press again every 5 s until it is gone or the
+ * shutdown's deadline passes. */
+static void on_button_timer(struct loop *l, void *opaque)
+{
+	struct vm *vm = opaque;
+
+	(void)l;
+	vm->button_timer = 0;
+	if (vm->button_presses <= 0 || !vm->qmp || vm->state == VM_GONE)
+		return;
+	vm->button_presses--;
+	log_warn("guest still running, pressing the power button again", "vm=%s", vm->cfg->name);
+	qmp_send(vm->qmp, "system_powerdown", NULL, NULL, NULL);
+	qmp_kick(vm);
+	vm->button_timer = loop_add_timer(vm->ag->loop, BUTTON_REPEAT_MS, on_button_timer, vm);
+}
+
 void vm_shutdown(struct vm *vm, int timeout_s, long client_id, long req_id)
 {
 	struct waiter *w = add_waiter(vm, WAIT_GONE, client_id, req_id);
@@ -656,6 +678,9 @@ void vm_shutdown(struct vm *vm, int timeout_s, long client_id, long req_id)
 		qmp_send(vm->qmp, "system_powerdown", NULL, NULL, NULL);
 		qmp_kick(vm);
 	}
+	vm->button_presses = timeout_s * 1000 / BUTTON_REPEAT_MS - 1;
+	if (!vm->button_timer && vm->button_presses > 0)
+		vm->button_timer = loop_add_timer(vm->ag->loop, BUTTON_REPEAT_MS, on_button_timer, vm);
 }
 
 static void on_kill_timer(struct loop *l, void *opaque)

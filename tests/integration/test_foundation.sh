@@ -98,10 +98,22 @@ check "the console relays the guest's shell" sh -c "echo 'cat /proc/sys/kernel/r
 
 # Shutdown and destroy.
 check "shutdown powers web1 off" $FERRY -H a shutdown web1 --timeout 60
+if [ -d /run/ferry-lab/a/vms/web1 ]; then   # diagnostics when it did not
+	note "guest console, last lines:"; tail -15 /run/ferry-lab/a/vms/web1/serial.log 2>/dev/null | sed 's/^/#   /'
+	note "QEMU events, last lines:"; tail -5 /run/ferry-lab/a/vms/web1/events.jsonl 2>/dev/null | sed 's/^/#   /'
+fi
 check "web1 is gone after shutdown" sh -c "! $FERRY -H a list | grep -q web1"
 check "its QEMU ended" dead $qpid
 check_fails "shutdown of an unknown VM is refused" "no VM named web1 on host a" $FERRY -H a shutdown web1
+# A guest that misses the first power-button press (its acpid not running
+# yet) is shut down by a later press (ferryd presses every 5 s).
 check "create web1 again" $FERRY -H a create $CFG
+check "web1 serves again" wait_http 10.77.0.2 90
+guest a 'kill $(pidof acpid); (sleep 8; acpid -c /etc/acpi -l /dev/null) </dev/null >/dev/null 2>&1 &' >/dev/null
+check "the guest's acpid is down for now" sh -c "! (FERRY=$FERRY; $(declare -f guest); guest a 'pidof acpid') | grep -q '[0-9]'"
+check "shutdown still powers it off (a later press)" $FERRY -H a shutdown web1 --timeout 30
+check "the agent pressed again" grep -q 'pressing the power button again.*vm=web1' /run/ferry-lab/a/ferryd.log
+check "create web1 once more" $FERRY -H a create $CFG
 qpid=$($FERRY -H a --json list | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
 check "destroy ends web1" $FERRY -H a destroy web1
 check "its QEMU is gone" dead $qpid
