@@ -14,8 +14,9 @@ static const struct verb verbs[] = {
 	{ "status", cmd_status, "status NAME",
 	  "Shows one VM in detail, with its effective config." },
 	{ "shutdown", cmd_shutdown, "shutdown NAME [--timeout S]",
-	  "Asks the guest to power off (ACPI) and waits up to S seconds (default 60).\n"
-	  "If it is still running then, ferry says so and leaves it running." },
+	  "Asks the guest to power off (ACPI power button, pressed again every 5 s, as a\n"
+	  "guest may miss one) and waits up to S seconds (default 60). If it is still\n"
+	  "running then, ferry says so and leaves it running." },
 	{ "destroy", cmd_destroy, "destroy NAME",
 	  "Ends the VM's QEMU at once (QMP quit, then SIGKILL after 3 s)." },
 	{ "console", cmd_console, "console NAME",
