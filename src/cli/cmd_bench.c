@@ -45,35 +45,6 @@ struct bench {
 	json_t *runs;
 };
 
-/* Runs argv, returns its stdout (malloc'd) and exit status. */
-static char *run_child(char **argv, int *status)
-{
-	int fds[2];
-	struct buf out = {0};
-
-	if (pipe(fds) < 0)
-		return NULL;
-	pid_t pid = fork();
-	if (pid == 0) {
-		dup2(fds[1], 1);
-		close(fds[0]);
-		close(fds[1]);
-		execv("/proc/self/exe", argv);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	close(fds[1]);
-	char tmp[4096];
-	ssize_t r;
-	while ((r = read(fds[0], tmp, sizeof(tmp))) > 0 || (r < 0 && errno == EINTR))
-		if (r > 0)
-			buf_append(&out, tmp, (size_t)r);
-	close(fds[0]);
-	waitpid(pid, status, 0);
-	buf_append(&out, "", 1);
-	return out.data;
-}
-
 static void push_globals(struct bench *b, char **a, int *n)
 {
 	a[(*n)++] = "ferry";
@@ -125,14 +96,15 @@ static json_t *one_run(struct bench *b, const struct mode *m, const char *src, c
 		}
 		a[n] = NULL;
 	}
-	char *out = run_child(a, &st);
-	rec = out ? json_loads(out, 0, NULL) : NULL;
-	free(out);
+	struct buf out = {0};
+	st = run_capture("/proc/self/exe", a, &out);
+	rec = out.data ? json_loads(out.data, 0, NULL) : NULL;
+	buf_free(&out);
 	if (!json_is_object(rec)) {
 		json_decref(rec);
 		rec = json_object();
 	}
-	bool ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	bool ok = st == 0;
 	json_object_set_new(rec, "status", json_string(ok ? "completed" : "failed"));
 	json_object_set_new(rec, "src", json_string(src));
 	json_object_set_new(rec, "dst", json_string(dst));

@@ -55,6 +55,12 @@ json_t *mig_any_params(const struct mig_opts *o, bool qemu_tls);
 /* How the stream is encrypted: QEMU's TLS, ferry's tunnel (the default) or not. */
 static inline bool mig_uses_tunnel(const struct mig_opts *o) { return !o->insecure && !o->qemu_tls; }
 static inline bool mig_uses_qemu_tls(const struct mig_opts *o) { return !o->insecure && o->qemu_tls; }
+/* QEMU needs its TLS credentials object for --qemu-tls, or for the NBD export
+ * of --copy-storage (which ferry's relay does not carry). */
+static inline bool mig_needs_qemu_tls_object(const struct mig_opts *o)
+{
+	return !o->insecure && (o->qemu_tls || o->copy_storage);
+}
 
 /* Source: op "migrate". Answers the client when done or failed. */
 void mig_src_start(struct agent *ag, struct vm *vm, json_t *args, long client_id, long req_id);

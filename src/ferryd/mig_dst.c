@@ -205,7 +205,7 @@ static void on_started(struct vm *vm, const char *err, void *opaque)
 		snprintf(d->qemu_uri, sizeof(d->qemu_uri), "%s", c->uri);
 	}
 	json_t *cmds = json_array();
-	if (tls && (d->o.qemu_tls || d->o.copy_storage)) {   /* QEMU's TLS: --qemu-tls, or the NBD export */
+	if (mig_needs_qemu_tls_object(&d->o)) {
 		snprintf(dir, sizeof(dir), "%s/tls", vm->dir);
 		json_array_append_new(cmds, mig_any_tls_object(d->ag, dir, true));
 	}

@@ -770,7 +770,7 @@ static void on_old_tls_gone(struct vm *vm, json_t *ret, const char *err, void *o
 
 	(void)ret;
 	(void)err;   /* there was no earlier object: fine */
-	if (mig_uses_qemu_tls(&j->o) || (!j->o.insecure && j->o.copy_storage)) {
+	if (mig_needs_qemu_tls_object(&j->o)) {
 		snprintf(dir, sizeof(dir), "%s/tls", vm->dir);
 		json_array_append_new(cmds, mig_any_tls_object(j->ag, dir, false));
 	}

@@ -159,12 +159,12 @@ int qemu_parse_version(const char *text)
 
 int qemu_probe_version(const char *qemu)
 {
-	char out[512];
+	struct buf out = {0};
 	char *argv[] = { (char *)qemu, "--version", NULL };
+	int v = run_capture(qemu, argv, &out) == 0 ? qemu_parse_version(out.data) : 0;
 
-	if (run_capture(argv, out, sizeof(out)) != 0)
-		return 0;
-	return qemu_parse_version(out);
+	buf_free(&out);
+	return v;
 }
 
 /* QEMU before 9.0 loses guest writes during a TCG migration: its fast path

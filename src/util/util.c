@@ -301,13 +301,12 @@ int run_cmd(char *const argv[], bool quiet)
 	return 128 + WTERMSIG(st);
 }
 
-int run_capture(char *const argv[], char *out, size_t n)
+int run_capture(const char *path, char *const argv[], struct buf *out)
 {
 	int fds[2], st;
-	size_t len = 0;
 	pid_t pid;
 
-	if (n == 0 || pipe2(fds, O_CLOEXEC) < 0)
+	if (pipe2(fds, O_CLOEXEC) < 0)
 		return -errno;
 	if ((pid = fork()) < 0) {
 		int e = errno;
@@ -316,25 +315,27 @@ int run_capture(char *const argv[], char *out, size_t n)
 		return -e;
 	}
 	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR);
+		int null = open("/dev/null", O_RDONLY);
 		dup2(null, 0);
-		dup2(null, 2);
 		dup2(fds[1], 1);
-		execvp(argv[0], argv);
+		if (strchr(path, '/'))
+			execv(path, argv);
+		else
+			execvp(path, argv);
 		_exit(127);
 	}
 	close(fds[1]);
 	for (;;) {
-		char junk[256];
-		ssize_t r = len + 1 < n ? read(fds[0], out + len, n - 1 - len) : read(fds[0], junk, sizeof(junk));
+		char tmp[8192];
+		ssize_t r = read(fds[0], tmp, sizeof(tmp));
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
 			break;
-		if (len + 1 < n)
-			len += (size_t)r;
+		buf_append(out, tmp, (size_t)r);
 	}
-	out[len] = 0;
+	buf_append(out, "", 1);   /* NUL-terminated; len counts it */
+	out->len--;
 	close(fds[0]);
 	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR)

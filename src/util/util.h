@@ -62,8 +62,9 @@ bool pid_alive(int pid);
 /* Runs argv (execvp) and waits; output to /dev/null unless quiet is false.
  * Returns the exit status, or -errno if it could not run. */
 int run_cmd(char *const argv[], bool quiet);
-/* As run_cmd, with its standard output in out (at most n-1 bytes kept, NUL
- * terminated; the rest is read and dropped); stderr to /dev/null. */
-int run_capture(char *const argv[], char *out, size_t n);
+/* Runs path (a file if it holds '/', else looked up in PATH) with argv and
+ * appends its standard output to out (NUL-terminated); stderr stays ours.
+ * Returns the exit status, or -errno if it could not run. */
+int run_capture(const char *path, char *const argv[], struct buf *out);
 
 #endif
