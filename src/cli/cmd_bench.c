@@ -238,12 +238,19 @@ static pid_t start_load(struct bench *b, const char *spec, const char *host, str
 			close(fds[1]);
 			int null = open("/dev/null", O_WRONLY);
 			dup2(null, 1);
-			char *a[] = { "ferry", "-H", (char *)host, "console", (char *)b->vm, NULL };
+			char *a[MAX_ARGS];
+			int n = 0;
+			push_globals(b, a, &n);
+			a[n++] = "-H";
+			a[n++] = (char *)host;
+			a[n++] = "console";
+			a[n++] = (char *)b->vm;
+			a[n] = NULL;
 			execv("/proc/self/exe", a);
 			_exit(127);
 		}
 		close(fds[0]);
-		if (write_all(fds[1], cmd, strlen(cmd)) < 0) { /* the console reports its own errors */ }
+		write_all(fds[1], cmd, strlen(cmd));   /* the console reports its own errors */
 		close(fds[1]);
 		waitpid(pid, NULL, 0);
 		return 0;   /* runs in the guest until it reboots */
