@@ -26,6 +26,7 @@ struct mig_dst {
 	char addr[64];
 	int64_t resume_us;
 	bool resumed, answered;
+	bool postcopy;              /* QEMU said postcopy-*: the guest is split between the hosts */
 	char created[VM_MAX_DISKS][600];   /* disks we created for --copy-storage */
 	int n_created;
 	pid_t tunnel;               /* ferry's TLS relay (tunnel.c); 0: none */
@@ -380,7 +381,11 @@ void mig_dst_on_event(struct vm *vm, const char *event, json_t *data, int64_t qe
 {
 	struct mig_dst *d = vm->dst;
 
-	(void)data;
+	if (!strcmp(event, "MIGRATION")) {
+		const char *st = json_string_value(json_object_get(data, "status"));
+		if (st && !strncmp(st, "postcopy", 8))
+			d->postcopy = true;
+	}
 	if (!strcmp(event, "RESUME") && !d->resumed) {
 		d->resumed = true;
 		d->resume_us = qemu_us;
@@ -506,7 +511,13 @@ void mig_dst_on_client_gone(struct agent *ag, long client_id)
 		struct mig_dst *d = vm->dst;
 		if (!d || d->client_id != client_id)
 			continue;
-		if (!d->resumed && vm->state == VM_INCOMING) {
+		if (d->postcopy && !d->resumed) {
+			/* Post-copy started: the source has stopped for good and part
+			 * of the guest may be only here. Never drop it: keep it for
+			 * recovery (the source retries), or for a human. */
+			log_warn("source agent gone during post-copy, keeping the incoming VM for recovery", "vm=%s",
+				 vm->cfg->name);
+		} else if (!d->resumed && vm->state == VM_INCOMING) {
 			/* The source went away before the guest ran here: it is still
 			 * the source's; drop this half-made copy. */
 			log_warn("source agent gone, dropping incoming VM", "vm=%s", vm->cfg->name);

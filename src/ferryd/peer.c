@@ -42,6 +42,7 @@ struct peer {
 	char early_error[128];    /* a failure found in peer_connect, reported from the loop */
 	peer_ready_cb ready;
 	void *opaque;
+	bool freeing;             /* peer_free called; memory goes at the next loop turn */
 };
 
 const char *peer_host(const struct peer *p) { return p->host; }
@@ -140,12 +141,34 @@ struct peer *peer_connect(struct agent *ag, const char *host, const char *addr, 
 	return p;
 }
 
+static void peer_free_now(struct loop *l, void *opaque)
+{
+	struct peer *p = opaque;
+
+	(void)l;
+	if (p->st)
+		stream_free(p->st);
+	else if (p->fd >= 0)
+		close(p->fd);
+	jsonframe_free(&p->in);
+	buf_free(&p->out);
+	free(p);
+}
+
+/* Callers free their peer from inside its own callbacks (a failed call, a
+ * retry): the peer's I/O code is still on the stack then. So: detach it now
+ * (no more I/O, timers or callbacks: the loops below stop on P_DEAD), free
+ * the memory from the loop once that code has returned. */
 void peer_free(struct peer *p)
 {
-	if (!p)
+	if (!p || p->freeing)
 		return;
+	p->freeing = true;
+	p->phase = P_DEAD;
+	p->ready = NULL;
 	if (p->timer)
 		loop_cancel_timer(p->ag->loop, p->timer);
+	p->timer = 0;
 	if (p->fd >= 0)
 		loop_del_fd(p->ag->loop, p->fd);
 	while (p->calls) {
@@ -155,13 +178,7 @@ void peer_free(struct peer *p)
 			loop_cancel_timer(p->ag->loop, c->timer);
 		free(c);
 	}
-	if (p->st)
-		stream_free(p->st);
-	else if (p->fd >= 0)
-		close(p->fd);
-	jsonframe_free(&p->in);
-	buf_free(&p->out);
-	free(p);
+	loop_add_timer(p->ag->loop, 0, peer_free_now, p);
 }
 
 static void flush(struct peer *p)

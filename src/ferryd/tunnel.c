@@ -179,8 +179,11 @@ static void relay_main(const struct relay *rl, int lfd)
 		}
 		pid_t pid = fork();
 		if (pid == 0) {
+			/* A live stream outlives the agent: cut during post-copy it
+			 * could make the destination QEMU give up the guest. It ends
+			 * when either side closes; tunnel_stop ends it too. */
 			close(lfd);
-			prctl(PR_SET_PDEATHSIG, SIGTERM);
+			prctl(PR_SET_PDEATHSIG, 0);
 			serve(rl, fd);
 			_exit(0);
 		}

@@ -1,0 +1,54 @@
+#!/bin/bash
+# test_postcopy.sh: post-copy on; a guest dirtying memory faster than a small
+# downtime target allows: plain pre-copy gives up (guest stays), post-copy
+# auto moves it; a link broken during post-copy is recovered.
+cd "$(dirname "$0")/../.." || exit 1
+. tests/integration/lib.sh
+tmp=$(mktemp -d)
+trap 'cp /run/ferry-lab/a/ferryd.log /tmp/pcl-a.log 2>/dev/null; cp /run/ferry-lab/b/ferryd.log /tmp/pcl-b.log 2>/dev/null; ip -n ferry-a link set mig0 up 2>/dev/null; ip -n ferry-b link set mig0 up 2>/dev/null; $FERRY lab down >/dev/null 2>&1; rm -rf "$tmp"' EXIT
+CFG=build/guest/web1.cfg
+
+$FERRY lab down >/dev/null 2>&1
+check "lab up" $FERRY lab up
+check "create web1 on a" $FERRY -H a create $CFG
+check "web1 serves" wait_http 10.77.0.2 90
+boot=$(bootid)
+# After post-copy the guest may still be faulting pages in while it dirties
+# memory: give its web server up to 20 s to answer, then compare.
+same_guest_on() {
+	local id="" i
+	for i in $(seq 10); do id=$(bootid) && [ -n "$id" ] && break; sleep 2; done
+	[ "$id" = "$boot" ] && [ "$(owners | tr '\n' ' ')" = "$1 " ]
+}
+
+check "post-copy on moves web1 a -> b" sh -c "$FERRY -H a --json migrate web1 b --postcopy on > $tmp/on.json"
+check "the record says post-copy" grep -q '"mode": "postcopy"' "$tmp/on.json"
+check "same guest, on b only" same_guest_on b
+
+# A workload that dirties memory flat out (TCG: hundreds of MB/s).
+check "start a memory dirtier in the guest" sh -c "$(declare -f guest); FERRY=$FERRY guest b 'ferry-guest --dirty 0 --size 128 </dev/null >/dev/null 2>&1 & echo started' | grep -q started"
+sleep 2
+check_fails "plain pre-copy with a 1 ms downtime target does not converge" "did not complete within 15 s.*keeps running on host b" \
+	$FERRY -H b migrate web1 a --downtime-ms 1 --bandwidth 20 --timeout 15
+check "after the failed pre-copy the same guest runs on b only" same_guest_on b
+check "post-copy auto moves it all the same" sh -c "$FERRY -H b --json migrate web1 a --downtime-ms 1 --bandwidth 20 --postcopy auto --timeout 15 > $tmp/auto.json"
+check "the auto record says post-copy" grep -q '"mode": "postcopy"' "$tmp/auto.json"
+check "same guest, on a only" same_guest_on a
+note "figure: post-copy auto: $(tr -d ' \n' < $tmp/auto.json | grep -oE '"(total_ms|pause_ms|postcopy_requests)":[0-9.]+' | paste -sd ' ' -)"
+
+# The link breaks during post-copy: both sides pause, ferry recovers.
+$FERRY -H a --json migrate web1 b --postcopy on --bandwidth 20 > "$tmp/rec.json" 2> "$tmp/rec.err" &
+mig=$!
+for i in $(seq 240); do $FERRY -H a --json status web1 2>/dev/null | grep -q '"phase": "postcopy"' && break; sleep 0.25; done
+check "the migration reached post-copy" sh -c "$FERRY -H a --json status web1 | grep -q '\"phase\": \"postcopy\"'"
+ip -n ferry-b link set mig0 down
+sleep 6
+ip -n ferry-b link set mig0 up
+wait $mig; rc=$?
+check "the post-copy migration completes after the link returns" test $rc = 0
+sed 's/^/#   /' "$tmp/rec.err"
+check "ferry paused and recovered it" grep -q 'post-copy recovery: resuming' /run/ferry-lab/a/ferryd.log
+check "same guest, on b only, after recovery" same_guest_on b
+check_fails "--recover without a post-copy to recover is refused" "no post-copy migration to recover" $FERRY -H b migrate --recover web1
+check_fails "--cancel without a migration is refused" "not migrating" $FERRY -H b migrate --cancel web1
+finish
