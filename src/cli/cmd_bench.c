@@ -153,17 +153,9 @@ static int write_csv(const char *path, json_t *runs)
 /* Statistics of one definition over a mode's completed runs. */
 static json_t *stats_of(json_t *runs, const char *mode, const char *def)
 {
-	double *v = xmalloc((json_array_size(runs) + 1) * sizeof(double));
-	size_t n = 0, i;
-	json_t *r;
+	size_t n;
+	double *v = report_run_values(runs, mode, def, &n);
 	struct stats s;
-
-	json_array_foreach(runs, i, r) {
-		json_t *x = json_object_get(r, def);
-		if (!strcmp(json_string_value(json_object_get(r, "bench_mode")), mode) &&
-		    !strcmp(json_string_value(json_object_get(r, "status")), "completed") && json_is_number(x))
-			v[n++] = json_number_value(x);
-	}
 	json_t *o = NULL;
 	if (n && stats_compute(v, n, 2000, 42, &s) == 0)
 		o = json_pack("{s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:[f,f]}", "n", (json_int_t)s.n, "mean", s.mean,

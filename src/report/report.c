@@ -42,10 +42,9 @@ static bool completed(json_t *r)
 	return s && !strcmp(s, "completed");
 }
 
-/* Values of def over mode's completed runs, sorted; caller frees. */
-static double *values(json_t *runs, const char *mode, const char *def, size_t *n)
+double *report_run_values(json_t *runs, const char *mode, const char *def, size_t *n)
 {
-	double *v = malloc((json_array_size(runs) + 1) * sizeof(double));
+	double *v = xmalloc((json_array_size(runs) + 1) * sizeof(double));
 	size_t i;
 	json_t *r;
 
@@ -56,6 +55,14 @@ static double *values(json_t *runs, const char *mode, const char *def, size_t *n
 		if (m && !strcmp(m, mode) && completed(r) && json_is_number(x))
 			v[(*n)++] = json_number_value(x);
 	}
+	return v;
+}
+
+/* The same, sorted. */
+static double *values(json_t *runs, const char *mode, const char *def, size_t *n)
+{
+	double *v = report_run_values(runs, mode, def, n);
+
 	for (size_t a = 1; a < *n; a++)   /* insertion sort: a few dozen runs */
 		for (size_t b = a; b > 0 && v[b - 1] > v[b]; b--) {
 			double t = v[b];

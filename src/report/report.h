@@ -8,5 +8,8 @@
 /* Writes the report of a bench (the object ferry bench --json writes:
  * runs with their records, stats per mode and definition) to path. */
 int report_write(const char *path, json_t *bench, struct ferr *err);
+/* The values of definition def (a record key) over mode's completed runs,
+ * in run order; caller frees. */
+double *report_run_values(json_t *runs, const char *mode, const char *def, size_t *n);
 
 #endif

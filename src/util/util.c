@@ -277,9 +277,22 @@ bool ident_valid(const char *s, size_t max)
 	return n <= max;
 }
 
-int run_cmd(char *const argv[], bool quiet)
+/* Waits for pid: its exit status (127, exec failed: -ENOENT), 128 + the
+ * signal that ended it, or -errno. */
+static int wait_exit(pid_t pid)
 {
 	int st;
+
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st) == 127 ? -ENOENT : WEXITSTATUS(st);
+	return 128 + WTERMSIG(st);
+}
+
+int run_cmd(char *const argv[], bool quiet)
+{
 	pid_t pid = fork();
 
 	if (pid < 0)
@@ -293,17 +306,12 @@ int run_cmd(char *const argv[], bool quiet)
 		execvp(argv[0], argv);
 		_exit(127);
 	}
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	if (WIFEXITED(st))
-		return WEXITSTATUS(st) == 127 ? -ENOENT : WEXITSTATUS(st);
-	return 128 + WTERMSIG(st);
+	return wait_exit(pid);
 }
 
 int run_capture(const char *path, char *const argv[], struct buf *out)
 {
-	int fds[2], st;
+	int fds[2];
 	pid_t pid;
 
 	if (pipe2(fds, O_CLOEXEC) < 0)
@@ -337,12 +345,7 @@ int run_capture(const char *path, char *const argv[], struct buf *out)
 	buf_append(out, "", 1);   /* NUL-terminated; len counts it */
 	out->len--;
 	close(fds[0]);
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	if (WIFEXITED(st))
-		return WEXITSTATUS(st) == 127 ? -ENOENT : WEXITSTATUS(st);
-	return 128 + WTERMSIG(st);
+	return wait_exit(pid);
 }
 
 bool pid_alive(int pid)
