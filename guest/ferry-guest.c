@@ -1,6 +1,10 @@
-/* ferry-guest: runs inside the test guest. Answers UDP echo (port 7777) and,
- * when given a collector, sends UDP heartbeats carrying a sequence number and
- * the guest's monotonic clock, so downtime can be seen from inside too.
+/* ferry-guest: runs inside the test guest. Answers UDP echo (port 7777) and
+ * sends UDP heartbeats carrying a sequence number and the guest's monotonic
+ * clock, so downtime can be seen from inside too: to a fixed collector
+ * (--heartbeat), and to whoever asked on the echo port within the last
+ * LEASE_S seconds of guest time (a datagram "FERRYHB?": ferry probe --method
+ * guest renews it every second). No one asking, nothing is sent: 1 kHz of
+ * heartbeats costs a TCG guest a fifth of a host core.
  * Static, no libraries: it is copied into the guest's initramfs. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -15,6 +19,7 @@
 #include <sys/socket.h>
 
 #define ECHO_PORT 7777
+#define LEASE_S 5            /* a subscription lasts this long unless renewed */
 
 struct heartbeat {
 	char magic[8];          /* "FERRYHB1" */
@@ -36,8 +41,9 @@ static void usage(void)
 			"       ferry-guest --dirty MBPS --size MB    (dirty memory; MBPS 0: flat out)\n"
 			"       ferry-guest --plant TEXT --size MB    (fill memory with TEXT, then sleep)\n"
 			"       ferry-guest --memcheck FILE --size KB (rewrite pages, check none lost a write)\n"
-			"Answers UDP echo on port %d; sends heartbeats to ADDR:PORT at N Hz (default 1000).\n",
-		ECHO_PORT);
+			"Answers UDP echo on port %d; sends heartbeats at N Hz (default 1000) to ADDR:PORT\n"
+			"and, for %d s, to whoever sends \"FERRYHB?\" to that port.\n",
+		ECHO_PORT, LEASE_S);
 }
 
 /* Writes one byte in each 4 KiB page of a size_mb buffer, round after round,
@@ -171,10 +177,12 @@ int main(int argc, char **argv)
 	if (daemon_mode && daemon(0, 0) < 0)
 		return 1;
 	struct heartbeat h = { .magic = "FERRYHB1" };
-	uint64_t period = 1000000000u / hz, next = mono_ns();
+	struct sockaddr_in sub = { 0 };          /* the leased collector */
+	uint64_t period = 1000000000u / hz, next = mono_ns(), lease_end = 0, last_sent = 0;
 	for (;;) {
 		struct timespec ts, *tsp = NULL;
-		if (have_hb) {
+		int sending = have_hb || mono_ns() < lease_end;
+		if (sending) {
 			uint64_t now = mono_ns(), wait = next > now ? next - now : 0;
 			ts = (struct timespec){ (time_t)(wait / 1000000000u), (long)(wait % 1000000000u) };
 			tsp = &ts;
@@ -185,16 +193,30 @@ int main(int argc, char **argv)
 			struct sockaddr_in from;
 			socklen_t fl = sizeof(from);
 			ssize_t n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
-			if (n > 0)
+			if (n >= 8 && !memcmp(buf, "FERRYHB?", 8)) {
+				sub = from;
+				lease_end = mono_ns() + LEASE_S * 1000000000ull;
+				if (!sending) {
+					/* Slots that passed while no one asked count as lost. */
+					next = mono_ns();
+					if (last_sent && next - last_sent > period)
+						h.seq += (next - last_sent) / period - 1;
+				}
+			} else if (n > 0) {
 				sendto(fd, buf, n, 0, (struct sockaddr *)&from, fl);
+			}
 		}
-		if (have_hb && mono_ns() >= next) {
-			h.seq++;
-			h.guest_mono_ns = mono_ns();
+		uint64_t now = mono_ns();
+		if (!(have_hb || now < lease_end) || now < next)
+			continue;
+		h.seq++;
+		h.guest_mono_ns = last_sent = now;
+		if (have_hb)
 			sendto(fd, &h, sizeof(h), 0, (struct sockaddr *)&hb, sizeof(hb));
-			next += period;
-			if (next < mono_ns())
-				next = mono_ns() + period;   /* after a pause: no burst */
-		}
+		if (now < lease_end && (!have_hb || sub.sin_addr.s_addr != hb.sin_addr.s_addr || sub.sin_port != hb.sin_port))
+			sendto(fd, &h, sizeof(h), 0, (struct sockaddr *)&sub, sizeof(sub));
+		next += period;
+		if (next < now)
+			next = now + period;   /* after a pause: no burst */
 	}
 }

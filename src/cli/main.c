@@ -57,9 +57,9 @@ static const struct verb verbs[] = {
 	  "http 20 ms). Runs for --duration or until Ctrl-C, then prints per method the\n"
 	  "loss, the longest gap between replies and the gaps over --threshold-ms\n"
 	  "(default 10). --csv writes every probe (send and reply times, microseconds).\n"
-	  "guest sends nothing: it collects the heartbeats ferry-guest sends from inside\n"
-	  "TARGET to UDP port 7778 here (guest kernel option ferry.heartbeat=ADDR:7778)\n"
-	  "and reports the guest gap, the heartbeats lost in it and the guest clock's jump.\n"
+	  "guest asks ferry-guest in TARGET (UDP port 7777, renewed every second) for its\n"
+	  "1 kHz heartbeats, collects them on UDP port 7778 here and reports the guest\n"
+	  "gap, the heartbeats lost in it and the guest clock's jump.\n"
 	  "Exits 1 if nothing answered." },
 	{ "bench", cmd_bench,
 	  "bench --vm NAME --hosts SRC,DST [--runs N] [--modes live,live-postcopy,command]\n"

@@ -16,6 +16,8 @@
 #include <sys/socket.h>
 
 #define MAX_CONNS 512
+#define DRAIN_US 10000   /* how often datagram replies are read */
+#define SUBSCRIBE_US 1000000   /* how often the guest is asked for heartbeats */
 
 static const char *names[PROBE_N] = { "icmp", "udp", "tcp", "http", "guest" };
 
@@ -292,7 +294,7 @@ static void on_datagram(struct run *r, int fd, int64_t now)
 int probe_run(const struct probe_cfg *c, struct probe_sample **out, size_t *n_out, struct ferr *err)
 {
 	struct run r = { .c = c, .icmp_fd = -1, .udp_fd = -1, .hb_fd = -1 };
-	int64_t next[PROBE_N], start = time_mono_us(), end;
+	int64_t next[PROBE_N], start = time_mono_us(), end, last_drain = start, next_sub = start;
 	int rc = 0;
 
 	r.addr.sin_family = AF_INET;
@@ -355,6 +357,14 @@ int probe_run(const struct probe_cfg *c, struct probe_sample **out, size_t *n_ou
 		}
 		if (rc < 0)
 			break;
+		/* Ask the guest for heartbeats, and renew the ask every second
+		 * (ferry-guest sends them to whoever asked, for a few seconds). */
+		if (r.hb_fd >= 0 && now >= next_sub) {
+			struct sockaddr_in a = r.addr;
+			a.sin_port = htons((uint16_t)c->udp_port);
+			sendto(r.hb_fd, "FERRYHB?", 8, 0, (struct sockaddr *)&a, sizeof(a));
+			next_sub = now + SUBSCRIBE_US;
+		}
 		/* Give up on connections older than the timeout. */
 		for (int k = r.n_conns - 1; k >= 0; k--)
 			if (now - r.s[r.conns[k].sample].send_us > (int64_t)c->timeout_ms * 1000)
@@ -366,14 +376,19 @@ int probe_run(const struct probe_cfg *c, struct probe_sample **out, size_t *n_ou
 		/* Heartbeats alone: wake every 10 ms to drain them. */
 		if (wake == end && r.hb_fd >= 0)
 			wake = now + 10000;
-		/* Datagram replies wait in their sockets with kernel timestamps:
-		 * wake only to send, or for TCP/HTTP connections. */
-		if (r.icmp_fd >= 0)
-			on_datagram(&r, r.icmp_fd, now);
-		if (r.udp_fd >= 0)
-			on_datagram(&r, r.udp_fd, now);
-		if (r.hb_fd >= 0)
-			on_datagram(&r, r.hb_fd, now);
+		/* Datagram replies wait in their sockets with the kernel's
+		 * receive time: wake only to send (or for TCP/HTTP), and drain
+		 * them every DRAIN_US, not on every wake (a syscall fewer per
+		 * probe; the socket holds hundreds of replies). */
+		if (now - last_drain >= DRAIN_US) {
+			last_drain = now;
+			if (r.icmp_fd >= 0)
+				on_datagram(&r, r.icmp_fd, now);
+			if (r.udp_fd >= 0)
+				on_datagram(&r, r.udp_fd, now);
+			if (r.hb_fd >= 0)
+				on_datagram(&r, r.hb_fd, now);
+		}
 		struct pollfd pfd[MAX_CONNS];
 		int np = 0, base = 0;
 		for (int k = 0; k < r.n_conns; k++)

@@ -33,6 +33,7 @@ static int64_t clock_us(clockid_t c)
 
 int64_t time_mono_us(void) { return clock_us(CLOCK_MONOTONIC); }
 int64_t time_real_us(void) { return clock_us(CLOCK_REALTIME); }
+int64_t time_cpu_us(void) { return clock_us(CLOCK_PROCESS_CPUTIME_ID); }
 
 void *xmalloc(size_t n)
 {

@@ -19,6 +19,7 @@ void ferr_set(struct ferr *e, const char *fmt, ...) __attribute__((format(printf
 /* Microseconds on CLOCK_MONOTONIC / CLOCK_REALTIME. */
 int64_t time_mono_us(void);
 int64_t time_real_us(void);
+int64_t time_cpu_us(void);   /* this process's CPU time (all threads) */
 
 /* A growable byte buffer; data[len] is always 0. */
 struct buf {

@@ -61,6 +61,18 @@ for try in 1 2 3; do
 done
 check "a ~100 ms guest pause: ICMP gap within 1 + 5 ms; guest gap from -6 to +30 ms of it, no heartbeat lost" test $pause_ok = 0
 check "the guest runs again" sh -c "$FERRY -H a list | grep -qE '^web1 +a +running'"
+# Heartbeats flow only while a collector asks (ferry-guest's 5 s lease):
+# the same capture sees them during a probe's ask and none once it lapsed.
+hb_seen() { timeout 2 ip netns exec ferry-client tcpdump -c 3 -n -i eth0 'udp dst port 7778' 2>/dev/null | grep -c '\.7778:'; }
+$FERRY lab exec client "$P" probe 10.77.0.2 --method guest --duration 3 >/dev/null 2>&1 &
+pr=$!
+sleep 0.5
+hb_asked=$(hb_seen)
+wait $pr
+sleep 5.5
+hb_quiet=$(hb_seen)
+check "heartbeats reach the client while a probe asks ($hb_asked of 3 captured)" test "$hb_asked" = 3
+check "none once no probe asks ($hb_quiet captured)" test "$hb_quiet" = 0
 
 # 3. A migration measured from outside: --probe adds the ICMP gap to the record.
 check "migrate --probe from the client" sh -c "$FERRY lab exec client '$P' -H a --json migrate web1 b --probe 10.77.0.2:icmp,guest > $tmp/mig.json"
