@@ -73,6 +73,8 @@ json_t *mig_src_describe(struct vm *vm);
 /* Destination: ops from the source agent. */
 void mig_dst_prepare(struct agent *ag, json_t *args, long client_id, long req_id);
 void mig_dst_finish(struct agent *ag, json_t *args, long client_id, long req_id);
+void mig_dst_postcopy(struct agent *ag, json_t *args, long client_id, long req_id);
+void mig_dst_resumed(struct agent *ag, json_t *args, long client_id, long req_id);
 void mig_dst_abort(struct agent *ag, json_t *args, long client_id, long req_id);
 void mig_dst_recover(struct agent *ag, json_t *args, long client_id, long req_id);
 void mig_dst_pause(struct agent *ag, json_t *args, long client_id, long req_id);

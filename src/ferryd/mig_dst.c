@@ -22,6 +22,7 @@ struct mig_dst {
 	struct agent *ag;
 	long client_id, req_id;     /* the source agent's prepare request */
 	long fin_client, fin_req;   /* a finish request waiting for RESUME */
+	long res_client, res_req;   /* a "mig-resumed" request waiting for RESUME */
 	struct mig_opts o;
 	char addr[64];
 	int64_t resume_us;
@@ -100,6 +101,8 @@ static void on_dst_vm_gone(struct vm *vm, const char *err, void *opaque)
 	answer_prepare(d, proto_reply_err(d->req_id, "the destination QEMU on %s ended", d->ag->cfg->host));
 	if (d->fin_client)
 		server_reply(d->ag, d->fin_client, proto_reply_err(d->fin_req, "the destination QEMU on %s ended", d->ag->cfg->host));
+	if (d->res_client)
+		server_reply(d->ag, d->res_client, proto_reply_err(d->res_req, "the destination QEMU on %s ended", d->ag->cfg->host));
 	if (!d->resumed)
 		remove_created(d);
 	tunnel_stop(d->tunnel);
@@ -325,8 +328,17 @@ static struct vm *dst_vm(struct agent *ag, json_t *args, long client_id, long re
 	return vm;
 }
 
+static void answer_resumed(struct mig_dst *d)
+{
+	if (!d->res_client)
+		return;
+	server_reply(d->ag, d->res_client, proto_reply_ok(d->res_req, json_pack("{s:I}", "resume_us", (json_int_t)d->resume_us)));
+	d->res_client = 0;
+}
+
 static void answer_finish(struct mig_dst *d)
 {
+	answer_resumed(d);
 	struct vm *vm = d->vm;
 
 	server_reply(d->ag, d->fin_client, proto_reply_ok(d->fin_req, json_pack("{s:s, s:I, s:I}", "host", d->ag->cfg->host,
@@ -377,6 +389,43 @@ void mig_dst_finish(struct agent *ag, json_t *args, long client_id, long req_id)
 		vm_qmp(vm, "query-status", NULL, on_dst_status, NULL);
 }
 
+/* The source is about to switch to post-copy: the incoming VM must be kept
+ * from now on, whatever the link does. */
+void mig_dst_postcopy(struct agent *ag, json_t *args, long client_id, long req_id)
+{
+	struct vm *vm = dst_vm(ag, args, client_id, req_id);
+
+	if (!vm)
+		return;
+	if (!vm->dst || vm->state != VM_INCOMING) {
+		server_reply(ag, client_id, proto_reply_err(req_id, "%s is not migrating to host %s", vm->cfg->name, ag->cfg->host));
+		return;
+	}
+	vm->dst->postcopy = true;
+	server_reply(ag, client_id, proto_reply_ok(req_id, NULL));
+}
+
+/* Post-copy: answered once the guest has resumed here. Until then QEMU (7.2)
+ * cannot pause the incoming side: the source must not break the stream. */
+void mig_dst_resumed(struct agent *ag, json_t *args, long client_id, long req_id)
+{
+	struct vm *vm = dst_vm(ag, args, client_id, req_id);
+	struct mig_dst *d;
+
+	if (!vm)
+		return;
+	if (!(d = vm->dst)) {
+		server_reply(ag, client_id, proto_reply_err(req_id, "%s is not migrating to host %s", vm->cfg->name, ag->cfg->host));
+		return;
+	}
+	if (d->res_client)
+		server_reply(ag, d->res_client, proto_reply_err(d->res_req, "superseded by a newer request"));
+	d->res_client = client_id;
+	d->res_req = req_id;
+	if (d->resumed)
+		answer_resumed(d);
+}
+
 void mig_dst_on_event(struct vm *vm, const char *event, json_t *data, int64_t qemu_us)
 {
 	struct mig_dst *d = vm->dst;
@@ -389,6 +438,7 @@ void mig_dst_on_event(struct vm *vm, const char *event, json_t *data, int64_t qe
 	if (!strcmp(event, "RESUME") && !d->resumed) {
 		d->resumed = true;
 		d->resume_us = qemu_us;
+		answer_resumed(d);
 		if (d->fin_client)
 			answer_finish(d);
 	}
@@ -474,6 +524,14 @@ void mig_dst_recover(struct agent *ag, json_t *args, long client_id, long req_id
 		server_reply(ag, client_id, proto_reply_err(req_id, "%s is not migrating to host %s", vm->cfg->name, ag->cfg->host));
 		return;
 	}
+	if (!vm->dst->resumed) {
+		/* QEMU 7.2 cannot pause an incoming post-copy before the guest
+		 * runs here (it is still loading the device state): pausing
+		 * would end it. The stream must go on when the link returns. */
+		server_reply(ag, client_id, proto_reply_err(req_id, "%s has not resumed on host %s yet: nothing to recover",
+							    vm->cfg->name, ag->cfg->host));
+		return;
+	}
 	vm->dst->client_id = client_id;   /* the source's new connection */
 	c = xcalloc(1, sizeof(*c));
 	c->ag = ag;
@@ -535,9 +593,12 @@ void mig_dst_cron(struct agent *ag)
 		if (!d)
 			continue;
 		long long idle = server_client_idle_us(ag, d->client_id);
-		if (!d->resumed && vm->state == VM_INCOMING && d->answered && idle > 10000000) {
-			/* The source has been silent for 10 s (it pings every second)
-			 * and the guest never ran here: drop this copy. */
+		if (!d->resumed && !d->postcopy && vm->state == VM_INCOMING && d->answered && idle > 10000000) {
+			/* The source has been silent for 10 s (it pings every second),
+			 * the guest never ran here and post-copy never began (the
+			 * source still holds all of it): drop this copy. Once post-copy
+			 * began, a silent source is a broken link, and TCP carries the
+			 * rest of the stream when it returns. */
 			log_warn("source agent silent, dropping incoming VM", "vm=%s", vm->cfg->name);
 			d->client_id = -1;
 			vm_kill(vm);

@@ -44,6 +44,9 @@ struct mig_job {
 	bool cancel_requested;
 	bool postcopy_started;     /* we asked for it */
 	bool in_postcopy;          /* QEMU went there */
+	bool dst_resumed;          /* the destination said the guest runs there */
+	bool asked_resumed;        /* a "mig-resumed" request is out */
+	bool told_waiting;         /* logged that a stall before that is waited out */
 	/* post-copy auto: remaining bytes at each new round */
 	long long last_round, min_remaining;
 	int rounds_without_progress;
@@ -64,6 +67,7 @@ struct mig_job {
 
 static void job_fail(struct mig_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void poll_migration(struct loop *l, void *opaque);
+static void ask_resumed(struct mig_job *j);
 
 /* The one place the phase changes: forward only. */
 static void mig_set_state(struct mig_job *j, enum mig_state from, enum mig_state to)
@@ -328,13 +332,31 @@ static void on_postcopy_started(struct vm *vm, json_t *ret, const char *err, voi
 		job_fail(j, "cannot switch to post-copy: %s", err);
 }
 
+static void on_dst_knows_postcopy(struct peer *p, json_t *result, const char *err, void *opaque)
+{
+	struct mig_job *j = opaque;
+
+	(void)p;
+	(void)result;
+	if (err) {
+		/* Still pre-copy: the guest is whole here; try again later. */
+		log_warn("destination not told of post-copy, staying in pre-copy", "vm=%s error=\"%s\"", j->vm->cfg->name, err);
+		j->postcopy_started = false;
+		return;
+	}
+	vm_qmp(j->vm, "migrate-start-postcopy", NULL, on_postcopy_started, j);
+}
+
+/* The destination agent learns first that post-copy begins: from then on it
+ * never drops the incoming VM for a silent source (the guest will be split
+ * between the hosts), however long the link stays down. */
 static void start_postcopy(struct mig_job *j, const char *why)
 {
-	if (j->postcopy_started)
+	if (j->postcopy_started || !j->peer)
 		return;
 	log_info("switching to post-copy", "vm=%s reason=\"%s\"", j->vm->cfg->name, why);
 	j->postcopy_started = true;
-	vm_qmp(j->vm, "migrate-start-postcopy", NULL, on_postcopy_started, j);
+	peer_call(j->peer, "mig-postcopy", json_pack("{s:s}", "name", j->vm->cfg->name), on_dst_knows_postcopy, j);
 }
 
 /* Post-copy auto: has pre-copy stopped converging? True once the bytes left
@@ -406,10 +428,21 @@ static void on_query(struct vm *vm, json_t *ret, const char *err, void *opaque)
 		if (j->state == MIG_MIGRATING)
 			mig_set_state(j, MIG_MIGRATING, MIG_POSTCOPY);
 		j->recovering = false;
+		ask_resumed(j);
 		long long sent = jint(ram, "transferred", NULL);
 		if (sent != j->last_transferred) {
 			j->last_transferred = sent;
 			j->last_progress_us = now;
+			j->told_waiting = false;
+		} else if (!strcmp(st, "postcopy-active") && now - j->last_progress_us > STALL_US && !j->dst_resumed) {
+			/* Stalled before the guest resumed there: the destination
+			 * QEMU is still loading the device state and cannot pause
+			 * (QEMU 7.2 ends instead). Breaking the stream would lose
+			 * the guest; TCP carries it on when the link returns. */
+			if (!j->told_waiting)
+				log_warn("post-copy stalled before the destination resumed the guest; waiting for the link",
+					 "vm=%s", j->vm->cfg->name);
+			j->told_waiting = true;
 		} else if (!strcmp(st, "postcopy-active") && now - j->last_progress_us > STALL_US) {
 			/* No byte moved for 3 s: treat the link as broken. */
 			log_warn("post-copy stalled, pausing to recover", "vm=%s", j->vm->cfg->name);
@@ -475,6 +508,37 @@ static void poll_migration(struct loop *l, void *opaque)
 
 /* ---- post-copy recovery ------------------------------------------------- */
 
+static void on_dst_resumed(struct peer *p, json_t *result, const char *err, void *opaque)
+{
+	struct mig_job *j = opaque;
+
+	(void)p;
+	j->asked_resumed = false;
+	if (err)
+		return;   /* asked again at the next poll, on a live connection */
+	j->dst_resumed = true;
+	log_info("post-copy: the guest runs on the destination", "vm=%s resume_us=%lld", j->vm->cfg->name,
+		 (long long)json_integer_value(json_object_get(result, "resume_us")));
+}
+
+/* peer_free drops the calls in flight without answering them. */
+static void drop_peer(struct mig_job *j)
+{
+	peer_free(j->peer);
+	j->peer = NULL;
+	j->asked_resumed = false;
+}
+
+/* Post-copy: learn when the destination resumes the guest. Until then a
+ * stalled stream is waited out, never paused (see the stall check). */
+static void ask_resumed(struct mig_job *j)
+{
+	if (j->dst_resumed || j->asked_resumed || !j->peer || j->recovering)
+		return;
+	j->asked_resumed = true;
+	peer_call(j->peer, "mig-resumed", json_pack("{s:s}", "name", j->vm->cfg->name), on_dst_resumed, j);
+}
+
 static void on_resume_sent(struct vm *vm, json_t *ret, const char *err, void *opaque)
 {
 	struct mig_job *j = opaque;
@@ -499,8 +563,7 @@ static void on_dst_recovering(struct peer *p, json_t *result, const char *err, v
 	(void)p;
 	if (err) {
 		log_warn("post-copy recovery: destination not ready, will retry", "error=\"%s\"", err);
-		peer_free(j->peer);
-		j->peer = NULL;
+		drop_peer(j);
 		j->recovering = false;
 		return;
 	}
@@ -509,8 +572,7 @@ static void on_dst_recovering(struct peer *p, json_t *result, const char *err, v
 	/* Same relay on the destination: ours still points at it. */
 	if ((j->tunnel <= 0 || strcmp(uri, j->uri)) && route_stream(j, uri, &rerr) < 0) {
 		log_warn("post-copy recovery: cannot route the stream, will retry", "error=\"%s\"", rerr.msg);
-		peer_free(j->peer);
-		j->peer = NULL;
+		drop_peer(j);
 		j->recovering = false;
 		return;
 	}
@@ -541,7 +603,7 @@ static void start_recovery(struct mig_job *j)
 	j->last_recovery_us = now;
 	j->recovering = true;
 	log_info("post-copy recovery: trying", "vm=%s dest=%s", j->vm->cfg->name, j->dest);
-	peer_free(j->peer);
+	drop_peer(j);
 	j->peer = peer_connect(j->ag, j->dest, j->dest_addr, j->dest_port, on_recover_peer, j);
 }
 

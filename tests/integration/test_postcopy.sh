@@ -5,7 +5,7 @@
 cd "$(dirname "$0")/../.." || exit 1
 . tests/integration/lib.sh
 tmp=$(mktemp -d)
-trap 'ip -n ferry-a link set mig0 up 2>/dev/null; ip -n ferry-b link set mig0 up 2>/dev/null; $FERRY lab down >/dev/null 2>&1; rm -rf "$tmp"' EXIT
+trap 'ip netns exec ferry-b tc qdisc del dev mig0 root 2>/dev/null; ip -n ferry-a link set mig0 up 2>/dev/null; ip -n ferry-b link set mig0 up 2>/dev/null; $FERRY lab down >/dev/null 2>&1; rm -rf "$tmp"' EXIT
 CFG=build/guest/web1.cfg
 
 $FERRY lab down >/dev/null 2>&1
@@ -53,6 +53,35 @@ check "the post-copy migration completes after the link returns" test $rc = 0
 sed 's/^/#   /' "$tmp/rec.err"
 check "ferry paused and recovered it" grep -q 'post-copy recovery: resuming' /run/ferry-lab/a/ferryd.log
 check "same guest, on b only, after recovery" same_guest_on b
-check_fails "--recover without a post-copy to recover is refused" "no post-copy migration to recover" $FERRY -H b migrate --recover web1
-check_fails "--cancel without a migration is refused" "not migrating" $FERRY -H b migrate --cancel web1
+# The link breaks after post-copy began but before the destination resumed
+# the guest (QEMU still receives the device state): QEMU 7.2 cannot pause
+# there, so ferry must not break the stream; TCP carries it on when the
+# link returns. A slow link (4 Mbit/s out of b) holds that window open.
+ev_a=/run/ferry-lab/a/vms/web1/events.jsonl
+# RESUME events on a since START_US (QEMU's timestamps are realtime us).
+resumes_since() { sed -n 's/.*"RESUME","qemu_us":\([0-9]*\).*/\1/p' $ev_a 2>/dev/null | awk -v t=$1 '$1 > t' | wc -l; }
+ip netns exec ferry-b tc qdisc add dev mig0 root tbf rate 4mbit burst 16k latency 5s
+pc_before=$(grep -c '"postcopy-active"' /run/ferry-lab/b/vms/web1/events.jsonl)
+start_us=$(date +%s%6N)
+$FERRY -H b --json migrate web1 a --postcopy on > "$tmp/early.json" 2> "$tmp/early.err" &
+mig=$!
+# The source QEMU's events (read here, not over the slowed link).
+ev_b=/run/ferry-lab/b/vms/web1/events.jsonl
+for i in $(seq 600); do [ "$(grep -c '"postcopy-active"' $ev_b)" -gt "$pc_before" ] && break; sleep 0.02; done
+resumes_at_break=$(resumes_since $start_us)
+ip -n ferry-b link set mig0 down
+sleep 7   # well past the source's 3 s stall check, which paused the stream before
+ip -n ferry-b link set mig0 up
+ip netns exec ferry-b tc qdisc del dev mig0 root
+check "the link broke in post-copy before the guest resumed on a" test "$resumes_at_break" = 0
+wait $mig; rc=$?
+sed 's/^/#   /' "$tmp/early.err"
+check "that migration completes after the link returns" test $rc = 0
+check "ferry waited for the link instead of pausing the stream" sh -c "grep -q 'stalled before the destination resumed the guest; waiting' /run/ferry-lab/b/ferryd.log"
+grep -q 'stalled before the destination resumed' /run/ferry-lab/b/ferryd.log ||
+	awk '/reason="post-copy on"/ { n++ } n >= 2' /run/ferry-lab/b/ferryd.log | grep -v 'client authenticated' | sed 's/^/#   b: /'
+check "same guest, on a only" same_guest_on a
+
+check_fails "--recover without a post-copy to recover is refused" "no post-copy migration to recover" $FERRY -H a migrate --recover web1
+check_fails "--cancel without a migration is refused" "not migrating" $FERRY -H a migrate --cancel web1
 finish
