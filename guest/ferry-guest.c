@@ -2,9 +2,12 @@
  * sends UDP heartbeats carrying a sequence number and the guest's monotonic
  * clock, so downtime can be seen from inside too: to a fixed collector
  * (--heartbeat), and to whoever asked on the echo port within the last
- * LEASE_S seconds of guest time (a datagram "FERRYHB?": ferry probe --method
- * guest renews it every second). No one asking, nothing is sent: 1 kHz of
- * heartbeats costs a TCG guest a fifth of a host core.
+ * LEASE_S seconds of guest time (ferry probe --method guest asks every
+ * second). No one asking, nothing is sent: 1 kHz of heartbeats costs a TCG
+ * guest a fifth of a host core. Asking takes a round trip, so that a forged
+ * source address cannot aim the heartbeats at a third party: "FERRYHB?" is
+ * answered with "FERRYHB!" and a random cookie, and only "FERRYHB+" with
+ * that cookie, from the same address and port, starts (or renews) them.
  * Static, no libraries: it is copied into the guest's initramfs. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -16,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 
 #define ECHO_PORT 7777
@@ -178,6 +182,8 @@ int main(int argc, char **argv)
 		return 1;
 	struct heartbeat h = { .magic = "FERRYHB1" };
 	struct sockaddr_in sub = { 0 };          /* the leased collector */
+	struct { struct sockaddr_in to; uint64_t cookie; } pend[4] = { 0 };
+	unsigned npend = 0;
 	uint64_t period = 1000000000u / hz, next = mono_ns(), lease_end = 0, last_sent = 0;
 	for (;;) {
 		struct timespec ts, *tsp = NULL;
@@ -193,7 +199,30 @@ int main(int argc, char **argv)
 			struct sockaddr_in from;
 			socklen_t fl = sizeof(from);
 			ssize_t n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
-			if (n >= 8 && !memcmp(buf, "FERRYHB?", 8)) {
+			if (n >= 16 && !memcmp(buf, "FERRYHB?", 8)) {
+				/* Step 1: a cookie, sent only to the asking address (no
+				 * bigger than the ask: nothing to amplify). */
+				char ans[16] = "FERRYHB!";
+				unsigned k = npend++ % 4;
+				pend[k].to = from;
+				/* Never wait for the kernel's random pool (not ready
+				 * early in a fresh guest's life): the clock then. */
+				if (getrandom(&pend[k].cookie, sizeof(pend[k].cookie), GRND_NONBLOCK) != sizeof(pend[k].cookie))
+					pend[k].cookie = mono_ns() * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid() << 32;
+				memcpy(ans + 8, &pend[k].cookie, 8);
+				sendto(fd, ans, sizeof(ans), 0, (struct sockaddr *)&from, fl);
+			} else if (n >= 16 && !memcmp(buf, "FERRYHB+", 8)) {
+				/* Step 2: the cookie came back from where it went. */
+				uint64_t c;
+				unsigned k;
+				memcpy(&c, buf + 8, 8);
+				for (k = 0; k < 4; k++)
+					if (pend[k].cookie && pend[k].cookie == c && pend[k].to.sin_addr.s_addr == from.sin_addr.s_addr &&
+					    pend[k].to.sin_port == from.sin_port)
+						break;
+				if (k == 4)
+					continue;
+				pend[k].cookie = 0;
 				sub = from;
 				lease_end = mono_ns() + LEASE_S * 1000000000ull;
 				if (!sending) {

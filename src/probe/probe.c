@@ -74,6 +74,7 @@ struct run {
 	struct probe_sample *s;
 	size_t n, cap;
 	int icmp_fd, udp_fd, hb_fd;
+	size_t hb_got;             /* heartbeats received */
 	uint16_t echo_id;
 	int64_t real_minus_mono;   /* converts kernel receive times */
 	struct conn conns[MAX_CONNS];
@@ -221,11 +222,23 @@ static void on_heartbeat(struct run *r, const char *buf, size_t n, int64_t at)
 {
 	struct heartbeat h;
 
+	/* ferry-guest's answer to our ask: its cookie goes back, which starts
+	 * (or renews) the heartbeats. */
+	if (n >= 16 && !memcmp(buf, "FERRYHB!", 8)) {
+		char ok[16] = "FERRYHB+";
+		struct sockaddr_in a = r->addr;
+		memcpy(ok + 8, buf + 8, 8);
+		a.sin_port = htons((uint16_t)r->c->udp_port);
+		sendto(r->hb_fd, ok, sizeof(ok), 0, (struct sockaddr *)&a, sizeof(a));
+		return;
+	}
+
 	if (n < sizeof(h))
 		return;
 	memcpy(&h, buf, sizeof(h));
 	if (memcmp(h.magic, "FERRYHB1", 8))
 		return;
+	r->hb_got++;
 	size_t i = add_sample(r, PROBE_GUEST, at);
 	r->s[i].seq = (uint32_t)h.seq;
 	r->s[i].send_us = (int64_t)(h.guest_mono_ns / 1000);
@@ -358,12 +371,15 @@ int probe_run(const struct probe_cfg *c, struct probe_sample **out, size_t *n_ou
 		if (rc < 0)
 			break;
 		/* Ask the guest for heartbeats, and renew the ask every second
-		 * (ferry-guest sends them to whoever asked, for a few seconds). */
+		 * (ferry-guest sends them for 5 s to whoever asked and returned
+		 * its cookie: on_heartbeat answers). */
 		if (r.hb_fd >= 0 && now >= next_sub) {
 			struct sockaddr_in a = r.addr;
 			a.sin_port = htons((uint16_t)c->udp_port);
-			sendto(r.hb_fd, "FERRYHB?", 8, 0, (struct sockaddr *)&a, sizeof(a));
-			next_sub = now + SUBSCRIBE_US;
+			sendto(r.hb_fd, "FERRYHB?\0\0\0\0\0\0\0\0", 16, 0, (struct sockaddr *)&a, sizeof(a));
+			/* Until the first heartbeat, ask again soon: an ask or its
+			 * answer may be lost (e.g. while ARP resolves). */
+			next_sub = now + (r.hb_got ? SUBSCRIBE_US : SUBSCRIBE_US / 20);
 		}
 		/* Give up on connections older than the timeout. */
 		for (int k = r.n_conns - 1; k >= 0; k--)

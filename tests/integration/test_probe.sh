@@ -73,6 +73,12 @@ sleep 5.5
 hb_quiet=$(hb_seen)
 check "heartbeats reach the client while a probe asks ($hb_asked of 3 captured)" test "$hb_asked" = 3
 check "none once no probe asks ($hb_quiet captured)" test "$hb_quiet" = 0
+# The ask is a round trip (a forged source address gets nothing sent to it):
+# an ask alone, or a wrong cookie, starts nothing; the right cookie does.
+hs=$(ip netns exec ferry-client python3 tests/integration/hb_handshake.py 10.77.0.2)
+note "heartbeat handshake: $hs"
+check "the ask is answered with a cookie; nothing flows before it returns or with a wrong one; 1 kHz with the right one" \
+	sh -c "echo '$hs' | grep -qE '^answered=1 before=0 wrong=0 after=[0-9]{3}'"
 
 # 3. A migration measured from outside: --probe adds the ICMP gap to the record.
 check "migrate --probe from the client" sh -c "$FERRY lab exec client '$P' -H a --json migrate web1 b --probe 10.77.0.2:icmp,guest > $tmp/mig.json"
