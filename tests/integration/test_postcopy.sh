@@ -77,9 +77,16 @@ check "the link broke in post-copy before the guest resumed on a" test "$resumes
 wait $mig; rc=$?
 sed 's/^/#   /' "$tmp/early.err"
 check "that migration completes after the link returns" test $rc = 0
-check "ferry waited for the link instead of pausing the stream" sh -c "grep -q 'stalled before the destination resumed the guest; waiting' /run/ferry-lab/b/ferryd.log"
-grep -q 'stalled before the destination resumed' /run/ferry-lab/b/ferryd.log ||
-	awk '/reason="post-copy on"/ { n++ } n >= 2' /run/ferry-lab/b/ferryd.log | grep -v 'client authenticated' | sed 's/^/#   b: /'
+# Usually the source sees the stream stall for 3 s and waits (before the fix
+# it paused it, and the destination QEMU exited). If the cut came while the
+# source QEMU was still writing the post-copy package, it may stay blocked in
+# that write for the whole outage, and nothing is paused either: both are fine.
+if grep -q 'stalled before the destination resumed the guest; waiting' /run/ferry-lab/b/ferryd.log; then
+	note "the source saw the stall and waited for the link"
+else
+	note "the source QEMU was still writing the package when the link went"
+fi
+check "the source never paused that stream" sh -c "! awk '/reason=\"post-copy on\"/ { n++ } n >= 1' /run/ferry-lab/b/ferryd.log | grep -q 'pausing to recover'"
 check "same guest, on a only" same_guest_on a
 
 check_fails "--recover without a post-copy to recover is refused" "no post-copy migration to recover" $FERRY -H a migrate --recover web1
