@@ -328,7 +328,9 @@ static void on_postcopy_started(struct vm *vm, json_t *ret, const char *err, voi
 
 	(void)vm;
 	(void)ret;
-	if (err)
+	/* Only while pre-copy runs: if it completed meanwhile, the refusal
+	 * means nothing, and failing now would resume a guest that moved. */
+	if (err && j->state == MIG_MIGRATING)
 		job_fail(j, "cannot switch to post-copy: %s", err);
 }
 
@@ -344,7 +346,8 @@ static void on_dst_knows_postcopy(struct peer *p, json_t *result, const char *er
 		j->postcopy_started = false;
 		return;
 	}
-	vm_qmp(j->vm, "migrate-start-postcopy", NULL, on_postcopy_started, j);
+	if (j->state == MIG_MIGRATING)   /* pre-copy may have completed meanwhile */
+		vm_qmp(j->vm, "migrate-start-postcopy", NULL, on_postcopy_started, j);
 }
 
 /* The destination agent learns first that post-copy begins: from then on it
