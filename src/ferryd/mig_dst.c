@@ -328,6 +328,16 @@ static struct vm *dst_vm(struct agent *ag, json_t *args, long client_id, long re
 	return vm;
 }
 
+/* The incoming migration of the VM named in args; else answers why not. */
+static struct mig_dst *dst_of(struct agent *ag, json_t *args, long client_id, long req_id)
+{
+	struct vm *vm = dst_vm(ag, args, client_id, req_id);
+
+	if (vm && !vm->dst)
+		server_reply(ag, client_id, proto_reply_err(req_id, "%s is not migrating to host %s", vm->cfg->name, ag->cfg->host));
+	return vm ? vm->dst : NULL;
+}
+
 static void answer_resumed(struct mig_dst *d)
 {
 	if (!d->res_client)
@@ -372,36 +382,31 @@ static void on_dst_status(struct vm *vm, json_t *ret, const char *err, void *opa
 
 void mig_dst_finish(struct agent *ag, json_t *args, long client_id, long req_id)
 {
-	struct vm *vm = dst_vm(ag, args, client_id, req_id);
-	struct mig_dst *d;
+	struct mig_dst *d = dst_of(ag, args, client_id, req_id);
 
-	if (!vm)
+	if (!d)
 		return;
-	if (!(d = vm->dst)) {
-		server_reply(ag, client_id, proto_reply_err(req_id, "%s is not migrating to host %s", vm->cfg->name, ag->cfg->host));
-		return;
-	}
 	d->fin_client = client_id;
 	d->fin_req = req_id;
 	if (d->resumed)
 		answer_finish(d);
 	else
-		vm_qmp(vm, "query-status", NULL, on_dst_status, NULL);
+		vm_qmp(d->vm, "query-status", NULL, on_dst_status, NULL);
 }
 
 /* The source is about to switch to post-copy: the incoming VM must be kept
  * from now on, whatever the link does. */
 void mig_dst_postcopy(struct agent *ag, json_t *args, long client_id, long req_id)
 {
-	struct vm *vm = dst_vm(ag, args, client_id, req_id);
+	struct mig_dst *d = dst_of(ag, args, client_id, req_id);
 
-	if (!vm)
+	if (!d)
 		return;
-	if (!vm->dst || vm->state != VM_INCOMING) {
-		server_reply(ag, client_id, proto_reply_err(req_id, "%s is not migrating to host %s", vm->cfg->name, ag->cfg->host));
+	if (d->vm->state != VM_INCOMING) {
+		server_reply(ag, client_id, proto_reply_err(req_id, "%s already runs on host %s", d->vm->cfg->name, ag->cfg->host));
 		return;
 	}
-	vm->dst->postcopy = true;
+	d->postcopy = true;
 	server_reply(ag, client_id, proto_reply_ok(req_id, NULL));
 }
 
@@ -409,15 +414,10 @@ void mig_dst_postcopy(struct agent *ag, json_t *args, long client_id, long req_i
  * cannot pause the incoming side: the source must not break the stream. */
 void mig_dst_resumed(struct agent *ag, json_t *args, long client_id, long req_id)
 {
-	struct vm *vm = dst_vm(ag, args, client_id, req_id);
-	struct mig_dst *d;
+	struct mig_dst *d = dst_of(ag, args, client_id, req_id);
 
-	if (!vm)
+	if (!d)
 		return;
-	if (!(d = vm->dst)) {
-		server_reply(ag, client_id, proto_reply_err(req_id, "%s is not migrating to host %s", vm->cfg->name, ag->cfg->host));
-		return;
-	}
 	if (d->res_client)
 		server_reply(ag, d->res_client, proto_reply_err(d->res_req, "superseded by a newer request"));
 	d->res_client = client_id;

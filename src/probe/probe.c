@@ -113,6 +113,15 @@ struct payload {
 };
 #define PAYLOAD_MAGIC 0x46525259u   /* "FRRY" */
 
+/* Sends on fd to the target's UDP echo port (ferry-guest's). */
+static ssize_t send_to_echo_port(struct run *r, int fd, const void *p, size_t n)
+{
+	struct sockaddr_in a = r->addr;
+
+	a.sin_port = htons((uint16_t)r->c->udp_port);
+	return sendto(fd, p, n, 0, (struct sockaddr *)&a, sizeof(a));
+}
+
 static int send_icmp(struct run *r, int64_t now, struct ferr *err)
 {
 	struct { struct icmphdr h; struct payload p; } pkt = {0};
@@ -136,10 +145,8 @@ static int send_udp(struct run *r, int64_t now, struct ferr *err)
 {
 	size_t i = add_sample(r, PROBE_UDP, now);
 	struct payload p = { PAYLOAD_MAGIC, (uint32_t)i };
-	struct sockaddr_in a = r->addr;
 
-	a.sin_port = htons(r->c->udp_port);
-	if (sendto(r->udp_fd, &p, sizeof(p), 0, (struct sockaddr *)&a, sizeof(a)) < 0 &&
+	if (send_to_echo_port(r, r->udp_fd, &p, sizeof(p)) < 0 &&
 	    (errno == ENETUNREACH || errno == EHOSTUNREACH) && r->n == 1) {
 		ferr_set(err, "%s is unreachable: %s", r->c->target, strerror(errno));
 		return -errno;
@@ -226,10 +233,8 @@ static void on_heartbeat(struct run *r, const char *buf, size_t n, int64_t at)
 	 * (or renews) the heartbeats. */
 	if (n >= 16 && !memcmp(buf, "FERRYHB!", 8)) {
 		char ok[16] = "FERRYHB+";
-		struct sockaddr_in a = r->addr;
 		memcpy(ok + 8, buf + 8, 8);
-		a.sin_port = htons((uint16_t)r->c->udp_port);
-		sendto(r->hb_fd, ok, sizeof(ok), 0, (struct sockaddr *)&a, sizeof(a));
+		send_to_echo_port(r, r->hb_fd, ok, sizeof(ok));
 		return;
 	}
 
@@ -374,9 +379,7 @@ int probe_run(const struct probe_cfg *c, struct probe_sample **out, size_t *n_ou
 		 * (ferry-guest sends them for 5 s to whoever asked and returned
 		 * its cookie: on_heartbeat answers). */
 		if (r.hb_fd >= 0 && now >= next_sub) {
-			struct sockaddr_in a = r.addr;
-			a.sin_port = htons((uint16_t)c->udp_port);
-			sendto(r.hb_fd, "FERRYHB?\0\0\0\0\0\0\0\0", 16, 0, (struct sockaddr *)&a, sizeof(a));
+			send_to_echo_port(&r, r.hb_fd, "FERRYHB?\0\0\0\0\0\0\0\0", 16);
 			/* Until the first heartbeat, ask again soon: an ask or its
 			 * answer may be lost (e.g. while ARP resolves). */
 			next_sub = now + (r.hb_got ? SUBSCRIBE_US : SUBSCRIBE_US / 20);
@@ -389,9 +392,9 @@ int probe_run(const struct probe_cfg *c, struct probe_sample **out, size_t *n_ou
 		for (int m = 0; m < PROBE_N; m++)
 			if (c->use[m] && m != PROBE_GUEST && next[m] < wake)
 				wake = next[m];
-		/* Heartbeats alone: wake every 10 ms to drain them. */
+		/* Heartbeats alone: wake to drain them. */
 		if (wake == end && r.hb_fd >= 0)
-			wake = now + 10000;
+			wake = now + DRAIN_US;
 		/* Datagram replies wait in their sockets with the kernel's
 		 * receive time: wake only to send (or for TCP/HTTP), and drain
 		 * them every DRAIN_US, not on every wake (a syscall fewer per
