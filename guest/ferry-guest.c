@@ -24,6 +24,7 @@
 
 #define ECHO_PORT 7777
 #define LEASE_S 5            /* a subscription lasts this long unless renewed */
+#define PENDING 4            /* cookies handed out and not yet returned */
 
 struct heartbeat {
 	char magic[8];          /* "FERRYHB1" */
@@ -46,8 +47,13 @@ static void usage(void)
 			"       ferry-guest --plant TEXT --size MB    (fill memory with TEXT, then sleep)\n"
 			"       ferry-guest --memcheck FILE --size KB (rewrite pages, check none lost a write)\n"
 			"Answers UDP echo on port %d; sends heartbeats at N Hz (default 1000) to ADDR:PORT\n"
-			"and, for %d s, to whoever sends \"FERRYHB?\" to that port.\n",
+			"and, for %d s, to a collector that asked on the echo port (ferry probe --method guest).\n",
 		ECHO_PORT, LEASE_S);
+}
+
+static int same_peer(const struct sockaddr_in *a, const struct sockaddr_in *b)
+{
+	return a->sin_addr.s_addr == b->sin_addr.s_addr && a->sin_port == b->sin_port;
 }
 
 /* Writes one byte in each 4 KiB page of a size_mb buffer, round after round,
@@ -182,7 +188,7 @@ int main(int argc, char **argv)
 		return 1;
 	struct heartbeat h = { .magic = "FERRYHB1" };
 	struct sockaddr_in sub = { 0 };          /* the leased collector */
-	struct { struct sockaddr_in to; uint64_t cookie; } pend[4] = { 0 };
+	struct { struct sockaddr_in to; uint64_t cookie; } pend[PENDING] = { 0 };
 	unsigned npend = 0;
 	uint64_t period = 1000000000u / hz, next = mono_ns(), lease_end = 0, last_sent = 0;
 	for (;;) {
@@ -203,7 +209,7 @@ int main(int argc, char **argv)
 				/* Step 1: a cookie, sent only to the asking address (no
 				 * bigger than the ask: nothing to amplify). */
 				char ans[16] = "FERRYHB!";
-				unsigned k = npend++ % 4;
+				unsigned k = npend++ % PENDING;
 				pend[k].to = from;
 				/* Never wait for the kernel's random pool (not ready
 				 * early in a fresh guest's life): the clock then. */
@@ -216,11 +222,10 @@ int main(int argc, char **argv)
 				uint64_t c;
 				unsigned k;
 				memcpy(&c, buf + 8, 8);
-				for (k = 0; k < 4; k++)
-					if (pend[k].cookie && pend[k].cookie == c && pend[k].to.sin_addr.s_addr == from.sin_addr.s_addr &&
-					    pend[k].to.sin_port == from.sin_port)
+				for (k = 0; k < PENDING; k++)
+					if (pend[k].cookie && pend[k].cookie == c && same_peer(&pend[k].to, &from))
 						break;
-				if (k == 4)
+				if (k == PENDING)
 					continue;
 				pend[k].cookie = 0;
 				sub = from;
@@ -242,7 +247,7 @@ int main(int argc, char **argv)
 		h.guest_mono_ns = last_sent = now;
 		if (have_hb)
 			sendto(fd, &h, sizeof(h), 0, (struct sockaddr *)&hb, sizeof(hb));
-		if (now < lease_end && (!have_hb || sub.sin_addr.s_addr != hb.sin_addr.s_addr || sub.sin_port != hb.sin_port))
+		if (now < lease_end && (!have_hb || !same_peer(&sub, &hb)))
 			sendto(fd, &h, sizeof(h), 0, (struct sockaddr *)&sub, sizeof(sub));
 		next += period;
 		if (next < now)
