@@ -8,12 +8,13 @@ QEMU's downtime and total time, bytes). Only the events capability is set,
 to get those timestamps; every parameter keeps QEMU's default."""
 import json, os, socket, subprocess, sys, time
 
-GUEST = sys.argv[1]          # build/guest folder
+CFG = sys.argv[1]            # the guest's config (build/guest/web1.cfg or a copy beside it)
+GUEST = os.path.dirname(os.path.abspath(CFG))
 RUNS = int(sys.argv[2])
 WORK = sys.argv[3]           # scratch folder
 HOSTS = {"a": "10.78.0.1", "b": "10.78.0.2"}
-# The same guest as ferry's runs: the kernel command line of web1.cfg
-# (heartbeats to the client included).
+# The same guest as ferry's runs: the kernel command line of its config
+# (a boot-time memory dirtier included, if the config asks for one).
 # And the same RAM: QEMU < 9.0 under TCG loses guest writes during migration
 # unless the RAM size is off a multiple of 64 pages (docs/migration.md);
 # ferry adds 8 KiB there, and a baseline whose guest gets corrupted (it then
@@ -21,7 +22,7 @@ HOSTS = {"a": "10.78.0.1", "b": "10.78.0.2"}
 _ver = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True, text=True).stdout
 _m = [int(x) for x in _ver.split("version ")[1].split(".")[:2]] if "version " in _ver else [0, 0]
 RAM = "262152k" if _m[0] * 100 + _m[1] < 900 else "256"
-APPEND = next(l.split("=", 1)[1].strip().strip('"') for l in open(f"{GUEST}/web1.cfg") if l.startswith("extra"))
+APPEND = next(l.split("=", 1)[1].strip().strip('"') for l in open(CFG) if l.startswith("extra"))
 
 class QMP:
     def __init__(self, path):
