@@ -22,8 +22,15 @@ const char *mig_state_name(enum mig_state s)
  * bench/live-vs-plain): no bandwidth cap (QEMU's default caps at 128 MiB/s),
  * and a small downtime target (QEMU's is 300 ms), so QEMU stops the guest
  * only when little is left to send. Unless the user gave one, the target
- * doubles whenever pre-copy stops converging (up to MIG_DOWNTIME_MAX_MS), so
+ * is relaxed whenever pre-copy stops converging (mig_relaxed_downtime), so
  * a busy guest still moves. */
+int mig_relaxed_downtime(int ms)
+{
+	int next = ms * 2 < MIG_DOWNTIME_RELAXED_MS ? MIG_DOWNTIME_RELAXED_MS : ms * 2;
+
+	return next > MIG_DOWNTIME_MAX_MS ? MIG_DOWNTIME_MAX_MS : next;
+}
+
 void mig_opts_default(struct mig_opts *o)
 {
 	memset(o, 0, sizeof(*o));

@@ -475,7 +475,7 @@ static void on_query(struct vm *vm, json_t *ret, const char *err, void *opaque)
 		else if (j->o.postcopy == POSTCOPY_OFF && !j->o.downtime_given &&
 			 j->o.downtime_ms < MIG_DOWNTIME_MAX_MS && precopy_stuck(j, ram)) {
 			/* ferry's own target was too ambitious for this guest: relax it. */
-			j->o.downtime_ms = j->o.downtime_ms * 2 > MIG_DOWNTIME_MAX_MS ? MIG_DOWNTIME_MAX_MS : j->o.downtime_ms * 2;
+			j->o.downtime_ms = mig_relaxed_downtime(j->o.downtime_ms);
 			j->rounds_without_progress = 0;
 			log_info("raising the downtime target", "vm=%s downtime_ms=%d", j->vm->cfg->name, j->o.downtime_ms);
 			vm_qmp(j->vm, "migrate-set-parameters", json_pack("{s:i}", "downtime-limit", j->o.downtime_ms), on_ignore, NULL);

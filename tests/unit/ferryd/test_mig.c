@@ -50,6 +50,24 @@ static void test_defaults_and_roundtrip(void **state)
 	json_decref(j);
 }
 
+/* A guest that does not converge at the default 1 ms target goes to 10 ms
+ * at once (not 2, 4, 8: three stuck rounds each), then doubles to 1 s. */
+static void test_relaxed_downtime(void **state)
+{
+	(void)state;
+	int ms = MIG_DOWNTIME_DEFAULT_MS, seen[16], n = 0;
+
+	while (n < 16 && (seen[n++] = ms = mig_relaxed_downtime(ms)) < MIG_DOWNTIME_MAX_MS)
+		;
+	assert_int_equal(MIG_DOWNTIME_DEFAULT_MS, 1);
+	assert_int_equal(seen[0], 10);
+	assert_int_equal(seen[1], 20);
+	assert_int_equal(seen[2], 40);
+	assert_int_equal(seen[n - 1], MIG_DOWNTIME_MAX_MS);
+	assert_int_equal(n, 8);   /* 10 20 40 80 160 320 640 1000 */
+	assert_int_equal(mig_relaxed_downtime(MIG_DOWNTIME_MAX_MS), MIG_DOWNTIME_MAX_MS);
+}
+
 static void test_bad_options(void **state)
 {
 	(void)state;
@@ -122,6 +140,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults_and_roundtrip),
+		cmocka_unit_test(test_relaxed_downtime),
 		cmocka_unit_test(test_bad_options),
 		cmocka_unit_test(test_caps_are_explicit),
 		cmocka_unit_test(test_params),
