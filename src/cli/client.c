@@ -258,9 +258,12 @@ int cli_call(const struct cli *cli, const char *op, json_t *args, json_t **resul
 	return 0;
 }
 
+/* 15 significant digits: 9.589 prints as 9.589, not 9.5890000000000004
+ * (the shortest exact form jansson uses by default); timestamps are
+ * integers, and ms figures carry at most us. */
 void cli_print_json(json_t *v)
 {
-	char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
 
 	printf("%s\n", s);
 	free(s);

@@ -417,7 +417,7 @@ done:
 		rc = 1;
 	json_t *all = json_pack("{s:s, s:[s,s], s:I, s:O, s:O}", "vm", b.vm, "hosts", b.hosts[0], b.hosts[1], "runs_per_mode",
 				(json_int_t)runs, "runs", b.runs, "stats", stats);
-	if (json_path && json_dump_file(all, json_path, JSON_INDENT(1)) < 0) {
+	if (json_path && json_dump_file(all, json_path, JSON_INDENT(1) | JSON_REAL_PRECISION(15)) < 0) {
 		fprintf(stderr, "ferry: cannot write %s\n", json_path);
 		rc = 1;
 	}
