@@ -208,6 +208,7 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 		{ "recover", no_argument, NULL, 'r' },
 		{ "probe", required_argument, NULL, 'X' },
 		{ "probe-timeline", no_argument, NULL, 'L' },
+		{ "cold", required_argument, NULL, 'C' },
 		{ 0 }
 	};
 	json_t *o = json_object(), *res;
@@ -243,6 +244,13 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 		case 'r': special = "migrate-recover"; break;
 		case 'X': probe = optarg; break;
 		case 'L': timeline = true; break;
+		case 'C':
+			if (strcmp(optarg, "suspend")) {
+				fprintf(stderr, "ferry: --cold is suspend (pause, move the state, resume there)\n");
+				goto bad;
+			}
+			json_object_set_new(o, "cold", json_string(optarg));
+			break;
 		case 'P':
 			if (strcmp(optarg, "off") && strcmp(optarg, "on") && strcmp(optarg, "auto")) {
 				fprintf(stderr, "ferry: --postcopy is off, on or auto\n");

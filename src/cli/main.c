@@ -26,6 +26,7 @@ static const struct verb verbs[] = {
 	  "migrate NAME DEST [--downtime-ms N] [--bandwidth MBPS] [--parallel N] [--auto-converge]\n"
 	  "              [--postcopy off|on|auto] [--timeout S] [--copy-storage] [--insecure | --qemu-tls]\n"
 	  "              [--probe ADDR[:methods]]\n"
+	  "       ferry [-H HOST] migrate NAME DEST --cold suspend [--bandwidth MBPS] [--timeout S] ...\n"
 	  "       ferry [-H HOST] migrate --cancel NAME | --recover NAME",
 	  "Moves running VM NAME live from this host (-H) to host DEST (pre-copy by default).\n"
 	  "The stream is TLS with the hosts' pre-shared key unless --insecure: QEMU sends\n"
@@ -41,6 +42,10 @@ static const struct verb verbs[] = {
 	  "  --postcopy MODE   off (default), on (switch at once), or auto (when\n"
 	  "                    pre-copy stops converging, or after --timeout or 30 s)\n"
 	  "  --timeout S       give up after S s (auto: switch to post-copy instead)\n"
+	  "  --cold suspend    cold migration: pause the guest, send its whole state,\n"
+	  "                    resume it on DEST (the same running guest; it is paused\n"
+	  "                    for the whole copy). Not with --postcopy, --auto-converge,\n"
+	  "                    --downtime-ms or --copy-storage\n"
 	  "  --cancel NAME     cancel a running migration (before switchover)\n"
 	  "  --recover NAME    resume a post-copy migration whose link broke\n"
 	  "  --probe ADDR[:M]  probe the guest at ADDR during the move (methods M, default\n"
@@ -63,7 +68,7 @@ static const struct verb verbs[] = {
 	  "gap, the heartbeats lost in it and the guest clock's jump.\n"
 	  "Exits 1 if nothing answered." },
 	{ "bench", cmd_bench,
-	  "bench --vm NAME --hosts SRC,DST [--runs N] [--modes live,live-postcopy,command]\n"
+	  "bench --vm NAME --hosts SRC,DST [--runs N] [--modes live,live-postcopy,cold-suspend,command]\n"
 	  "              [--probe ADDR[:methods]] [--load http:RATE|mem:MBPS] [--command 'CMD']\n"
 	  "              [--migrate-opt OPT]... [--csv FILE] [--json FILE] [--report FILE.html]\n"
 	  "       ferry bench --from-json FILE [--report FILE.html]",
@@ -74,7 +79,7 @@ static const struct verb verbs[] = {
 	  "window, QEMU downtime, ICMP gap, service gap, guest gap, total time): n,\n"
 	  "mean, median, standard deviation, min, max, p95 and the 95% bootstrap\n"
 	  "confidence interval of the median (docs/downtime.md).\n"
-	  "  --modes M         live (pre-copy), live-postcopy, command\n"
+	  "  --modes M         live (pre-copy), live-postcopy, cold-suspend, command\n"
 	  "  --command 'CMD'   mode command: CMD moves the guest (any tool, e.g. a plain\n"
 	  "                    QEMU script); ferry probes around it. CMD gets FERRY_VM,\n"
 	  "                    FERRY_SRC and FERRY_DST in its environment\n"

@@ -44,12 +44,15 @@ json_t *mig_opts_to_json(const struct mig_opts *o)
 {
 	static const char *pc[] = { "off", "on", "auto" };
 
-	return json_pack("{s:i, s:b, s:I, s:i, s:b, s:s, s:i, s:b, s:b, s:b}", "downtime_ms", o->downtime_ms,
-			 "downtime_default", !o->downtime_given,
-			 "bandwidth_mbps", (json_int_t)o->bandwidth_mbps, "parallel", o->parallel,
-			 "auto_converge", o->auto_converge, "postcopy", pc[o->postcopy],
-			 "timeout_s", o->timeout_s, "copy_storage", o->copy_storage, "insecure", o->insecure,
-			 "qemu_tls", o->qemu_tls);
+	json_t *j = json_pack("{s:i, s:b, s:I, s:i, s:b, s:s, s:i, s:b, s:b, s:b}", "downtime_ms", o->downtime_ms,
+			      "downtime_default", !o->downtime_given,
+			      "bandwidth_mbps", (json_int_t)o->bandwidth_mbps, "parallel", o->parallel,
+			      "auto_converge", o->auto_converge, "postcopy", pc[o->postcopy],
+			      "timeout_s", o->timeout_s, "copy_storage", o->copy_storage, "insecure", o->insecure,
+			      "qemu_tls", o->qemu_tls);
+	if (o->cold == COLD_SUSPEND)
+		json_object_set_new(j, "cold", json_string("suspend"));
+	return j;
 }
 
 static int get_int(json_t *j, const char *k, long long lo, long long hi, long long *out, char *err, size_t n)
@@ -97,6 +100,22 @@ int mig_opts_from_json(json_t *j, struct mig_opts *o, char *err, size_t n)
 		else if (!strcmp(pc, "auto")) o->postcopy = POSTCOPY_AUTO;
 		else {
 			snprintf(err, n, "postcopy must be off, on or auto");
+			return -EINVAL;
+		}
+	}
+	json_t *cold = json_object_get(j, "cold");
+	if (cold) {
+		if (!json_is_string(cold) || strcmp(json_string_value(cold), "suspend")) {
+			snprintf(err, n, "cold must be suspend");
+			return -EINVAL;
+		}
+		o->cold = COLD_SUSPEND;
+		/* The guest is paused for the whole copy: nothing for these to do. */
+		const char *clash = o->postcopy != POSTCOPY_OFF ? "--postcopy" : o->auto_converge ? "--auto-converge" :
+				    o->downtime_given ? "--downtime-ms" : o->copy_storage ? "--copy-storage" : NULL;
+		if (clash) {
+			snprintf(err, n, "a cold migration takes no %s%s", clash,
+				 o->copy_storage ? " (its disks must be on shared storage)" : "");
 			return -EINVAL;
 		}
 	}

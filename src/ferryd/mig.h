@@ -12,6 +12,10 @@ struct vm;
 struct peer;
 
 enum mig_postcopy { POSTCOPY_OFF, POSTCOPY_ON, POSTCOPY_AUTO };
+/* Live (the default), or cold: suspend (the guest is paused for the whole
+ * copy of its state, then resumed on the destination: same running
+ * instance). */
+enum mig_cold { COLD_NONE, COLD_SUSPEND };
 
 /* The default target is 1 ms: QEMU sizes its last round by what it could
  * send in that time, not counting what is still in flight to the
@@ -34,6 +38,7 @@ struct mig_opts {
 	bool copy_storage;
 	bool insecure;            /* no TLS on the migration stream */
 	bool qemu_tls;            /* QEMU's own TLS channel instead of ferry's tunnel */
+	enum mig_cold cold;
 };
 
 /* The phases of a source-side job, in order: mig_set_state refuses to go back. */

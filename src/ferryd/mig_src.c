@@ -134,7 +134,8 @@ static json_t *record(struct mig_job *j, const char *status)
 	json_t *disk = json_object_get(j->last, "disk");
 	json_t *r = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}",
 			      "name", j->name, "src", j->ag->cfg->host, "dst", j->dest,
-			      "status", status, "mode", j->in_postcopy ? "postcopy" : "precopy",
+			      "status", status,
+			      "mode", j->o.cold == COLD_SUSPEND ? "suspend" : j->in_postcopy ? "postcopy" : "precopy",
 			      "started_us", (json_int_t)j->start_real_us,
 			      "total_ms", (json_int_t)((time_mono_us() - j->start_mono_us) / 1000));
 	json_object_set_new(r, "migrate_ms", json_integer(j->migrate_mono_us ? (time_mono_us() - j->migrate_mono_us) / 1000 : 0));
@@ -669,13 +670,38 @@ static int route_stream(struct mig_job *j, const char *uri, struct ferr *err)
 	return 0;
 }
 
+static void send_migrate(struct mig_job *j)
+{
+	j->migrate_mono_us = time_mono_us();
+	vm_qmp(j->vm, "migrate", json_pack("{s:s}", "uri", j->qemu_uri), on_migrate_sent, j);
+}
+
+/* --cold suspend: the guest stops before its state is sent (QEMU then sends
+ * it in one pass); the destination holds it paused until mig-finish runs it. */
+static void on_suspended(struct vm *vm, json_t *ret, const char *err, void *opaque)
+{
+	struct mig_job *j = opaque;
+
+	(void)vm;
+	(void)ret;
+	if (j->state != MIG_MIGRATING)
+		return;
+	if (err) {
+		job_fail(j, "cannot pause %s: %s", j->name, err);
+		return;
+	}
+	send_migrate(j);
+}
+
 static void start_migrate(struct mig_job *j)
 {
 	enum mig_state from = j->state;
 
 	mig_set_state(j, from, MIG_MIGRATING);
-	j->migrate_mono_us = time_mono_us();
-	vm_qmp(j->vm, "migrate", json_pack("{s:s}", "uri", j->qemu_uri), on_migrate_sent, j);
+	if (j->o.cold == COLD_SUSPEND)
+		vm_qmp(j->vm, "stop", NULL, on_suspended, j);
+	else
+		send_migrate(j);
 }
 
 /* pre-switchover: the mirrors are in sync and the guest is paused: finish

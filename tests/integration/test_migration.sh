@@ -102,4 +102,25 @@ for i in $(seq 150); do $FERRY -H b list 2>/dev/null | grep -q web1 || break; sl
 check "b dropped its half-made copy" sh -c "! $FERRY -H b list | grep -q web1"
 check "and web1 still moves afterwards" $FERRY -H a migrate web1 b
 check "and back" $FERRY -H b migrate web1 a
+
+# Cold, suspend: the guest is paused for the whole copy, then resumed on b.
+check_fails "--cold with --postcopy is refused" "cold migration takes no --postcopy" $FERRY -H a migrate web1 b --cold suspend --postcopy on
+check_fails "--cold with an unknown mode is refused" "--cold is suspend" $FERRY -H a migrate web1 b --cold later
+check "web1 untouched on a after the refusals" sh -c "$FERRY -H a list | grep -qE '^web1 +a +running' && ! $FERRY -H b list | grep -q web1"
+check "--cold suspend moves web1 a -> b" sh -c "$FERRY -H a --json migrate web1 b --cold suspend > $tmp/cold.json"
+check "the record says suspend" grep -q '"mode": "suspend"' "$tmp/cold.json"
+# Paused for the copy of ~90 MB: hundreds of ms, where a live move pauses ~10.
+cold_pause=$(sed -n 's/.*"pause_ms": \([0-9.]*\).*/\1/p' "$tmp/cold.json")
+check "the pause spans the copy ($cold_pause ms > 100 ms)" awk -v p="$cold_pause" 'BEGIN { exit !(p > 100) }'
+check "after --cold suspend: same boot id, web1 on b only" sh -c "[ \"\$($FERRY lab exec client curl -s -m 2 http://10.77.0.2/cgi-bin/bootid)\" = '$boot' ] && [ \"\$(FERRY=$FERRY; . tests/integration/lib.sh; owners | tr '\n' ' ')\" = 'b ' ]"
+note "figure: --cold suspend: $(tr -d ' \n' < $tmp/cold.json | grep -oE '"(total_ms|pause_ms|bytes)":[0-9.]+' | paste -sd ' ' -)"
+# The destination QEMU dies during a cold move: the guest runs again on b.
+$FERRY -H b migrate web1 a --cold suspend --bandwidth 15 > "$tmp/coldkill.out" 2>&1 &
+mig=$!
+for i in $(seq 100); do dpid=$($FERRY -H a --json list | sed -n 's/.*"pid": \([0-9][0-9]*\).*/\1/p'); [ -n "$dpid" ] && [ "$dpid" != 0 ] && break; sleep 0.1; done
+sleep 1.5
+kill -9 "$dpid" 2>/dev/null
+wait $mig; rc=$?
+check "killing the destination QEMU fails the cold move" sh -c "[ $rc != 0 ] && grep -q 'keeps running on host b' '$tmp/coldkill.out'"
+check "the guest runs again on b (resumed, same boot id)" sh -c "[ \"\$($FERRY lab exec client curl -s -m 2 http://10.77.0.2/cgi-bin/bootid)\" = '$boot' ] && $FERRY -H b list | grep -qE '^web1 +b +running'"
 finish

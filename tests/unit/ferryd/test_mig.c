@@ -42,6 +42,14 @@ static void test_defaults_and_roundtrip(void **state)
 	assert_true(back.copy_storage);
 	/* ferry's own default target stays relaxable on the other side too. */
 	assert_false(back.downtime_given);
+	assert_int_equal(back.cold, COLD_NONE);
+	json_decref(j);
+	/* A cold move keeps ferry's own (unused) default target: no clash. */
+	mig_opts_default(&o);
+	o.cold = COLD_SUSPEND;
+	j = mig_opts_to_json(&o);
+	assert_int_equal(mig_opts_from_json(j, &back, err, sizeof(err)), 0);
+	assert_int_equal(back.cold, COLD_SUSPEND);
 	json_decref(j);
 	j = json_pack("{s:i}", "downtime_ms", 40);
 	assert_int_equal(mig_opts_from_json(j, &back, err, sizeof(err)), 0);
@@ -76,6 +84,9 @@ static void test_bad_options(void **state)
 	static const char *bad[] = {
 		"{\"downtime_ms\": 0}", "{\"downtime_ms\": \"10\"}", "{\"parallel\": 0}", "{\"parallel\": 65}",
 		"{\"bandwidth_mbps\": -1}", "{\"postcopy\": \"maybe\"}", "{\"timeout_s\": -5}",
+		"{\"cold\": \"later\"}", "{\"cold\": true}", "{\"cold\": \"suspend\", \"postcopy\": \"auto\"}",
+		"{\"cold\": \"suspend\", \"auto_converge\": true}", "{\"cold\": \"suspend\", \"downtime_ms\": 5}",
+		"{\"cold\": \"suspend\", \"copy_storage\": true}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		json_error_t je;
