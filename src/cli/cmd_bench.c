@@ -34,6 +34,7 @@ static const struct mode known_modes[] = {
 	{ "live", { NULL } },
 	{ "live-postcopy", { "--postcopy", "on", NULL } },
 	{ "cold-suspend", { "--cold", "suspend", NULL } },
+	{ "cold-reboot", { "--cold", "reboot", NULL } },
 	{ "command", { NULL } },   /* --command: any other tool */
 };
 
@@ -349,7 +350,7 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 		for (k = 0; k < ARRAY_SIZE(known_modes) && strcmp(known_modes[k].name, tok); k++)
 			;
 		if (k == ARRAY_SIZE(known_modes)) {
-			fprintf(stderr, "ferry: unknown mode '%s' (live, live-postcopy, cold-suspend, command)\n", tok);
+			fprintf(stderr, "ferry: unknown mode '%s' (live, live-postcopy, cold-suspend, cold-reboot, command)\n", tok);
 			return 2;
 		}
 		if (!strcmp(tok, "command") && !b.command) {

@@ -58,6 +58,33 @@ int cli_prober_start(struct prober *p, const char *spec, struct ferr *err)
 	return 0;
 }
 
+/* A guest that reboots (a cold reboot move) answers again only after its
+ * boot: short probe rounds with the same methods until one answers (at most
+ * REBOOT_WAIT_S), so the measured gap is the whole outage. */
+#define REBOOT_WAIT_S 180
+static void wait_answering(const struct probe_cfg *cfg)
+{
+	struct probe_cfg c = *cfg;
+	int64_t end = time_mono_us() + REBOOT_WAIT_S * 1000000LL;
+
+	c.use[PROBE_GUEST] = false;
+	c.duration_ms = 500;
+	c.stop = NULL;
+	while (time_mono_us() < end) {
+		struct probe_sample *s = NULL;
+		size_t n = 0;
+		struct ferr e = {0};
+		bool answered = false;
+		if (probe_run(&c, &s, &n, &e) < 0)
+			return;
+		for (size_t i = 0; i < n && !answered; i++)
+			answered = s[i].reply_us != 0;
+		free(s);
+		if (answered)
+			return;
+	}
+}
+
 /* Stops the prober a moment after the move and adds its gaps to rec. */
 void cli_prober_finish(struct prober *p, json_t *rec)
 {
@@ -65,6 +92,8 @@ void cli_prober_finish(struct prober *p, json_t *rec)
 	size_t len;
 	int st;
 
+	if (!strcmp(json_string_value(json_object_get(rec, "mode")) ?: "", "reboot"))
+		wait_answering(&p->cfg);
 	usleep(1000000);   /* the service comes back after the record: watch it */
 	kill(p->pid, SIGTERM);
 	waitpid(p->pid, &st, 0);
@@ -96,7 +125,10 @@ void cli_prober_finish(struct prober *p, json_t *rec)
 		 * longest gap happened elsewhere (e.g. at the migration's start). */
 		int64_t stop = json_integer_value(json_object_get(rec, "stop_us"));
 		int64_t resume = json_integer_value(json_object_get(rec, "resume_us"));
-		int64_t around = stop && resume ? probe_gap_around(s, n, m, stop - off, resume - off) : -1;
+		/* Not for a reboot: the guest answers on for a moment after the
+		 * power-off request, and its outage is the longest gap itself. */
+		bool reboot = !strcmp(json_string_value(json_object_get(rec, "mode")) ?: "", "reboot");
+		int64_t around = stop && resume && !reboot ? probe_gap_around(s, n, m, stop - off, resume - off) : -1;
 		if (around >= 0)
 			json_object_set_new(json_object_get(o, probe_method_name(m)), "switchover_gap_ms", json_real(around / 1000.0));
 		if (m == PROBE_ICMP) {
@@ -245,8 +277,8 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 		case 'X': probe = optarg; break;
 		case 'L': timeline = true; break;
 		case 'C':
-			if (strcmp(optarg, "suspend")) {
-				fprintf(stderr, "ferry: --cold is suspend (pause, move the state, resume there)\n");
+			if (strcmp(optarg, "suspend") && strcmp(optarg, "reboot")) {
+				fprintf(stderr, "ferry: --cold is suspend (pause, move the state, resume there) or reboot (power off, boot there)\n");
 				goto bad;
 			}
 			json_object_set_new(o, "cold", json_string(optarg));

@@ -26,7 +26,7 @@ static const struct verb verbs[] = {
 	  "migrate NAME DEST [--downtime-ms N] [--bandwidth MBPS] [--parallel N] [--auto-converge]\n"
 	  "              [--postcopy off|on|auto] [--timeout S] [--copy-storage] [--insecure | --qemu-tls]\n"
 	  "              [--probe ADDR[:methods]]\n"
-	  "       ferry [-H HOST] migrate NAME DEST --cold suspend [--bandwidth MBPS] [--timeout S] ...\n"
+	  "       ferry [-H HOST] migrate NAME DEST --cold suspend|reboot [--timeout S] ...\n"
 	  "       ferry [-H HOST] migrate --cancel NAME | --recover NAME",
 	  "Moves running VM NAME live from this host (-H) to host DEST (pre-copy by default).\n"
 	  "The stream is TLS with the hosts' pre-shared key unless --insecure: QEMU sends\n"
@@ -46,6 +46,10 @@ static const struct verb verbs[] = {
 	  "                    resume it on DEST (the same running guest; it is paused\n"
 	  "                    for the whole copy). Not with --postcopy, --auto-converge,\n"
 	  "                    --downtime-ms or --copy-storage\n"
+	  "  --cold reboot     cold migration: power the guest off (ACPI; --timeout S\n"
+	  "                    bounds it, default 60 s), boot it on DEST from the same\n"
+	  "                    config and shared disks. DEST is checked first; if it\n"
+	  "                    cannot boot it after all, it boots here again\n"
 	  "  --cancel NAME     cancel a running migration (before switchover)\n"
 	  "  --recover NAME    resume a post-copy migration whose link broke\n"
 	  "  --probe ADDR[:M]  probe the guest at ADDR during the move (methods M, default\n"
@@ -68,7 +72,7 @@ static const struct verb verbs[] = {
 	  "gap, the heartbeats lost in it and the guest clock's jump.\n"
 	  "Exits 1 if nothing answered." },
 	{ "bench", cmd_bench,
-	  "bench --vm NAME --hosts SRC,DST [--runs N] [--modes live,live-postcopy,cold-suspend,command]\n"
+	  "bench --vm NAME --hosts SRC,DST [--runs N] [--modes live,live-postcopy,cold-suspend,cold-reboot,command]\n"
 	  "              [--probe ADDR[:methods]] [--load http:RATE|mem:MBPS] [--command 'CMD']\n"
 	  "              [--migrate-opt OPT]... [--csv FILE] [--json FILE] [--report FILE.html]\n"
 	  "       ferry bench --from-json FILE [--report FILE.html]",
@@ -79,7 +83,8 @@ static const struct verb verbs[] = {
 	  "window, QEMU downtime, ICMP gap, service gap, guest gap, total time): n,\n"
 	  "mean, median, standard deviation, min, max, p95 and the 95% bootstrap\n"
 	  "confidence interval of the median (docs/downtime.md).\n"
-	  "  --modes M         live (pre-copy), live-postcopy, cold-suspend, command\n"
+	  "  --modes M         live (pre-copy), live-postcopy, cold-suspend, cold-reboot,\n"
+	  "                    command\n"
 	  "  --command 'CMD'   mode command: CMD moves the guest (any tool, e.g. a plain\n"
 	  "                    QEMU script); ferry probes around it. CMD gets FERRY_VM,\n"
 	  "                    FERRY_SRC and FERRY_DST in its environment\n"

@@ -92,6 +92,8 @@ void vm_create(struct agent *ag, struct vm_config *cfg, long client_id, long req
  * when it cannot even start. */
 struct vm *vm_create_incoming(struct agent *ag, struct vm_config *cfg, long ram_kb, vm_wait_fn fn, void *opaque,
 			      struct ferr *err);
+/* Boots a VM (takes cfg) as vm_create does; fn runs when it runs or failed. */
+struct vm *vm_boot(struct agent *ag, struct vm_config *cfg, vm_wait_fn fn, void *opaque, struct ferr *err);
 /* Sends QMP commands ([{"execute":..,"arguments":..}...], stolen) in order;
  * fn gets NULL when all succeeded, else the first error (with the command). */
 void vm_qmp_batch(struct vm *vm, json_t *cmds, vm_wait_fn fn, void *opaque);

@@ -50,8 +50,8 @@ json_t *mig_opts_to_json(const struct mig_opts *o)
 			      "auto_converge", o->auto_converge, "postcopy", pc[o->postcopy],
 			      "timeout_s", o->timeout_s, "copy_storage", o->copy_storage, "insecure", o->insecure,
 			      "qemu_tls", o->qemu_tls);
-	if (o->cold == COLD_SUSPEND)
-		json_object_set_new(j, "cold", json_string("suspend"));
+	if (o->cold != COLD_NONE)
+		json_object_set_new(j, "cold", json_string(o->cold == COLD_SUSPEND ? "suspend" : "reboot"));
 	return j;
 }
 
@@ -105,11 +105,12 @@ int mig_opts_from_json(json_t *j, struct mig_opts *o, char *err, size_t n)
 	}
 	json_t *cold = json_object_get(j, "cold");
 	if (cold) {
-		if (!json_is_string(cold) || strcmp(json_string_value(cold), "suspend")) {
-			snprintf(err, n, "cold must be suspend");
+		const char *c = json_string_value(cold);
+		if (!c || (strcmp(c, "suspend") && strcmp(c, "reboot"))) {
+			snprintf(err, n, "cold must be suspend or reboot");
 			return -EINVAL;
 		}
-		o->cold = COLD_SUSPEND;
+		o->cold = !strcmp(c, "suspend") ? COLD_SUSPEND : COLD_REBOOT;
 		/* The guest is paused for the whole copy: nothing for these to do. */
 		const char *clash = o->postcopy != POSTCOPY_OFF ? "--postcopy" : o->auto_converge ? "--auto-converge" :
 				    o->downtime_given ? "--downtime-ms" : o->copy_storage ? "--copy-storage" : NULL;

@@ -14,8 +14,8 @@ struct peer;
 enum mig_postcopy { POSTCOPY_OFF, POSTCOPY_ON, POSTCOPY_AUTO };
 /* Live (the default), or cold: suspend (the guest is paused for the whole
  * copy of its state, then resumed on the destination: same running
- * instance). */
-enum mig_cold { COLD_NONE, COLD_SUSPEND };
+ * instance), or reboot (clean ACPI shutdown, then a fresh boot there). */
+enum mig_cold { COLD_NONE, COLD_SUSPEND, COLD_REBOOT };
 
 /* The default target is 1 ms: QEMU sizes its last round by what it could
  * send in that time, not counting what is still in flight to the
@@ -88,6 +88,8 @@ json_t *mig_src_describe(struct vm *vm);
 /* Destination: ops from the source agent. */
 void mig_dst_prepare(struct agent *ag, json_t *args, long client_id, long req_id);
 void mig_dst_finish(struct agent *ag, json_t *args, long client_id, long req_id);
+/* --cold reboot: could this host boot the guest? Nothing is started. */
+void mig_dst_check(struct agent *ag, json_t *args, long client_id, long req_id);
 void mig_dst_postcopy(struct agent *ag, json_t *args, long client_id, long req_id);
 void mig_dst_resumed(struct agent *ag, json_t *args, long client_id, long req_id);
 void mig_dst_abort(struct agent *ag, json_t *args, long client_id, long req_id);

@@ -316,6 +316,31 @@ void mig_dst_prepare(struct agent *ag, json_t *args, long client_id, long req_id
 		 json_string_value(json_object_get(args, "src_host")) ?: "?");
 }
 
+void mig_dst_check(struct agent *ag, json_t *args, long client_id, long req_id)
+{
+	const char *text = json_string_value(json_object_get(args, "config"));
+	struct vm_config *cfg;
+	struct ferr err = {0};
+
+	if (!text) {
+		server_reply(ag, client_id, proto_reply_err(req_id, "mig-check needs a config"));
+		return;
+	}
+	if (vmcfg_parse(text, strlen(text), "<migrating config>", NULL, &cfg, &err) < 0) {
+		server_reply(ag, client_id, proto_reply_err(req_id, "%s", err.msg));
+		return;
+	}
+	if (vm_find(ag, cfg->name))
+		ferr_set(&err, "a VM named %s already exists on host %s", cfg->name, ag->cfg->host);
+	else
+		qemu_check_host(ag, cfg, &err);
+	for (int i = 0; !err.msg[0] && i < cfg->n_disks; i++)
+		if (!cfg->disks[i].shared)
+			ferr_set(&err, "disk %s of %s is not on shared storage", cfg->disks[i].vdev, cfg->name);
+	server_reply(ag, client_id, err.msg[0] ? proto_reply_err(req_id, "%s", err.msg) : proto_reply_ok(req_id, NULL));
+	vmcfg_free(cfg);
+}
+
 static struct vm *dst_vm(struct agent *ag, json_t *args, long client_id, long req_id)
 {
 	const char *name = json_string_value(json_object_get(args, "name"));

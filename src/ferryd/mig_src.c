@@ -63,21 +63,24 @@ struct mig_job {
 	json_t *last;              /* last query-migrate result */
 	char error[700];
 	bool finished;
+	char *cfg_text;            /* --cold reboot: the config, to boot it there (or here again) */
 };
 
 static void job_fail(struct mig_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void poll_migration(struct loop *l, void *opaque);
 static void ask_resumed(struct mig_job *j);
+static void reboot_there(struct mig_job *j);
+static void start_reboot(struct mig_job *j);
 
 /* The one place the phase changes: forward only. */
 static void mig_set_state(struct mig_job *j, enum mig_state from, enum mig_state to)
 {
 	if (j->state != from || to <= from) {
-		log_error("migration phase refused", "vm=%s from=%s to=%s now=%s", j->vm->cfg->name,
+		log_error("migration phase refused", "vm=%s from=%s to=%s now=%s", j->name,
 			  mig_state_name(from), mig_state_name(to), mig_state_name(j->state));
 		return;
 	}
-	log_info("migration phase", "vm=%s phase=%s", j->vm->cfg->name, mig_state_name(to));
+	log_info("migration phase", "vm=%s phase=%s", j->name, mig_state_name(to));
 	j->state = to;
 }
 
@@ -109,6 +112,7 @@ static void job_free(struct loop *l, void *opaque)
 	peer_free(j->peer);
 	json_decref(j->last);
 	tunnel_stop(j->tunnel);
+	free(j->cfg_text);
 	free(j);
 }
 
@@ -135,7 +139,8 @@ static json_t *record(struct mig_job *j, const char *status)
 	json_t *r = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}",
 			      "name", j->name, "src", j->ag->cfg->host, "dst", j->dest,
 			      "status", status,
-			      "mode", j->o.cold == COLD_SUSPEND ? "suspend" : j->in_postcopy ? "postcopy" : "precopy",
+			      "mode", j->o.cold == COLD_SUSPEND ? "suspend" : j->o.cold == COLD_REBOOT ? "reboot" :
+				      j->in_postcopy ? "postcopy" : "precopy",
 			      "started_us", (json_int_t)j->start_real_us,
 			      "total_ms", (json_int_t)((time_mono_us() - j->start_mono_us) / 1000));
 	json_object_set_new(r, "migrate_ms", json_integer(j->migrate_mono_us ? (time_mono_us() - j->migrate_mono_us) / 1000 : 0));
@@ -783,12 +788,19 @@ void mig_src_on_event(struct vm *vm, const char *event, json_t *data, int64_t qe
 	}
 }
 
+
 void mig_src_on_vm_gone(struct vm *vm)
 {
 	struct mig_job *j = vm->mig;
 
 	if (j->state == MIG_DONE)
 		return;   /* on_source_gone handles it */
+	if (j->o.cold == COLD_REBOOT && j->state == MIG_MIGRATING) {
+		j->vm = NULL;   /* powered off, as asked */
+		vm->mig = NULL;
+		reboot_there(j);
+		return;
+	}
 	j->vm = NULL;
 	vm->mig = NULL;
 	if (j->peer && j->state >= MIG_PREPARING)
@@ -959,7 +971,109 @@ static void on_peer_ready(struct peer *p, const char *err, void *opaque)
 		job_fail(j, "%s", err);
 		return;
 	}
-	vm_qmp(j->vm, "query-memory-size-summary", NULL, on_mem_size, j);
+	if (j->o.cold == COLD_REBOOT)
+		start_reboot(j);
+	else
+		vm_qmp(j->vm, "query-memory-size-summary", NULL, on_mem_size, j);
+}
+
+/* ---- cold, reboot -------------------------------------------------------
+ * The destination checks it could boot the guest; the guest powers off here
+ * (ACPI, bounded by --timeout or REBOOT_SHUTDOWN_S); the destination boots
+ * it from the same config (shared disks). If that boot fails, it boots here
+ * again: its disks never moved, so nothing is lost. */
+#define REBOOT_SHUTDOWN_S 60
+
+static void on_rebooted_here(struct vm *vm, const char *err, void *opaque)
+{
+	struct mig_job *j = opaque;
+
+	(void)vm;
+	json_t *rec = record(j, "failed");
+	mig_any_history_append(j->ag, rec);
+	json_decref(rec);
+	if (err)
+		server_reply(j->ag, j->client_id, proto_reply_err(j->req_id, "%s; booting it again on host %s failed too: %s (its disks are untouched)",
+								  j->error, j->ag->cfg->host, err));
+	else
+		server_reply(j->ag, j->client_id, proto_reply_err(j->req_id, "%s; %s was booted again on host %s",
+								  j->error, j->name, j->ag->cfg->host));
+	job_end(j);
+}
+
+static void on_booted_there(struct peer *p, json_t *result, const char *err, void *opaque)
+{
+	struct mig_job *j = opaque;
+	struct vm_config *cfg;
+	struct ferr ferr = {0};
+
+	(void)p;
+	(void)result;
+	if (!err) {
+		j->resume_us = time_real_us();
+		mig_set_state(j, MIG_FINISHING, MIG_DONE);
+		log_info("cold move done", "vm=%s dest=%s", j->name, j->dest);
+		json_t *rec = record(j, "completed");
+		mig_any_history_append(j->ag, rec);
+		peer_call(j->peer, "history-add", json_incref(rec), NULL, NULL);
+		server_reply(j->ag, j->client_id, proto_reply_ok(j->req_id, rec));
+		job_end(j);
+		return;
+	}
+	snprintf(j->error, sizeof(j->error), "host %s could not boot %s: %s", j->dest, j->name, err);
+	log_error("cold move failed after the shutdown; booting the guest here again", "vm=%s error=\"%s\"", j->name, err);
+	j->state = MIG_FAILED;
+	if (vmcfg_parse(j->cfg_text, strlen(j->cfg_text), "<config>", NULL, &cfg, &ferr) < 0 ||
+	    !vm_boot(j->ag, cfg, on_rebooted_here, j, &ferr))
+		on_rebooted_here(NULL, ferr.msg, j);
+}
+
+static void reboot_there(struct mig_job *j)
+{
+	if (j->poll_timer) {
+		loop_cancel_timer(j->ag->loop, j->poll_timer);
+		j->poll_timer = 0;
+	}
+	mig_set_state(j, MIG_MIGRATING, MIG_FINISHING);
+	log_info("cold move: powered off, booting on the destination", "vm=%s dest=%s", j->name, j->dest);
+	peer_call(j->peer, "create", json_pack("{s:s, s:s}", "config", j->cfg_text, "source", "<cold move>"), on_booted_there, j);
+}
+
+static void on_shutdown_timeout(struct loop *l, void *opaque)
+{
+	struct mig_job *j = opaque;
+
+	(void)l;
+	j->poll_timer = 0;
+	job_fail(j, "%s did not power off within %d s (ACPI power button; it may still be shutting down)", j->name,
+		 j->o.timeout_s ? j->o.timeout_s : REBOOT_SHUTDOWN_S);
+}
+
+static void on_reboot_checked(struct peer *p, json_t *result, const char *err, void *opaque)
+{
+	struct mig_job *j = opaque;
+
+	(void)p;
+	(void)result;
+	if (j->state == MIG_FAILED)
+		return;
+	if (err) {
+		job_fail(j, "host %s cannot take %s: %s", j->dest, j->name, err);
+		return;
+	}
+	mig_set_state(j, MIG_PREPARING, MIG_MIGRATING);
+	j->stop_us = time_real_us();
+	log_info("cold move: powering off", "vm=%s dest=%s", j->name, j->dest);
+	vm_qmp(j->vm, "system_powerdown", NULL, on_ignore, NULL);
+	j->poll_timer = loop_add_timer(j->ag->loop, (j->o.timeout_s ? j->o.timeout_s : REBOOT_SHUTDOWN_S) * 1000,
+				       on_shutdown_timeout, j);
+}
+
+static void start_reboot(struct mig_job *j)
+{
+	j->cfg_text = vmcfg_format(j->vm->cfg);
+	mig_set_state(j, MIG_CONNECTING, MIG_PREPARING);
+	peer_call(j->peer, "mig-check", json_pack("{s:s}", "config", j->cfg_text), on_reboot_checked, j);
 }
 
 void mig_src_start(struct agent *ag, struct vm *vm, json_t *args, long client_id, long req_id)
@@ -1046,6 +1160,11 @@ void mig_src_cancel(struct vm *vm, long client_id, long req_id)
 	}
 	if (j->state >= MIG_POSTCOPY) {
 		server_reply(vm->ag, client_id, proto_reply_err(req_id, "too late to cancel: %s already runs on host %s", vm->cfg->name, j->dest));
+		return;
+	}
+	if (j->o.cold == COLD_REBOOT && j->state >= MIG_MIGRATING) {
+		server_reply(vm->ag, client_id, proto_reply_err(req_id, "too late to cancel: %s is powering off to boot on host %s",
+								vm->cfg->name, j->dest));
 		return;
 	}
 	j->cancel_requested = true;

@@ -256,6 +256,8 @@ static void dispatch(struct client *c, json_t *msg)
 		mig_dst_prepare(ag, args, c->id, id);
 	} else if (!strcmp(op, "mig-finish")) {
 		mig_dst_finish(ag, args, c->id, id);
+	} else if (!strcmp(op, "mig-check")) {
+		mig_dst_check(ag, args, c->id, id);
 	} else if (!strcmp(op, "mig-postcopy")) {
 		mig_dst_postcopy(ag, args, c->id, id);
 	} else if (!strcmp(op, "mig-resumed")) {

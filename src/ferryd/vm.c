@@ -481,10 +481,10 @@ void vm_create(struct agent *ag, struct vm_config *cfg, long client_id, long req
 	}
 }
 
-struct vm *vm_create_incoming(struct agent *ag, struct vm_config *cfg, long ram_kb, vm_wait_fn fn, void *opaque,
-			      struct ferr *err)
+static struct vm *start_and_wait(struct agent *ag, struct vm_config *cfg, bool incoming, long ram_kb, vm_wait_fn fn,
+				 void *opaque, struct ferr *err)
 {
-	struct vm *vm = vm_start(ag, cfg, true, ram_kb, err);
+	struct vm *vm = vm_start(ag, cfg, incoming, ram_kb, err);
 
 	if (!vm)
 		return NULL;
@@ -496,6 +496,17 @@ struct vm *vm_create_incoming(struct agent *ag, struct vm_config *cfg, long ram_
 		loop_add_timer(ag->loop, 0, on_fork_failed, vm);
 	}
 	return vm;
+}
+
+struct vm *vm_create_incoming(struct agent *ag, struct vm_config *cfg, long ram_kb, vm_wait_fn fn, void *opaque,
+			      struct ferr *err)
+{
+	return start_and_wait(ag, cfg, true, ram_kb, fn, opaque, err);
+}
+
+struct vm *vm_boot(struct agent *ag, struct vm_config *cfg, vm_wait_fn fn, void *opaque, struct ferr *err)
+{
+	return start_and_wait(ag, cfg, false, 0, fn, opaque, err);
 }
 
 void vm_wait_gone(struct vm *vm, vm_wait_fn fn, void *opaque)

@@ -123,4 +123,30 @@ kill -9 "$dpid" 2>/dev/null
 wait $mig; rc=$?
 check "killing the destination QEMU fails the cold move" sh -c "[ $rc != 0 ] && grep -q 'keeps running on host b' '$tmp/coldkill.out'"
 check "the guest runs again on b (resumed, same boot id)" sh -c "[ \"\$($FERRY lab exec client curl -s -m 2 http://10.77.0.2/cgi-bin/bootid)\" = '$boot' ] && $FERRY -H b list | grep -qE '^web1 +b +running'"
+
+# Cold, reboot: power off on b (ACPI), boot on a from the same config.
+# Refused first when a cannot take it: a VM named web1 already runs there (a
+# bare one: no disk, no NIC, so it clashes with nothing else).
+sed -n '/^\(kernel\|ramdisk\)/p' $CFG > "$tmp/clash.cfg"
+printf 'name = "web1"\nmemory = 64\nvcpus = 1\n' >> "$tmp/clash.cfg"
+sed -i "s|\"vmlinuz\"|\"$PWD/build/guest/vmlinuz\"|; s|\"initrd.img\"|\"$PWD/build/guest/initrd.img\"|" "$tmp/clash.cfg"
+check "a bare VM named web1 starts on a" $FERRY -H a create "$tmp/clash.cfg"
+check_fails "--cold reboot to a host that has a web1 is refused" "host a cannot take web1: a VM named web1 already exists on host a" \
+	$FERRY -H b migrate web1 a --cold reboot
+id=$(bootid)
+check "web1 untouched on b (same boot id)" sh -c "[ '$id' = '$boot' ] && $FERRY -H b list | grep -qE '^web1 +b +running'"
+check "the bare web1 goes" $FERRY -H a destroy web1
+# A guest that ignores the power button: the move gives up after --timeout.
+guest b 'mv /etc/acpi/PWRF /etc/acpi/PWRF.off' >/dev/null
+check_fails "--cold reboot of a guest that does not power off fails after --timeout" "did not power off within 3 s.*keeps running on host b" \
+	$FERRY -H b migrate web1 a --cold reboot --timeout 3
+id=$(bootid)
+check "it still runs on b, same boot id" sh -c "[ '$id' = '$boot' ] && $FERRY -H b list | grep -qE '^web1 +b +running'"
+guest b 'mv /etc/acpi/PWRF.off /etc/acpi/PWRF' >/dev/null
+check "--cold reboot moves web1 b -> a" sh -c "$FERRY -H b --json migrate web1 a --cold reboot > $tmp/reboot.json"
+check "the record says reboot" grep -q '"mode": "reboot"' "$tmp/reboot.json"
+check "web1 serves again after its boot on a" wait_http 10.77.0.2 120
+id=$(bootid)
+check "a new boot (not the same running guest), on a only" sh -c "[ -n '$id' ] && [ '$id' != '$boot' ] && [ \"\$(FERRY=$FERRY; . tests/integration/lib.sh; owners | tr '\n' ' ')\" = 'a ' ]"
+check "history on b lists the reboot move" sh -c "$FERRY -H b --json history web1 | grep -q '\"mode\": \"reboot\"'"
 finish

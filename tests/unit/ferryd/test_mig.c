@@ -51,6 +51,12 @@ static void test_defaults_and_roundtrip(void **state)
 	assert_int_equal(mig_opts_from_json(j, &back, err, sizeof(err)), 0);
 	assert_int_equal(back.cold, COLD_SUSPEND);
 	json_decref(j);
+	o.cold = COLD_REBOOT;
+	j = mig_opts_to_json(&o);
+	assert_string_equal(json_string_value(json_object_get(j, "cold")), "reboot");
+	assert_int_equal(mig_opts_from_json(j, &back, err, sizeof(err)), 0);
+	assert_int_equal(back.cold, COLD_REBOOT);
+	json_decref(j);
 	j = json_pack("{s:i}", "downtime_ms", 40);
 	assert_int_equal(mig_opts_from_json(j, &back, err, sizeof(err)), 0);
 	assert_true(back.downtime_given);
@@ -86,7 +92,7 @@ static void test_bad_options(void **state)
 		"{\"bandwidth_mbps\": -1}", "{\"postcopy\": \"maybe\"}", "{\"timeout_s\": -5}",
 		"{\"cold\": \"later\"}", "{\"cold\": true}", "{\"cold\": \"suspend\", \"postcopy\": \"auto\"}",
 		"{\"cold\": \"suspend\", \"auto_converge\": true}", "{\"cold\": \"suspend\", \"downtime_ms\": 5}",
-		"{\"cold\": \"suspend\", \"copy_storage\": true}",
+		"{\"cold\": \"suspend\", \"copy_storage\": true}", "{\"cold\": \"reboot\", \"postcopy\": \"on\"}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		json_error_t je;
