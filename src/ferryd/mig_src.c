@@ -69,7 +69,7 @@ struct mig_job {
 static void job_fail(struct mig_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void poll_migration(struct loop *l, void *opaque);
 static void ask_resumed(struct mig_job *j);
-static void reboot_there(struct mig_job *j);
+static void reboot_there(struct loop *l, void *opaque);
 static void start_reboot(struct mig_job *j);
 
 /* The one place the phase changes: forward only. */
@@ -798,7 +798,11 @@ void mig_src_on_vm_gone(struct vm *vm)
 	if (j->o.cold == COLD_REBOOT && j->state == MIG_MIGRATING) {
 		j->vm = NULL;   /* powered off, as asked */
 		vm->mig = NULL;
-		reboot_there(j);
+		/* From the loop: this VM is still listed until we return, and
+		 * booting it here again (if the destination fails) needs the name. */
+		if (j->poll_timer)
+			loop_cancel_timer(j->ag->loop, j->poll_timer);
+		j->poll_timer = loop_add_timer(j->ag->loop, 0, reboot_there, j);
 		return;
 	}
 	j->vm = NULL;
@@ -1028,12 +1032,12 @@ static void on_booted_there(struct peer *p, json_t *result, const char *err, voi
 		on_rebooted_here(NULL, ferr.msg, j);
 }
 
-static void reboot_there(struct mig_job *j)
+static void reboot_there(struct loop *l, void *opaque)
 {
-	if (j->poll_timer) {
-		loop_cancel_timer(j->ag->loop, j->poll_timer);
-		j->poll_timer = 0;
-	}
+	struct mig_job *j = opaque;
+
+	(void)l;
+	j->poll_timer = 0;
 	mig_set_state(j, MIG_MIGRATING, MIG_FINISHING);
 	log_info("cold move: powered off, booting on the destination", "vm=%s dest=%s", j->name, j->dest);
 	peer_call(j->peer, "create", json_pack("{s:s, s:s}", "config", j->cfg_text, "source", "<cold move>"), on_booted_there, j);

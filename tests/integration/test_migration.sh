@@ -149,4 +149,20 @@ check "web1 serves again after its boot on a" wait_http 10.77.0.2 120
 id=$(bootid)
 check "a new boot (not the same running guest), on a only" sh -c "[ -n '$id' ] && [ '$id' != '$boot' ] && [ \"\$(FERRY=$FERRY; . tests/integration/lib.sh; owners | tr '\n' ' ')\" = 'a ' ]"
 check "history on b lists the reboot move" sh -c "$FERRY -H b --json history web1 | grep -q '\"mode\": \"reboot\"'"
+# The destination goes away while the guest powers off (its power-button
+# handler made 3 s slower): the source boots the guest again, nothing lost.
+boot2=$(bootid)
+guest a 'mv /etc/acpi/PWRF /etc/acpi/PWRF.real && mkdir /etc/acpi/PWRF && printf "#!/bin/sh\nsleep 3\nexec /etc/acpi/PWRF.real/00000080\n" > /etc/acpi/PWRF/00000080 && chmod 755 /etc/acpi/PWRF/00000080' >/dev/null
+$FERRY -H a migrate web1 b --cold reboot > "$tmp/reboot-fail.out" 2>&1 &
+mig=$!
+sleep 1
+kill "$(cat /run/ferry-lab/b/ferryd.lock)"; wait_agent_stopped b
+wait $mig; rc=$?
+check "a destination gone during the power-off fails the move" sh -c "[ $rc != 0 ] && grep -q 'could not boot web1.*was booted again on host a' '$tmp/reboot-fail.out'"
+sed 's/^/#   /' "$tmp/reboot-fail.out"
+check "web1 serves again from a after its boot there" wait_http 10.77.0.2 120
+id=$(bootid)
+check "a new boot on a, the only owner" sh -c "[ -n '$id' ] && [ '$id' != '$boot2' ] && $FERRY -H a list | grep -qE '^web1 +a +running'"
+check "b's agent back" $FERRY lab up
+check "and b has no web1" sh -c "! $FERRY -H b list | grep -q web1"
 finish
