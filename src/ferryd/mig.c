@@ -114,6 +114,10 @@ int mig_opts_from_json(json_t *j, struct mig_opts *o, char *err, size_t n)
 		/* The guest is paused for the whole copy: nothing for these to do. */
 		const char *clash = o->postcopy != POSTCOPY_OFF ? "--postcopy" : o->auto_converge ? "--auto-converge" :
 				    o->downtime_given ? "--downtime-ms" : o->copy_storage ? "--copy-storage" : NULL;
+		/* A reboot sends no stream: nothing to cap, split or encrypt. */
+		if (!clash && o->cold == COLD_REBOOT)
+			clash = o->bandwidth_mbps ? "--bandwidth" : o->parallel > 1 ? "--parallel" :
+				o->insecure ? "--insecure" : o->qemu_tls ? "--qemu-tls" : NULL;
 		if (clash) {
 			snprintf(err, n, "a cold migration takes no %s%s", clash,
 				 o->copy_storage ? " (its disks must be on shared storage)" : "");

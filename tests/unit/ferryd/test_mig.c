@@ -93,6 +93,8 @@ static void test_bad_options(void **state)
 		"{\"cold\": \"later\"}", "{\"cold\": true}", "{\"cold\": \"suspend\", \"postcopy\": \"auto\"}",
 		"{\"cold\": \"suspend\", \"auto_converge\": true}", "{\"cold\": \"suspend\", \"downtime_ms\": 5}",
 		"{\"cold\": \"suspend\", \"copy_storage\": true}", "{\"cold\": \"reboot\", \"postcopy\": \"on\"}",
+		"{\"cold\": \"reboot\", \"bandwidth_mbps\": 10}", "{\"cold\": \"reboot\", \"parallel\": 2}",
+		"{\"cold\": \"reboot\", \"insecure\": true}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		json_error_t je;
