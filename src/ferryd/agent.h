@@ -84,6 +84,8 @@ long long server_client_idle_us(struct agent *ag, long client_id);
 
 /* vm.c */
 struct vm *vm_find(struct agent *ag, const char *name);
+/* Could cfg start here now (name free, QEMU, kernel and disks there)? */
+int vm_can_start(struct agent *ag, const struct vm_config *cfg, struct ferr *err);
 /* Starts a VM (takes cfg). The reply goes to the client when it runs. */
 void vm_create(struct agent *ag, struct vm_config *cfg, long client_id, long req_id);
 /* Starts a QEMU waiting for an incoming migration (-incoming defer), its

@@ -330,10 +330,7 @@ void mig_dst_check(struct agent *ag, json_t *args, long client_id, long req_id)
 		server_reply(ag, client_id, proto_reply_err(req_id, "%s", err.msg));
 		return;
 	}
-	if (vm_find(ag, cfg->name))
-		ferr_set(&err, "a VM named %s already exists on host %s", cfg->name, ag->cfg->host);
-	else
-		qemu_check_host(ag, cfg, &err);
+	vm_can_start(ag, cfg, &err);
 	for (int i = 0; !err.msg[0] && i < cfg->n_disks; i++)
 		if (!cfg->disks[i].shared)
 			ferr_set(&err, "disk %s of %s is not on shared storage", cfg->disks[i].vdev, cfg->name);

@@ -38,7 +38,7 @@ struct mig_job {
 	json_int_t ram_bytes;   /* guest RAM of the source QEMU */
 	pid_t tunnel;              /* ferry's TLS relay (tunnel.c); 0: none */
 	char qemu_uri[640];        /* what QEMU migrates to: j->uri, or the relay */
-	long poll_timer;
+	long poll_timer;           /* query-migrate polling; a cold reboot's power-off bound, then its next step */
 	bool polling;              /* a query-migrate is in flight */
 	bool poll_soon;            /* QEMU announced a new status: poll at once */
 	bool cancel_requested;
@@ -787,7 +787,6 @@ void mig_src_on_event(struct vm *vm, const char *event, json_t *data, int64_t qe
 		}
 	}
 }
-
 
 void mig_src_on_vm_gone(struct vm *vm)
 {

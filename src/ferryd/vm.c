@@ -409,6 +409,15 @@ static struct vm *vm_new(struct agent *ag, struct vm_config *cfg)
 	return vm;
 }
 
+int vm_can_start(struct agent *ag, const struct vm_config *cfg, struct ferr *err)
+{
+	if (vm_find(ag, cfg->name)) {
+		ferr_set(err, "a VM named %s already exists on host %s", cfg->name, ag->cfg->host);
+		return -EEXIST;
+	}
+	return qemu_check_host(ag, cfg, err);
+}
+
 /* Starts QEMU for cfg (taken). Returns the VM (its waiters learn how the
  * start ends) or NULL with err when nothing could start. */
 static struct vm *vm_start(struct agent *ag, struct vm_config *cfg, bool incoming, long ram_kb, struct ferr *err)
@@ -418,12 +427,7 @@ static struct vm *vm_start(struct agent *ag, struct vm_config *cfg, bool incomin
 	char *text;
 	int r;
 
-	if (vm_find(ag, cfg->name)) {
-		ferr_set(err, "a VM named %s already exists on host %s", cfg->name, ag->cfg->host);
-		vmcfg_free(cfg);
-		return NULL;
-	}
-	if (qemu_check_host(ag, cfg, err) < 0 ||
+	if (vm_can_start(ag, cfg, err) < 0 ||
 	    qemu_choose_accel(cfg->accel != ACCEL_AUTO ? cfg->accel : ag->cfg->accel, &accel, err) < 0) {
 		vmcfg_free(cfg);
 		return NULL;
