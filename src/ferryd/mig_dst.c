@@ -236,22 +236,34 @@ static void on_started(struct vm *vm, const char *err, void *opaque)
 	vm_qmp_batch(vm, cmds, on_listening, c);
 }
 
-void mig_dst_prepare(struct agent *ag, json_t *args, long client_id, long req_id)
+/* The guest's config sent by the source (args "config"); NULL once the
+ * request has been answered with why it is unusable. */
+static struct vm_config *config_arg(struct agent *ag, json_t *args, const char *op, long client_id, long req_id)
 {
 	const char *text = json_string_value(json_object_get(args, "config"));
 	struct vm_config *cfg;
 	struct ferr err = {0};
-	char msg[256];
-	struct mig_dst *d;
 
 	if (!text) {
-		server_reply(ag, client_id, proto_reply_err(req_id, "migrate-prepare needs a config"));
-		return;
+		server_reply(ag, client_id, proto_reply_err(req_id, "%s needs a config", op));
+		return NULL;
 	}
 	if (vmcfg_parse(text, strlen(text), "<migrating config>", NULL, &cfg, &err) < 0) {
 		server_reply(ag, client_id, proto_reply_err(req_id, "%s", err.msg));
-		return;
+		return NULL;
 	}
+	return cfg;
+}
+
+void mig_dst_prepare(struct agent *ag, json_t *args, long client_id, long req_id)
+{
+	struct vm_config *cfg = config_arg(ag, args, "mig-prepare", client_id, req_id);
+	struct ferr err = {0};
+	char msg[256];
+	struct mig_dst *d;
+
+	if (!cfg)
+		return;
 	d = xcalloc(1, sizeof(*d));
 	d->ag = ag;
 	d->client_id = client_id;
@@ -318,18 +330,11 @@ void mig_dst_prepare(struct agent *ag, json_t *args, long client_id, long req_id
 
 void mig_dst_check(struct agent *ag, json_t *args, long client_id, long req_id)
 {
-	const char *text = json_string_value(json_object_get(args, "config"));
-	struct vm_config *cfg;
+	struct vm_config *cfg = config_arg(ag, args, "mig-check", client_id, req_id);
 	struct ferr err = {0};
 
-	if (!text) {
-		server_reply(ag, client_id, proto_reply_err(req_id, "mig-check needs a config"));
+	if (!cfg)
 		return;
-	}
-	if (vmcfg_parse(text, strlen(text), "<migrating config>", NULL, &cfg, &err) < 0) {
-		server_reply(ag, client_id, proto_reply_err(req_id, "%s", err.msg));
-		return;
-	}
 	vm_can_start(ag, cfg, &err);
 	for (int i = 0; !err.msg[0] && i < cfg->n_disks; i++)
 		if (!cfg->disks[i].shared)

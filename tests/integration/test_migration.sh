@@ -78,13 +78,19 @@ wait $mig; rc=$?
 check "the cancelled migration fails with the reason" sh -c "[ $rc != 0 ] && grep -q 'cancelled by the user.*keeps running on host a' '$tmp/cancel.out'"
 check "after --cancel web1 runs on a only, same boot id" sh -c "[ \"\$($FERRY lab exec client curl -s -m 2 http://10.77.0.2/cgi-bin/bootid)\" = '$boot' ] && [ \"\$(FERRY=$FERRY; . tests/integration/lib.sh; owners | tr '\n' ' ')\" = 'a ' ]"
 
+# kill_dst_midway SRC DST OUT [OPTIONS]: a move SRC -> DST at 15 MB/s whose
+# destination QEMU is killed 1.5 s after it appears; rc: the move's status.
+kill_dst_midway() {
+	local src=$1 dst=$2 out=$3 dpid i; shift 3
+	$FERRY -H $src migrate web1 $dst --bandwidth 15 "$@" > "$out" 2>&1 &
+	mig=$!
+	for i in $(seq 100); do dpid=$($FERRY -H $dst --json list | sed -n 's/.*"pid": \([0-9][0-9]*\).*/\1/p'); [ -n "$dpid" ] && [ "$dpid" != 0 ] && break; sleep 0.1; done
+	sleep 1.5
+	kill -9 "$dpid" 2>/dev/null
+	wait $mig; rc=$?
+}
 # The destination QEMU dies mid-migration.
-$FERRY -H a migrate web1 b --bandwidth 15 > "$tmp/kill.out" 2>&1 &
-mig=$!
-for i in $(seq 100); do dpid=$($FERRY -H b --json list | sed -n 's/.*"pid": \([0-9][0-9]*\).*/\1/p'); [ -n "$dpid" ] && [ "$dpid" != 0 ] && break; sleep 0.1; done
-sleep 1.5
-kill -9 "$dpid" 2>/dev/null
-wait $mig; rc=$?
+kill_dst_midway a b "$tmp/kill.out"
 check "killing the destination QEMU fails the migration" sh -c "[ $rc != 0 ] && grep -q 'keeps running on host a' '$tmp/kill.out'"
 check "the guest still runs on a with the same boot id" sh -c "[ \"\$($FERRY lab exec client curl -s -m 2 http://10.77.0.2/cgi-bin/bootid)\" = '$boot' ] && $FERRY -H a list | grep -qE '^web1 +a +running'"
 check "b has no web1 left" sh -c "! $FERRY -H b list | grep -q web1"
@@ -115,12 +121,7 @@ check "the pause spans the copy ($cold_pause ms > 100 ms)" awk -v p="$cold_pause
 check "after --cold suspend: same boot id, web1 on b only" sh -c "[ \"\$($FERRY lab exec client curl -s -m 2 http://10.77.0.2/cgi-bin/bootid)\" = '$boot' ] && [ \"\$(FERRY=$FERRY; . tests/integration/lib.sh; owners | tr '\n' ' ')\" = 'b ' ]"
 note "figure: --cold suspend: $(tr -d ' \n' < $tmp/cold.json | grep -oE '"(total_ms|pause_ms|bytes)":[0-9.]+' | paste -sd ' ' -)"
 # The destination QEMU dies during a cold move: the guest runs again on b.
-$FERRY -H b migrate web1 a --cold suspend --bandwidth 15 > "$tmp/coldkill.out" 2>&1 &
-mig=$!
-for i in $(seq 100); do dpid=$($FERRY -H a --json list | sed -n 's/.*"pid": \([0-9][0-9]*\).*/\1/p'); [ -n "$dpid" ] && [ "$dpid" != 0 ] && break; sleep 0.1; done
-sleep 1.5
-kill -9 "$dpid" 2>/dev/null
-wait $mig; rc=$?
+kill_dst_midway b a "$tmp/coldkill.out" --cold suspend
 check "killing the destination QEMU fails the cold move" sh -c "[ $rc != 0 ] && grep -q 'keeps running on host b' '$tmp/coldkill.out'"
 check "the guest runs again on b (resumed, same boot id)" sh -c "[ \"\$($FERRY lab exec client curl -s -m 2 http://10.77.0.2/cgi-bin/bootid)\" = '$boot' ] && $FERRY -H b list | grep -qE '^web1 +b +running'"
 
