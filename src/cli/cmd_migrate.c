@@ -91,8 +91,12 @@ void cli_prober_finish(struct prober *p, json_t *rec)
 	char *data;
 	size_t len;
 	int st;
+	/* A rebooting guest answers only after its boot; and it answers on for
+	 * a moment after the power-off request, so no gap "around" the
+	 * switchover: its outage is the longest gap itself. */
+	bool reboot = !strcmp(json_string_value(json_object_get(rec, "mode")) ?: "", "reboot");
 
-	if (!strcmp(json_string_value(json_object_get(rec, "mode")) ?: "", "reboot"))
+	if (reboot)
 		wait_answering(&p->cfg);
 	usleep(1000000);   /* the service comes back after the record: watch it */
 	kill(p->pid, SIGTERM);
@@ -125,9 +129,6 @@ void cli_prober_finish(struct prober *p, json_t *rec)
 		 * longest gap happened elsewhere (e.g. at the migration's start). */
 		int64_t stop = json_integer_value(json_object_get(rec, "stop_us"));
 		int64_t resume = json_integer_value(json_object_get(rec, "resume_us"));
-		/* Not for a reboot: the guest answers on for a moment after the
-		 * power-off request, and its outage is the longest gap itself. */
-		bool reboot = !strcmp(json_string_value(json_object_get(rec, "mode")) ?: "", "reboot");
 		int64_t around = stop && resume && !reboot ? probe_gap_around(s, n, m, stop - off, resume - off) : -1;
 		if (around >= 0)
 			json_object_set_new(json_object_get(o, probe_method_name(m)), "switchover_gap_ms", json_real(around / 1000.0));

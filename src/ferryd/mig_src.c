@@ -255,6 +255,18 @@ static void job_fail(struct mig_job *j, const char *fmt, ...)
 
 /* ---- success ---------------------------------------------------------- */
 
+/* The move is done: its record goes to both histories and to the client. */
+static void report_completed(struct mig_job *j)
+{
+	json_t *rec = record(j, "completed");
+
+	mig_any_history_append(j->ag, rec);
+	if (j->peer)
+		peer_call(j->peer, "history-add", json_incref(rec), NULL, NULL);
+	server_reply(j->ag, j->client_id, proto_reply_ok(j->req_id, rec));
+	job_end(j);
+}
+
 static void on_source_gone(struct vm *vm, const char *err, void *opaque)
 {
 	struct mig_job *j = opaque;
@@ -262,12 +274,7 @@ static void on_source_gone(struct vm *vm, const char *err, void *opaque)
 	(void)vm;
 	(void)err;
 	j->vm = NULL;
-	json_t *rec = record(j, "completed");
-	mig_any_history_append(j->ag, rec);
-	if (j->peer)
-		peer_call(j->peer, "history-add", json_incref(rec), NULL, NULL);
-	server_reply(j->ag, j->client_id, proto_reply_ok(j->req_id, rec));
-	job_end(j);
+	report_completed(j);
 }
 
 static void on_finished(struct peer *p, json_t *result, const char *err, void *opaque)
@@ -1016,11 +1023,7 @@ static void on_booted_there(struct peer *p, json_t *result, const char *err, voi
 		j->resume_us = time_real_us();
 		mig_set_state(j, MIG_FINISHING, MIG_DONE);
 		log_info("cold move done", "vm=%s dest=%s", j->name, j->dest);
-		json_t *rec = record(j, "completed");
-		mig_any_history_append(j->ag, rec);
-		peer_call(j->peer, "history-add", json_incref(rec), NULL, NULL);
-		server_reply(j->ag, j->client_id, proto_reply_ok(j->req_id, rec));
-		job_end(j);
+		report_completed(j);
 		return;
 	}
 	snprintf(j->error, sizeof(j->error), "host %s could not boot %s: %s", j->dest, j->name, err);
