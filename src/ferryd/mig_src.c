@@ -19,7 +19,13 @@
 
 #define POLL_MS 100
 #define POSTCOPY_AUTO_BUDGET_S 30
+/* Nothing sent for this long: in post-copy the guest waits on pages, so
+ * pause and recover soon; in pre-copy the guest still runs here, and a link
+ * that loses a few packets in a row can leave TCP backing off for 1 + 2 + 4 s
+ * (seen with a 1 s queue on a 4 Mbit/s lab link: 3 s was not enough), so
+ * wait longer before giving up, as long as the destination does for us. */
 #define STALL_US (3 * 1000000)
+#define PRECOPY_STALL_US (10 * 1000000)
 
 struct mig_job {
 	struct agent *ag;
@@ -475,10 +481,10 @@ static void on_query(struct vm *vm, json_t *ret, const char *err, void *opaque)
 		if (sent != j->last_transferred || strcmp(st, "active")) {
 			j->last_transferred = sent;
 			j->last_progress_us = now;
-		} else if (now - j->last_progress_us > STALL_US) {
-			/* Pre-copy: nothing moved for 3 s. TCP would retry for
+		} else if (now - j->last_progress_us > PRECOPY_STALL_US) {
+			/* Pre-copy: nothing moved for 10 s. TCP would retry for
 			 * minutes; the guest is still ours, so give up now. */
-			job_fail(j, "the migration link to host %s stalled (nothing sent for %d s)", j->dest, STALL_US / 1000000);
+			job_fail(j, "the migration link to host %s stalled (nothing sent for %d s)", j->dest, PRECOPY_STALL_US / 1000000);
 			return;
 		}
 		if (j->o.postcopy == POSTCOPY_ON && !strcmp(st, "active"))

@@ -20,7 +20,22 @@ check_fails() {
 	fi
 }
 note() { echo "# $*"; }
-finish() { rm -f /tmp/ferry-test-out.$$; echo "1..$T_N"; [ "$T_FAIL" = 0 ]; }
+# dump_lab_logs: the ends of the lab's agent, QEMU and serial logs, as TAP
+# comments, so a failure on a machine nobody can log into can still be read.
+dump_lab_logs() {
+	local f
+	for f in /run/ferry-lab/*/ferryd.log /run/ferry-lab/*/vms/*/qemu.log /run/ferry-lab/*/vms/*/serial.log; do
+		[ -s "$f" ] || continue
+		echo "# --- last lines of $f"
+		tail -n 25 "$f" | tr -d '\r' | cut -c1-300 | sed 's/^/#   /'
+	done
+}
+finish() {
+	rm -f /tmp/ferry-test-out.$$
+	[ "$T_FAIL" = 0 ] || dump_lab_logs
+	echo "1..$T_N"
+	[ "$T_FAIL" = 0 ]
+}
 
 # Waits up to $2 s for the guest at $1 to answer HTTP from the client.
 wait_http() {

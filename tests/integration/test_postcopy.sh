@@ -96,6 +96,7 @@ check "same guest, on a only" same_guest_on a
 # ferry's default target (1 ms) is relaxed when pre-copy does not converge:
 # to 10 ms first, then doubled (this guest, 128 MB dirtied flat out, would
 # need ~640 ms and 15-60 s here: the test cancels after the first two).
+check "the dirtier still runs in the guest" sh -c "$(declare -f guest); FERRY=$FERRY guest a 'ps | grep -v grep | grep -q ferry-guest.--dirty && echo alive' | grep -q alive"
 n0=$(grep -c 'raising the downtime target' /run/ferry-lab/a/ferryd.log)
 raised() { grep 'raising the downtime target' /run/ferry-lab/a/ferryd.log | tail -n +$((n0 + 1)) | sed -n 's/.*downtime_ms=\([0-9]*\).*/\1/p' | paste -sd ' ' -; }
 $FERRY -H a migrate web1 b > "$tmp/relax.out" 2>&1 &
@@ -104,6 +105,7 @@ for i in $(seq 300); do case "$(raised) " in *' 20 '*) break ;; esac; sleep 0.1;
 check "the default target went 1 -> 10 -> 20 ms (raised: $(raised))" sh -c "case '$(raised) ' in '10 20 '*) true ;; *) false ;; esac"
 check "--cancel stops that migration" $FERRY -H a migrate --cancel web1
 wait $mig
+sed 's/^/#   /' "$tmp/relax.out"
 check "the guest still runs on a only" same_guest_on a
 
 check_fails "--recover without a post-copy to recover is refused" "no post-copy migration to recover" $FERRY -H a migrate --recover web1
