@@ -31,6 +31,16 @@ int mig_relaxed_downtime(int ms)
 	return next > MIG_DOWNTIME_MAX_MS ? MIG_DOWNTIME_MAX_MS : next;
 }
 
+/* Has a target had its chance? MIG_ROUNDS_PER_TARGET rounds without the
+ * migration completing, and, for a target ferry raised, MIG_TARGET_MIN_MS
+ * since (ms_since_raise < 0: the first target, never raised). */
+bool mig_target_spent(int rounds_at_target, long long ms_since_raise)
+{
+	if (rounds_at_target < MIG_ROUNDS_PER_TARGET)
+		return false;
+	return ms_since_raise < 0 || ms_since_raise >= MIG_TARGET_MIN_MS;
+}
+
 void mig_opts_default(struct mig_opts *o)
 {
 	memset(o, 0, sizeof(*o));

@@ -21,11 +21,17 @@ enum mig_cold { COLD_NONE, COLD_SUSPEND, COLD_REBOOT };
  * send in that time, not counting what is still in flight to the
  * destination, so a 10 ms target stopped the guest with the stream still
  * behind (median pause 13-14 ms here against 9-10 ms at 1 ms, idle and
- * under load: docs/migration.md). If pre-copy stops converging, the target
- * is relaxed: to MIG_DOWNTIME_RELAXED_MS first, then doubled each time. */
+ * under load: docs/migration.md). If pre-copy stops converging, or has not
+ * completed after MIG_ROUNDS_PER_TARGET rounds at a target, the target is
+ * relaxed: to MIG_DOWNTIME_RELAXED_MS first, then doubled each time, each
+ * raised target given at least MIG_TARGET_MIN_MS to work. (An idle guest completes
+ * in 4 rounds; without the round limit, a guest rewriting 1 MiB took 6-164
+ * rounds of ever smaller "progress" at 1 ms.) */
 #define MIG_DOWNTIME_DEFAULT_MS 1
 #define MIG_DOWNTIME_RELAXED_MS 10
 #define MIG_DOWNTIME_MAX_MS 1000
+#define MIG_ROUNDS_PER_TARGET 6
+#define MIG_TARGET_MIN_MS 300
 
 struct mig_opts {
 	int downtime_ms;          /* QEMU downtime-limit */
@@ -58,6 +64,7 @@ void mig_opts_default(struct mig_opts *o);
 /* The next target when pre-copy stops converging: at least
  * MIG_DOWNTIME_RELAXED_MS, else double, at most MIG_DOWNTIME_MAX_MS. */
 int mig_relaxed_downtime(int ms);
+bool mig_target_spent(int rounds_at_target, long long ms_since_raise);
 json_t *mig_opts_to_json(const struct mig_opts *o);
 /* Fills o from JSON (missing keys keep their defaults). -EINVAL with err. */
 int mig_opts_from_json(json_t *j, struct mig_opts *o, char *err, size_t errlen);

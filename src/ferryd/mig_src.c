@@ -38,6 +38,7 @@ struct mig_job {
 	struct peer *peer;
 	long client_id, req_id;
 	int64_t start_mono_us, start_real_us, migrate_mono_us;
+	int64_t target_mono_us;    /* when ferry last raised the downtime target */
 	char uri[128];
 	char nbd_host[64];
 	int nbd_port;
@@ -53,9 +54,10 @@ struct mig_job {
 	bool dst_resumed;          /* the destination said the guest runs there */
 	bool asked_resumed;        /* a "mig-resumed" request is out */
 	bool told_waiting;         /* logged that a stall before that is waited out */
-	/* post-copy auto: remaining bytes at each new round */
+	/* post-copy auto and the downtime relaxation: remaining bytes at each
+	 * new round; rounds since the target was last set */
 	long long last_round, min_remaining;
-	int rounds_without_progress;
+	int rounds_without_progress, rounds_at_target;
 	/* post-copy recovery */
 	long long last_transferred;
 	int64_t last_progress_us;
@@ -381,15 +383,16 @@ static void start_postcopy(struct mig_job *j, const char *why)
 	peer_call(j->peer, "mig-postcopy", json_pack("{s:s}", "name", j->vm->cfg->name), on_dst_knows_postcopy, j);
 }
 
-/* Post-copy auto: has pre-copy stopped converging? True once the bytes left
- * at the start of a round fail to drop below 90% of the best seen, three
- * rounds in a row. */
+/* Has pre-copy stopped converging? True once the bytes left at the start of
+ * a round fail to drop below 90% of the best seen, three rounds in a row. */
 static bool precopy_stuck(struct mig_job *j, json_t *ram)
 {
 	long long round = jint(ram, "dirty-sync-count", NULL), left = jint(ram, "remaining", NULL);
 
 	if (round <= j->last_round || round < 2)
 		return false;
+	/* Small rounds can end several times between two polls. */
+	j->rounds_at_target += j->last_round ? round - j->last_round : 1;
 	j->last_round = round;
 	if (!j->min_remaining || left < j->min_remaining * 9 / 10) {
 		j->min_remaining = left;
@@ -492,10 +495,14 @@ static void on_query(struct vm *vm, json_t *ret, const char *err, void *opaque)
 		else if (j->o.postcopy == POSTCOPY_AUTO && precopy_stuck(j, ram))
 			start_postcopy(j, "pre-copy stopped converging");
 		else if (j->o.postcopy == POSTCOPY_OFF && !j->o.downtime_given &&
-			 j->o.downtime_ms < MIG_DOWNTIME_MAX_MS && precopy_stuck(j, ram)) {
+			 j->o.downtime_ms < MIG_DOWNTIME_MAX_MS &&
+			 (precopy_stuck(j, ram) ||
+			  mig_target_spent(j->rounds_at_target, j->target_mono_us ? (now - j->target_mono_us) / 1000 : -1))) {
 			/* ferry's own target was too ambitious for this guest: relax it. */
 			j->o.downtime_ms = mig_relaxed_downtime(j->o.downtime_ms);
 			j->rounds_without_progress = 0;
+			j->rounds_at_target = 0;
+			j->target_mono_us = now;
 			log_info("raising the downtime target", "vm=%s downtime_ms=%d", j->vm->cfg->name, j->o.downtime_ms);
 			vm_qmp(j->vm, "migrate-set-parameters", json_pack("{s:i}", "downtime-limit", j->o.downtime_ms), on_ignore, NULL);
 		}

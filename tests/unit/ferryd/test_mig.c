@@ -82,6 +82,22 @@ static void test_relaxed_downtime(void **state)
 	assert_int_equal(mig_relaxed_downtime(MIG_DOWNTIME_MAX_MS), MIG_DOWNTIME_MAX_MS);
 }
 
+/* A target is given up after 6 rounds without completing (tiny rounds of a
+ * small working set otherwise look like progress for 100+ rounds); a
+ * raised one only once it has been in force for 300 ms. */
+static void test_target_spent(void **state)
+{
+	(void)state;
+	assert_false(mig_target_spent(0, -1));
+	assert_false(mig_target_spent(MIG_ROUNDS_PER_TARGET - 1, -1));
+	assert_true(mig_target_spent(MIG_ROUNDS_PER_TARGET, -1));
+	assert_false(mig_target_spent(MIG_ROUNDS_PER_TARGET + 20, MIG_TARGET_MIN_MS - 1));
+	assert_true(mig_target_spent(MIG_ROUNDS_PER_TARGET, MIG_TARGET_MIN_MS));
+	assert_false(mig_target_spent(MIG_ROUNDS_PER_TARGET - 1, 10 * MIG_TARGET_MIN_MS));
+	assert_int_equal(MIG_ROUNDS_PER_TARGET, 6);
+	assert_int_equal(MIG_TARGET_MIN_MS, 300);
+}
+
 static void test_bad_options(void **state)
 {
 	(void)state;
@@ -160,6 +176,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults_and_roundtrip),
 		cmocka_unit_test(test_relaxed_downtime),
+		cmocka_unit_test(test_target_spent),
 		cmocka_unit_test(test_bad_options),
 		cmocka_unit_test(test_caps_are_explicit),
 		cmocka_unit_test(test_params),
