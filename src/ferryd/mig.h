@@ -24,9 +24,9 @@ enum mig_cold { COLD_NONE, COLD_SUSPEND, COLD_REBOOT };
  * under load: docs/migration.md). If pre-copy stops converging, or has not
  * completed after MIG_ROUNDS_PER_TARGET rounds at a target, the target is
  * relaxed: to MIG_DOWNTIME_RELAXED_MS first, then doubled each time, each
- * raised target given at least MIG_TARGET_MIN_MS to work. (An idle guest completes
- * in 4 rounds; without the round limit, a guest rewriting 1 MiB took 6-164
- * rounds of ever smaller "progress" at 1 ms.) */
+ * raised target given at least MIG_TARGET_MIN_MS to work. (An idle guest
+ * completes in 4 rounds; without the round limit, a guest rewriting 1 MiB
+ * took 6-164 rounds of ever smaller "progress" at 1 ms.) */
 #define MIG_DOWNTIME_DEFAULT_MS 1
 #define MIG_DOWNTIME_RELAXED_MS 10
 #define MIG_DOWNTIME_MAX_MS 1000
