@@ -69,6 +69,10 @@ struct agent {
 	long next_client_id;
 	int sigfd;
 	int qemu_version;       /* major * 100 + minor; 0: unknown */
+	/* Incoming migrations whose QEMU ended before the guest ever ran here
+	 * (mig_dst.c): a post-copy source may take its guest back. */
+	char ended_unresumed[8][VM_NAME_MAX + 1];
+	int next_ended;
 };
 
 /* server.c */

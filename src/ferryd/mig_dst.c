@@ -88,21 +88,56 @@ static void remove_created(struct mig_dst *d)
 	d->n_created = 0;
 }
 
+/* The incoming QEMU of name ended without the guest ever running here (or,
+ * with ended false, a new incoming migration of name begins). */
+static void note_ended_unresumed(struct agent *ag, const char *name, bool ended)
+{
+	int n = sizeof(ag->ended_unresumed) / sizeof(ag->ended_unresumed[0]);
+
+	for (int i = 0; i < n; i++)
+		if (!strcmp(ag->ended_unresumed[i], name))
+			ag->ended_unresumed[i][0] = 0;
+	if (!ended)
+		return;
+	snprintf(ag->ended_unresumed[ag->next_ended], sizeof(ag->ended_unresumed[0]), "%s", name);
+	ag->next_ended = (ag->next_ended + 1) % n;
+}
+
+static bool ended_unresumed(struct agent *ag, const char *name)
+{
+	int n = sizeof(ag->ended_unresumed) / sizeof(ag->ended_unresumed[0]);
+
+	for (int i = 0; i < n; i++)
+		if (name && !strcmp(ag->ended_unresumed[i], name))
+			return true;
+	return false;
+}
+
+/* The answer to "mig-resumed" when the guest never ran here and never will:
+ * its source still holds every page and may resume it. */
+static json_t *never_resumed(long req_id)
+{
+	return proto_reply_ok(req_id, json_pack("{s:b}", "ended", 1));
+}
+
 /* Called when the VM is gone while still a destination. */
 static void on_dst_vm_gone(struct vm *vm, const char *err, void *opaque)
 {
 	struct mig_dst *d = opaque;
 
 	(void)err;
-	(void)vm;
 	if (d->vm != vm)
 		return;
 	d->vm = NULL;
+	if (!d->resumed) {
+		log_warn("incoming QEMU ended before the guest resumed here", "vm=%s", vm->cfg->name);
+		note_ended_unresumed(d->ag, vm->cfg->name, true);
+	}
 	answer_prepare(d, proto_reply_err(d->req_id, "the destination QEMU on %s ended", d->ag->cfg->host));
 	if (d->fin_client)
 		server_reply(d->ag, d->fin_client, proto_reply_err(d->fin_req, "the destination QEMU on %s ended", d->ag->cfg->host));
 	if (d->res_client)
-		server_reply(d->ag, d->res_client, proto_reply_err(d->res_req, "the destination QEMU on %s ended", d->ag->cfg->host));
+		server_reply(d->ag, d->res_client, never_resumed(d->res_req));
 	if (!d->resumed)
 		remove_created(d);
 	tunnel_stop(d->tunnel);
@@ -281,6 +316,7 @@ void mig_dst_prepare(struct agent *ag, json_t *args, long client_id, long req_id
 		free(d);
 		return;
 	}
+	note_ended_unresumed(ag, cfg->name, false);
 	/* Disks not on shared storage get a blank twin here, filled over NBD. */
 	json_t *sizes = json_object_get(args, "disk_sizes");
 	for (int i = 0; i < cfg->n_disks; i++) {
@@ -441,8 +477,14 @@ void mig_dst_postcopy(struct agent *ag, json_t *args, long client_id, long req_i
  * cannot pause the incoming side: the source must not break the stream. */
 void mig_dst_resumed(struct agent *ag, json_t *args, long client_id, long req_id)
 {
-	struct mig_dst *d = dst_of(ag, args, client_id, req_id);
+	const char *name = json_string_value(json_object_get(args, "name"));
+	struct mig_dst *d;
 
+	if (!vm_find(ag, name ?: "") && ended_unresumed(ag, name)) {
+		server_reply(ag, client_id, never_resumed(req_id));
+		return;
+	}
+	d = dst_of(ag, args, client_id, req_id);
 	if (!d)
 		return;
 	if (d->res_client)

@@ -62,6 +62,7 @@ struct mig_job {
 	long long last_transferred;
 	int64_t last_progress_us;
 	bool recovering;
+	bool left_paused;          /* after a failure, QEMU would not resume the guest here */
 	int64_t last_recovery_us;
 	long recover_client, recover_req;
 	int polls;
@@ -186,11 +187,33 @@ static void finish_failure(struct mig_job *j, bool guest_moved)
 	mig_any_history_append(j->ag, rec);
 	if (guest_moved)
 		server_reply(j->ag, j->client_id, proto_reply_err(j->req_id, "%s; the guest runs on host %s now", j->error, j->dest));
+	else if (j->left_paused)
+		server_reply(j->ag, j->client_id, proto_reply_err(j->req_id, "%s; %s stays paused on host %s",
+								  j->error, j->name, j->ag->cfg->host));
 	else
 		server_reply(j->ag, j->client_id, proto_reply_err(j->req_id, "%s; %s keeps running on host %s",
 								  j->error, j->vm ? j->vm->cfg->name : "the guest", j->ag->cfg->host));
 	json_decref(rec);
 	job_end(j);
+}
+
+static void on_cont_after_fail(struct vm *vm, json_t *ret, const char *err, void *opaque)
+{
+	struct mig_job *j = opaque;
+
+	(void)vm;
+	(void)ret;
+	if (err) {
+		/* Seen with QEMU 7.2 when its post-copy had already paused:
+		 * migrate_cancel does not wake the paused migration thread, so
+		 * the run state stays finish-migrate and cont is refused. */
+		log_error("cannot resume the guest after the failed migration", "vm=%s error=\"%s\"", j->name, err);
+		size_t n = strlen(j->error);
+		snprintf(j->error + n, sizeof(j->error) - n,
+			 "; QEMU would not resume the guest here (%s): restart it (ferry destroy, then create)", err);
+		j->left_paused = true;
+	}
+	finish_failure(j, false);
 }
 
 static void on_src_status_after_fail(struct vm *vm, json_t *ret, const char *err, void *opaque)
@@ -199,8 +222,11 @@ static void on_src_status_after_fail(struct vm *vm, json_t *ret, const char *err
 	const char *st = json_string_value(json_object_get(ret, "status"));
 
 	/* QEMU resumes the source itself when a pre-copy fails; make sure. */
-	if (!err && st && strcmp(st, "running"))
-		vm_qmp(vm, "cont", NULL, on_ignore, NULL);
+	if (!err && st && strcmp(st, "running")) {
+		log_info("resuming the guest here", "vm=%s status=%s", j->name, st);
+		vm_qmp(vm, "cont", NULL, on_cont_after_fail, j);
+		return;
+	}
 	finish_failure(j, false);
 }
 
@@ -537,25 +563,37 @@ static void poll_migration(struct loop *l, void *opaque)
 
 /* ---- post-copy recovery ------------------------------------------------- */
 
-static void on_dst_resumed(struct peer *p, json_t *result, const char *err, void *opaque)
-{
-	struct mig_job *j = opaque;
-
-	(void)p;
-	j->asked_resumed = false;
-	if (err)
-		return;   /* asked again at the next poll, on a live connection */
-	j->dst_resumed = true;
-	log_info("post-copy: the guest runs on the destination", "vm=%s resume_us=%lld", j->vm->cfg->name,
-		 (long long)json_integer_value(json_object_get(result, "resume_us")));
-}
-
 /* peer_free drops the calls in flight without answering them. */
 static void drop_peer(struct mig_job *j)
 {
 	peer_free(j->peer);
 	j->peer = NULL;
 	j->asked_resumed = false;
+}
+
+static void on_dst_resumed(struct peer *p, json_t *result, const char *err, void *opaque)
+{
+	struct mig_job *j = opaque;
+
+	(void)p;
+	j->asked_resumed = false;
+	if (!err && json_is_true(json_object_get(result, "ended"))) {
+		/* Its QEMU ended before the guest ran there: nothing there is
+		 * newer than here, so the guest resumes here (job_fail: QEMU's
+		 * migration cancelled, mig-abort there, cont here). */
+		job_fail(j, "the destination QEMU on %s ended before the guest resumed there", j->dest);
+		return;
+	}
+	if (j->recovering) {
+		/* Asked on a recovery connection (on_dst_recovering): retry. */
+		drop_peer(j);
+		j->recovering = false;
+	}
+	if (err)
+		return;   /* asked again at the next poll, on a live connection */
+	j->dst_resumed = true;
+	log_info("post-copy: the guest runs on the destination", "vm=%s resume_us=%lld", j->vm->cfg->name,
+		 (long long)json_integer_value(json_object_get(result, "resume_us")));
 }
 
 /* Post-copy: learn when the destination resumes the guest. Until then a
@@ -592,6 +630,13 @@ static void on_dst_recovering(struct peer *p, json_t *result, const char *err, v
 	(void)p;
 	if (err) {
 		log_warn("post-copy recovery: destination not ready, will retry", "error=\"%s\"", err);
+		if (!j->dst_resumed && !j->asked_resumed) {
+			/* Did the guest ever run there? If its QEMU ended first,
+			 * the guest is whole here (on_dst_resumed). */
+			j->asked_resumed = true;
+			peer_call(p, "mig-resumed", json_pack("{s:s}", "name", j->vm->cfg->name), on_dst_resumed, j);
+			return;
+		}
 		drop_peer(j);
 		j->recovering = false;
 		return;
