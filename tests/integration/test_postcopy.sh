@@ -131,7 +131,7 @@ wait $mig
 sed 's/^/#   /' "$tmp/die.out"
 if grep -q 'keeps running on host a' "$tmp/die.out"; then
 	check "the same guest runs on a again" same_guest_on a
-	check "and it still moves" $FERRY -H a migrate web1 b
+	check "and it still moves (post-copy: the dirtier still runs)" $FERRY -H a migrate web1 b --postcopy on
 else
 	check "ferry says the guest stays paused on a, and it is" sh -c "grep -q 'stays paused on host a' '$tmp/die.out' && $FERRY -H a list | grep -qE '^web1 +a +paused'"
 fi
