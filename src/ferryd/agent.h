@@ -56,6 +56,8 @@ struct vm {
 
 struct client;
 
+#define AGENT_MAX_UNRESUMED 8   /* see agent.ended_unresumed */
+
 struct agent {
 	struct agent_config *cfg;
 	struct loop *loop;
@@ -71,7 +73,7 @@ struct agent {
 	int qemu_version;       /* major * 100 + minor; 0: unknown */
 	/* Incoming migrations whose QEMU ended before the guest ever ran here
 	 * (mig_dst.c): a post-copy source may take its guest back. */
-	char ended_unresumed[8][VM_NAME_MAX + 1];
+	char ended_unresumed[AGENT_MAX_UNRESUMED][VM_NAME_MAX + 1];
 	int next_ended;
 };
 

@@ -88,27 +88,27 @@ static void remove_created(struct mig_dst *d)
 	d->n_created = 0;
 }
 
-/* The incoming QEMU of name ended without the guest ever running here (or,
- * with ended false, a new incoming migration of name begins). */
-static void note_ended_unresumed(struct agent *ag, const char *name, bool ended)
+/* The incoming migrations whose QEMU ended before the guest ever ran here:
+ * remembered (the last AGENT_MAX_UNRESUMED) so that a post-copy source learns
+ * it even when it asks later; forgotten when a new one of that name begins. */
+static void forget_unresumed(struct agent *ag, const char *name)
 {
-	int n = sizeof(ag->ended_unresumed) / sizeof(ag->ended_unresumed[0]);
-
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < AGENT_MAX_UNRESUMED; i++)
 		if (!strcmp(ag->ended_unresumed[i], name))
 			ag->ended_unresumed[i][0] = 0;
-	if (!ended)
-		return;
+}
+
+static void remember_unresumed(struct agent *ag, const char *name)
+{
+	forget_unresumed(ag, name);
 	snprintf(ag->ended_unresumed[ag->next_ended], sizeof(ag->ended_unresumed[0]), "%s", name);
-	ag->next_ended = (ag->next_ended + 1) % n;
+	ag->next_ended = (ag->next_ended + 1) % AGENT_MAX_UNRESUMED;
 }
 
 static bool ended_unresumed(struct agent *ag, const char *name)
 {
-	int n = sizeof(ag->ended_unresumed) / sizeof(ag->ended_unresumed[0]);
-
-	for (int i = 0; i < n; i++)
-		if (name && !strcmp(ag->ended_unresumed[i], name))
+	for (int i = 0; name && i < AGENT_MAX_UNRESUMED; i++)
+		if (!strcmp(ag->ended_unresumed[i], name))
 			return true;
 	return false;
 }
@@ -131,7 +131,7 @@ static void on_dst_vm_gone(struct vm *vm, const char *err, void *opaque)
 	d->vm = NULL;
 	if (!d->resumed) {
 		log_warn("incoming QEMU ended before the guest resumed here", "vm=%s", vm->cfg->name);
-		note_ended_unresumed(d->ag, vm->cfg->name, true);
+		remember_unresumed(d->ag, vm->cfg->name);
 	}
 	answer_prepare(d, proto_reply_err(d->req_id, "the destination QEMU on %s ended", d->ag->cfg->host));
 	if (d->fin_client)
@@ -316,7 +316,7 @@ void mig_dst_prepare(struct agent *ag, json_t *args, long client_id, long req_id
 		free(d);
 		return;
 	}
-	note_ended_unresumed(ag, cfg->name, false);
+	forget_unresumed(ag, cfg->name);
 	/* Disks not on shared storage get a blank twin here, filled over NBD. */
 	json_t *sizes = json_object_get(args, "disk_sizes");
 	for (int i = 0; i < cfg->n_disks; i++) {
