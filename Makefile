@@ -24,8 +24,8 @@ UNIT_BIN   := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 # ferryd's modules except its main, for unit tests of its parts.
 FERRYD_LIB_OBJ := $(filter-out $(B)/obj/src/ferryd/main.o,$(FERRYD_OBJ))
 
-.PHONY: all deps guest check unit integration demo asan clean
-all: $(B)/ferry $(B)/ferryd $(B)/ferry-guest
+.PHONY: all deps guest check unit integration demo asan clean fuzz fuzz-build fuzz-regress
+all: $(B)/ferry $(B)/ferryd $(B)/ferry-guest $(B)/tools/fake_peer
 
 deps:
 	@scripts/install-deps all
@@ -44,13 +44,18 @@ $(B)/ferry: $(CLI_OBJ) $(B)/libferry.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # ferry-guest runs inside the test guest: static, no libraries.
-$(B)/ferry-guest: guest/ferry-guest.c
+$(B)/ferry-guest: guest/ferry-guest.c guest/packet.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -static -o $@ $<
 
 $(B)/tests/%: tests/unit/%.c $(FERRYD_LIB_OBJ) $(B)/libferry.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcmocka -lpthread
+
+# Test tools (tests/tools/*.c): programs the integration tests run.
+$(B)/tools/%: tests/tools/%.c $(B)/libferry.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -o $@ $< $(B)/libferry.a $(LDFLAGS) $(LDLIBS)
 
 GUEST_IN := scripts/build-guest guest/init guest/poweroff $(wildcard guest/www/* guest/cgi-bin/*) $(B)/ferry-guest
 guest: build/guest/.stamp
@@ -66,6 +71,7 @@ check:
 	@scripts/install-deps test
 	@$(MAKE) --no-print-directory all unit guest
 	@$(MAKE) --no-print-directory SAN=1 all unit
+	@$(MAKE) --no-print-directory fuzz-build
 	@tests/run
 
 demo:
@@ -76,7 +82,40 @@ demo:
 asan:
 	@$(MAKE) --no-print-directory SAN=1 all unit
 
+# libFuzzer targets (tests/fuzz/fuzz_*.c), one per parser, built with clang,
+# ASan and UBSan. `make fuzz` runs each for FUZZ_SECONDS (default 60) and
+# grows its corpus in build/fuzz/corpus/; `make fuzz-regress` (part of
+# `make check`) replays tests/fuzz/corpus/ and fuzzes each for 5 s.
+FUZZ_CC      := clang
+FUZZ_FLAGS   := -std=gnu11 -g -O1 -D_GNU_SOURCE -Isrc -fno-omit-frame-pointer \
+                -fsanitize=address,undefined -fno-sanitize-recover=undefined $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+FUZZ_LIB_SRC := $(LIB_SRC) src/ferryd/mig.c
+FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=build/fuzz/obj/%.o)
+FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN     := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
+FUZZ_SECONDS ?= 60
+
+build/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJ) $(LDLIBS)
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: fuzz-build
+	@for t in $(FUZZ_BIN); do n=$$(basename $$t); mkdir -p build/fuzz/corpus/$$n; \
+	  echo "fuzz: $$n for $(FUZZ_SECONDS) s"; \
+	  $$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build/fuzz/corpus/$$n tests/fuzz/corpus/$$n 2>&1 | \
+	    grep -E 'stat::number_of_executed_units|cov:|ERROR|SUMMARY' | tail -3 || exit 1; done
+
+fuzz-regress: fuzz-build
+	@tests/fuzz/run-regress
+
 clean:
 	rm -rf build/obj build/asan build/tests build/ferry build/ferryd build/ferry-guest build/libferry.a
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
+-include $(shell find build/fuzz -name '*.d' 2>/dev/null)

@@ -10,6 +10,7 @@
  * that cookie, from the same address and port, starts (or renews) them.
  * Static, no libraries: it is copied into the guest's initramfs. */
 #define _GNU_SOURCE
+#include "packet.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
@@ -22,7 +23,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 
-#define ECHO_PORT 7777
+#define ECHO_PORT FG_ECHO_PORT
 #define LEASE_S 5            /* a subscription lasts this long unless renewed */
 #define PENDING 4            /* cookies handed out and not yet returned */
 
@@ -205,7 +206,9 @@ int main(int argc, char **argv)
 			struct sockaddr_in from;
 			socklen_t fl = sizeof(from);
 			ssize_t n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
-			if (n >= 16 && !memcmp(buf, "FERRYHB?", 8)) {
+			uint64_t c;
+			enum fg_packet kind = n > 0 ? fg_classify(buf, (size_t)n, ntohs(from.sin_port), &c) : FG_DROP;
+			if (kind == FG_ASK) {
 				/* Step 1: a cookie, sent only to the asking address (no
 				 * bigger than the ask: nothing to amplify). */
 				char ans[16] = "FERRYHB!";
@@ -217,11 +220,9 @@ int main(int argc, char **argv)
 					pend[k].cookie = mono_ns() * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid() << 32;
 				memcpy(ans + 8, &pend[k].cookie, 8);
 				sendto(fd, ans, sizeof(ans), 0, (struct sockaddr *)&from, fl);
-			} else if (n >= 16 && !memcmp(buf, "FERRYHB+", 8)) {
+			} else if (kind == FG_CONFIRM) {
 				/* Step 2: the cookie came back from where it went. */
-				uint64_t c;
 				unsigned k;
-				memcpy(&c, buf + 8, 8);
 				for (k = 0; k < PENDING; k++)
 					if (pend[k].cookie && pend[k].cookie == c && same_peer(&pend[k].to, &from))
 						break;
@@ -236,7 +237,7 @@ int main(int argc, char **argv)
 					if (last_sent && next - last_sent > period)
 						h.seq += (next - last_sent) / period - 1;
 				}
-			} else if (n > 0) {
+			} else if (kind == FG_ECHO) {
 				sendto(fd, buf, n, 0, (struct sockaddr *)&from, fl);
 			}
 		}

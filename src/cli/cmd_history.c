@@ -1,17 +1,63 @@
-/* cmd_history.c: ferry history [NAME] — the migrations an agent took part in. */
+/* cmd_history.c: ferry history [--last N] [--since T] [NAME] — the migrations an
+ * agent took part in (the newest 100 unless --last says otherwise). */
 #include "cli/cli.h"
 
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 int cmd_history(struct cli *cli, int argc, char **argv)
 {
-	json_t *res, *r;
+	static const struct option opts[] = {
+		{ "last", required_argument, NULL, 'n' },
+		{ "since", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ 0 }
+	};
+	json_t *res, *r, *args = json_object();
 	size_t i;
+	int c;
 
-	if (argc > 2 || (argc == 2 && argv[1][0] == '-'))
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "n:", opts, NULL)) != -1) {
+		char *end;
+		long long v;
+		switch (c) {
+		case 'n':
+			v = strtoll(optarg, &end, 10);
+			if (*end || v < 1 || v > 100000) {
+				fprintf(stderr, "ferry: --last needs a number from 1 to 100000\n");
+				json_decref(args);
+				return 2;
+			}
+			json_object_set_new(args, "last", json_integer(v));
+			break;
+		case 's':
+			/* Seconds since the epoch (date +%s). */
+			v = strtoll(optarg, &end, 10);
+			if (*end || v < 0 || v > 1LL << 40) {
+				fprintf(stderr, "ferry: --since needs a time in seconds since 1970 (date +%%s)\n");
+				json_decref(args);
+				return 2;
+			}
+			json_object_set_new(args, "since_us", json_integer(v * 1000000));
+			break;
+		case 'j':
+			cli->json = true;
+			break;
+		default:
+			json_decref(args);
+			return cli_usage(argv[0], true);
+		}
+	}
+	if (argc - optind > 1) {
+		json_decref(args);
 		return cli_usage(argv[0], true);
-	if (cli_call(cli, "history", argc == 2 ? json_pack("{s:s}", "name", argv[1]) : NULL, &res))
+	}
+	if (optind < argc)
+		json_object_set_new(args, "name", json_string(argv[optind]));
+	if (cli_call(cli, "history", args, &res))
 		return 1;
 	if (cli->json) {
 		cli_print_json(res);

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 
 #define LAB_DIR "/run/ferry-lab"
+#define LAB_LOCK "/run/ferry-lab.lock"   /* outside LAB_DIR: lab down removes that */
 #define AGENT_PORT 7077
 
 struct lab_host {
@@ -229,13 +230,45 @@ static int start_agent(const char *host)
 
 static int lab_down(bool quiet);
 
+/* The agent config of lab host h; the caller frees. VM files may come from
+ * the lab's own image folder and from the folder lab up ran in (the
+ * project's checkout: build/guest), unless that is "/". */
+static char *agent_conf(const struct lab_host *h, bool allow_insecure)
+{
+	char cwd[PATH_MAX], dirs[PATH_MAX + 64];
+	struct buf b = {0};
+
+	mkdir_p(LAB_DIR "/images", 0700);
+	snprintf(dirs, sizeof(dirs), "\"" LAB_DIR "/images\"");
+	if (getcwd(cwd, sizeof(cwd)) && strcmp(cwd, "/") && !strchr(cwd, '"') && !strchr(cwd, '\\'))
+		snprintf(dirs + strlen(dirs), sizeof(dirs) - strlen(dirs), ", \"%s\"", cwd);
+	buf_printf(&b,
+		   "# ferryd on lab host %s (written by ferry lab up)\n"
+		   "host = \"%s\"\n"
+		   "listen = [ \"unix:" LAB_DIR "/%s/ferryd.sock\", \"tcp:%s:%d\" ]\n"
+		   "state_dir = \"" LAB_DIR "/%s\"\n"
+		   "key_file = \"" LAB_DIR "/key\"\n"
+		   "vm_dirs = [ %s ]\n"
+		   "allow_insecure = %d\n",
+		   h->name, h->name, h->name, h->mgmt_ip, AGENT_PORT, h->name, dirs, allow_insecure ? 1 : 0);
+	return b.data;
+}
+
 static int lab_up(int argc, char **argv)
 {
-	bool agents = !(argc > 2 && !strcmp(argv[2], "--no-agents"));
+	bool agents = true, allow_insecure = false;
 	bool ready = access(LAB_DIR "/topology", F_OK) == 0;
 	char path[256];
 	struct ferr err = {0};
 
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--no-agents"))
+			agents = false;
+		else if (!strcmp(argv[i], "--allow-insecure"))
+			allow_insecure = true;
+		else
+			return cli_usage("lab", true);
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(lab_netns); i++)
 		ready = ready && netns_exists(lab_netns[i]);
 	if (!ready) {
@@ -262,13 +295,16 @@ static int lab_up(int argc, char **argv)
 		snprintf(path, sizeof(path), LAB_DIR "/%s", h->name);
 		mkdir_p(path, 0700);
 		snprintf(path, sizeof(path), LAB_DIR "/%s.conf", h->name);
-		write_text(path, 0600,
-			   "# ferryd on lab host %s (written by ferry lab up)\n"
-			   "host = \"%s\"\n"
-			   "listen = [ \"unix:" LAB_DIR "/%s/ferryd.sock\", \"tcp:%s:%d\" ]\n"
-			   "state_dir = \"" LAB_DIR "/%s\"\n"
-			   "key_file = \"" LAB_DIR "/key\"\n",
-			   h->name, h->name, h->name, h->mgmt_ip, AGENT_PORT, h->name);
+		char *conf = agent_conf(h, allow_insecure), *was = NULL;
+		/* A running agent with another config (say, --allow-insecure
+		 * now or no more) is restarted with the new one. */
+		if (file_read_all(path, 65536, &was, NULL) == 0 && strcmp(was, conf) && agent_pid(h->name)) {
+			printf("lab: ferryd on %s restarts with its new config\n", h->name);
+			end_process(agent_pid(h->name), SIGTERM, 3000);
+		}
+		free(was);
+		write_text(path, 0600, "%s", conf);
+		free(conf);
 	}
 	write_text(LAB_DIR "/hosts", 0644,
 		   "# ferry lab hosts (written by ferry lab up): NAME ADDRESS:PORT [options]\n"
@@ -444,10 +480,21 @@ int cmd_lab(struct cli *cli, int argc, char **argv)
 		fprintf(stderr, "ferry: the lab needs root (it creates network namespaces)\n");
 		return 1;
 	}
-	if (!strcmp(sub, "up"))
-		return lab_up(argc, argv);
-	if (!strcmp(sub, "down"))
-		return lab_down(false);
+	if (!strcmp(sub, "up") || !strcmp(sub, "down")) {
+		/* Two runs at once would tear down each other's lab. */
+		int lk = open(LAB_LOCK, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (lk < 0 || flock(lk, LOCK_EX | LOCK_NB) < 0) {
+			if (lk >= 0 && errno == EWOULDBLOCK)
+				printf("lab: waiting for another 'ferry lab' run to finish\n");
+			if (lk < 0 || flock(lk, LOCK_EX) < 0) {
+				fprintf(stderr, "ferry: cannot lock %s: %s\n", LAB_LOCK, strerror(errno));
+				return 1;
+			}
+		}
+		int r = !strcmp(sub, "up") ? lab_up(argc, argv) : lab_down(false);
+		close(lk);
+		return r;
+	}
 	if (!strcmp(sub, "exec"))
 		return lab_exec(argc, argv);
 	fprintf(stderr, "ferry: unknown lab command '%s' (up, down, status, exec)\n", sub);

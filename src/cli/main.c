@@ -104,13 +104,16 @@ static const struct verb verbs[] = {
 	  "Pauses the VM's vCPUs (QMP stop) or resumes them (QMP cont)." },
 	{ "unpause", cmd_pause, "unpause NAME",
 	  "Resumes a paused VM (QMP cont)." },
-	{ "history", cmd_history, "history [NAME]",
-	  "Lists the migrations this host's agent took part in (of NAME only, if given)." },
-	{ "lab", cmd_lab, "lab up [--no-agents] | down | status | exec HOST CMD...",
+	{ "history", cmd_history, "history [--last N] [--since SECONDS] [NAME]",
+	  "Lists the migrations this host's agent took part in (of NAME only, if given):\n"
+	  "the newest 100, or N with --last (a reply holds at most 512 KiB of records);\n"
+	  "--since keeps those started at or after that time (seconds since 1970)." },
+	{ "lab", cmd_lab, "lab up [--no-agents] [--allow-insecure] | down | status | exec HOST CMD...",
 	  "The built-in two-host lab, made of network namespaces on this machine:\n"
 	  "hosts a and b (hypervisors), client and storage; a VM network 10.77.0.0/24\n"
 	  "and a management/migration network 10.78.0.0/24 (docs/lab.md).\n"
-	  "  up      build it (idempotent) and start ferryd on a and b\n"
+	  "  up      build it (idempotent) and start ferryd on a and b;\n"
+	  "          --allow-insecure lets the agents take --insecure moves\n"
 	  "  down    remove everything it made, even after a crash\n"
 	  "  status  what exists and runs\n"
 	  "  exec    run CMD inside host HOST's namespace" },

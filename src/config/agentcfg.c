@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <limits.h>
 
 void agentcfg_free(struct agent_config *c)
 {
@@ -16,6 +18,8 @@ void agentcfg_free(struct agent_config *c)
 	free(c->state_dir);
 	free(c->key_file);
 	free(c->qemu);
+	for (int i = 0; i < c->n_vm_dirs; i++)
+		free(c->vm_dirs[i]);
 	free(c);
 }
 
@@ -25,6 +29,66 @@ static int need_str(const struct cfg_doc *d, const struct cfg_entry *e, struct f
 		return 0;
 	ferr_set(err, "%s:%d: '%s' must be a non-empty quoted string", d->path, e->line, e->key);
 	return -EINVAL;
+}
+
+static int need_size(const struct cfg_doc *d, const struct cfg_entry *e, long long lo, long long hi, long long *out,
+		     struct ferr *err)
+{
+	if (e->val.type != CFG_INT || e->val.num < lo || e->val.num > hi) {
+		ferr_set(err, "%s:%d: '%s' must be a number of bytes from %lld to %lld", d->path, e->line, e->key, lo, hi);
+		return -EINVAL;
+	}
+	*out = e->val.num;
+	return 0;
+}
+
+/* path without trailing slashes ("/" stays "/"). */
+static char *dir_clean(const char *path)
+{
+	char *s = xstrdup(path);
+	size_t n = strlen(s);
+
+	while (n > 1 && s[n - 1] == '/')
+		s[--n] = 0;
+	return s;
+}
+
+/* vm_dirs: absolute, resolved directories (a symlinked one is resolved now,
+ * so that a later check compares real paths). */
+static int parse_dirs(const struct cfg_doc *d, const struct cfg_entry *e, struct agent_config *c, struct ferr *err)
+{
+	if (e->val.type != CFG_LIST || e->val.n_items > AGENT_MAX_VM_DIRS - 1) {
+		ferr_set(err, "%s:%d: 'vm_dirs' must be a list of at most %d directories", d->path, e->line,
+			 AGENT_MAX_VM_DIRS - 1);
+		return -EINVAL;
+	}
+	for (size_t j = 0; j < e->val.n_items; j++) {
+		const struct cfg_value *v = &e->val.items[j];
+		char real[PATH_MAX];
+		if (v->type != CFG_STR || v->str[0] != '/') {
+			ferr_set(err, "%s:%d: each of 'vm_dirs' must be an absolute path", d->path, v->line);
+			return -EINVAL;
+		}
+		if (!realpath(v->str, real)) {
+			ferr_set(err, "%s:%d: vm_dirs: %s: %s", d->path, v->line, v->str, strerror(errno));
+			return -EINVAL;
+		}
+		c->vm_dirs[c->n_vm_dirs++] = dir_clean(real);
+	}
+	return 0;
+}
+
+bool agentcfg_path_allowed(const struct agent_config *c, const char *path)
+{
+	for (int i = 0; i < c->n_vm_dirs; i++) {
+		const char *dir = c->vm_dirs[i];
+		size_t n = strlen(dir);
+		if (!strcmp(dir, "/"))
+			return path[0] == '/';
+		if (!strncmp(path, dir, n) && path[n] == '/')
+			return true;
+	}
+	return false;
 }
 
 int agentcfg_parse(const char *text, size_t len, const char *path, struct agent_config **out, struct ferr *err)
@@ -37,6 +101,10 @@ int agentcfg_parse(const char *text, size_t len, const char *path, struct agent_
 	if (r < 0)
 		return r;
 	c = xcalloc(1, sizeof(*c));
+	c->history_max_bytes = AGENT_HISTORY_MAX_DEFAULT;
+	c->log_max_bytes = AGENT_LOG_MAX_DEFAULT;
+	c->client_queue_max = AGENT_CLIENT_QUEUE_DEFAULT;
+	c->unix_gid = -1;
 	for (size_t i = 0; i < d->n && r == 0; i++) {
 		const struct cfg_entry *e = &d->entries[i];
 		if (!strcmp(e->key, "host")) {
@@ -80,8 +148,33 @@ int agentcfg_parse(const char *text, size_t len, const char *path, struct agent_
 					r = -EINVAL;
 				}
 			}
+		} else if (!strcmp(e->key, "allow_insecure")) {
+			if (e->val.type != CFG_INT || (e->val.num != 0 && e->val.num != 1)) {
+				ferr_set(err, "%s:%d: 'allow_insecure' must be 0 or 1", d->path, e->line);
+				r = -EINVAL;
+			}
+			c->allow_insecure = e->val.num == 1;
+		} else if (!strcmp(e->key, "vm_dirs")) {
+			r = parse_dirs(d, e, c, err);
+		} else if (!strcmp(e->key, "history_max_bytes")) {
+			r = need_size(d, e, 64 * 1024, 1LL << 34, &c->history_max_bytes, err);
+		} else if (!strcmp(e->key, "log_max_bytes")) {
+			r = need_size(d, e, 64 * 1024, 1LL << 34, &c->log_max_bytes, err);
+		} else if (!strcmp(e->key, "client_queue_max")) {
+			r = need_size(d, e, 64 * 1024, 1LL << 30, &c->client_queue_max, err);
+		} else if (!strcmp(e->key, "unix_group")) {
+			if (!(r = need_str(d, e, err))) {
+				struct group *g = getgrnam(e->val.str);
+				if (!g) {
+					ferr_set(err, "%s:%d: no group named '%s'", d->path, e->line, e->val.str);
+					r = -EINVAL;
+				} else {
+					c->unix_gid = (int)g->gr_gid;
+				}
+			}
 		} else {
-			ferr_set(err, "%s:%d: unknown key '%s' (host, listen, state_dir, key_file, qemu, accel)",
+			ferr_set(err, "%s:%d: unknown key '%s' (host, listen, state_dir, key_file, qemu, accel, allow_insecure, "
+				 "vm_dirs, history_max_bytes, log_max_bytes, client_queue_max, unix_group)",
 				 d->path, e->line, e->key);
 			r = -EINVAL;
 		}
@@ -104,6 +197,15 @@ int agentcfg_parse(const char *text, size_t len, const char *path, struct agent_
 	}
 	if (!r && !c->qemu)
 		c->qemu = xstrdup("qemu-system-x86_64");
+	if (!r && c->state_dir[0] != '/') {
+		ferr_set(err, "%s: 'state_dir' must be an absolute path", d->path);
+		r = -EINVAL;
+	}
+	if (!r && c->n_vm_dirs < AGENT_MAX_VM_DIRS) {
+		/* Resolved if it exists already: paths are compared resolved. */
+		char real[PATH_MAX];
+		c->vm_dirs[c->n_vm_dirs++] = dir_clean(realpath(c->state_dir, real) ? real : c->state_dir);
+	}
 	cfg_doc_free(d);
 	if (r < 0) {
 		agentcfg_free(c);

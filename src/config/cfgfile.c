@@ -224,7 +224,12 @@ int cfg_parse(const char *text, size_t len, const char *path, struct cfg_doc **o
 			r = fail(&lx, "key longer than 64 characters");
 			break;
 		}
+		if (d->n >= CFG_MAX_ENTRIES) {
+			r = fail(&lx, "more than " CFG_MAX_ENTRIES_TEXT " settings in one file");
+			break;
+		}
 		char *key = strndup(k, klen);
+		/* Linear, but bounded: at most CFG_MAX_ENTRIES keys. */
 		if (cfg_get(d, key)) {
 			char msg[128];
 			snprintf(msg, sizeof(msg), "'%s' is set twice", key);

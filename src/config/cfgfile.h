@@ -11,6 +11,9 @@
 #define CFG_MAX_BYTES (256 * 1024)
 #define CFG_MAX_STRING 4096
 #define CFG_MAX_ITEMS 64
+/* Real configs have a few dozen keys; the bound keeps the duplicate check cheap. */
+#define CFG_MAX_ENTRIES 256
+#define CFG_MAX_ENTRIES_TEXT "256"
 
 enum cfg_type { CFG_STR, CFG_INT, CFG_LIST };
 

@@ -54,17 +54,12 @@ static int parse_line(char *line, struct host_entry *h)
 	return i >= 2 ? 0 : -EINVAL;
 }
 
-int hosts_lookup(const char *path, const char *name, struct host_entry *out, struct ferr *err)
+int hosts_lookup_text(char *text, const char *path, const char *name, struct host_entry *out, struct ferr *err)
 {
-	char *text, *line, *save = NULL;
+	char *line, *save = NULL;
 	struct buf known = {0};
-	int r, lineno = 0;
+	int lineno = 0;
 
-	if ((r = file_read_all(path, 1 << 20, &text, NULL)) < 0) {
-		ferr_set(err, "unknown host '%s': cannot read the hosts file %s (%s)%s", name, path, strerror(-r),
-			 r == -ENOENT ? "; run 'ferry lab up' or write one (docs/config.md)" : "");
-		return -ENOENT;
-	}
 	/* strtok_r skips empty lines, so count them by hand. */
 	for (line = text; line; line = save) {
 		save = strchr(line, '\n');
@@ -79,20 +74,34 @@ int hosts_lookup(const char *path, const char *name, struct host_entry *out, str
 		struct host_entry h;
 		if (parse_line(line, &h) < 0) {
 			ferr_set(err, "%s:%d: expected NAME ADDRESS:PORT [netns=NS] [key=FILE] [socket=PATH]", path, lineno);
-			free(text);
 			buf_free(&known);
 			return -EINVAL;
 		}
 		if (!strcmp(h.name, name)) {
 			*out = h;
-			free(text);
 			buf_free(&known);
 			return 0;
 		}
-		buf_printf(&known, "%s%s", known.len ? ", " : "", h.name);
+		/* The list of known names is for a message: keep it short. */
+		if (known.len < 512)
+			buf_printf(&known, "%s%s", known.len ? ", " : "", h.name);
 	}
 	ferr_set(err, "unknown host '%s' (%s knows: %s)", name, path, known.len ? known.data : "none");
-	free(text);
 	buf_free(&known);
 	return -ENOENT;
+}
+
+int hosts_lookup(const char *path, const char *name, struct host_entry *out, struct ferr *err)
+{
+	char *text;
+	int r;
+
+	if ((r = file_read_all(path, 1 << 20, &text, NULL)) < 0) {
+		ferr_set(err, "unknown host '%s': cannot read the hosts file %s (%s)%s", name, path, strerror(-r),
+			 r == -ENOENT ? "; run 'ferry lab up' or write one (docs/config.md)" : "");
+		return -ENOENT;
+	}
+	r = hosts_lookup_text(text, path, name, out, err);
+	free(text);
+	return r;
 }

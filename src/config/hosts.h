@@ -18,6 +18,8 @@ struct host_entry {
 /* Finds name in the hosts file at path. -ENOENT with a sentence listing the
  * known names when it is not there; -EINVAL with path:line on a bad line. */
 int hosts_lookup(const char *path, const char *name, struct host_entry *out, struct ferr *err);
+/* The same on the file's text (NUL-terminated; modified in place). */
+int hosts_lookup_text(char *text, const char *path, const char *name, struct host_entry *out, struct ferr *err);
 /* The hosts file to use: $FERRY_HOSTS, /etc/ferry/hosts, /run/ferry-lab/hosts. */
 const char *hosts_default_path(void);
 

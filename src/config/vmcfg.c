@@ -281,8 +281,10 @@ static int build(struct ctx *x, const struct cfg_doc *doc, struct vm_config *c)
 			r = want_int(x, e, 1, 64, &c->vcpus);
 		} else if (!strcmp(k, "kernel")) {
 			r = want_str(x, e, &c->kernel);
+			c->kernel_line = e->line;
 		} else if (!strcmp(k, "ramdisk")) {
 			r = want_str(x, e, &c->ramdisk);
+			c->ramdisk_line = e->line;
 		} else if (!strcmp(k, "extra")) {
 			r = want_str(x, e, &c->extra);
 		} else if (!strcmp(k, "accel")) {
@@ -300,6 +302,7 @@ static int build(struct ctx *x, const struct cfg_doc *doc, struct vm_config *c)
 			for (size_t j = 0; j < e->val.n_items; j++) {
 				if ((r = parse_disk(x, &e->val.items[j], &c->disks[c->n_disks])) < 0)
 					return r;
+				c->disks[c->n_disks].line = e->val.items[j].line;
 				c->n_disks++;
 			}
 		} else if (!strcmp(k, "vif")) {
@@ -344,6 +347,7 @@ void vmcfg_free(struct vm_config *c)
 	free(c->kernel);
 	free(c->ramdisk);
 	free(c->extra);
+	free(c->source);
 	for (int i = 0; i < c->n_disks; i++) {
 		free(c->disks[i].target);
 		free(c->disks[i].format);
@@ -363,6 +367,7 @@ int vmcfg_parse(const char *text, size_t len, const char *path, const char *base
 		return r;
 	c = xcalloc(1, sizeof(*c));
 	r = build(&x, doc, c);
+	c->source = xstrdup(x.path);
 	cfg_doc_free(doc);
 	if (r < 0) {
 		vmcfg_free(c);

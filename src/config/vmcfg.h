@@ -18,6 +18,7 @@ struct vm_disk {
 	char vdev[8];     /* vda.. / xvda.. / sda.. / hda.. */
 	bool readonly;
 	bool shared;      /* on storage that every host sees at the same path */
+	int line;         /* of the config text it came from; 0: not known */
 };
 
 struct vm_vif {
@@ -32,6 +33,8 @@ struct vm_config {
 	int vcpus;
 	enum vm_accel accel;
 	char *kernel, *ramdisk, *extra; /* kernel NULL: boot the first disk (BIOS) */
+	int kernel_line, ramdisk_line;  /* of the config text; 0: not known */
+	char *source;                   /* the config's name in messages ("web1.cfg") */
 	struct vm_disk disks[VM_MAX_DISKS];
 	int n_disks;
 	struct vm_vif vifs[VM_MAX_VIFS];

@@ -13,6 +13,8 @@
 
 struct mig_job;
 struct mig_dst;
+struct mig_prep;
+struct child;
 
 enum vm_state { VM_STARTING, VM_INCOMING, VM_RUNNING, VM_PAUSED, VM_SHUTTING_DOWN, VM_GONE };
 
@@ -39,7 +41,7 @@ struct vm {
 	enum vm_state state;
 	enum vm_accel accel;    /* what QEMU was started with */
 	long ram_kb;            /* guest RAM QEMU was given (-m); 0: not known */
-	pid_t launcher;         /* the QEMU that daemonizes, until it returns */
+	pid_t launcher;         /* vm.c's launcher: exits once QEMU serves QMP (0) or failed */
 	pid_t pid;              /* the running QEMU */
 	int pidfd;              /* readable when that QEMU has exited; -1: none */
 	struct qmp *qmp;
@@ -75,7 +77,17 @@ struct agent {
 	 * (mig_dst.c): a post-copy source may take its guest back. */
 	char ended_unresumed[AGENT_MAX_UNRESUMED][VM_NAME_MAX + 1];
 	int next_ended;
+	struct child *children;  /* child.c: helpers running, with their callbacks */
+	struct mig_prep *preps;  /* mig_dst.c: prepares creating their disks */
 };
+
+/* child.c */
+typedef void (*child_exit_fn)(struct agent *ag, int status, void *opaque);
+/* Runs argv (stdio on /dev/null, stderr kept) without waiting; fn gets its
+ * exit status (128+signal if killed). Returns the pid or -errno. */
+pid_t child_spawn(struct agent *ag, char *const argv[], child_exit_fn fn, void *opaque);
+/* From the SIGCHLD handler: true if pid was one of child_spawn's. */
+bool child_on_exit(struct agent *ag, pid_t pid, int status);
 
 /* server.c */
 int server_start(struct agent *ag, struct ferr *err);
@@ -85,13 +97,25 @@ void server_reply(struct agent *ag, long client_id, json_t *reply);
 void server_cron(struct agent *ag);
 /* Sends {"id":req_id,"progress":progress} (stolen) to a client, if still there. */
 void server_progress(struct agent *ag, long client_id, long req_id, json_t *progress);
+/* The local IP address of a TCP client's connection (the address that
+ * client reaches us on); -ENOENT for a Unix client or a gone one. */
+int server_client_local_addr(struct agent *ag, long client_id, char *out, size_t n);
+/* The IP address a TCP client connects from; -ENOENT for Unix or gone. */
+int server_client_peer_addr(struct agent *ag, long client_id, char *out, size_t n);
 /* Microseconds since a client last sent anything; -1 if it is gone. */
 long long server_client_idle_us(struct agent *ag, long client_id);
 
 /* vm.c */
 struct vm *vm_find(struct agent *ag, const char *name);
-/* Could cfg start here now (name free, QEMU, kernel and disks there)? */
-int vm_can_start(struct agent *ag, const struct vm_config *cfg, struct ferr *err);
+/* Could cfg start here now (name free, its files allowed and there, QEMU,
+ * bridges)? Resolves cfg's file paths (confine.c). */
+int vm_can_start(struct agent *ag, struct vm_config *cfg, struct ferr *err);
+
+/* confine.c: every file of c (kernel, ramdisk, disks) a regular file inside
+ * the agent's vm_dirs once symlinks are resolved (paths rewritten to the
+ * resolved ones); qcow2 without a backing file. -EPERM/-ENOENT with
+ * err = "source:line: why". */
+int vm_confine_paths(const struct agent *ag, struct vm_config *c, struct ferr *err);
 /* Starts a VM (takes cfg). The reply goes to the client when it runs. */
 void vm_create(struct agent *ag, struct vm_config *cfg, long client_id, long req_id);
 /* Starts a QEMU waiting for an incoming migration (-incoming defer), its
@@ -105,7 +129,8 @@ struct vm *vm_boot(struct agent *ag, struct vm_config *cfg, vm_wait_fn fn, void 
 /* Sends QMP commands ([{"execute":..,"arguments":..}...], stolen) in order;
  * fn gets NULL when all succeeded, else the first error (with the command). */
 void vm_qmp_batch(struct vm *vm, json_t *cmds, vm_wait_fn fn, void *opaque);
-/* Sends one QMP command; fn as for vm_qmp_batch, *result for the return value. */
+/* Sends one QMP command; fn as for vm_qmp_batch, *result for the return
+ * value; fn NULL: nobody waits for the answer. */
 typedef void (*vm_qmp_fn)(struct vm *vm, json_t *ret, const char *err, void *opaque);
 void vm_qmp(struct vm *vm, const char *cmd, json_t *args, vm_qmp_fn fn, void *opaque);
 /* Out-of-band where QEMU allows it (migrate-pause, migrate-recover...). */

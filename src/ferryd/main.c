@@ -41,7 +41,8 @@ static void on_signal(struct loop *l, int fd, uint32_t events, void *opaque)
 			int st;
 			pid_t pid;
 			while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
-				vm_on_child_exit(ag, pid, st);
+				if (!child_on_exit(ag, pid, st))
+					vm_on_child_exit(ag, pid, st);
 		} else {
 			log_info("stopping", "signal=%s", strsignal(si.ssi_signo));
 			loop_stop(l);
@@ -127,7 +128,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	ag.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 
-	/* QEMU daemonizes: as a subreaper, its exit comes back to us to reap
+	/* QEMU outlives its launcher (vm.c): as a subreaper, its exit comes back to us to reap
 	 * instead of lingering as a zombie under init. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	ag.loop = loop_new();

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 const char *mig_state_name(enum mig_state s)
 {
@@ -181,14 +182,28 @@ json_t *mig_any_params(const struct mig_opts *o, bool qemu_tls)
 			 "max-postcopy-bandwidth", (json_int_t)(o->bandwidth_mbps ? bw : 0));
 }
 
+/* The history is kept in two files, history.jsonl (appended to) and
+ * history.jsonl.1 (the previous one): when the first reaches half the cap
+ * it replaces the second, so both together stay under history_max_bytes
+ * (agent config) and the newest records are always kept. */
+static void history_path(struct agent *ag, char *out, size_t n, bool old)
+{
+	snprintf(out, n, "%s/history.jsonl%s", ag->cfg->state_dir, old ? ".1" : "");
+}
+
 void mig_any_history_append(struct agent *ag, json_t *record)
 {
-	char path[600];
+	char path[600], old[600];
 	struct buf b = {0};
+	struct stat st;
 
-	snprintf(path, sizeof(path), "%s/history.jsonl", ag->cfg->state_dir);
-	proto_encode(record, &b);
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (proto_encode(record, &b) < 0)
+		return;
+	history_path(ag, path, sizeof(path), false);
+	history_path(ag, old, sizeof(old), true);
+	if (stat(path, &st) == 0 && (long long)(st.st_size + b.len) > ag->cfg->history_max_bytes / 2)
+		rename(path, old);
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd >= 0) {
 		write_all(fd, b.data, b.len);
 		close(fd);
@@ -196,24 +211,46 @@ void mig_any_history_append(struct agent *ag, json_t *record)
 	buf_free(&b);
 }
 
-json_t *mig_any_history_read(struct agent *ag, const char *name)
+/* Appends the records of one history file that match to out. */
+static void history_scan(const char *path, const char *name, int64_t since_us, json_t *out)
 {
-	char path[600], *text, *line, *save = NULL;
-	json_t *out = json_array();
+	char *text, *line, *save = NULL;
 
-	snprintf(path, sizeof(path), "%s/history.jsonl", ag->cfg->state_dir);
 	if (file_read_all(path, 64 << 20, &text, NULL) < 0)
-		return out;
+		return;
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		json_error_t je;
 		json_t *r = json_loads(line, 0, &je);
-		if (!r)
-			continue;
 		const char *n = json_string_value(json_object_get(r, "name"));
-		if (!name || (n && !strcmp(n, name)))
+		if (r && (!name || (n && !strcmp(n, name))) &&
+		    json_integer_value(json_object_get(r, "started_us")) >= since_us)
 			json_array_append(out, r);
 		json_decref(r);
 	}
 	free(text);
+}
+
+json_t *mig_any_history_read(struct agent *ag, const char *name, long last, int64_t since_us)
+{
+	char path[600];
+	json_t *all = json_array(), *out = json_array();
+	size_t n, first, bytes = 0;
+
+	history_path(ag, path, sizeof(path), true);
+	history_scan(path, name, since_us, all);
+	history_path(ag, path, sizeof(path), false);
+	history_scan(path, name, since_us, all);
+	/* The newest `last`, oldest first, within the reply budget: a reply
+	 * must fit the protocol's frame with room to spare. */
+	n = json_array_size(all);
+	first = n > (size_t)last ? n - (size_t)last : 0;
+	for (size_t i = n; i > first; i--) {
+		json_t *r = json_array_get(all, i - 1);
+		bytes += json_dumpb(r, NULL, 0, JSON_COMPACT) + 1;
+		if (bytes > MIG_HISTORY_REPLY_MAX)
+			break;
+		json_array_insert(out, 0, r);
+	}
+	json_decref(all);
 	return out;
 }

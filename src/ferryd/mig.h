@@ -107,8 +107,13 @@ void mig_dst_on_event(struct vm *vm, const char *event, json_t *data, int64_t qe
 void mig_dst_on_client_gone(struct agent *ag, long client_id);
 void mig_dst_cron(struct agent *ag);
 
-/* History: one JSON line per migration in STATE/history.jsonl. */
+/* History: one JSON line per migration in STATE/history.jsonl (capped by
+ * the agent config's history_max_bytes, oldest records dropped first). */
+#define MIG_HISTORY_PAGE 100              /* records a "history" request gets by default */
+#define MIG_HISTORY_REPLY_MAX (512 * 1024) /* bytes of records in one reply, at most */
 void mig_any_history_append(struct agent *ag, json_t *record);
-json_t *mig_any_history_read(struct agent *ag, const char *name);
+/* The newest `last` records (of VM name, if not NULL) started at or after
+ * since_us (realtime), oldest first, at most MIG_HISTORY_REPLY_MAX bytes. */
+json_t *mig_any_history_read(struct agent *ag, const char *name, long last, int64_t since_us);
 
 #endif

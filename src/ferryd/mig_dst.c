@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 struct mig_dst {
@@ -30,6 +31,7 @@ struct mig_dst {
 	bool postcopy;              /* QEMU said postcopy-*: the guest is split between the hosts */
 	char created[VM_MAX_DISKS][600];   /* disks we created for --copy-storage */
 	int n_created;
+	bool nbd_running;           /* --copy-storage: our NBD server is up */
 	pid_t tunnel;               /* ferry's TLS relay (tunnel.c); 0: none */
 	char tunnel_uri[96];        /* where the source's relay connects */
 	char qemu_uri[640];         /* where QEMU listens behind the relay */
@@ -52,19 +54,58 @@ static int mig_address(struct agent *ag, char *out, size_t n)
 /* A free TCP port on addr (the kernel picks it; QEMU binds it right after). */
 static int free_port(const char *addr)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = -1;
+	struct sockaddr_storage ss = {0};
+	struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+	socklen_t len;
+	int fd, port = -1;
 
-	inet_pton(AF_INET, addr, &sa.sin_addr);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-		port = ntohs(sa.sin_port);
-	close(fd);
+	if (inet_pton(AF_INET6, addr, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		len = sizeof(*a6);
+	} else if (inet_pton(AF_INET, addr, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		len = sizeof(*a4);
+	} else {
+		return -1;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&ss, len) == 0 && getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+		port = ntohs(ss.ss_family == AF_INET6 ? a6->sin6_port : a4->sin_port);
+	if (fd >= 0)
+		close(fd);
 	return port;
+}
+
+/* "tcp:ADDR:PORT", an IPv6 address in brackets. */
+static void tcp_uri(char *out, size_t n, const char *addr, int port)
+{
+	snprintf(out, n, strchr(addr, ':') ? "tcp:[%s]:%d" : "tcp:%s:%d", addr, port);
+}
+
+/* --copy-storage: the NBD export lives only as long as it is needed. Once
+ * the guest runs here the source has let go of it (it completes its mirror
+ * before the switchover); on a failure the whole QEMU goes. */
+static void on_nbd_stopped(struct vm *vm, json_t *ret, const char *err, void *opaque)
+{
+	(void)ret;
+	(void)opaque;
+	if (err)
+		log_warn("cannot stop the nbd export", "vm=%s error=\"%s\"", vm->cfg->name, err);
+}
+
+static void nbd_stop(struct mig_dst *d)
+{
+	if (!d->nbd_running || !d->vm)
+		return;
+	d->nbd_running = false;
+	log_info("nbd export stopped", "vm=%s", d->vm->cfg->name);
+	vm_qmp(d->vm, "nbd-server-stop", NULL, on_nbd_stopped, NULL);
 }
 
 static void dst_free(struct mig_dst *d)
 {
+	nbd_stop(d);
 	tunnel_stop(d->tunnel);
 	if (d->vm)
 		d->vm->dst = NULL;
@@ -229,7 +270,9 @@ static void on_started(struct vm *vm, const char *err, void *opaque)
 		struct ferr terr = {0};
 		int port = 0;
 		snprintf(d->qemu_uri, sizeof(d->qemu_uri), "unix:%s/mig-in.sock", vm->dir);
-		d->tunnel = tunnel_in_start(d->addr, &port, d->qemu_uri + 5, &d->ag->key, &terr);
+		char from[64] = "";
+		server_client_peer_addr(d->ag, d->client_id, from, sizeof(from));
+		d->tunnel = tunnel_in_start(d->addr, from, &port, d->qemu_uri + 5, &d->ag->key, &terr);
 		if (d->tunnel < 0) {
 			d->tunnel = 0;
 			answer_prepare(d, proto_reply_err(d->req_id, "host %s cannot receive: %s", d->ag->cfg->host, terr.msg));
@@ -237,10 +280,10 @@ static void on_started(struct vm *vm, const char *err, void *opaque)
 			vm_kill(vm);
 			return;
 		}
-		snprintf(d->tunnel_uri, sizeof(d->tunnel_uri), "tcp:%s:%d", d->addr, port);
+		tcp_uri(d->tunnel_uri, sizeof(d->tunnel_uri), d->addr, port);
 		snprintf(c->uri, sizeof(c->uri), "%s", d->tunnel_uri);
 	} else {
-		snprintf(c->uri, sizeof(c->uri), "tcp:%s:%d", d->addr, free_port(d->addr));
+		tcp_uri(c->uri, sizeof(c->uri), d->addr, free_port(d->addr));
 		snprintf(d->qemu_uri, sizeof(d->qemu_uri), "%s", c->uri);
 	}
 	json_t *cmds = json_array();
@@ -259,6 +302,7 @@ static void on_started(struct vm *vm, const char *err, void *opaque)
 		if (tls)
 			json_object_set_new(srv, "tls-creds", json_string("ferry-mig-tls"));
 		json_array_append_new(cmds, json_pack("{s:s, s:o}", "execute", "nbd-server-start", "arguments", srv));
+		d->nbd_running = true;
 		for (int i = 0; i < vm->cfg->n_disks; i++) {
 			if (vm->cfg->disks[i].shared)
 				continue;
@@ -290,10 +334,141 @@ static struct vm_config *config_arg(struct agent *ag, json_t *args, const char *
 	return cfg;
 }
 
+/* The source's RAM and disk sizes against what this config and host allow:
+ * QEMU gets exactly the source's RAM (qemu_ram_kb may add a few KiB to the
+ * config's), and blank disks must fit the state folder's free space. */
+static int check_sizes(struct agent *ag, const struct vm_config *cfg, json_t *args, char *msg, size_t n)
+{
+	long long ram = json_integer_value(json_object_get(args, "ram_bytes"));
+	long long want = (long long)cfg->memory_mb << 20, total = 0;
+	json_t *sizes = json_object_get(args, "disk_sizes"), *v;
+	const char *k;
+	struct statvfs fs;
+
+	if (ram && (ram < want || ram > want + (1 << 20))) {
+		snprintf(msg, n, "the source's RAM size (%lld bytes) does not match the config's %d MiB", ram, cfg->memory_mb);
+		return -EINVAL;
+	}
+	json_object_foreach(sizes, k, v)
+		total += json_integer_value(v);
+	if (total && statvfs(ag->cfg->state_dir, &fs) == 0 && total > (long long)fs.f_bavail * (long long)fs.f_frsize) {
+		snprintf(msg, n, "the disks to copy (%lld bytes) do not fit the free space of %s (%lld bytes)", total,
+			 ag->cfg->state_dir, (long long)fs.f_bavail * (long long)fs.f_frsize);
+		return -ENOSPC;
+	}
+	return 0;
+}
+
+/* A prepare creating its blank disks (qemu-img, out of the event loop),
+ * one after another, before its QEMU starts. */
+struct mig_prep {
+	struct mig_dst *d;
+	struct vm_config *cfg;
+	json_t *sizes;
+	long ram_kb;
+	char src_host[VM_NAME_MAX + 1];
+	int disk;                   /* the one being created; -1: none yet */
+	char path[600];
+	struct mig_prep *next;
+};
+
+static struct mig_prep *prep_find(struct agent *ag, const char *name)
+{
+	for (struct mig_prep *p = ag->preps; p; p = p->next)
+		if (!strcmp(p->cfg->name, name))
+			return p;
+	return NULL;
+}
+
+static void prep_end(struct agent *ag, struct mig_prep *p)
+{
+	for (struct mig_prep **pp = &ag->preps; *pp; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	}
+	json_decref(p->sizes);
+	vmcfg_free(p->cfg);
+	free(p);
+}
+
+static void prep_fail(struct agent *ag, struct mig_prep *p, const char *msg)
+{
+	server_reply(ag, p->d->client_id, proto_reply_err(p->d->req_id, "%s", msg));
+	remove_created(p->d);
+	free(p->d);
+	prep_end(ag, p);
+}
+
+/* Called with the exit status of the last qemu-img (0 for the first call). */
+static void prep_next_disk(struct agent *ag, int status, void *opaque)
+{
+	struct mig_prep *p = opaque;
+	struct mig_dst *d = p->d;
+	struct vm_config *cfg = p->cfg;
+	struct ferr err = {0};
+	char msg[900];
+
+	if (p->disk >= 0) {
+		struct vm_disk *dk = &cfg->disks[p->disk];
+		if (status != 0) {
+			snprintf(msg, sizeof(msg), "cannot create %s on host %s for disk %s (qemu-img exit %d)", p->path,
+				 ag->cfg->host, dk->vdev, status);
+			prep_fail(ag, p, msg);
+			return;
+		}
+		snprintf(d->created[d->n_created++], sizeof(d->created[0]), "%s", p->path);
+		free(dk->target);
+		dk->target = xstrdup(p->path);
+	}
+	if (server_client_idle_us(ag, d->client_id) < 0) {
+		prep_fail(ag, p, "the source went away");
+		return;
+	}
+	while (++p->disk < cfg->n_disks && cfg->disks[p->disk].shared)
+		;
+	if (p->disk < cfg->n_disks) {
+		struct vm_disk *dk = &cfg->disks[p->disk];
+		json_int_t size = json_integer_value(json_object_get(p->sizes, dk->vdev));
+		char sz[32];
+		if (size <= 0) {
+			snprintf(msg, sizeof(msg), "the source gave no size for disk %s", dk->vdev);
+			prep_fail(ag, p, msg);
+			return;
+		}
+		snprintf(p->path, sizeof(p->path), "%s/disks", ag->cfg->state_dir);
+		mkdir_p(p->path, 0700);
+		snprintf(p->path, sizeof(p->path), "%s/disks/%s-%s.%s", ag->cfg->state_dir, cfg->name, dk->vdev, dk->format);
+		snprintf(sz, sizeof(sz), "%lld", (long long)size);
+		char *argv[] = { "qemu-img", "create", "-q", "-f", dk->format, p->path, sz, NULL };
+		if (child_spawn(ag, argv, prep_next_disk, p) < 0) {
+			snprintf(msg, sizeof(msg), "cannot run qemu-img on host %s", ag->cfg->host);
+			prep_fail(ag, p, msg);
+		}
+		return;
+	}
+	/* Every disk is there: the incoming QEMU. */
+	struct vm_config *c = p->cfg;
+	p->cfg = NULL;
+	struct vm *vm = vm_create_incoming(ag, c, p->ram_kb, on_started, d, &err);
+	if (!vm) {
+		server_reply(ag, d->client_id, proto_reply_err(d->req_id, "%s", err.msg));
+		remove_created(d);
+		free(d);
+		prep_end(ag, p);
+		return;
+	}
+	d->vm = vm;
+	vm->dst = d;
+	vm_wait_gone(vm, on_dst_vm_gone, d);
+	log_info("migration incoming", "vm=%s from=%s", vm->cfg->name, p->src_host);
+	prep_end(ag, p);
+}
+
 void mig_dst_prepare(struct agent *ag, json_t *args, long client_id, long req_id)
 {
 	struct vm_config *cfg = config_arg(ag, args, "mig-prepare", client_id, req_id);
-	struct ferr err = {0};
 	char msg[256];
 	struct mig_dst *d;
 
@@ -303,9 +478,20 @@ void mig_dst_prepare(struct agent *ag, json_t *args, long client_id, long req_id
 	d->ag = ag;
 	d->client_id = client_id;
 	d->req_id = req_id;
-	if (mig_opts_from_json(json_object_get(args, "opts"), &d->o, msg, sizeof(msg)) < 0 ||
-	    mig_address(ag, d->addr, sizeof(d->addr)) < 0) {
-		server_reply(ag, client_id, proto_reply_err(req_id, "%s", d->addr[0] ? msg : "this agent has no TCP address to receive on"));
+	const char *why = NULL;
+	if (mig_opts_from_json(json_object_get(args, "opts"), &d->o, msg, sizeof(msg)) < 0)
+		why = msg;
+	else if (d->o.insecure && !ag->cfg->allow_insecure)
+		why = "this host does not accept --insecure moves (allow_insecure = 0 in its agent config): anyone on the "
+		      "network could read or inject a plaintext stream";
+	else if (check_sizes(ag, cfg, args, msg, sizeof(msg)) < 0)
+		why = msg;
+	/* Listen where the source reached us: never on every address. */
+	else if (server_client_local_addr(ag, client_id, d->addr, sizeof(d->addr)) < 0 &&
+		 mig_address(ag, d->addr, sizeof(d->addr)) < 0)
+		why = "this agent has no TCP address to receive on";
+	if (why) {
+		server_reply(ag, client_id, proto_reply_err(req_id, "host %s refused %s: %s", ag->cfg->host, cfg->name, why));
 		vmcfg_free(cfg);
 		free(d);
 		return;
@@ -318,50 +504,31 @@ void mig_dst_prepare(struct agent *ag, json_t *args, long client_id, long req_id
 	}
 	forget_unresumed(ag, cfg->name);
 	/* Disks not on shared storage get a blank twin here, filled over NBD. */
-	json_t *sizes = json_object_get(args, "disk_sizes");
 	for (int i = 0; i < cfg->n_disks; i++) {
-		struct vm_disk *dk = &cfg->disks[i];
-		if (dk->shared)
-			continue;
-		if (!d->o.copy_storage) {
+		if (!cfg->disks[i].shared && !d->o.copy_storage) {
 			server_reply(ag, client_id, proto_reply_err(req_id, "disk %s of %s is not on shared storage and no storage copy was asked for",
-								    dk->vdev, cfg->name));
+								    cfg->disks[i].vdev, cfg->name));
 			vmcfg_free(cfg);
 			free(d);
 			return;
 		}
-		json_int_t size = json_integer_value(json_object_get(sizes, dk->vdev));
-		char path[600], sz[32];
-		snprintf(path, sizeof(path), "%s/disks", ag->cfg->state_dir);
-		mkdir_p(path, 0700);
-		snprintf(path, sizeof(path), "%s/disks/%s-%s.%s", ag->cfg->state_dir, cfg->name, dk->vdev, dk->format);
-		snprintf(sz, sizeof(sz), "%lld", (long long)size);
-		char *argv[] = { "qemu-img", "create", "-q", "-f", dk->format, path, sz, NULL };
-		if (size <= 0 || run_cmd(argv, true) != 0) {
-			server_reply(ag, client_id, proto_reply_err(req_id, "cannot create %s (%lld bytes) on host %s for disk %s",
-								    path, (long long)size, ag->cfg->host, dk->vdev));
-			remove_created(d);
-			vmcfg_free(cfg);
-			free(d);
-			return;
-		}
-		snprintf(d->created[d->n_created++], sizeof(d->created[0]), "%s", path);
-		free(dk->target);
-		dk->target = xstrdup(path);
 	}
-	struct vm *vm = vm_create_incoming(ag, cfg, json_integer_value(json_object_get(args, "ram_bytes")) / 1024,
-					   on_started, d, &err);
-	if (!vm) {
-		server_reply(ag, client_id, proto_reply_err(req_id, "%s", err.msg));
-		remove_created(d);
+	if (prep_find(ag, cfg->name)) {
+		server_reply(ag, client_id, proto_reply_err(req_id, "%s is already being prepared on host %s", cfg->name, ag->cfg->host));
+		vmcfg_free(cfg);
 		free(d);
 		return;
 	}
-	d->vm = vm;
-	vm->dst = d;
-	vm_wait_gone(vm, on_dst_vm_gone, d);
-	log_info("migration incoming", "vm=%s from=%s", vm->cfg->name,
-		 json_string_value(json_object_get(args, "src_host")) ?: "?");
+	struct mig_prep *p = xcalloc(1, sizeof(*p));
+	p->d = d;
+	p->cfg = cfg;
+	p->sizes = json_incref(json_object_get(args, "disk_sizes"));
+	p->ram_kb = json_integer_value(json_object_get(args, "ram_bytes")) / 1024;
+	snprintf(p->src_host, sizeof(p->src_host), "%s", json_string_value(json_object_get(args, "src_host")));
+	p->next = ag->preps;
+	ag->preps = p;
+	p->disk = -1;
+	prep_next_disk(ag, 0, p);
 }
 
 void mig_dst_check(struct agent *ag, json_t *args, long client_id, long req_id)
@@ -506,6 +673,7 @@ void mig_dst_on_event(struct vm *vm, const char *event, json_t *data, int64_t qe
 	}
 	if (!strcmp(event, "RESUME") && !d->resumed) {
 		d->resumed = true;
+		nbd_stop(d);
 		d->resume_us = qemu_us;
 		answer_resumed(d);
 		if (d->fin_client)
@@ -589,7 +757,8 @@ void mig_dst_recover(struct agent *ag, json_t *args, long client_id, long req_id
 
 	if (!vm)
 		return;
-	if (!vm->dst || mig_address(ag, addr, sizeof(addr)) < 0) {
+	if (!vm->dst || (server_client_local_addr(ag, client_id, addr, sizeof(addr)) < 0 &&
+			 mig_address(ag, addr, sizeof(addr)) < 0)) {
 		server_reply(ag, client_id, proto_reply_err(req_id, "%s is not migrating to host %s", vm->cfg->name, ag->cfg->host));
 		return;
 	}
@@ -610,7 +779,7 @@ void mig_dst_recover(struct agent *ag, json_t *args, long client_id, long req_id
 	if (vm->dst->tunnel > 0) {
 		snprintf(c->uri, sizeof(c->uri), "%s", vm->dst->tunnel_uri);
 	} else {
-		snprintf(c->uri, sizeof(c->uri), "tcp:%s:%d", addr, free_port(addr));
+		tcp_uri(c->uri, sizeof(c->uri), addr, free_port(addr));
 		snprintf(vm->dst->qemu_uri, sizeof(vm->dst->qemu_uri), "%s", c->uri);
 	}
 	/* If our side has not noticed the broken link yet, make it: recovery

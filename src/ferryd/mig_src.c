@@ -9,6 +9,7 @@
 #include "ferryd/mig.h"
 #include "ferryd/peer.h"
 #include "ferryd/tunnel.h"
+#include "proto/args.h"
 #include "proto/proto.h"
 #include "util/log.h"
 
@@ -296,7 +297,7 @@ static void report_completed(struct mig_job *j)
 
 	mig_any_history_append(j->ag, rec);
 	if (j->peer)
-		peer_call(j->peer, "history-add", json_incref(rec), NULL, NULL);
+		peer_call(j->peer, "history-add", json_pack("{s:O}", "record", rec), NULL, NULL);
 	server_reply(j->ag, j->client_id, proto_reply_ok(j->req_id, rec));
 	job_end(j);
 }
@@ -719,17 +720,17 @@ static int route_stream(struct mig_job *j, const char *uri, struct ferr *err)
 	char addr[64];
 	int port;
 
+	/* Whatever the mode, the stream goes only to the destination agent's
+	 * own address: a hostile or broken peer must not make our QEMU run a
+	 * command (exec:), open a file or socket here, or send the guest's
+	 * memory to a third host. */
+	if (proto_tcp_uri_check(uri, j->dest_addr, addr, sizeof(addr), &port, err) < 0)
+		return -EPERM;
 	snprintf(j->uri, sizeof(j->uri), "%s", uri);
 	if (!mig_uses_tunnel(&j->o)) {
 		snprintf(j->qemu_uri, sizeof(j->qemu_uri), "%s", uri);
 		return 0;
 	}
-	const char *colon = strrchr(uri, ':');
-	if (strncmp(uri, "tcp:", 4) || !colon || colon - uri - 4 >= (int)sizeof(addr) || (port = atoi(colon + 1)) <= 0) {
-		ferr_set(err, "the destination gave an address ferry cannot tunnel to: '%s'", uri);
-		return -EINVAL;
-	}
-	snprintf(addr, sizeof(addr), "%.*s", (int)(colon - uri - 4), uri + 4);
 	tunnel_stop(j->tunnel);
 	snprintf(j->qemu_uri, sizeof(j->qemu_uri), "unix:%s/mig-out.sock", j->vm->dir);
 	j->tunnel = tunnel_out_start(j->qemu_uri + 5, addr, port, &j->ag->key, err);
@@ -968,8 +969,19 @@ static void on_prepared(struct peer *p, json_t *result, const char *err, void *o
 	}
 	json_t *nbd = json_object_get(result, "nbd");
 	if (nbd) {
-		snprintf(j->nbd_host, sizeof(j->nbd_host), "%s", json_string_value(json_object_get(nbd, "host")) ?: "");
-		j->nbd_port = (int)json_integer_value(json_object_get(nbd, "port"));
+		/* The storage copy, too, goes to the destination agent only. */
+		char nuri[128];
+		const char *nh = json_string_value(json_object_get(nbd, "host"));
+		snprintf(nuri, sizeof(nuri), strchr(nh, ':') ? "tcp:[%s]:%lld" : "tcp:%s:%lld", nh,
+			 (long long)json_integer_value(json_object_get(nbd, "port")));
+		if (proto_tcp_uri_check(nuri, j->dest_addr, j->nbd_host, sizeof(j->nbd_host), &j->nbd_port, &rerr) < 0) {
+			job_fail(j, "storage copy: %s", rerr.msg);
+			return;
+		}
+	}
+	if (j->o.copy_storage && !nbd) {
+		job_fail(j, "host %s did not export the disks to copy", j->dest);
+		return;
 	}
 	/* An object from an earlier migration may hold other credentials. */
 	vm_qmp(j->vm, "object-del", json_pack("{s:s}", "id", "ferry-mig-tls"), on_old_tls_gone, j);
@@ -1170,7 +1182,9 @@ void mig_src_start(struct agent *ag, struct vm *vm, json_t *args, long client_id
 							    vm->cfg->name, vm_state_name(vm->state)));
 		return;
 	}
-	if (!ag->have_key && !o.insecure) {
+	/* Even an --insecure move talks to the other agent in TLS: without a
+	 * key there is nothing to authenticate with (never an all-zero key). */
+	if (!ag->have_key) {
 		server_reply(ag, client_id, proto_reply_err(req_id, "host %s has no key_file: it cannot talk to %s", ag->cfg->host, dname));
 		return;
 	}

@@ -1,6 +1,7 @@
 /* peer.c: ferryd's asynchronous client to a peer agent. */
 #include "ferryd/peer.h"
 #include "ferryd/agent.h"
+#include "proto/args.h"
 #include "proto/proto.h"
 #include "util/log.h"
 
@@ -19,6 +20,7 @@ enum peer_phase { P_CONNECTING, P_HANDSHAKE, P_GREETING, P_READY, P_DEAD };
 
 struct call {
 	long id;
+	char op[24];              /* its reply is checked against this op's schema */
 	peer_reply_cb cb;
 	void *opaque;
 	struct peer *peer;
@@ -239,6 +241,7 @@ long peer_call_timeout(struct peer *p, const char *op, json_t *args, int timeout
 	}
 	c = xcalloc(1, sizeof(*c));
 	c->id = p->next_id++;
+	snprintf(c->op, sizeof(c->op), "%s", op);
 	c->cb = cb;
 	c->opaque = opaque;
 	c->peer = p;
@@ -288,6 +291,11 @@ static void dispatch(struct peer *p, json_t *msg)
 		if (c->timer)
 			loop_cancel_timer(p->ag->loop, c->timer);
 		int r = proto_reply_parse(msg, id, &result, &err);
+		/* The one check of what a peer returns, before anyone uses it. */
+		if (r == 0 && proto_result_check(c->op, result, &err) < 0) {
+			log_warn("peer reply refused", "peer=%s op=%s reason=\"%s\"", p->where, c->op, err.msg);
+			r = -EPROTO;
+		}
 		if (c->cb)
 			c->cb(p, r == 0 ? result : NULL, r == 0 ? NULL : err.msg, c->opaque);
 		free(c);

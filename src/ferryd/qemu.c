@@ -208,16 +208,22 @@ char **qemu_build_argv(const char *qemu, const struct vm_config *c, enum vm_acce
 	push(&a, &n, "none");
 	push(&a, &n, "-msg");
 	push(&a, &n, "timestamp=on");
-	/* Paused until ferryd has wired the network; daemonized once ready so
-	 * startup errors come back as an exit status. A migration destination
-	 * waits for its stream instead, and runs as soon as it is complete. */
+	/* Paused until ferryd has wired the network. A migration destination
+	 * waits for its stream instead, and runs as soon as it is complete.
+	 * Not -daemonize: that forks after the sandbox is on, and spawn=deny
+	 * kills it ("Bad system call"); ferryd's launcher (vm.c) waits for QMP
+	 * instead, so startup errors still come back as an exit status. */
 	if (incoming) {
 		push(&a, &n, "-incoming");
 		push(&a, &n, "defer");
 	} else {
 		push(&a, &n, "-S");
 	}
-	push(&a, &n, "-daemonize");
+	/* No URI, device or monitor command can make this QEMU run a program,
+	 * gain privileges or change its limits (a migration URI of the form
+	 * exec:..., say). */
+	push(&a, &n, "-sandbox");
+	push(&a, &n, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
 	push(&a, &n, "-pidfile");
 	push(&a, &n, "%s/qemu.pid", dir);
 	push(&a, &n, "-qmp");
@@ -249,7 +255,10 @@ char **qemu_build_argv(const char *qemu, const struct vm_config *c, enum vm_acce
 		push(&a, &n, "driver=file,filename=%s,node-name=%s-file%s%s", d->target, d->vdev, ro,
 		     d->shared ? ",cache.direct=on" : "");
 		push(&a, &n, "-blockdev");
-		push(&a, &n, "driver=%s,file=%s-file,node-name=%s%s", d->format, d->vdev, d->vdev, ro);
+		/* A qcow2 image never opens a backing file: its header would
+		 * choose a host file for QEMU (ferryd refuses such images too). */
+		push(&a, &n, "driver=%s,file=%s-file,node-name=%s%s%s", d->format, d->vdev, d->vdev, ro,
+		     strcmp(d->format, "qcow2") ? "" : ",backing=null");
 		push(&a, &n, "-device");
 		if (d->vdev[0] == 'h' || d->vdev[0] == 's') {
 			push(&a, &n, "ide-hd,drive=%s,bus=ide.%d,unit=%d,id=%s-dev", d->vdev, ide / 2, ide % 2, d->vdev);

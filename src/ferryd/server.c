@@ -2,6 +2,7 @@
  * the Unix socket, JSON requests dispatched to the VM layer, console relay. */
 #include "ferryd/agent.h"
 #include "ferryd/mig.h"
+#include "proto/args.h"
 #include "proto/proto.h"
 #include "util/log.h"
 
@@ -16,9 +17,19 @@
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
-#define HANDSHAKE_TIMEOUT_US (10 * 1000000)
+/* Strangers get a bounded share: connections still in the TLS handshake
+ * have their own small quota (in all, and per source address) and a short
+ * deadline; the Unix socket and authenticated clients count against
+ * MAX_CLIENTS only, so a flood of idle connections never locks them out. */
+#define HANDSHAKE_TIMEOUT_US (5 * 1000000)
+#define MAX_HANDSHAKES 32
+#define MAX_HANDSHAKES_PER_ADDR 8
 #define MAX_CLIENTS 256
+/* At the fd limit a pending connection cannot be accepted: stop listening
+ * for this long instead of waking up for it again and again. */
+#define ACCEPT_BACKOFF_MS 100
 
 enum client_phase { C_HANDSHAKE, C_OPEN, C_CONSOLE, C_CLOSING };
 
@@ -28,6 +39,7 @@ struct client {
 	struct stream *st;
 	enum client_phase phase;
 	char peer[64];
+	char addr[48];           /* TCP: the peer's IP address; "": Unix */
 	int64_t accepted_us;
 	int64_t last_rx_us;
 	struct jsonframe in;
@@ -40,11 +52,27 @@ struct client {
 static void client_close(struct client *c, const char *why);
 static void client_update(struct client *c);
 
+/* Clients past the handshake (local ones, authenticated ones). */
 static int n_clients(struct agent *ag)
 {
 	int n = 0;
 	for (struct client *c = ag->clients; c; c = c->next)
+		n += c->phase != C_HANDSHAKE;
+	return n;
+}
+
+/* Connections still in the handshake: all of them, and from addr. */
+static int n_handshakes(struct agent *ag, const char *addr, int *from_addr)
+{
+	int n = 0;
+
+	*from_addr = 0;
+	for (struct client *c = ag->clients; c; c = c->next) {
+		if (c->phase != C_HANDSHAKE)
+			continue;
 		n++;
+		*from_addr += !strcmp(c->addr, addr);
+	}
 	return n;
 }
 
@@ -68,12 +96,38 @@ long long server_client_idle_us(struct agent *ag, long client_id)
 	return c ? time_mono_us() - c->last_rx_us : -1;
 }
 
+int server_client_peer_addr(struct agent *ag, long client_id, char *out, size_t n)
+{
+	struct client *c = find_client(ag, client_id);
+
+	if (!c || !c->addr[0])
+		return -ENOENT;
+	snprintf(out, n, "%s", c->addr);
+	return 0;
+}
+
+int server_client_local_addr(struct agent *ag, long client_id, char *out, size_t n)
+{
+	struct client *c = find_client(ag, client_id);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	if (!c || getsockname(stream_fd(c->st), (struct sockaddr *)&ss, &sl) < 0)
+		return -ENOENT;
+	if (ss.ss_family == AF_INET && inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, n))
+		return 0;
+	if (ss.ss_family == AF_INET6 && inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, n))
+		return 0;
+	return -ENOENT;
+}
+
 void server_reply(struct agent *ag, long client_id, json_t *reply)
 {
 	struct client *c = find_client(ag, client_id);
 
 	if (c && c->phase == C_OPEN) {
-		proto_encode(reply, &c->out);
+		if (proto_encode(reply, &c->out) < 0)
+			log_error("reply could not be encoded, dropped", "client=%ld", client_id);
 		client_update(c);
 	}
 	json_decref(reply);
@@ -104,7 +158,12 @@ static void client_update(struct client *c)
 {
 	if (c->phase == C_HANDSHAKE || c->phase == C_CLOSING)
 		return;
-	if (flush_out(c) < 0) {
+	/* A client that does not read (a suspended `ferry console` while the
+	 * guest prints) is dropped, not buffered without limit. */
+	bool behind = (long long)c->out.len > c->ag->cfg->client_queue_max;
+	if (behind)
+		log_warn("client too slow, dropping it", "client=%ld peer=%s queued=%zu", c->id, c->peer, c->out.len);
+	if (behind || flush_out(c) < 0) {
 		void **arg = xcalloc(2, sizeof(void *));
 		arg[0] = c->ag;
 		arg[1] = (void *)(intptr_t)c->id;
@@ -141,16 +200,13 @@ static void client_close(struct client *c, const char *why)
 	free(c);
 }
 
+/* The VM named in args (checked: a valid name); else answers why not. */
 static struct vm *need_vm(struct client *c, long id, json_t *args)
 {
 	const char *name = json_string_value(json_object_get(args, "name"));
-	struct vm *vm;
+	struct vm *vm = vm_find(c->ag, name);
 
-	if (!name) {
-		server_reply(c->ag, c->id, proto_reply_err(id, "this request needs a VM name"));
-		return NULL;
-	}
-	if (!(vm = vm_find(c->ag, name)))
+	if (!vm)
 		server_reply(c->ag, c->id, proto_reply_err(id, "no VM named %s on host %s", name, c->ag->cfg->host));
 	return vm;
 }
@@ -180,97 +236,198 @@ static void op_console(struct client *c, long id, struct vm *vm)
 	client_update(c);
 }
 
+/* ---- op handlers: args are checked against proto/args.c already -------- */
+
+static void op_ping(struct client *c, long id, json_t *args)
+{
+	(void)args;
+	server_reply(c->ag, c->id, proto_reply_ok(id, json_pack("{s:s, s:s}", "host", c->ag->cfg->host,
+								 "version", FERRY_VERSION)));
+}
+
+static void op_list(struct client *c, long id, json_t *args)
+{
+	json_t *vms = json_array();
+
+	(void)args;
+	for (struct vm *vm = c->ag->vms; vm; vm = vm->next)
+		json_array_append_new(vms, vm_describe(vm, false));
+	server_reply(c->ag, c->id, proto_reply_ok(id, json_pack("{s:s, s:o}", "host", c->ag->cfg->host, "vms", vms)));
+}
+
+static void op_create(struct client *c, long id, json_t *args)
+{
+	const char *text = json_string_value(json_object_get(args, "config"));
+	const char *src = json_string_value(json_object_get(args, "source"));
+	struct vm_config *cfg;
+	struct ferr err = {0};
+
+	if (vmcfg_parse(text, strlen(text), src ? src : "<config>", NULL, &cfg, &err) < 0) {
+		server_reply(c->ag, c->id, proto_reply_err(id, "%s", err.msg));
+		return;
+	}
+	vm_create(c->ag, cfg, c->id, id);
+}
+
+static void op_status(struct client *c, long id, json_t *args)
+{
+	struct vm *vm = need_vm(c, id, args);
+
+	if (vm)
+		server_reply(c->ag, c->id, proto_reply_ok(id, vm_describe(vm, true)));
+}
+
+static void op_shutdown(struct client *c, long id, json_t *args)
+{
+	json_t *t = json_object_get(args, "timeout_s");
+	struct vm *vm = need_vm(c, id, args);
+
+	if (vm)
+		vm_shutdown(vm, t ? (int)json_integer_value(t) : 60, c->id, id);
+}
+
+static void op_destroy(struct client *c, long id, json_t *args)
+{
+	struct vm *vm = need_vm(c, id, args);
+
+	if (vm)
+		vm_destroy(vm, c->id, id);
+}
+
+static void op_console_req(struct client *c, long id, json_t *args)
+{
+	struct vm *vm = need_vm(c, id, args);
+
+	if (vm)
+		op_console(c, id, vm);
+}
+
+static void op_pause(struct client *c, long id, json_t *args)
+{
+	struct vm *vm = need_vm(c, id, args);
+
+	if (vm)
+		vm_pause(vm, true, c->id, id);
+}
+
+static void op_unpause(struct client *c, long id, json_t *args)
+{
+	struct vm *vm = need_vm(c, id, args);
+
+	if (vm)
+		vm_pause(vm, false, c->id, id);
+}
+
+static void op_migrate(struct client *c, long id, json_t *args)
+{
+	struct vm *vm = need_vm(c, id, args);
+
+	if (vm)
+		mig_src_start(c->ag, vm, args, c->id, id);
+}
+
+static void op_migrate_cancel(struct client *c, long id, json_t *args)
+{
+	struct vm *vm = need_vm(c, id, args);
+
+	if (vm)
+		mig_src_cancel(vm, c->id, id);
+}
+
+static void op_migrate_recover(struct client *c, long id, json_t *args)
+{
+	struct vm *vm = need_vm(c, id, args);
+
+	if (vm)
+		mig_src_recover(vm, c->id, id);
+}
+
+static void op_history(struct client *c, long id, json_t *args)
+{
+	const char *name = json_string_value(json_object_get(args, "name"));
+	json_t *last = json_object_get(args, "last"), *since = json_object_get(args, "since_us");
+	json_t *recs = mig_any_history_read(c->ag, name, last ? (long)json_integer_value(last) : MIG_HISTORY_PAGE,
+					    since ? (int64_t)json_integer_value(since) : 0);
+
+	server_reply(c->ag, c->id, proto_reply_ok(id, json_pack("{s:s, s:o}", "host", c->ag->cfg->host, "migrations", recs)));
+}
+
+static void op_history_add(struct client *c, long id, json_t *args)
+{
+	mig_any_history_append(c->ag, json_object_get(args, "record"));
+	server_reply(c->ag, c->id, proto_reply_ok(id, NULL));
+}
+
+typedef void (*dst_op_fn)(struct agent *ag, json_t *args, long client_id, long req_id);
+
+static const struct {
+	const char *name;
+	void (*fn)(struct client *c, long id, json_t *args);
+	dst_op_fn dst;      /* destination side of a migration */
+} handlers[] = {
+	{ "ping", op_ping, NULL },
+	{ "list", op_list, NULL },
+	{ "create", op_create, NULL },
+	{ "status", op_status, NULL },
+	{ "shutdown", op_shutdown, NULL },
+	{ "destroy", op_destroy, NULL },
+	{ "console", op_console_req, NULL },
+	{ "pause", op_pause, NULL },
+	{ "unpause", op_unpause, NULL },
+	{ "migrate", op_migrate, NULL },
+	{ "migrate-cancel", op_migrate_cancel, NULL },
+	{ "migrate-recover", op_migrate_recover, NULL },
+	{ "history", op_history, NULL },
+	{ "history-add", op_history_add, NULL },
+	{ "mig-prepare", NULL, mig_dst_prepare },
+	{ "mig-finish", NULL, mig_dst_finish },
+	{ "mig-check", NULL, mig_dst_check },
+	{ "mig-postcopy", NULL, mig_dst_postcopy },
+	{ "mig-resumed", NULL, mig_dst_resumed },
+	{ "mig-abort", NULL, mig_dst_abort },
+	{ "mig-recover", NULL, mig_dst_recover },
+	{ "mig-pause", NULL, mig_dst_pause },
+};
+
 static void dispatch(struct client *c, json_t *msg)
 {
 	struct agent *ag = c->ag;
 	struct ferr err = {0};
+	const struct proto_op *spec;
 	const char *op;
-	json_t *args;
+	json_t *args, *empty = NULL;
 	long id;
-	struct vm *vm;
 
 	if (proto_request_parse(msg, &id, &op, &args, &err) < 0) {
 		server_reply(ag, c->id, proto_reply_err(0, "bad request: %s", err.msg));
 		return;
 	}
-	log_debug("request", "client=%ld op=%s", c->id, op);
-	if (!strcmp(op, "ping")) {
-		server_reply(ag, c->id, proto_reply_ok(id, json_pack("{s:s, s:s}", "host", ag->cfg->host,
-								     "version", FERRY_VERSION)));
-	} else if (!strcmp(op, "list")) {
-		json_t *vms = json_array();
-		for (vm = ag->vms; vm; vm = vm->next)
-			json_array_append_new(vms, vm_describe(vm, false));
-		server_reply(ag, c->id, proto_reply_ok(id, json_pack("{s:s, s:o}", "host", ag->cfg->host, "vms", vms)));
-	} else if (!strcmp(op, "create")) {
-		const char *text = json_string_value(json_object_get(args, "config"));
-		const char *src = json_string_value(json_object_get(args, "source"));
-		struct vm_config *cfg;
-		if (!text) {
-			server_reply(ag, c->id, proto_reply_err(id, "create needs a config"));
-			return;
-		}
-		if (vmcfg_parse(text, strlen(text), src ? src : "<config>", NULL, &cfg, &err) < 0) {
-			server_reply(ag, c->id, proto_reply_err(id, "%s", err.msg));
-			return;
-		}
-		vm_create(ag, cfg, c->id, id);
-	} else if (!strcmp(op, "status")) {
-		if ((vm = need_vm(c, id, args)))
-			server_reply(ag, c->id, proto_reply_ok(id, vm_describe(vm, true)));
-	} else if (!strcmp(op, "shutdown")) {
-		json_t *t = json_object_get(args, "timeout_s");
-		int timeout = t ? (int)json_integer_value(t) : 60;
-		if (t && (!json_is_integer(t) || timeout < 1 || timeout > 3600)) {
-			server_reply(ag, c->id, proto_reply_err(id, "timeout_s must be 1 to 3600 seconds"));
-			return;
-		}
-		if ((vm = need_vm(c, id, args)))
-			vm_shutdown(vm, timeout, c->id, id);
-	} else if (!strcmp(op, "destroy")) {
-		if ((vm = need_vm(c, id, args)))
-			vm_destroy(vm, c->id, id);
-	} else if (!strcmp(op, "console")) {
-		if ((vm = need_vm(c, id, args)))
-			op_console(c, id, vm);
-	} else if (!strcmp(op, "pause") || !strcmp(op, "unpause")) {
-		if ((vm = need_vm(c, id, args)))
-			vm_pause(vm, !strcmp(op, "pause"), c->id, id);
-	} else if (!strcmp(op, "migrate")) {
-		if ((vm = need_vm(c, id, args)))
-			mig_src_start(ag, vm, args, c->id, id);
-	} else if (!strcmp(op, "migrate-cancel")) {
-		if ((vm = need_vm(c, id, args)))
-			mig_src_cancel(vm, c->id, id);
-	} else if (!strcmp(op, "migrate-recover")) {
-		if ((vm = need_vm(c, id, args)))
-			mig_src_recover(vm, c->id, id);
-	} else if (!strcmp(op, "history")) {
-		const char *name = json_string_value(json_object_get(args, "name"));
-		server_reply(ag, c->id, proto_reply_ok(id, json_pack("{s:s, s:o}", "host", ag->cfg->host,
-								     "migrations", mig_any_history_read(ag, name))));
-	} else if (!strcmp(op, "history-add")) {
-		mig_any_history_append(ag, args);
-		server_reply(ag, c->id, proto_reply_ok(id, NULL));
-	} else if (!strcmp(op, "mig-prepare")) {
-		mig_dst_prepare(ag, args, c->id, id);
-	} else if (!strcmp(op, "mig-finish")) {
-		mig_dst_finish(ag, args, c->id, id);
-	} else if (!strcmp(op, "mig-check")) {
-		mig_dst_check(ag, args, c->id, id);
-	} else if (!strcmp(op, "mig-postcopy")) {
-		mig_dst_postcopy(ag, args, c->id, id);
-	} else if (!strcmp(op, "mig-resumed")) {
-		mig_dst_resumed(ag, args, c->id, id);
-	} else if (!strcmp(op, "mig-abort")) {
-		mig_dst_abort(ag, args, c->id, id);
-	} else if (!strcmp(op, "mig-recover")) {
-		mig_dst_recover(ag, args, c->id, id);
-	} else if (!strcmp(op, "mig-pause")) {
-		mig_dst_pause(ag, args, c->id, id);
-	} else {
-		server_reply(ag, c->id, proto_reply_err(id, "unknown op '%s' (this agent speaks protocol %d)", op, PROTO_VERSION));
+	if (!(spec = proto_op_find(op))) {
+		char shown[40];
+		snprintf(shown, sizeof(shown), "%s", op);
+		utf8_sanitize(shown);
+		server_reply(ag, c->id, proto_reply_err(id, "unknown op '%s' (this agent speaks protocol %d)", shown,
+							 PROTO_VERSION));
+		return;
 	}
+	if (proto_args_check(spec, args, &err) < 0) {
+		log_warn("request refused", "client=%ld peer=%s op=%s reason=\"%s\"", c->id, c->peer, op, err.msg);
+		server_reply(ag, c->id, proto_reply_err(id, "%s", err.msg));
+		return;
+	}
+	log_debug("request", "client=%ld op=%s", c->id, op);
+	if (!args)
+		args = empty = json_object();
+	for (size_t i = 0; i < ARRAY_SIZE(handlers); i++) {
+		if (strcmp(handlers[i].name, op))
+			continue;
+		if (handlers[i].fn)
+			handlers[i].fn(c, id, args);
+		else
+			handlers[i].dst(ag, args, c->id, id);
+		break;
+	}
+	json_decref(empty);
 }
 
 static void on_readable(struct client *c)
@@ -294,13 +451,14 @@ static void on_readable(struct client *c)
 			continue;
 		}
 		jsonframe_feed(&c->in, chunk, n);
-		while (c->phase == C_OPEN && (r = jsonframe_next(&c->in, &msg, &err)) == 1) {
-			dispatch(c, msg);
-			json_decref(msg);
-		}
-		if (c->phase == C_CLOSING)
-			return;
-		if (c->phase == C_OPEN && r < 0) {
+		/* A malformed message gets its error and the ones behind it are
+		 * still served, unless the framing itself is lost. */
+		while (c->phase == C_OPEN && (r = jsonframe_next(&c->in, &msg, &err)) != 0) {
+			if (r == 1) {
+				dispatch(c, msg);
+				json_decref(msg);
+				continue;
+			}
 			server_reply(c->ag, c->id, proto_reply_err(0, "bad request: %s", err.msg));
 			if (c->in.broken) {
 				flush_out(c);
@@ -308,6 +466,8 @@ static void on_readable(struct client *c)
 				return;
 			}
 		}
+		if (c->phase == C_CLOSING)
+			return;
 	} while (stream_pending(c->st));
 	client_update(c);
 }
@@ -330,6 +490,11 @@ static void client_io(struct loop *l, int fd, uint32_t events, void *opaque)
 		if (r < 0) {
 			log_warn("client refused", "peer=%s reason=\"%s\"", c->peer, err.msg);
 			client_close(c, err.msg);
+			return;
+		}
+		if (n_clients(c->ag) >= MAX_CLIENTS) {
+			log_warn("too many clients, refusing one", "peer=%s max=%d", c->peer, MAX_CLIENTS);
+			client_close(c, "too many clients");
 			return;
 		}
 		c->phase = C_OPEN;
@@ -382,6 +547,37 @@ static void console_io(struct loop *l, int fd, uint32_t events, void *opaque)
 	client_update(c);
 }
 
+struct relisten {
+	struct agent *ag;
+	int fd;
+};
+
+static void on_accept(struct loop *l, int lfd, uint32_t events, void *opaque);
+
+static void relisten(struct loop *l, void *opaque)
+{
+	struct relisten *rl = opaque;
+
+	loop_add_fd(l, rl->fd, false, on_accept, rl->ag);
+	free(rl);
+}
+
+/* The Unix socket is mode 0600 already; SO_PEERCRED says who connected
+ * even if someone loosened that: root, or the configured group. */
+static bool unix_peer_allowed(struct agent *ag, int fd)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
+		return false;
+	if (cr.uid == 0 || (ag->cfg->unix_gid >= 0 && cr.gid == (gid_t)ag->cfg->unix_gid))
+		return true;
+	log_warn("local client refused", "uid=%d gid=%d pid=%d reason=\"not root, not in unix_group\"", (int)cr.uid,
+		 (int)cr.gid, (int)cr.pid);
+	return false;
+}
+
 static void on_accept(struct loop *l, int lfd, uint32_t events, void *opaque)
 {
 	struct agent *ag = opaque;
@@ -395,9 +591,40 @@ static void on_accept(struct loop *l, int lfd, uint32_t events, void *opaque)
 		if (ag->listen_fd[i] == lfd)
 			tcp = ag->listen_tcp[i];
 	fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			log_warn("cannot accept (out of file descriptors): pausing this listener", "error=\"%s\" ms=%d",
+				 strerror(errno), ACCEPT_BACKOFF_MS);
+			loop_del_fd(l, lfd);
+			struct relisten *rl = xcalloc(1, sizeof(*rl));
+			rl->ag = ag;
+			rl->fd = lfd;
+			loop_add_timer(l, ACCEPT_BACKOFF_MS, relisten, rl);
+		}
 		return;
-	if (n_clients(ag) >= MAX_CLIENTS) {
+	}
+	char host[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+	if (tcp && ss.ss_family == AF_INET) {
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof(host));
+		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	} else if (tcp && ss.ss_family == AF_INET6) {
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof(host));
+		port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	}
+	if (tcp) {
+		int from_addr, all = n_handshakes(ag, host, &from_addr);
+		if (all >= MAX_HANDSHAKES || from_addr >= MAX_HANDSHAKES_PER_ADDR) {
+			log_warn("too many unauthenticated connections, refusing one", "peer=%s:%d pending=%d from_addr=%d",
+				 host, port, all, from_addr);
+			close(fd);
+			return;
+		}
+	} else if (!unix_peer_allowed(ag, fd)) {
+		close(fd);
+		return;
+	}
+	if (n_clients(ag) >= MAX_CLIENTS && !tcp) {
 		log_warn("too many clients, refusing one", "max=%d", MAX_CLIENTS);
 		close(fd);
 		return;
@@ -409,15 +636,7 @@ static void on_accept(struct loop *l, int lfd, uint32_t events, void *opaque)
 	c->accepted_us = c->last_rx_us = time_mono_us();
 	if (tcp) {
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		char host[INET6_ADDRSTRLEN] = "?";
-		int port = 0;
-		if (ss.ss_family == AF_INET) {
-			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof(host));
-			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-		} else if (ss.ss_family == AF_INET6) {
-			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof(host));
-			port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-		}
+		snprintf(c->addr, sizeof(c->addr), "%s", host);
 		snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
 		c->st = stream_new_server(fd, &ag->key);
 		c->phase = C_HANDSHAKE;
@@ -444,6 +663,9 @@ int server_start(struct agent *ag, struct ferr *err)
 		ag->listen_tcp[ag->n_listen] = !strncmp(spec, "tcp:", 4);
 		ag->n_listen++;
 		loop_add_fd(ag->loop, fd, false, on_accept, ag);
+		if (strncmp(spec, "tcp:", 4) && ag->cfg->unix_gid >= 0 &&
+		    (chown(spec + 5, 0, (gid_t)ag->cfg->unix_gid) < 0 || chmod(spec + 5, 0660) < 0))
+			log_warn("cannot open the socket to unix_group", "path=%s error=\"%s\"", spec + 5, strerror(errno));
 		log_info("listening", "address=%s%s", spec, !strncmp(spec, "tcp:", 4) ? " tls=psk" : "");
 	}
 	return 0;
@@ -470,7 +692,7 @@ void server_cron(struct agent *ag)
 	for (c = ag->clients; c; c = next) {
 		next = c->next;
 		if (c->phase == C_HANDSHAKE && now - c->accepted_us > HANDSHAKE_TIMEOUT_US) {
-			log_warn("client refused", "peer=%s reason=\"no TLS handshake within 10 s\"", c->peer);
+			log_warn("client refused", "peer=%s reason=\"no TLS handshake within 5 s\"", c->peer);
 			client_close(c, "handshake timeout");
 		}
 	}

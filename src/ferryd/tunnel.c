@@ -13,7 +13,13 @@
  * Each connection QEMU opens (main stream, multifd channels, a post-copy
  * recovery) becomes one TLS connection; the relay forks a child per
  * connection, which copies both ways with blocking I/O until either side
- * closes. The listening relay lives until ferryd stops it (tunnel_stop). */
+ * closes. The listening relay lives until ferryd stops it (tunnel_stop).
+ *
+ * The incoming relay faces the network: it takes connections only from the
+ * source agent's address, runs at most TUNNEL_MAX_PENDING handshakes at a
+ * time itself (each within TUNNEL_HANDSHAKE_MS) and forks only for an
+ * authenticated connection, at most TUNNEL_MAX_COPIERS at once: a thousand
+ * slow strangers cost a thousand closed sockets, not a thousand processes. */
 #include "ferryd/tunnel.h"
 #include "net/stream.h"
 #include "util/log.h"
@@ -32,6 +38,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
 #define CHUNK (64 * 1024)
 /* Socket buffers on the relay's legs. Whatever sits in buffers when QEMU
@@ -43,6 +50,7 @@
 
 struct relay {
 	bool out;                /* listens on Unix, connects TCP+TLS */
+	char from[64];           /* in: the only address connections may come from */
 	char unix_path[108];     /* out: where QEMU connects; in: where QEMU listens */
 	char addr[64];           /* out: the other relay */
 	int port;
@@ -113,6 +121,26 @@ static int handshake(struct stream *s, struct ferr *err)
 		}
 	}
 	return r;
+}
+
+/* In side, in a child: the connection is authenticated; reach QEMU, copy. */
+static void serve_in(const struct relay *rl, struct stream *s)
+{
+	struct ferr err = {0};
+	int plain, fl, sz = SOCKBUF;
+
+	if ((plain = sock_connect_unix(rl->unix_path, &err)) < 0) {
+		log_error("tunnel: cannot reach QEMU", "error=\"%s\"", err.msg);
+		stream_free(s);
+		return;
+	}
+	fl = fcntl(plain, F_GETFL);
+	fcntl(plain, F_SETFL, fl & ~O_NONBLOCK);
+	setsockopt(plain, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	pump(plain, s);
+	stream_bye(s);
+	stream_free(s);
+	close(plain);
 }
 
 /* One connection, in a child of the relay: set up the other leg, then copy. */
@@ -191,6 +219,109 @@ static void relay_main(const struct relay *rl, int lfd)
 	}
 }
 
+struct pending {
+	struct stream *s;
+	int64_t deadline_us;
+};
+
+static bool from_allowed(const struct relay *rl, const struct sockaddr_storage *ss)
+{
+	char host[INET6_ADDRSTRLEN] = "";
+
+	if (ss->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, host, sizeof(host));
+	else if (ss->ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, host, sizeof(host));
+	return !rl->from[0] || !strcmp(host, rl->from);
+}
+
+static void relay_in_main(const struct relay *rl, int lfd)
+{
+	struct pending pend[TUNNEL_MAX_PENDING] = {0};
+	int copiers = 0;
+
+	for (;;) {
+		struct pollfd p[1 + TUNNEL_MAX_PENDING];
+		int n = 0, idx[TUNNEL_MAX_PENDING];
+		int64_t now = time_mono_us();
+		pid_t dead;
+
+		while ((dead = waitpid(-1, NULL, WNOHANG)) > 0)
+			copiers--;
+		p[n++] = (struct pollfd){ lfd, copiers < TUNNEL_MAX_COPIERS ? POLLIN : 0, 0 };
+		for (int i = 0; i < TUNNEL_MAX_PENDING; i++) {
+			if (!pend[i].s)
+				continue;
+			if (now > pend[i].deadline_us) {
+				log_warn("tunnel: no TLS handshake in time, closed", "ms=%d", TUNNEL_HANDSHAKE_MS);
+				stream_free(pend[i].s);
+				pend[i].s = NULL;
+				continue;
+			}
+			idx[n - 1] = i;
+			p[n++] = (struct pollfd){ stream_fd(pend[i].s), stream_handshake_wants_write(pend[i].s) ? POLLOUT : POLLIN, 0 };
+		}
+		if (poll(p, n, 200) < 0 && errno != EINTR)
+			_exit(1);
+		if (p[0].revents & POLLIN) {
+			struct sockaddr_storage ss;
+			socklen_t sl = sizeof(ss);
+			int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC | SOCK_NONBLOCK);
+			int slot = -1;
+			for (int i = 0; fd >= 0 && i < TUNNEL_MAX_PENDING && slot < 0; i++)
+				if (!pend[i].s)
+					slot = i;
+			if (fd >= 0 && (!from_allowed(rl, &ss) || slot < 0)) {
+				log_warn("tunnel: connection refused", "reason=\"%s\"",
+					 slot < 0 ? "too many handshakes at once" : "not from the source agent's address");
+				close(fd);
+			} else if (fd >= 0) {
+				int one = 1;
+				setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+				pend[slot].s = stream_new_server(fd, &rl->key);
+				pend[slot].deadline_us = time_mono_us() + TUNNEL_HANDSHAKE_MS * 1000LL;
+			}
+		}
+		for (int k = 1; k < n; k++) {
+			int i = idx[k - 1];
+			struct ferr err = {0};
+			if (!p[k].revents || !pend[i].s)
+				continue;
+			int r = stream_handshake(pend[i].s, &err);
+			if (r == -EAGAIN)
+				continue;
+			struct stream *s = pend[i].s;
+			pend[i].s = NULL;
+			if (r < 0) {
+				log_error("tunnel: TLS handshake failed", "error=\"%s\"", err.msg);
+				stream_free(s);
+				continue;
+			}
+			if (copiers >= TUNNEL_MAX_COPIERS) {
+				stream_free(s);
+				continue;
+			}
+			pid_t pid = fork();
+			if (pid == 0) {
+				/* A live stream outlives the agent: cut during post-copy it
+				 * could make the destination QEMU give up the guest. */
+				close(lfd);
+				for (int j = 0; j < TUNNEL_MAX_PENDING; j++)
+					if (pend[j].s)
+						close(stream_fd(pend[j].s));
+				prctl(PR_SET_PDEATHSIG, 0);
+				int fl = fcntl(stream_fd(s), F_GETFL);
+				fcntl(stream_fd(s), F_SETFL, fl | O_NONBLOCK);
+				serve_in(rl, s);
+				_exit(0);
+			}
+			if (pid > 0)
+				copiers++;
+			stream_free(s);   /* the child's copy carries the session */
+		}
+	}
+}
+
 /* Forks the relay around an open listening socket; closes it here. */
 static pid_t relay_fork(const struct relay *rl, int lfd, struct ferr *err)
 {
@@ -208,7 +339,20 @@ static pid_t relay_fork(const struct relay *rl, int lfd, struct ferr *err)
 			lfd = 3;
 		}
 		close_range(4, ~0U, 0);
-		relay_main(rl, lfd);
+		if (rl->out) {
+			relay_main(rl, lfd);
+		} else {
+			sigset_t none;
+			sigemptyset(&none);
+			sigprocmask(SIG_SETMASK, &none, NULL);
+			signal(SIGCHLD, SIG_DFL);   /* reaped and counted */
+			signal(SIGPIPE, SIG_IGN);
+			signal(SIGTERM, SIG_DFL);
+			prctl(PR_SET_PDEATHSIG, SIGTERM);
+			prctl(PR_SET_NAME, "ferry-tunnel");
+			setpgid(0, 0);
+			relay_in_main(rl, lfd);
+		}
 	}
 	close(lfd);
 	setpgid(pid, pid);   /* tunnel_stop ends the relay and its children */
@@ -233,34 +377,42 @@ pid_t tunnel_out_start(const char *unix_path, const char *addr, int port, const 
 	return relay_fork(&rl, lfd, err);
 }
 
-pid_t tunnel_in_start(const char *addr, int *port, const char *unix_path, const struct tls_key *key,
-		      struct ferr *err)
+pid_t tunnel_in_start(const char *addr, const char *from, int *port, const char *unix_path,
+		      const struct tls_key *key, struct ferr *err)
 {
 	struct relay rl = { .out = false, .key = *key };
-	struct sockaddr_in sa;
-	socklen_t sl = sizeof(sa);
+	struct sockaddr_storage ss = {0};
+	struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+	socklen_t sl;
 	int lfd;
 
 	snprintf(rl.unix_path, sizeof(rl.unix_path), "%s", unix_path);
+	snprintf(rl.from, sizeof(rl.from), "%s", from ? from : "");
 	/* Port 0: the kernel picks a free one, and it stays ours. */
-	sa = (struct sockaddr_in){ .sin_family = AF_INET };
-	if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1) {
-		ferr_set(err, "tunnel: '%s' is not an IPv4 address", addr);
+	if (inet_pton(AF_INET, addr, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		sl = sizeof(*a4);
+	} else if (inet_pton(AF_INET6, addr, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		sl = sizeof(*a6);
+	} else {
+		ferr_set(err, "tunnel: '%s' is not an IP address", addr);
 		return -EINVAL;
 	}
-	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	int sz = SOCKBUF;   /* set before listen: accepted sockets inherit it, window included */
 	if (lfd >= 0)
 		setsockopt(lfd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 16) < 0 ||
-	    getsockname(lfd, (struct sockaddr *)&sa, &sl) < 0) {
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&ss, sl) < 0 || listen(lfd, 16) < 0 ||
+	    getsockname(lfd, (struct sockaddr *)&ss, &sl) < 0) {
 		int e = errno;
 		ferr_set(err, "tunnel: cannot listen on %s: %s", addr, strerror(e));
 		if (lfd >= 0)
 			close(lfd);
 		return -e;
 	}
-	*port = ntohs(sa.sin_port);
+	*port = ntohs(ss.ss_family == AF_INET ? a4->sin_port : a6->sin6_port);
 	return relay_fork(&rl, lfd, err);
 }
 

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,9 +154,49 @@ static void on_pid_exit(struct loop *l, int fd, uint32_t events, void *opaque)
  * pidfds (old kernels) the cron notices instead. */
 static void watch_pid(struct vm *vm)
 {
-	vm->pidfd = (int)syscall(SYS_pidfd_open, vm->pid, 0);
+	if (vm->pidfd < 0)
+		vm->pidfd = (int)syscall(SYS_pidfd_open, vm->pid, 0);
 	if (vm->pidfd >= 0)
 		loop_add_fd(vm->ag->loop, vm->pidfd, false, on_pid_exit, vm);
+}
+
+/* A process's start time (clock ticks after boot, /proc/PID/stat field 22):
+ * with the pid, it names one process for the machine's uptime. 0: gone. */
+static unsigned long long pid_start_time(pid_t pid)
+{
+	char path[64], *text, *p;
+	unsigned long long t = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (file_read_all(path, 4096, &text, NULL) < 0)
+		return 0;
+	/* Fields after the command name, which may hold spaces and ')'. */
+	if ((p = strrchr(text, ')'))) {
+		int field = 2;
+		for (p++; *p && field < 22; p++)
+			if (*p == ' ')
+				field++;
+		t = strtoull(p, NULL, 10);
+	}
+	free(text);
+	return t;
+}
+
+/* Signals the VM's QEMU through its pidfd (never a reused pid). */
+static void vm_signal(struct vm *vm, int sig)
+{
+	if (vm->pidfd >= 0) {
+		syscall(SYS_pidfd_send_signal, vm->pidfd, sig, NULL, 0);
+		return;
+	}
+	/* No pidfd (an old kernel): the pid, checked against its start time. */
+	char path[600], *text;
+	snprintf(path, sizeof(path), "%s/qemu.start", vm->dir);
+	if (file_read_all(path, 64, &text, NULL) == 0) {
+		if (strtoull(text, NULL, 10) == pid_start_time(vm->pid))
+			kill(vm->pid, sig);
+		free(text);
+	}
 }
 
 static void qmp_io(struct loop *l, int fd, uint32_t events, void *opaque)
@@ -281,7 +322,7 @@ static void vm_gone(struct vm *vm, const char *why)
 	log_info("vm gone", "vm=%s reason=\"%s\"", vm->cfg->name, why);
 	if (pid_alive(vm->pid)) {
 		/* QMP closed but the process lingers: make sure it ends. */
-		kill(vm->pid, SIGKILL);
+		vm_signal(vm, SIGKILL);
 	}
 	enum vm_state was = vm->state;
 	vm->state = VM_GONE;
@@ -360,15 +401,52 @@ void vm_on_child_exit(struct agent *ag, pid_t pid, int status)
 	}
 	vm->pid = read_pidfile(vm->dir);
 	watch_pid(vm);
+	/* Recorded so that a restarted ferryd adopts this QEMU, not a later
+	 * process that got its pid (pid_adopt). */
+	char start[32], spath[600];
+	snprintf(spath, sizeof(spath), "%s/qemu.start", vm->dir);
+	snprintf(start, sizeof(start), "%llu\n", pid_start_time(vm->pid));
+	file_write_atomic(spath, start, strlen(start), 0600);
 	if (attach_qmp(vm, &err) < 0) {
 		notify(vm, -1, err.msg);
 		if (vm->pid > 0)
-			kill(vm->pid, SIGKILL);
+			vm_signal(vm, SIGKILL);
 		vm_gone(vm, err.msg);
 		return;
 	}
 	log_info("qemu started", "vm=%s pid=%d accel=%s", vm->cfg->name, (int)vm->pid, vm_accel_name(vm->accel));
 	start_guest(vm);
+}
+
+/* The launcher: waits until the QEMU it started serves QMP (its main loop
+ * runs: every device is set up), then exits 0, as -daemonize's parent
+ * would; exits 1 if QEMU ended first or took over LAUNCH_TIMEOUT_S. */
+#define LAUNCH_TIMEOUT_S 120
+static void launcher_wait(pid_t qemu, const char *dir)
+{
+	char path[600];
+	struct ferr err = {0};
+	int64_t deadline = time_mono_us() + LAUNCH_TIMEOUT_S * 1000000LL;
+
+	snprintf(path, sizeof(path), "%s/qmp.sock", dir);
+	while (time_mono_us() < deadline) {
+		int status;
+		if (waitpid(qemu, &status, WNOHANG) == qemu)
+			_exit(WIFEXITED(status) && WEXITSTATUS(status) ? WEXITSTATUS(status) : 1);
+		int fd = sock_connect_unix(path, &err);
+		if (fd >= 0) {
+			struct pollfd p = { fd, POLLIN, 0 };
+			char c;
+			bool greeted = poll(&p, 1, 1000) == 1 && read(fd, &c, 1) == 1 && c == '{';
+			close(fd);
+			if (greeted)
+				_exit(0);
+		}
+		usleep(10000);
+	}
+	dprintf(2, "ferryd: QEMU did not serve QMP within %d s\n", LAUNCH_TIMEOUT_S);
+	kill(qemu, SIGKILL);
+	_exit(1);
 }
 
 static pid_t spawn(char **argv, const char *dir)
@@ -382,15 +460,19 @@ static pid_t spawn(char **argv, const char *dir)
 	setsid();
 	snprintf(log, sizeof(log), "%s/qemu.log", dir);
 	int null = open("/dev/null", O_RDWR);
-	int lfd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	int lfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600);
 	dup2(null, 0);
 	dup2(lfd >= 0 ? lfd : null, 1);
 	dup2(lfd >= 0 ? lfd : null, 2);
 	sigset_t all;
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
-	for (int fd = 3; fd < 1024; fd++)
-		close(fd);
+	close_range(3, ~0U, 0);
+	pid_t qemu = fork();
+	if (qemu < 0)
+		_exit(127);
+	if (qemu > 0)
+		launcher_wait(qemu, dir);
 	execvp(argv[0], argv);
 	dprintf(2, "ferryd: cannot run %s: %s\n", argv[0], strerror(errno));
 	_exit(127);
@@ -409,12 +491,15 @@ static struct vm *vm_new(struct agent *ag, struct vm_config *cfg)
 	return vm;
 }
 
-int vm_can_start(struct agent *ag, const struct vm_config *cfg, struct ferr *err)
+int vm_can_start(struct agent *ag, struct vm_config *cfg, struct ferr *err)
 {
 	if (vm_find(ag, cfg->name)) {
 		ferr_set(err, "a VM named %s already exists on host %s", cfg->name, ag->cfg->host);
 		return -EEXIST;
 	}
+	int r = vm_confine_paths(ag, cfg, err);
+	if (r < 0)
+		return r;
 	return qemu_check_host(ag, cfg, err);
 }
 
@@ -550,7 +635,11 @@ static void on_qmp_reply(struct qmp *q, json_t *reply, void *opaque)
 	char msg[700];
 
 	(void)q;
-	if (!reply) {
+	if (!c->fn) {
+		/* Nobody waits for this one (fn NULL): only a failure is worth a line. */
+		if (reply && qmp_reply_error(reply))
+			log_debug("QMP command failed", "cmd=%s error=\"%s\"", c->cmd, qmp_reply_error(reply));
+	} else if (!reply) {
 		snprintf(msg, sizeof(msg), "QMP %s: QEMU closed the connection", c->cmd);
 		c->fn(c->vm, NULL, msg, c->opaque);
 	} else if (qmp_reply_error(reply)) {
@@ -580,7 +669,8 @@ static void qmp_call_any(struct vm *vm, const char *cmd, json_t *args, vm_qmp_fn
 		char msg[200];
 		json_decref(args);
 		snprintf(msg, sizeof(msg), "QMP %s: no QMP connection to %s", cmd, vm->cfg->name);
-		fn(vm, NULL, msg, opaque);
+		if (fn)
+			fn(vm, NULL, msg, opaque);
 		return;
 	}
 	struct qmp_call_ctx *c = xcalloc(1, sizeof(*c));
@@ -639,7 +729,7 @@ void vm_kill(struct vm *vm)
 		qmp_send(vm->qmp, "quit", NULL, NULL, NULL);
 		qmp_kick(vm);
 	} else if (vm->pid > 0) {
-		kill(vm->pid, SIGTERM);
+		vm_signal(vm, SIGTERM);
 	}
 	if (!vm->kill_timer)
 		vm->kill_timer = loop_add_timer(vm->ag->loop, 3000, on_kill_timer, vm);
@@ -706,7 +796,7 @@ static void on_kill_timer(struct loop *l, void *opaque)
 	vm->kill_timer = 0;
 	if (vm->pid > 0) {
 		log_warn("qemu did not quit, killing it", "vm=%s pid=%d", vm->cfg->name, (int)vm->pid);
-		kill(vm->pid, SIGKILL);
+		vm_signal(vm, SIGKILL);
 	}
 }
 
@@ -748,13 +838,28 @@ void vm_destroy(struct vm *vm, long client_id, long req_id)
 	vm_kill(vm);
 }
 
-/* Is pid a QEMU started for this VM folder? (Pids get reused.) */
-static bool pid_is_ours(pid_t pid, const char *dir)
+/* Is pid the QEMU started for this VM folder? Pids get reused: the pidfd
+ * is opened first, then the process's start time compared with the one
+ * recorded at launch (qemu.start): if they match, the pidfd holds that very
+ * QEMU and nothing else can take its place. Returns the pidfd, or -1. */
+static int pid_adopt(pid_t pid, const char *dir)
 {
-	char want[900];
+	char path[900], *text;
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	bool ours = false;
 
-	snprintf(want, sizeof(want), "%s/qmp.sock", dir);
-	return pid_cmdline_has(pid, want);
+	if (fd < 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/qemu.start", dir);
+	if (file_read_all(path, 64, &text, NULL) == 0) {
+		ours = strtoull(text, NULL, 10) == pid_start_time(pid) && pid_start_time(pid) != 0;
+		free(text);
+	}
+	if (!ours) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 static void on_status(struct qmp *q, json_t *reply, void *opaque)
@@ -794,15 +899,19 @@ void vm_reattach_all(struct agent *ag)
 		snprintf(dir, sizeof(dir), "%s/%s", vmsdir, de->d_name);
 		snprintf(path, sizeof(path), "%s/config", dir);
 		pid_t pid = read_pidfile(dir);
-		if (vmcfg_load(path, &cfg, &err) < 0 || pid <= 0 || !pid_is_ours(pid, dir)) {
+		int pidfd = pid > 0 ? pid_adopt(pid, dir) : -1;
+		if (vmcfg_load(path, &cfg, &err) < 0 || pidfd < 0) {
 			log_warn("removing stale VM state", "dir=%s", dir);
-			if (pid > 0 && pid_is_ours(pid, dir))
-				kill(pid, SIGKILL);
+			if (pidfd >= 0) {
+				syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+				close(pidfd);
+			}
 			vmcfg_free(cfg);
 			rm_rf(dir);
 			continue;
 		}
 		struct vm *vm = vm_new(ag, cfg);
+		vm->pidfd = pidfd;
 		char *accel;
 		snprintf(path, sizeof(path), "%s/accel", dir);
 		if (file_read_all(path, 16, &accel, NULL) == 0) {
@@ -829,14 +938,54 @@ void vm_reattach_all(struct agent *ag)
 	closedir(d);
 }
 
+/* Keeps a log under max bytes with its predecessor PATH.1: once PATH holds
+ * half of max, it is copied to PATH.1 and emptied in place. In place, not
+ * renamed: QEMU keeps serial.log open (O_APPEND), and its next write lands
+ * at the start of the emptied file. A guest printing flat out can add what
+ * it prints in one cron second on top. */
+static void log_cap(const char *path, long long max)
+{
+	char old[700];
+	struct stat st;
+
+	if (stat(path, &st) < 0 || st.st_size <= max / 2)
+		return;
+	snprintf(old, sizeof(old), "%s.1", path);
+	int in = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	int out = open(old, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (in >= 0 && out >= 0) {
+		off_t start = st.st_size > max / 2 ? st.st_size - max / 2 : 0;
+		char chunk[65536];
+		ssize_t n;
+		while ((n = pread(in, chunk, sizeof(chunk), start)) > 0 && start < st.st_size) {
+			if (write_all(out, chunk, n) < 0)
+				break;
+			start += n;
+		}
+		if (ftruncate(in, 0) < 0)
+			log_warn("cannot empty a log", "path=%s error=\"%s\"", path, strerror(errno));
+	}
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+}
+
 void vm_cron(struct agent *ag)
 {
 	struct vm *vm, *next;
+	char path[700];
 
 	for (vm = ag->vms; vm; vm = next) {
 		next = vm->next;
-		if (vm->pid > 0 && !pid_alive(vm->pid))
+		if (vm->pid > 0 && !pid_alive(vm->pid)) {
 			vm_gone(vm, "QEMU process ended");
+			continue;
+		}
+		snprintf(path, sizeof(path), "%s/serial.log", vm->dir);
+		log_cap(path, ag->cfg->log_max_bytes);
+		snprintf(path, sizeof(path), "%s/events.jsonl", vm->dir);
+		log_cap(path, ag->cfg->log_max_bytes);
 	}
 }
 

@@ -50,6 +50,15 @@ int tls_key_load(const char *path, struct tls_key *key, struct ferr *err)
 		ferr_set(err, "key file %s: %s", path, strerror(errno));
 		return -errno;
 	}
+	if (st.st_uid != geteuid()) {
+		ferr_set(err, "key file %s is owned by uid %d, not by this user (uid %d): anyone who owns it can replace the key; "
+			 "run: chown %d %s", path, (int)st.st_uid, (int)geteuid(), (int)geteuid(), path);
+		return -EPERM;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		ferr_set(err, "key file %s is not a regular file", path);
+		return -EINVAL;
+	}
 	if (st.st_mode & 077) {
 		ferr_set(err, "key file %s is open to group or others (mode %04o); run: chmod 600 %s",
 			 path, st.st_mode & 07777, path);

@@ -225,29 +225,73 @@ struct heartbeat {
 	uint64_t guest_mono_ns;
 } __attribute__((packed));
 
+int probe_parse_datagram(const char *buf, size_t n, enum probe_sock sock, uint16_t echo_id, size_t n_samples,
+			 struct probe_reply *out)
+{
+	struct payload p;
+
+	memset(out, 0, sizeof(*out));
+	if (sock == PROBE_SOCK_HB) {
+		struct heartbeat h;
+		/* ferry-guest's answer to our ask: its cookie goes back. */
+		if (n >= 16 && !memcmp(buf, "FERRYHB!", 8)) {
+			memcpy(&out->cookie, buf + 8, 8);
+			return out->kind = PROBE_REPLY_COOKIE;
+		}
+		if (n < sizeof(h))
+			return PROBE_REPLY_NONE;
+		memcpy(&h, buf, sizeof(h));
+		if (memcmp(h.magic, "FERRYHB1", 8))
+			return PROBE_REPLY_NONE;
+		out->seq = h.seq;
+		out->guest_mono_ns = h.guest_mono_ns;
+		return out->kind = PROBE_REPLY_HEARTBEAT;
+	}
+	if (sock == PROBE_SOCK_ICMP) {
+		if (n < sizeof(struct iphdr))
+			return PROBE_REPLY_NONE;
+		const struct iphdr *ip = (const struct iphdr *)buf;
+		size_t hl = (size_t)ip->ihl * 4;
+		struct icmphdr h;
+		if (hl < sizeof(struct iphdr) || n < hl + sizeof(h) + sizeof(p))
+			return PROBE_REPLY_NONE;
+		memcpy(&h, buf + hl, sizeof(h));
+		if (h.type != ICMP_ECHOREPLY || ntohs(h.un.echo.id) != echo_id)
+			return PROBE_REPLY_NONE;
+		memcpy(&p, buf + hl + sizeof(h), sizeof(p));
+	} else {
+		if (n < sizeof(p))
+			return PROBE_REPLY_NONE;
+		memcpy(&p, buf, sizeof(p));
+	}
+	if (p.magic != PAYLOAD_MAGIC || p.index >= n_samples)
+		return PROBE_REPLY_NONE;
+	out->index = p.index;
+	return out->kind = PROBE_REPLY_ECHO;
+}
+
 static void on_heartbeat(struct run *r, const char *buf, size_t n, int64_t at)
 {
-	struct heartbeat h;
+	struct probe_reply rep;
 
-	/* ferry-guest's answer to our ask: its cookie goes back, which starts
-	 * (or renews) the heartbeats. */
-	if (n >= 16 && !memcmp(buf, "FERRYHB!", 8)) {
+	switch (probe_parse_datagram(buf, n, PROBE_SOCK_HB, 0, 0, &rep)) {
+	case PROBE_REPLY_COOKIE: {
 		char ok[16] = "FERRYHB+";
-		memcpy(ok + 8, buf + 8, 8);
+		memcpy(ok + 8, &rep.cookie, 8);
 		send_to_echo_port(r, r->hb_fd, ok, sizeof(ok));
 		return;
 	}
-
-	if (n < sizeof(h))
+	case PROBE_REPLY_HEARTBEAT: {
+		r->hb_got++;
+		size_t i = add_sample(r, PROBE_GUEST, at);
+		r->s[i].seq = (uint32_t)rep.seq;
+		r->s[i].send_us = (int64_t)(rep.guest_mono_ns / 1000);
+		r->s[i].reply_us = at;
 		return;
-	memcpy(&h, buf, sizeof(h));
-	if (memcmp(h.magic, "FERRYHB1", 8))
+	}
+	default:
 		return;
-	r->hb_got++;
-	size_t i = add_sample(r, PROBE_GUEST, at);
-	r->s[i].seq = (uint32_t)h.seq;
-	r->s[i].send_us = (int64_t)(h.guest_mono_ns / 1000);
-	r->s[i].reply_us = at;
+	}
 }
 
 /* Replies carry the kernel's receive time (SO_TIMESTAMPNS, realtime), so the
@@ -281,30 +325,17 @@ static void on_datagram(struct run *r, int fd, int64_t now)
 					at = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 - r->real_minus_mono;
 				}
 			}
-			struct payload p;
 			if (from[i].sin_addr.s_addr != r->addr.sin_addr.s_addr)
 				continue;
 			if (fd == r->hb_fd) {
 				on_heartbeat(r, buf, n, at);
 				continue;
 			}
-			if (fd == r->icmp_fd) {
-				struct iphdr *ip = (struct iphdr *)buf;
-				size_t hl = (size_t)ip->ihl * 4;
-				if (n < hl + sizeof(struct icmphdr) + sizeof(p))
-					continue;
-				struct icmphdr *h = (struct icmphdr *)(buf + hl);
-				if (h->type != ICMP_ECHOREPLY || ntohs(h->un.echo.id) != r->echo_id)
-					continue;
-				memcpy(&p, buf + hl + sizeof(*h), sizeof(p));
-			} else {
-				if (n < sizeof(p))
-					continue;
-				memcpy(&p, buf, sizeof(p));
-			}
-			if (p.magic != PAYLOAD_MAGIC || p.index >= r->n || r->s[p.index].reply_us)
+			struct probe_reply rep;
+			if (probe_parse_datagram(buf, n, fd == r->icmp_fd ? PROBE_SOCK_ICMP : PROBE_SOCK_UDP, r->echo_id, r->n,
+						 &rep) != PROBE_REPLY_ECHO || r->s[rep.index].reply_us)
 				continue;
-			r->s[p.index].reply_us = at;
+			r->s[rep.index].reply_us = at;
 		}
 	} while (got == BATCH);
 }

@@ -74,4 +74,18 @@ void probe_guest_analyze(const struct probe_sample *s, size_t n, struct probe_gu
  * after to_us. -1 if there is no reply on one side. */
 int64_t probe_gap_around(const struct probe_sample *s, size_t n, enum probe_method m, int64_t from_us, int64_t to_us);
 
+/* What one datagram from the target means (the only parser of what the
+ * target sends): an echo of our probe number index (< n_samples), a
+ * heartbeat, ferry-guest's cookie, or nothing to count. */
+enum probe_sock { PROBE_SOCK_UDP, PROBE_SOCK_ICMP, PROBE_SOCK_HB };
+enum probe_reply_kind { PROBE_REPLY_NONE, PROBE_REPLY_ECHO, PROBE_REPLY_COOKIE, PROBE_REPLY_HEARTBEAT };
+struct probe_reply {
+	enum probe_reply_kind kind;
+	uint32_t index;          /* ECHO */
+	uint64_t cookie;         /* COOKIE */
+	uint64_t seq, guest_mono_ns;   /* HEARTBEAT */
+};
+int probe_parse_datagram(const char *buf, size_t n, enum probe_sock sock, uint16_t echo_id, size_t n_samples,
+			 struct probe_reply *out);
+
 #endif

@@ -71,6 +71,7 @@ json_t *proto_reply_err(long id, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	utf8_sanitize(msg);
 	return json_pack("{s:I, s:b, s:s}", "id", (json_int_t)id, "ok", 0, "error", msg);
 }
 
@@ -96,11 +97,14 @@ int proto_reply_parse(json_t *msg, long id, json_t **result, struct ferr *err)
 	return 0;
 }
 
-void proto_encode(json_t *msg, struct buf *b)
+int proto_encode(json_t *msg, struct buf *b)
 {
-	char *s = json_dumps(msg, JSON_COMPACT);
+	char *s = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
 
+	if (!s)
+		return -EINVAL;
 	buf_append(b, s, strlen(s));
 	buf_append(b, "\n", 1);
 	free(s);
+	return 0;
 }

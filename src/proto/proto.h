@@ -1,4 +1,4 @@
-/* proto.h: ferry's control protocol (version 1, docs/protocol.md): JSON
+/* proto.h: ferry's control protocol (version 2, docs/protocol.md): JSON
  * objects, one per line, between the CLI or a peer agent and ferryd. */
 #ifndef FERRY_PROTO_H
 #define FERRY_PROTO_H
@@ -6,7 +6,7 @@
 #include <jansson.h>
 #include "util/util.h"
 
-#define PROTO_VERSION 1
+#define PROTO_VERSION 2
 
 /* Agent -> client, first message: {"ferry":1,"agent":"ferryd","version":..,"host":..} */
 json_t *proto_greeting_new(const char *host);
@@ -26,7 +26,8 @@ json_t *proto_reply_err(long id, const char *fmt, ...) __attribute__((format(pri
  * err = the agent's sentence if not; -EPROTO if the reply is malformed. */
 int proto_reply_parse(json_t *msg, long id, json_t **result, struct ferr *err);
 
-/* Appends msg as one line to b. */
-void proto_encode(json_t *msg, struct buf *b);
+/* Appends msg as one line to b. -EINVAL (b unchanged) if msg is NULL or
+ * cannot be encoded: a reply built from bad input never crashes a writer. */
+int proto_encode(json_t *msg, struct buf *b);
 
 #endif

@@ -27,6 +27,11 @@ void log_msg(enum log_level l, const char *msg, const char *fmt, ...)
 		vsnprintf(kv, sizeof(kv), fmt, ap);
 		va_end(ap);
 	}
+	/* Values may come from the network (names, error texts): no control
+	 * byte may start a forged line or hide one. */
+	for (char *p = kv; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	gmtime_r(&sec, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
 	fprintf(stderr, "ts=%s.%06dZ level=%s msg=\"%s\"%s%s\n", ts, (int)(now % 1000000),

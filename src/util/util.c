@@ -21,6 +21,56 @@ void ferr_set(struct ferr *e, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
 	va_end(ap);
+	utf8_sanitize(e->msg);
+}
+
+/* Length of the UTF-8 sequence starting with lead byte c, 0 if c cannot lead. */
+static int utf8_len(unsigned char c)
+{
+	if (c < 0x80) return 1;
+	if (c >= 0xc2 && c <= 0xdf) return 2;
+	if (c >= 0xe0 && c <= 0xef) return 3;
+	if (c >= 0xf0 && c <= 0xf4) return 4;
+	return 0;
+}
+
+static bool utf8_seq_ok(const unsigned char *p, int n)
+{
+	for (int i = 1; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return false;
+	if (n == 3 && ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0)))
+		return false;   /* overlong, or a UTF-16 surrogate */
+	if (n == 4 && ((p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90)))
+		return false;   /* overlong, or beyond U+10FFFF */
+	return true;
+}
+
+void utf8_sanitize(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+	size_t i = 0;
+
+	while (p[i]) {
+		int n = utf8_len(p[i]);
+		size_t avail = strnlen(s + i, 4);
+		if (n > 0 && (size_t)n > avail) {
+			/* A character cut at the end (snprintf's limit): drop it. */
+			bool partial = true;
+			for (size_t k = 1; k < avail; k++)
+				partial &= (p[i + k] & 0xc0) == 0x80;
+			if (partial) {
+				p[i] = 0;
+				return;
+			}
+			n = 0;
+		}
+		if (n == 0 || !utf8_seq_ok(p + i, n)) {
+			p[i++] = '?';
+			continue;
+		}
+		i += n;
+	}
 }
 
 static int64_t clock_us(clockid_t c)

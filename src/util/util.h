@@ -15,6 +15,10 @@ struct ferr {
 	char msg[1024];
 };
 void ferr_set(struct ferr *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Makes s valid UTF-8 in place: a character cut at the end (by a fixed-size
+ * buffer) is dropped, any other invalid byte becomes '?'. JSON strings must
+ * be valid UTF-8: every message that may reach a reply goes through this. */
+void utf8_sanitize(char *s);
 
 /* Microseconds on CLOCK_MONOTONIC / CLOCK_REALTIME. */
 int64_t time_mono_us(void);

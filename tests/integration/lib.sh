@@ -1,6 +1,10 @@
 # lib.sh: helpers for integration tests: TAP output, the lab, cleanup.
 # Sourced by tests/integration/test_*.sh; each test runs from the repo root.
 FERRY=${FERRY:-build/ferry}
+# Temporary files under the checkout: the lab's agents take VM files only
+# from their vm_dirs (the folder lab up ran in, and /run/ferry-lab/images).
+export TMPDIR=$PWD/build/test-tmp
+mkdir -p "$TMPDIR"
 T_N=0
 T_FAIL=0
 

@@ -29,7 +29,7 @@ printf 'name = "web1"\nmemory = 256\nmemroy = 3\nkernel = "vmlinuz"\n' > "$tmp/b
 check_fails "a malformed config is refused with file:line" "bad.cfg:3: unknown key 'memroy'" $FERRY -H a create "$tmp/bad.cfg"
 sed "s|^kernel = .*|kernel = \"$tmp/no-such-kernel\"|" $CFG > "$tmp/nokernel.cfg"
 sed -i "s|\"initrd.img\"|\"$PWD/build/guest/initrd.img\"|; s|\"web1-data.img|\"$PWD/build/guest/web1-data.img|" "$tmp/nokernel.cfg"
-check_fails "a missing kernel is one clear sentence" "kernel of web1, .*no-such-kernel, cannot be read on host a" $FERRY -H a create "$tmp/nokernel.cfg"
+check_fails "a missing kernel is one clear sentence" "nokernel.cfg:[0-9]+: kernel .*no-such-kernel cannot be used on host a: No such file" $FERRY -H a create "$tmp/nokernel.cfg"
 sed 's|^vif = .*|vif = [ "mac=52:54:00:77:00:02,bridge=br-nope" ]|' $CFG > build/guest/nobridge.cfg
 check_fails "a missing bridge is refused" "bridge br-nope .* does not exist on host a" $FERRY -H a create build/guest/nobridge.cfg
 rm -f build/guest/nobridge.cfg
@@ -39,7 +39,7 @@ if ! grep -qwE 'vmx|svm' /proc/cpuinfo; then
 fi
 rm -f build/guest/kvm.cfg
 # A local agent on its Unix socket only, with no QEMU where it looks.
-printf 'host = "solo"\nlisten = [ "unix:%s/solo.sock" ]\nstate_dir = "%s/solo"\nqemu = "/nonexistent/qemu-system-x86_64"\n' "$tmp" "$tmp" > "$tmp/solo.conf"
+printf 'host = "solo"\nlisten = [ "unix:%s/solo.sock" ]\nstate_dir = "%s/solo"\nqemu = "/nonexistent/qemu-system-x86_64"\nvm_dirs = [ "%s/build" ]\n' "$tmp" "$tmp" "$PWD" > "$tmp/solo.conf"
 ${FERRY%ferry}ferryd -c "$tmp/solo.conf" 2> "$tmp/solo.log" &
 solo=$!
 for i in $(seq 50); do [ -S "$tmp/solo.sock" ] && break; sleep 0.1; done

@@ -12,7 +12,7 @@ jnum() { sed -n "s/.*\"$1\": \(-\{0,1\}[0-9.]*\).*/\1/p" "$2" | head -1; }
 within() { awk -v m="$1" -v t="$2" -v d="$3" 'BEGIN { exit !(m - t <= d && t - m <= d) }'; }
 
 $FERRY lab down >/dev/null 2>&1
-check "lab up" $FERRY lab up
+check "lab up (--allow-insecure: this test moves a guest --insecure too)" $FERRY lab up --allow-insecure
 
 # 1. A host made unreachable: truth from the clock around the link commands.
 link_ok=1

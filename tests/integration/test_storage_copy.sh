@@ -13,7 +13,7 @@ cp build/guest/web1-data.img "$tmp/local.img"
 sed -e "s|target=web1-data.img,format=raw,vdev=vda,access=w,shared=yes|target=$tmp/local.img,format=raw,vdev=vda,access=w|" \
     -e "s|^kernel = \"vmlinuz\"|kernel = \"$PWD/build/guest/vmlinuz\"|" \
     -e "s|^ramdisk = \"initrd.img\"|ramdisk = \"$PWD/build/guest/initrd.img\"|" build/guest/web1.cfg > "$tmp/web1.cfg"
-check "lab up" $FERRY lab up
+check "lab up (--allow-insecure: this test moves a guest --insecure too)" $FERRY lab up --allow-insecure
 check "create web1 with a local disk on a" $FERRY -H a create "$tmp/web1.cfg"
 check "web1 serves" wait_http 10.77.0.2 90
 boot=$(bootid)
@@ -32,6 +32,9 @@ guest b 'sync; echo 3 > /proc/sys/vm/drop_caches; md5sum /www/before; seq 0 399 
 check "the data written before the move is intact on b" grep -q "^$sum  /www/before" "$tmp/sums"
 check "every write during the move reached b's disk, in order" sh -c "[ \$(sed -n 2p $tmp/sums | cut -d' ' -f1) = \$(sed -n 3p $tmp/sums | cut -d' ' -f1) ]"
 check "b's copy lives in b's state folder" sh -c "ls /run/ferry-lab/b/disks/ | grep -q web1-vda"
+# The NBD export of the copy ends with the move: nothing of b's QEMU listens.
+check "no NBD (or any TCP) listener of QEMU is left on b" sh -c "! ip netns exec ferry-b ss -ltnp | grep -q qemu"
+check "b's agent logged the export's end" grep -q "nbd export stopped" /run/ferry-lab/b/ferryd.log
 check "shut web1 down on b" $FERRY -H b shutdown web1 --timeout 60
 img=$(ls /run/ferry-lab/b/disks/web1-vda.* 2>/dev/null | head -1)
 check "b's disk image holds the writes (read offline)" sh -c "debugfs -R 'cat /during' '$img' 2>/dev/null | md5sum | grep -q \$(seq 0 399 | md5sum | cut -d' ' -f1)"

@@ -257,6 +257,67 @@ static void test_hosts(void **state)
 	unlink(path);
 }
 
+/* The agent config's limits and the folders VM files may come from. */
+static void test_agentcfg_hardening(void **state)
+{
+	struct agent_config *c;
+	struct ferr err = {0};
+	const char *base = "host = \"a\"\nlisten = [ \"unix:/s\" ]\nstate_dir = \"/var/lib/ferry/\"\n";
+	char text[1024];
+
+	(void)state;
+	assert_int_equal(agentcfg_parse(base, strlen(base), "a.conf", &c, &err), 0);
+	assert_false(c->allow_insecure);           /* secure by default */
+	assert_int_equal(c->n_vm_dirs, 1);         /* state_dir, slashes trimmed */
+	assert_string_equal(c->vm_dirs[0], "/var/lib/ferry");
+	assert_true(agentcfg_path_allowed(c, "/var/lib/ferry/vms/x.img"));
+	assert_false(agentcfg_path_allowed(c, "/var/lib/ferry"));
+	assert_false(agentcfg_path_allowed(c, "/var/lib/ferryX/a.img"));
+	assert_false(agentcfg_path_allowed(c, "/etc/shadow"));
+	assert_int_equal(c->history_max_bytes, 8 << 20);
+	assert_int_equal(c->unix_gid, -1);
+	agentcfg_free(c);
+
+	snprintf(text, sizeof(text), "%svm_dirs = [ \"/tmp\", \"/\" ]\nallow_insecure = 1\nlog_max_bytes = 65536\n", base);
+	assert_int_equal(agentcfg_parse(text, strlen(text), "a.conf", &c, &err), 0);
+	assert_true(c->allow_insecure);
+	assert_int_equal(c->n_vm_dirs, 3);
+	assert_true(agentcfg_path_allowed(c, "/etc/anything"));   /* "/" allows all: the admin's choice */
+	assert_int_equal(c->log_max_bytes, 65536);
+	agentcfg_free(c);
+
+	static const struct { const char *line, *want; } bad[] = {
+		{ "vm_dirs = [ \"relative\" ]\n", "a.conf:4: each of 'vm_dirs' must be an absolute path" },
+		{ "vm_dirs = [ \"/no/such/dir\" ]\n", "a.conf:4: vm_dirs: /no/such/dir" },
+		{ "allow_insecure = 2\n", "a.conf:4: 'allow_insecure' must be 0 or 1" },
+		{ "allow_insecure = \"yes\"\n", "must be 0 or 1" },
+		{ "history_max_bytes = 10\n", "'history_max_bytes' must be a number of bytes" },
+		{ "unix_group = \"no-such-group-here\"\n", "no group named" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "%s%s", base, bad[i].line);
+		c = (struct agent_config *)0x1;
+		assert_int_not_equal(agentcfg_parse(text, strlen(text), "a.conf", &c, &err), 0);
+		assert_ptr_equal(c, (struct agent_config *)0x1);
+		if (!strstr(err.msg, bad[i].want))
+			fail_msg("'%s': error '%s' lacks '%s'", bad[i].line, err.msg, bad[i].want);
+	}
+	/* A relative state_dir would make the allowed folder depend on the cwd. */
+	const char *rel = "host = \"a\"\nlisten = [ \"unix:/s\" ]\nstate_dir = \"st\"\n";
+	assert_int_not_equal(agentcfg_parse(rel, strlen(rel), "a.conf", &c, &err), 0);
+
+	/* The duplicate-key check is bounded: 100,000 keys are refused at once. */
+	struct buf b = {0};
+	for (int i = 0; i < 100000; i++)
+		buf_printf(&b, "k%d = 1\n", i);
+	struct cfg_doc *d;
+	int64_t t0 = time_mono_us();
+	assert_int_not_equal(cfg_parse(b.data, b.len < CFG_MAX_BYTES ? b.len : CFG_MAX_BYTES, "big.cfg", &d, &err), 0);
+	assert_non_null(strstr(err.msg, "more than 256 settings"));
+	assert_true(time_mono_us() - t0 < 1000000);
+	buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -268,6 +329,7 @@ int main(void)
 		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_agentcfg),
 		cmocka_unit_test(test_hosts),
+		cmocka_unit_test(test_agentcfg_hardening),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

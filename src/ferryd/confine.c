@@ -1,0 +1,103 @@
+/* confine.c: the files a VM config may make QEMU open. A key holder may
+ * operate VMs, not read the host's files: kernel, initrd and disk images
+ * must be regular files inside the agent's vm_dirs (after every symlink is
+ * resolved), and a qcow2 image may not name a backing file (its header
+ * would choose a host file for QEMU). */
+#include "ferryd/agent.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+/* Reads a qcow2 header: 1 if it names a backing file, 0 if not, -errno. */
+static int qcow2_has_backing(const char *path)
+{
+	unsigned char h[16];
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0)
+		return -errno;
+	ssize_t n = pread(fd, h, sizeof(h), 0);
+	close(fd);
+	if (n < (ssize_t)sizeof(h))
+		return 0;   /* too short to be qcow2: QEMU will say so */
+	if (memcmp(h, "QFI\xfb", 4))
+		return 0;
+	for (int i = 8; i < 16; i++)
+		if (h[i])
+			return 1;   /* backing_file_offset != 0 */
+	return 0;
+}
+
+/* Resolves *path in place (every symlink, every ".."), then checks it. */
+static int confine_one(const struct agent *ag, const struct vm_config *c, const char *what, int line, char **path,
+		       const char *format, struct ferr *err)
+{
+	char real[PATH_MAX], where[160];
+	struct stat st;
+
+	if (line)
+		snprintf(where, sizeof(where), "%s:%d: ", c->source ? c->source : "<config>", line);
+	else
+		snprintf(where, sizeof(where), "%s: ", c->source ? c->source : "<config>");
+	/* Outside first, then missing: a key holder learns nothing about the
+	 * files outside vm_dirs, not even whether they exist. */
+	bool lexical_ok = (*path)[0] == '/' && !strstr(*path, "/../") && !strstr(*path, "/./") &&
+			  agentcfg_path_allowed(ag->cfg, *path);
+	if (!realpath(*path, real)) {
+		if (lexical_ok) {
+			ferr_set(err, "%s%s %s cannot be used on host %s: %s", where, what, *path, ag->cfg->host,
+				 strerror(errno));
+			return -ENOENT;
+		}
+		snprintf(real, sizeof(real), "%s", *path);
+	}
+	if (!agentcfg_path_allowed(ag->cfg, real) || !lexical_ok) {
+		struct buf dirs = {0};
+		for (int i = 0; i < ag->cfg->n_vm_dirs; i++)
+			buf_printf(&dirs, "%s%s", i ? ", " : "", ag->cfg->vm_dirs[i]);
+		ferr_set(err, "%s%s %s%s%s is outside the folders VM files may come from on host %s (vm_dirs: %s)", where,
+			 what, *path, strcmp(real, *path) ? " -> " : "", strcmp(real, *path) ? real : "", ag->cfg->host,
+			 dirs.data ? dirs.data : "");
+		buf_free(&dirs);
+		return -EPERM;
+	}
+	if (stat(real, &st) < 0 || !S_ISREG(st.st_mode)) {
+		ferr_set(err, "%s%s %s is not a regular file (block devices and other special files are refused)", where,
+			 what, *path);
+		return -EPERM;
+	}
+	if (format && !strcmp(format, "qcow2") && qcow2_has_backing(real) == 1) {
+		ferr_set(err, "%s%s %s is a qcow2 image with a backing file: refused (flatten it with qemu-img convert)",
+			 where, what, *path);
+		return -EPERM;
+	}
+	if (strcmp(real, *path)) {
+		free(*path);
+		*path = xstrdup(real);
+	}
+	return 0;
+}
+
+int vm_confine_paths(const struct agent *ag, struct vm_config *c, struct ferr *err)
+{
+	int r;
+
+	if (c->kernel && (r = confine_one(ag, c, "kernel", c->kernel_line, &c->kernel, NULL, err)) < 0)
+		return r;
+	if (c->ramdisk && (r = confine_one(ag, c, "ramdisk", c->ramdisk_line, &c->ramdisk, NULL, err)) < 0)
+		return r;
+	for (int i = 0; i < c->n_disks; i++) {
+		struct vm_disk *d = &c->disks[i];
+		char what[32];
+		snprintf(what, sizeof(what), "disk %s", d->vdev);
+		if ((r = confine_one(ag, c, what, d->line, &d->target, d->format, err)) < 0)
+			return r;
+	}
+	return 0;
+}
