@@ -18,6 +18,15 @@ check "create web1 with a local disk on a" $FERRY -H a create "$tmp/web1.cfg"
 check "web1 serves" wait_http 10.77.0.2 90
 boot=$(bootid)
 check_fails "a local disk without --copy-storage is refused" "not on shared storage; use --copy-storage" $FERRY -H a migrate web1 b
+# A --copy-storage move that fails (1 MB/s, 3 s to complete): the guest
+# stays on a, and b keeps nothing: no VM, no NBD export, no listener.
+check_fails "a --copy-storage move that cannot complete in time fails" "did not complete within 3 s" \
+	$FERRY -H a migrate web1 b --copy-storage --bandwidth 1 --timeout 3
+check "after the failed move: web1 runs on a" sh -c "$FERRY -H a list | grep -qE '^web1 +[a-z]+ +running'"
+for i in $(seq 50); do $FERRY -H b list 2>/dev/null | grep -q web1 || break; sleep 0.1; done
+check "after the failed move: no web1 on b" sh -c "! $FERRY -H b list | grep -q web1"
+check "after the failed move: no QEMU listens on b (no NBD export left)" sh -c "! ip netns exec ferry-b ss -ltnp | grep -q qemu"
+check "after the failed move: b's blank copy is removed" sh -c "! ls /run/ferry-lab/b/disks/ 2>/dev/null | grep -q web1"
 
 # The serial shell runs one command after another: the checksum is read once dd is done.
 guest a 'dd if=/dev/urandom of=/www/before bs=1M count=4 2>/dev/null; sync; md5sum /www/before > /tmp/before.sum' >/dev/null
