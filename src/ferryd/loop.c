@@ -12,6 +12,7 @@ struct handler {
 	loop_fd_fn fn;
 	void *opaque;
 	bool want_write;
+	bool no_read;            /* loop_set_read(false): backpressure */
 	struct handler *next;
 };
 
@@ -72,7 +73,8 @@ static struct handler *find(struct loop *l, int fd)
 
 static int arm(struct loop *l, struct handler *h, int op)
 {
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | (h->want_write ? EPOLLOUT : 0), .data.fd = h->fd };
+	struct epoll_event ev = { .events = (h->no_read ? 0 : EPOLLIN | EPOLLRDHUP) | (h->want_write ? EPOLLOUT : 0),
+				  .data.fd = h->fd };
 
 	return epoll_ctl(l->ep, op, h->fd, &ev) < 0 ? -errno : 0;
 }
@@ -104,6 +106,18 @@ int loop_set_write(struct loop *l, int fd, bool want_write)
 	if (h->want_write == want_write)
 		return 0;
 	h->want_write = want_write;
+	return arm(l, h, EPOLL_CTL_MOD);
+}
+
+int loop_set_read(struct loop *l, int fd, bool want_read)
+{
+	struct handler *h = find(l, fd);
+
+	if (!h)
+		return -ENOENT;
+	if (h->no_read == !want_read)
+		return 0;
+	h->no_read = !want_read;
 	return arm(l, h, EPOLL_CTL_MOD);
 }
 

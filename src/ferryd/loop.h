@@ -16,6 +16,9 @@ void loop_free(struct loop *l);
 /* Watches fd for reading (always) and writing (if want_write). */
 int loop_add_fd(struct loop *l, int fd, bool want_write, loop_fd_fn fn, void *opaque);
 int loop_set_write(struct loop *l, int fd, bool want_write);
+/* Stops (false) or resumes reading fd: a consumer that is behind holds its
+ * producer back instead of buffering without limit. */
+int loop_set_read(struct loop *l, int fd, bool want_read);
 void loop_del_fd(struct loop *l, int fd);
 
 /* Calls fn once, after delay_ms. Returns an id for loop_cancel_timer. */

@@ -27,9 +27,12 @@
 #define MAX_HANDSHAKES 32
 #define MAX_HANDSHAKES_PER_ADDR 8
 #define MAX_CLIENTS 256
+#define MAX_TCP_CLIENTS 224      /* authenticated TCP; the rest is the Unix socket's */
 /* At the fd limit a pending connection cannot be accepted: stop listening
  * for this long instead of waking up for it again and again. */
 #define ACCEPT_BACKOFF_MS 100
+#define CONSOLE_HIGH_WATER (256 * 1024)
+#define CONSOLE_BEHIND_US (10 * 1000000)
 
 enum client_phase { C_HANDSHAKE, C_OPEN, C_CONSOLE, C_CLOSING };
 
@@ -40,11 +43,13 @@ struct client {
 	enum client_phase phase;
 	char peer[64];
 	char addr[48];           /* TCP: the peer's IP address; "": Unix */
+	int listener;            /* index in ag->listen_fd */
 	int64_t accepted_us;
 	int64_t last_rx_us;
 	struct jsonframe in;
 	struct buf out;
 	int console_fd;          /* C_CONSOLE: the VM's serial socket */
+	int64_t behind_since_us; /* C_CONSOLE: output over the high-water mark since; 0: not */
 	struct buf console_out;  /* client -> serial bytes not yet written */
 	struct client *next;
 };
@@ -52,23 +57,24 @@ struct client {
 static void client_close(struct client *c, const char *why);
 static void client_update(struct client *c);
 
-/* Clients past the handshake (local ones, authenticated ones). */
-static int n_clients(struct agent *ag)
+/* Clients past the handshake: all of them, or the TCP ones only. */
+static int n_clients(struct agent *ag, bool tcp_only)
 {
 	int n = 0;
 	for (struct client *c = ag->clients; c; c = c->next)
-		n += c->phase != C_HANDSHAKE;
+		n += c->phase != C_HANDSHAKE && (!tcp_only || c->addr[0]);
 	return n;
 }
 
-/* Connections still in the handshake: all of them, and from addr. */
-static int n_handshakes(struct agent *ag, const char *addr, int *from_addr)
+/* Connections still in the handshake on one listener: all of them, and
+ * from addr. */
+static int n_handshakes(struct agent *ag, int listener, const char *addr, int *from_addr)
 {
 	int n = 0;
 
 	*from_addr = 0;
 	for (struct client *c = ag->clients; c; c = c->next) {
-		if (c->phase != C_HANDSHAKE)
+		if (c->phase != C_HANDSHAKE || c->listener != listener)
 			continue;
 		n++;
 		*from_addr += !strcmp(c->addr, addr);
@@ -158,9 +164,22 @@ static void client_update(struct client *c)
 {
 	if (c->phase == C_HANDSHAKE || c->phase == C_CLOSING)
 		return;
-	/* A client that does not read (a suspended `ferry console` while the
-	 * guest prints) is dropped, not buffered without limit. */
+	/* A client that does not read is held back, then dropped: a console
+	 * client over CONSOLE_HIGH_WATER stops the reading of the serial
+	 * socket (the guest's UART waits, as on a real line) and is dropped
+	 * if it stays behind CONSOLE_BEHIND_US; any client whose replies pile
+	 * up over client_queue_max is dropped at once. */
+	int64_t now = time_mono_us();
 	bool behind = (long long)c->out.len > c->ag->cfg->client_queue_max;
+	if (c->phase == C_CONSOLE) {
+		bool hold = c->out.len > CONSOLE_HIGH_WATER;
+		if (hold && !c->behind_since_us)
+			c->behind_since_us = now;
+		else if (!hold)
+			c->behind_since_us = 0;
+		loop_set_read(c->ag->loop, c->console_fd, !hold);
+		behind |= c->behind_since_us && now - c->behind_since_us > CONSOLE_BEHIND_US;
+	}
 	if (behind)
 		log_warn("client too slow, dropping it", "client=%ld peer=%s queued=%zu", c->id, c->peer, c->out.len);
 	if (behind || flush_out(c) < 0) {
@@ -492,8 +511,8 @@ static void client_io(struct loop *l, int fd, uint32_t events, void *opaque)
 			client_close(c, err.msg);
 			return;
 		}
-		if (n_clients(c->ag) >= MAX_CLIENTS) {
-			log_warn("too many clients, refusing one", "peer=%s max=%d", c->peer, MAX_CLIENTS);
+		if (n_clients(c->ag, true) >= MAX_TCP_CLIENTS) {
+			log_warn("too many clients, refusing one", "peer=%s max=%d", c->peer, MAX_TCP_CLIENTS);
 			client_close(c, "too many clients");
 			return;
 		}
@@ -584,12 +603,12 @@ static void on_accept(struct loop *l, int lfd, uint32_t events, void *opaque)
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	bool tcp = false;
-	int fd, one = 1;
+	int fd, one = 1, listener = 0;
 
 	(void)events;
 	for (int i = 0; i < ag->n_listen; i++)
 		if (ag->listen_fd[i] == lfd)
-			tcp = ag->listen_tcp[i];
+			tcp = ag->listen_tcp[i], listener = i;
 	fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0) {
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
@@ -613,7 +632,7 @@ static void on_accept(struct loop *l, int lfd, uint32_t events, void *opaque)
 		port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 	}
 	if (tcp) {
-		int from_addr, all = n_handshakes(ag, host, &from_addr);
+		int from_addr, all = n_handshakes(ag, listener, host, &from_addr);
 		if (all >= MAX_HANDSHAKES || from_addr >= MAX_HANDSHAKES_PER_ADDR) {
 			log_warn("too many unauthenticated connections, refusing one", "peer=%s:%d pending=%d from_addr=%d",
 				 host, port, all, from_addr);
@@ -624,7 +643,7 @@ static void on_accept(struct loop *l, int lfd, uint32_t events, void *opaque)
 		close(fd);
 		return;
 	}
-	if (n_clients(ag) >= MAX_CLIENTS && !tcp) {
+	if (!tcp && n_clients(ag, false) >= MAX_CLIENTS) {
 		log_warn("too many clients, refusing one", "max=%d", MAX_CLIENTS);
 		close(fd);
 		return;
@@ -634,6 +653,7 @@ static void on_accept(struct loop *l, int lfd, uint32_t events, void *opaque)
 	c->ag = ag;
 	c->console_fd = -1;
 	c->accepted_us = c->last_rx_us = time_mono_us();
+	c->listener = listener;
 	if (tcp) {
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		snprintf(c->addr, sizeof(c->addr), "%s", host);
@@ -694,6 +714,10 @@ void server_cron(struct agent *ag)
 		if (c->phase == C_HANDSHAKE && now - c->accepted_us > HANDSHAKE_TIMEOUT_US) {
 			log_warn("client refused", "peer=%s reason=\"no TLS handshake within 5 s\"", c->peer);
 			client_close(c, "handshake timeout");
+		} else if (c->phase == C_CONSOLE && c->behind_since_us && now - c->behind_since_us > CONSOLE_BEHIND_US) {
+			log_warn("console client behind for 10 s, dropping it", "client=%ld peer=%s queued=%zu", c->id, c->peer,
+				 c->out.len);
+			client_close(c, "console client too slow");
 		}
 	}
 }

@@ -203,6 +203,16 @@ check "web1 serves from b" wait_http 10.77.0.2 10
 # at ~1 MB/s here): serial.log and its predecessor stay under log_max_bytes
 # (4 MiB by default) plus what the guest prints in one cron second.
 guest b 'setsid sh -c "yes 0123456789012345678901234567890123456789012345678901234567890123456789 | head -c 50331648 > /dev/ttyS0; echo FLOOD-DONE > /dev/ttyS0" </dev/null >/dev/null 2>&1 &' >/dev/null
+# Meanwhile a console client that never reads (a suspended `ferry console`).
+python3 - /run/ferry-lab/b/ferryd.sock <<'PY' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.sendall(b'{"id":1,"op":"console","args":{"name":"web1"}}\n')
+time.sleep(40)
+PY
+stuck=$!
+pid_b=$(cat /run/ferry-lab/b/ferryd.lock)
 maxsize=0 t0=$(date +%s)
 for i in $(seq 120); do
 	sz=$(( $(stat -c %s /run/ferry-lab/b/vms/web1/serial.log 2>/dev/null || echo 0) + $(stat -c %s /run/ferry-lab/b/vms/web1/serial.log.1 2>/dev/null || echo 0) ))
@@ -213,6 +223,11 @@ done
 note "serial flood: 48 MiB printed in $(( $(date +%s) - t0 )) s; serial.log + serial.log.1 peaked at $maxsize bytes"
 check "the guest printed its 48 MiB (12 times the cap)" grep -aq FLOOD-DONE /run/ferry-lab/b/vms/web1/serial.log /run/ferry-lab/b/vms/web1/serial.log.1
 check "serial.log + serial.log.1 stayed under 4 MiB + 2 MiB" test "$maxsize" -le $((6 << 20))
+rss_b=$(awk '/VmRSS/ {print $2}' /proc/$pid_b/status)
+note "ferryd on b: RSS $rss_b KiB after the flood with a console client that never reads"
+check "the console client that never read was dropped" grep -q "console client behind for 10 s, dropping it\|client too slow, dropping it" /run/ferry-lab/b/ferryd.log
+check "ferryd on b did not buffer the flood for it (RSS < 32 MiB)" test "$rss_b" -lt 32768
+kill $stuck 2>/dev/null; wait $stuck 2>/dev/null
 check "ferryd on b answers after the flood" $FERRY --socket /run/ferry-lab/b/ferryd.sock list
 
 finish
