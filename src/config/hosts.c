@@ -1,6 +1,7 @@
 /* hosts.c: read the hosts file. */
 #include "config/hosts.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,11 +42,21 @@ static int parse_line(char *line, struct host_entry *h)
 			h->port = atoi(colon + 1);
 			if (h->port < 1 || h->port > 65535)
 				return -EINVAL;
+			unsigned char ip[16];
+			if (inet_pton(AF_INET, h->addr, ip) != 1 && inet_pton(AF_INET6, h->addr, ip) != 1)
+				return -EINVAL;
 		} else if (!strncmp(tok, "netns=", 6)) {
+			/* Too long is an error, never a cut (a cut path names another file). */
+			if (strlen(tok + 6) >= sizeof(h->netns) || !ident_valid(tok + 6, sizeof(h->netns) - 1))
+				return -EINVAL;
 			snprintf(h->netns, sizeof(h->netns), "%s", tok + 6);
 		} else if (!strncmp(tok, "key=", 4)) {
+			if (strlen(tok + 4) >= sizeof(h->key))
+				return -EINVAL;
 			snprintf(h->key, sizeof(h->key), "%s", tok + 4);
 		} else if (!strncmp(tok, "socket=", 7)) {
+			if (strlen(tok + 7) >= sizeof(h->socket))
+				return -EINVAL;
 			snprintf(h->socket, sizeof(h->socket), "%s", tok + 7);
 		} else {
 			return -EINVAL;

@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,6 +256,18 @@ static void test_hosts(void **state)
 	assert_int_not_equal(hosts_lookup(path, "c", &h, &err), 0);
 	assert_non_null(strstr(err.msg, ":5:"));
 	unlink(path);
+	/* Never a host name, never a cut path: refused with the line. */
+	static const char *bad[] = {
+		"d evil.example:7077\n",
+		"d 10.0.0.1:7077 key=/%0600d\n",
+		"d 10.0.0.1:7077 netns=../x\n",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char line[1200];
+		snprintf(line, sizeof(line), bad[i], 0);
+		assert_int_equal(hosts_lookup_text(line, "h", "d", &h, &err), -EINVAL);
+		assert_non_null(strstr(err.msg, "h:1:"));
+	}
 }
 
 /* The agent config's limits and the folders VM files may come from. */
