@@ -94,6 +94,18 @@ size=$(cat /run/ferry-lab/a/history.jsonl* | wc -c)
 note "history files: $size bytes for 5,000 records of ~1.7 KB"
 check "the history files stay under the cap (8 MiB)" test "$size" -le $((8 << 20))
 
+# mig-prepare with sizes that do not match the config, or that do not fit:
+# refused before anything starts (sent on a's Unix socket, as a peer would).
+cfgjson=$(python3 -c 'import json,sys; print(json.dumps(open(sys.argv[1]).read()))' "$CFG")
+raw "{\"id\":1,\"op\":\"mig-prepare\",\"args\":{\"config\":$cfgjson,\"src_host\":\"b\",\"ram_bytes\":17179869184}}" \
+    "{\"id\":2,\"op\":\"mig-prepare\",\"args\":{\"config\":$cfgjson,\"src_host\":\"b\",\"opts\":{\"insecure\":true}}}" \
+    "{\"id\":3,\"op\":\"mig-prepare\",\"args\":{\"config\":$cfgjson,\"src_host\":\"b\",\"opts\":{\"copy_storage\":true},\"disk_sizes\":{\"vda\":17592186044416}}}" > "$tmp/prep.out"
+sed 's/^/# /' "$tmp/prep.out"
+check "mig-prepare with another RAM size: refused" grep -q '"id":1,"ok":false,.*RAM size' "$tmp/prep.out"
+check "mig-prepare --insecure to a host that does not allow it: refused" grep -q '"id":2,"ok":false,.*allow_insecure = 0' "$tmp/prep.out"
+check "mig-prepare with disks larger than the free space: refused" grep -q '"id":3,"ok":false,.*do not fit' "$tmp/prep.out"
+check "and nothing was started on a" sh -c "! $FERRY -H a list | grep -q web1"
+
 # --insecure is refused by a destination that does not allow it.
 check "create web1 on a" $FERRY -H a create $CFG
 check "web1 serves" wait_http 10.77.0.2 90
@@ -124,6 +136,18 @@ for reply in '{"uri":"exec:touch /tmp/ferry-hostile-marker","host":"b"}' \
 	check "fake destination #$n: the guest keeps running on a" sh -c "$FERRY -H a list | grep -qE '^web1 +[a-z]+ +running'"
 done
 check "no marker file: nothing ran as root" test ! -e /tmp/ferry-hostile-marker
+# ferry-guest never echoes to a service port (two guests could be made to
+# bounce one datagram forever); from any other port it echoes.
+cat > "$tmp/echo.py" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", int(sys.argv[1]))); s.settimeout(1.0)
+s.sendto(b"ping-pong?", ("10.77.0.2", 7777))
+try: print("echoed" if s.recv(64) == b"ping-pong?" else "other")
+except socket.timeout: print("silent")
+PY
+check "ferry-guest echoes a datagram from an ordinary port" sh -c "ip netns exec ferry-client python3 $tmp/echo.py 40000 | grep -q echoed"
+check "ferry-guest does not echo one from its own service port (7777)" sh -c "ip netns exec ferry-client python3 $tmp/echo.py 7777 | grep -q silent"
 check "web1 still serves" wait_http 10.77.0.2 10
 check "its QEMU is sandboxed (seccomp on)" sh -c "grep -q 'Seccomp:[[:space:]]*2' /proc/\$(cat /run/ferry-lab/a/vms/web1/qemu.pid)/status"
 

@@ -103,6 +103,14 @@ static void test_key_files(void **state)
 	assert_int_equal(tls_key_load(path, &k, &err), -EPERM);
 	assert_non_null(strstr(err.msg, "chmod 600"));
 	chmod(path, 0600);
+	/* Owned by someone else (who could replace it): refused, with the fix. */
+	if (geteuid() == 0) {
+		assert_int_equal(chown(path, 65534, 65534), 0);
+		assert_int_equal(tls_key_load(path, &k, &err), -EPERM);
+		assert_non_null(strstr(err.msg, "chown 0"));
+		assert_int_equal(chown(path, 0, 0), 0);
+		assert_int_equal(tls_key_load(path, &k, &err), 0);
+	}
 	/* Short or non-hex content. */
 	fd = open(path, O_WRONLY | O_TRUNC);
 	assert_true(write(fd, "abcd\n", 5) == 5);
