@@ -222,9 +222,7 @@ static int parse_vif(struct ctx *x, const struct cfg_value *v, struct vm_vif *f,
 	}
 	if (!have_mac) {
 		/* A stable locally administered MAC derived from the VM's name. */
-		uint32_t h = 2166136261u;
-		for (const char *p = vmname; *p; p++)
-			h = (h ^ (uint8_t)*p) * 16777619u;
+		uint32_t h = hash_fnv1a(vmname);
 		uint8_t m[6] = { 0x52, 0x54, 0x00, h >> 16, h >> 8, (uint8_t)(h + idx) };
 		memcpy(f->mac, m, 6);
 	}

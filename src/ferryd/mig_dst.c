@@ -681,14 +681,24 @@ void mig_dst_on_event(struct vm *vm, const char *event, json_t *data, int64_t qe
 	}
 }
 
+static struct req_ref *req_ref_new(struct agent *ag, long client_id, long req_id)
+{
+	struct req_ref *r = xcalloc(1, sizeof(*r));
+
+	r->ag = ag;
+	r->client_id = client_id;
+	r->req_id = req_id;
+	return r;
+}
+
 static void on_abort_gone(struct vm *vm, const char *err, void *opaque)
 {
-	long *ids = opaque;
+	struct req_ref *r = opaque;
 
 	(void)vm;
 	(void)err;
-	server_reply(*(struct agent **)(ids + 2), ids[0], proto_reply_ok(ids[1], NULL));
-	free(ids);
+	server_reply(r->ag, r->client_id, proto_reply_ok(r->req_id, json_pack("{s:b}", "running", 0)));
+	free(r);
 }
 
 void mig_dst_abort(struct agent *ag, json_t *args, long client_id, long req_id)
@@ -703,30 +713,27 @@ void mig_dst_abort(struct agent *ag, json_t *args, long client_id, long req_id)
 	}
 	if (vm->dst->resumed) {
 		/* Too late: the guest runs here; the source must not resume its copy. */
-		server_reply(ag, client_id, proto_reply_err(req_id, "RUNNING: %s already runs on host %s", vm->cfg->name, ag->cfg->host));
+		log_warn("abort refused: the guest already runs here", "vm=%s", vm->cfg->name);
+		server_reply(ag, client_id, proto_reply_ok(req_id, json_pack("{s:b}", "running", 1)));
 		return;
 	}
 	log_info("migration aborted", "vm=%s", vm->cfg->name);
-	long *ids = xcalloc(4, sizeof(long));
-	ids[0] = client_id;
-	ids[1] = req_id;
-	*(struct agent **)(ids + 2) = ag;
-	vm_wait_gone(vm, on_abort_gone, ids);
+	vm_wait_gone(vm, on_abort_gone, req_ref_new(ag, client_id, req_id));
 	vm_kill(vm);
 }
 
 static void on_paused(struct vm *vm, json_t *ret, const char *err, void *opaque)
 {
-	long *ids = opaque;
-	struct agent *ag = vm->ag;
+	struct req_ref *r = opaque;
 
+	(void)vm;
 	(void)ret;
-	if (ids) {
+	if (r) {
 		if (err)
-			server_reply(ag, ids[0], proto_reply_err(ids[1], "%s", err));
+			server_reply(r->ag, r->client_id, proto_reply_err(r->req_id, "%s", err));
 		else
-			server_reply(ag, ids[0], proto_reply_ok(ids[1], NULL));
-		free(ids);
+			server_reply(r->ag, r->client_id, proto_reply_ok(r->req_id, NULL));
+		free(r);
 	}
 }
 
@@ -791,14 +798,10 @@ void mig_dst_recover(struct agent *ag, json_t *args, long client_id, long req_id
 void mig_dst_pause(struct agent *ag, json_t *args, long client_id, long req_id)
 {
 	struct vm *vm = dst_vm(ag, args, client_id, req_id);
-	long *ids;
 
 	if (!vm)
 		return;
-	ids = xcalloc(2, sizeof(long));
-	ids[0] = client_id;
-	ids[1] = req_id;
-	vm_qmp_oob(vm, "migrate-pause", NULL, on_paused, ids);
+	vm_qmp_oob(vm, "migrate-pause", NULL, on_paused, req_ref_new(ag, client_id, req_id));
 }
 
 void mig_dst_on_client_gone(struct agent *ag, long client_id)

@@ -236,8 +236,7 @@ static void on_abort_reply(struct peer *p, json_t *result, const char *err, void
 	struct mig_job *j = opaque;
 
 	(void)p;
-	(void)result;
-	if (err && !strncmp(err, "RUNNING:", 8)) {
+	if (!err && json_is_true(json_object_get(result, "running"))) {
 		/* The destination already runs the guest: never resume ours. */
 		log_warn("destination already runs the guest; ending the source copy", "vm=%s", j->vm->cfg->name);
 		vm_kill(j->vm);
@@ -1218,14 +1217,15 @@ void mig_src_start(struct agent *ag, struct vm *vm, json_t *args, long client_id
 
 static void on_cancel_sent(struct vm *vm, json_t *ret, const char *err, void *opaque)
 {
-	long *ids = opaque;
+	struct req_ref *r = opaque;
 
+	(void)vm;
 	(void)ret;
 	if (err)
-		server_reply(vm->ag, ids[0], proto_reply_err(ids[1], "%s", err));
+		server_reply(r->ag, r->client_id, proto_reply_err(r->req_id, "%s", err));
 	else
-		server_reply(vm->ag, ids[0], proto_reply_ok(ids[1], json_pack("{s:s}", "status", "cancelling")));
-	free(ids);
+		server_reply(r->ag, r->client_id, proto_reply_ok(r->req_id, json_pack("{s:s}", "status", "cancelling")));
+	free(r);
 }
 
 void mig_src_cancel(struct vm *vm, long client_id, long req_id)
@@ -1251,8 +1251,9 @@ void mig_src_cancel(struct vm *vm, long client_id, long req_id)
 		server_reply(vm->ag, client_id, proto_reply_ok(req_id, json_pack("{s:s}", "status", "cancelled")));
 		return;
 	}
-	long *ids = xcalloc(2, sizeof(long));
-	ids[0] = client_id;
-	ids[1] = req_id;
-	vm_qmp(vm, "migrate_cancel", NULL, on_cancel_sent, ids);
+	struct req_ref *r = xcalloc(1, sizeof(*r));
+	r->ag = vm->ag;
+	r->client_id = client_id;
+	r->req_id = req_id;
+	vm_qmp(vm, "migrate_cancel", NULL, on_cancel_sent, r);
 }

@@ -125,10 +125,7 @@ void qemu_tap_name(const struct vm_config *c, int idx, char out[16])
 	if (strlen(c->name) <= 10) {
 		snprintf(out, 16, "fy-%.10s.%u", c->name, (unsigned)idx % 10u);
 	} else {
-		uint32_t h = 2166136261u;
-		for (const char *p = c->name; *p; p++)
-			h = (h ^ (uint8_t)*p) * 16777619u;
-		snprintf(out, 16, "fy-%08x.%u", h, (unsigned)idx % 10u);
+		snprintf(out, 16, "fy-%08x.%u", hash_fnv1a(c->name), (unsigned)idx % 10u);
 	}
 }
 

@@ -150,12 +150,11 @@ static int flush_out(struct client *c)
 /* Closes a client from the loop, not from under a caller that holds it. */
 static void close_later(struct loop *l, void *opaque)
 {
-	struct agent *ag = ((void **)opaque)[0];
-	long id = (long)(intptr_t)((void **)opaque)[1];
-	struct client *c = find_client(ag, id);
+	struct req_ref *r = opaque;
+	struct client *c = find_client(r->ag, r->client_id);
 
 	(void)l;
-	free(opaque);
+	free(r);
 	if (c)
 		client_close(c, "write failed");
 }
@@ -183,11 +182,11 @@ static void client_update(struct client *c)
 	if (behind)
 		log_warn("client too slow, dropping it", "client=%ld peer=%s queued=%zu", c->id, c->peer, c->out.len);
 	if (behind || flush_out(c) < 0) {
-		void **arg = xcalloc(2, sizeof(void *));
-		arg[0] = c->ag;
-		arg[1] = (void *)(intptr_t)c->id;
+		struct req_ref *r = xcalloc(1, sizeof(*r));
+		r->ag = c->ag;
+		r->client_id = c->id;
 		c->phase = C_CLOSING;
-		loop_add_timer(c->ag->loop, 0, close_later, arg);
+		loop_add_timer(c->ag->loop, 0, close_later, r);
 		return;
 	}
 	loop_set_write(c->ag->loop, stream_fd(c->st), c->out.len > 0);

@@ -292,6 +292,7 @@ static const struct proto_arg r_resumed[] = {
 	END,
 };
 static const struct proto_arg r_recover[] = { { "uri", PA_TEXT, true, 0, 128, NULL }, END };
+static const struct proto_arg r_abort[] = { { "running", PA_BOOL, false, 0, 0, NULL }, END };
 
 static const struct {
 	const char *op;
@@ -301,6 +302,7 @@ static const struct {
 	{ "mig-finish", r_finish },
 	{ "mig-resumed", r_resumed },
 	{ "mig-recover", r_recover },
+	{ "mig-abort", r_abort },
 };
 
 int proto_result_check(const char *op, json_t *result, struct ferr *err)

@@ -313,6 +313,15 @@ int fd_set_cloexec(int fd)
 	return 0;
 }
 
+uint32_t hash_fnv1a(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return h;
+}
+
 bool ident_valid(const char *s, size_t max)
 {
 	size_t n = 0;

@@ -8,6 +8,8 @@
 #include <stdbool.h>
 
 #define FERRY_VERSION "0.1.0"
+
+struct agent;
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* An error report: one sentence a user can act on. Set once, where found. */
@@ -51,6 +53,16 @@ int fd_set_nonblock(int fd);
 int fd_set_cloexec(int fd);
 /* Writes all n bytes to a blocking fd. */
 int write_all(int fd, const void *p, size_t n);
+
+/* FNV-1a, 32 bits: stable short names and MACs derived from a VM's name. */
+uint32_t hash_fnv1a(const char *s);
+
+/* A client's request waiting for an answer that comes later (a QMP reply,
+ * a VM gone): who asked, on which connection. */
+struct req_ref {
+	struct agent *ag;
+	long client_id, req_id;
+};
 
 /* True if s is a plain identifier: [A-Za-z][A-Za-z0-9_-]{0,max-1}. */
 bool ident_valid(const char *s, size_t max);
