@@ -133,6 +133,8 @@ void vm_qmp_batch(struct vm *vm, json_t *cmds, vm_wait_fn fn, void *opaque);
  * value; fn NULL: nobody waits for the answer. */
 typedef void (*vm_qmp_fn)(struct vm *vm, json_t *ret, const char *err, void *opaque);
 void vm_qmp(struct vm *vm, const char *cmd, json_t *args, vm_qmp_fn fn, void *opaque);
+/* The same for a command built by qmp/cmds.h (cmd stolen). */
+void vm_qmp_cmd(struct vm *vm, json_t *cmd, vm_qmp_fn fn, void *opaque);
 /* Out-of-band where QEMU allows it (migrate-pause, migrate-recover...). */
 void vm_qmp_oob(struct vm *vm, const char *cmd, json_t *args, vm_qmp_fn fn, void *opaque);
 /* Waits until the VM is gone (fn with NULL) after quit/kill by someone. */

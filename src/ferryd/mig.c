@@ -3,6 +3,7 @@
 #include "ferryd/mig.h"
 #include "ferryd/agent.h"
 #include "proto/proto.h"
+#include "qmp/cmds.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -138,35 +139,25 @@ int mig_opts_from_json(json_t *j, struct mig_opts *o, char *err, size_t n)
 	return 0;
 }
 
-static void cap(json_t *a, const char *name, bool on)
-{
-	json_array_append_new(a, json_pack("{s:s, s:b}", "capability", name, "state", on));
-}
-
 json_t *mig_any_caps(const struct mig_opts *o, bool source)
 {
-	json_t *a = json_array();
 	bool pc = o->postcopy != POSTCOPY_OFF;
-
-	cap(a, "events", true);
-	cap(a, "return-path", true);      /* the source learns if the destination fails */
-	cap(a, "postcopy-ram", pc);
-	cap(a, "postcopy-blocktime", pc);
-	cap(a, "multifd", o->parallel > 1);
-	cap(a, "auto-converge", o->auto_converge);
-	cap(a, "pause-before-switchover", source && o->copy_storage);
-	cap(a, "xbzrle", false);
-	cap(a, "compress", false);
-	cap(a, "release-ram", false);
-	cap(a, "block", false);
-	cap(a, "zero-blocks", false);
-	cap(a, "late-block-activate", false);
-	cap(a, "x-ignore-shared", false);
-	cap(a, "validate-uuid", false);
-	cap(a, "zero-copy-send", false);
-	cap(a, "postcopy-preempt", false);
-	cap(a, "dirty-bitmaps", false);
-	return json_pack("{s:s, s:{s:o}}", "execute", "migrate-set-capabilities", "arguments", "capabilities", a);
+	static const char *const names[] = {
+		"events", "return-path", "postcopy-ram", "postcopy-blocktime", "multifd", "auto-converge",
+		"pause-before-switchover", "xbzrle", "compress", "release-ram", "block", "zero-blocks",
+		"late-block-activate", "x-ignore-shared", "validate-uuid", "zero-copy-send", "postcopy-preempt",
+		"dirty-bitmaps",
+	};
+	/* events; return-path: the source learns if the destination fails;
+	 * everything ferry does not use is off, whatever was set before. */
+	const bool on[] = {
+		true, true, pc, pc, o->parallel > 1, o->auto_converge,
+		source && o->copy_storage, false, false, false, false, false,
+		false, false, false, false, false,
+		false,
+	};
+	_Static_assert(ARRAY_SIZE(names) == ARRAY_SIZE(on), "one state per capability");
+	return qmp_cmd_migrate_caps(names, on, (int)ARRAY_SIZE(names));
 }
 
 json_t *mig_any_params(const struct mig_opts *o, bool qemu_tls)
@@ -175,11 +166,8 @@ json_t *mig_any_params(const struct mig_opts *o, bool qemu_tls)
 	 * background transfer too. */
 	long long bw = o->bandwidth_mbps ? o->bandwidth_mbps * 1000000LL : 100000000000LL;
 
-	return json_pack("{s:s, s:{s:I, s:I, s:i, s:s, s:s, s:I}}", "execute", "migrate-set-parameters", "arguments",
-			 "downtime-limit", (json_int_t)o->downtime_ms, "max-bandwidth", (json_int_t)bw,
-			 "multifd-channels", o->parallel > 1 ? o->parallel : 2,
-			 "tls-creds", qemu_tls ? "ferry-mig-tls" : "", "tls-hostname", "",
-			 "max-postcopy-bandwidth", (json_int_t)(o->bandwidth_mbps ? bw : 0));
+	return qmp_cmd_migrate_params(o->downtime_ms, bw, o->parallel > 1 ? o->parallel : 2,
+				      qemu_tls ? QMP_TLS_CREDS_ID : NULL, o->bandwidth_mbps ? bw : 0);
 }
 
 /* The history is kept in two files, history.jsonl (appended to) and

@@ -5,6 +5,7 @@
 #include "ferryd/mig.h"
 #include "ferryd/tunnel.h"
 #include "proto/proto.h"
+#include "qmp/cmds.h"
 #include "util/log.h"
 
 #include <arpa/inet.h>
@@ -244,13 +245,7 @@ json_t *mig_any_tls_object(struct agent *ag, const char *dir, bool server);
 json_t *mig_any_tls_object(struct agent *ag, const char *dir, bool server)
 {
 	write_psk_dir(ag, dir);
-	/* AES-GCM: GnuTLS's default ChaCha20 was 2x slower here (FIELD-NOTES). */
-	json_t *a = json_pack("{s:s, s:s, s:s, s:s, s:s}", "qom-type", "tls-creds-psk", "id", "ferry-mig-tls",
-			      "endpoint", server ? "server" : "client", "dir", dir,
-			      "priority", "NORMAL:-CHACHA20-POLY1305");
-	if (!server)
-		json_object_set_new(a, "username", json_string(TLS_PSK_IDENTITY));
-	return json_pack("{s:s, s:o}", "execute", "object-add", "arguments", a);
+	return qmp_cmd_tls_creds_psk(dir, server, TLS_PSK_IDENTITY);
 }
 
 static void on_started(struct vm *vm, const char *err, void *opaque)
@@ -295,23 +290,13 @@ static void on_started(struct vm *vm, const char *err, void *opaque)
 	json_array_append_new(cmds, mig_any_params(&d->o, mig_uses_qemu_tls(&d->o)));
 	if (d->o.copy_storage) {
 		c->nbd_port = free_port(d->addr);
-		char ps[16];
-		snprintf(ps, sizeof(ps), "%d", c->nbd_port);
-		/* QEMU 7.2's nbd-server-start takes the legacy socket address form. */
-		json_t *srv = json_pack("{s:{s:s, s:{s:s, s:s}}}", "addr", "type", "inet", "data", "host", d->addr, "port", ps);
-		if (tls)
-			json_object_set_new(srv, "tls-creds", json_string("ferry-mig-tls"));
-		json_array_append_new(cmds, json_pack("{s:s, s:o}", "execute", "nbd-server-start", "arguments", srv));
+		json_array_append_new(cmds, qmp_cmd_nbd_server_start(d->addr, c->nbd_port, tls ? QMP_TLS_CREDS_ID : NULL));
 		d->nbd_running = true;
-		for (int i = 0; i < vm->cfg->n_disks; i++) {
-			if (vm->cfg->disks[i].shared)
-				continue;
-			json_array_append_new(cmds, json_pack("{s:s, s:{s:s, s:s, s:b}}", "execute", "nbd-server-add",
-							      "arguments", "device", vm->cfg->disks[i].vdev,
-							      "name", vm->cfg->disks[i].vdev, "writable", 1));
-		}
+		for (int i = 0; i < vm->cfg->n_disks; i++)
+			if (!vm->cfg->disks[i].shared)
+				json_array_append_new(cmds, qmp_cmd_nbd_server_add(vm->cfg->disks[i].vdev, true));
 	}
-	json_array_append_new(cmds, json_pack("{s:s, s:{s:s}}", "execute", "migrate-incoming", "arguments", "uri", d->qemu_uri));
+	json_array_append_new(cmds, qmp_cmd_migrate_incoming(d->qemu_uri));
 	vm_qmp_batch(vm, cmds, on_listening, c);
 }
 

@@ -11,6 +11,8 @@
 #include "ferryd/tunnel.h"
 #include "proto/args.h"
 #include "proto/proto.h"
+#include "qmp/cmds.h"
+#include "qmp/migstats.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -70,7 +72,7 @@ struct mig_job {
 	int mirrors, mirrors_ready, mirrors_done;
 	bool mirrors_cancel_sent, switchover_sent;
 	int64_t stop_us, resume_us;
-	json_t *last;              /* last query-migrate result */
+	struct mig_stats last;     /* last query-migrate result */
 	char error[700];
 	bool finished;
 	char *cfg_text;            /* --cold reboot: the config, to boot it there (or here again) */
@@ -94,14 +96,6 @@ static void mig_set_state(struct mig_job *j, enum mig_state from, enum mig_state
 	j->state = to;
 }
 
-static long long jint(json_t *o, const char *path1, const char *path2)
-{
-	json_t *v = json_object_get(o, path1);
-	if (path2)
-		v = json_object_get(v, path2);
-	return json_integer_value(v);
-}
-
 json_t *mig_src_describe(struct vm *vm)
 {
 	struct mig_job *j = vm->mig;
@@ -120,7 +114,6 @@ static void job_free(struct loop *l, void *opaque)
 	if (j->poll_timer)
 		loop_cancel_timer(j->ag->loop, j->poll_timer);
 	peer_free(j->peer);
-	json_decref(j->last);
 	tunnel_stop(j->tunnel);
 	free(j->cfg_text);
 	free(j);
@@ -144,8 +137,7 @@ static void job_end(struct mig_job *j)
 
 static json_t *record(struct mig_job *j, const char *status)
 {
-	json_t *ram = json_object_get(j->last, "ram");
-	json_t *disk = json_object_get(j->last, "disk");
+	const struct mig_stats *m = &j->last;
 	json_t *r = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}",
 			      "name", j->name, "src", j->ag->cfg->host, "dst", j->dest,
 			      "status", status,
@@ -154,16 +146,16 @@ static json_t *record(struct mig_job *j, const char *status)
 			      "started_us", (json_int_t)j->start_real_us,
 			      "total_ms", (json_int_t)((time_mono_us() - j->start_mono_us) / 1000));
 	json_object_set_new(r, "migrate_ms", json_integer(j->migrate_mono_us ? (time_mono_us() - j->migrate_mono_us) / 1000 : 0));
-	json_object_set_new(r, "qemu_total_ms", json_integer(jint(j->last, "total-time", NULL)));
-	json_object_set_new(r, "qemu_downtime_ms", json_integer(jint(j->last, "downtime", NULL)));
-	json_object_set_new(r, "setup_ms", json_integer(jint(j->last, "setup-time", NULL)));
+	json_object_set_new(r, "qemu_total_ms", json_integer(m->total_ms));
+	json_object_set_new(r, "qemu_downtime_ms", json_integer(m->downtime_ms));
+	json_object_set_new(r, "setup_ms", json_integer(m->setup_ms));
 	json_object_set_new(r, "stop_us", json_integer(j->stop_us));
 	json_object_set_new(r, "resume_us", json_integer(j->resume_us));
 	json_object_set_new(r, "pause_ms", j->stop_us && j->resume_us ? json_real((j->resume_us - j->stop_us) / 1000.0) : json_null());
-	json_object_set_new(r, "bytes", json_integer(jint(ram, "transferred", NULL) + jint(disk, "transferred", NULL)));
-	json_object_set_new(r, "ram_bytes", json_integer(jint(ram, "transferred", NULL)));
-	json_object_set_new(r, "rounds", json_integer(jint(ram, "dirty-sync-count", NULL)));
-	json_object_set_new(r, "postcopy_requests", json_integer(jint(ram, "postcopy-requests", NULL)));
+	json_object_set_new(r, "bytes", json_integer(m->ram_transferred_bytes + m->disk_transferred_bytes));
+	json_object_set_new(r, "ram_bytes", json_integer(m->ram_transferred_bytes));
+	json_object_set_new(r, "rounds", json_integer(m->dirty_sync_count));
+	json_object_set_new(r, "postcopy_requests", json_integer(m->postcopy_requests));
 	json_object_set_new(r, "tls", json_boolean(!j->o.insecure));
 	json_object_set_new(r, "tls_by", json_string(j->o.insecure ? "none" : j->o.qemu_tls ? "qemu" : "ferry"));
 	json_object_set_new(r, "options", mig_opts_to_json(&j->o));
@@ -342,10 +334,8 @@ static void on_final_query(struct vm *vm, json_t *ret, const char *err, void *op
 {
 	struct mig_job *j = opaque;
 
-	if (!err && ret) {
-		json_decref(j->last);
-		j->last = json_incref(ret);
-	}
+	if (!err && ret)
+		mig_stats_parse(ret, &j->last);
 	peer_call(j->peer, "mig-finish", json_pack("{s:s}", "name", vm->cfg->name), on_finished, j);
 }
 
@@ -353,20 +343,15 @@ static void on_final_query(struct vm *vm, json_t *ret, const char *err, void *op
 
 static void send_progress(struct mig_job *j, const char *status)
 {
-	json_t *ram = json_object_get(j->last, "ram");
-	long long sent = jint(ram, "transferred", NULL), left = jint(ram, "remaining", NULL);
-	long long total = jint(ram, "total", NULL);
-	double mbps = json_number_value(json_object_get(ram, "mbps"));
-	long long dirty = jint(ram, "dirty-pages-rate", NULL) * (jint(ram, "page-size", NULL) ?: 4096);
-	double pct = total ? 100.0 * (total - left) / total : 0;
+	const struct mig_stats *m = &j->last;
 
 	server_progress(j->ag, j->client_id, j->req_id,
 			json_pack("{s:s, s:s, s:f, s:I, s:I, s:f, s:I, s:I, s:f}",
 				  "phase", mig_state_name(j->state), "status", status ?: "",
-				  "percent", pct, "sent_bytes", (json_int_t)sent, "remaining_bytes", (json_int_t)left,
-				  "mbps", mbps, "dirty_bytes_per_s", (json_int_t)dirty,
-				  "round", (json_int_t)jint(ram, "dirty-sync-count", NULL),
-				  "eta_s", mbps > 0 ? left * 8.0 / (mbps * 1e6) : 0.0));
+				  "percent", mig_stats_percent(m), "sent_bytes", (json_int_t)m->ram_transferred_bytes,
+				  "remaining_bytes", (json_int_t)m->ram_remaining_bytes,
+				  "mbps", m->ram_mbps, "dirty_bytes_per_s", (json_int_t)mig_stats_dirty_bytes_per_s(m),
+				  "round", (json_int_t)m->dirty_sync_count, "eta_s", mig_stats_eta_s(m)));
 }
 
 static void on_postcopy_started(struct vm *vm, json_t *ret, const char *err, void *opaque)
@@ -411,9 +396,9 @@ static void start_postcopy(struct mig_job *j, const char *why)
 
 /* Has pre-copy stopped converging? True once the bytes left at the start of
  * a round fail to drop below 90% of the best seen, three rounds in a row. */
-static bool precopy_stuck(struct mig_job *j, json_t *ram)
+static bool precopy_stuck(struct mig_job *j, const struct mig_stats *m)
 {
-	long long round = jint(ram, "dirty-sync-count", NULL), left = jint(ram, "remaining", NULL);
+	long long round = m->dirty_sync_count, left = m->ram_remaining_bytes;
 
 	if (round <= j->last_round || round < 2)
 		return false;
@@ -445,12 +430,8 @@ static void on_query(struct vm *vm, json_t *ret, const char *err, void *opaque)
 		job_fail(j, "%s", err);
 		return;
 	}
-	json_decref(j->last);
-	j->last = json_incref(ret);
-	st = json_string_value(json_object_get(ret, "status"));
-	if (!st)
-		st = "setup";
-	json_t *ram = json_object_get(ret, "ram");
+	mig_stats_parse(ret, &j->last);
+	st = j->last.status;
 	double elapsed_s = (now - j->migrate_mono_us) / 1e6;
 
 	if (!strcmp(st, "completed")) {
@@ -460,7 +441,7 @@ static void on_query(struct vm *vm, json_t *ret, const char *err, void *opaque)
 		return;
 	}
 	if (!strcmp(st, "failed") || !strcmp(st, "cancelled")) {
-		const char *why = json_string_value(json_object_get(ret, "error-desc"));
+		const char *why = j->last.error_desc[0] ? j->last.error_desc : NULL;
 		if (j->state == MIG_POSTCOPY) {
 			/* The destination has the newest memory: nothing to resume here. */
 			job_fail(j, "post-copy migration %s: %s", st, why ?: "no reason given");
@@ -480,7 +461,7 @@ static void on_query(struct vm *vm, json_t *ret, const char *err, void *opaque)
 			mig_set_state(j, MIG_MIGRATING, MIG_POSTCOPY);
 		j->recovering = false;
 		ask_resumed(j);
-		long long sent = jint(ram, "transferred", NULL);
+		long long sent = j->last.ram_transferred_bytes;
 		if (sent != j->last_transferred) {
 			j->last_transferred = sent;
 			j->last_progress_us = now;
@@ -506,7 +487,7 @@ static void on_query(struct vm *vm, json_t *ret, const char *err, void *opaque)
 			mig_set_state(j, MIG_MIGRATING, MIG_POSTCOPY);
 		start_recovery(j);
 	} else if (j->state == MIG_MIGRATING) {
-		long long sent = jint(ram, "transferred", NULL);
+		long long sent = j->last.ram_transferred_bytes;
 		if (sent != j->last_transferred || strcmp(st, "active")) {
 			j->last_transferred = sent;
 			j->last_progress_us = now;
@@ -518,11 +499,11 @@ static void on_query(struct vm *vm, json_t *ret, const char *err, void *opaque)
 		}
 		if (j->o.postcopy == POSTCOPY_ON && !strcmp(st, "active"))
 			start_postcopy(j, "post-copy on");
-		else if (j->o.postcopy == POSTCOPY_AUTO && precopy_stuck(j, ram))
+		else if (j->o.postcopy == POSTCOPY_AUTO && precopy_stuck(j, &j->last))
 			start_postcopy(j, "pre-copy stopped converging");
 		else if (j->o.postcopy == POSTCOPY_OFF && !j->o.downtime_given &&
 			 j->o.downtime_ms < MIG_DOWNTIME_MAX_MS &&
-			 (precopy_stuck(j, ram) ||
+			 (precopy_stuck(j, &j->last) ||
 			  mig_target_spent(j->rounds_at_target, j->target_mono_us ? (now - j->target_mono_us) / 1000 : -1))) {
 			/* ferry's own target was too ambitious for this guest: relax it. */
 			j->o.downtime_ms = mig_relaxed_downtime(j->o.downtime_ms);
@@ -651,7 +632,7 @@ static void on_dst_recovering(struct peer *p, json_t *result, const char *err, v
 		return;
 	}
 	log_info("post-copy recovery: resuming", "vm=%s uri=%s via=%s", j->vm->cfg->name, j->uri, j->qemu_uri);
-	vm_qmp(j->vm, "migrate", json_pack("{s:s, s:b}", "uri", j->qemu_uri, "resume", 1), on_resume_sent, j);
+	vm_qmp_cmd(j->vm, qmp_cmd_migrate(j->qemu_uri, true), on_resume_sent, j);
 }
 
 static void on_recover_peer(struct peer *p, const char *err, void *opaque)
@@ -743,7 +724,7 @@ static int route_stream(struct mig_job *j, const char *uri, struct ferr *err)
 static void send_migrate(struct mig_job *j)
 {
 	j->migrate_mono_us = time_mono_us();
-	vm_qmp(j->vm, "migrate", json_pack("{s:s}", "uri", j->qemu_uri), on_migrate_sent, j);
+	vm_qmp_cmd(j->vm, qmp_cmd_migrate(j->qemu_uri, false), on_migrate_sent, j);
 }
 
 /* --cold suspend: the guest stops before its state is sent (QEMU then sends
@@ -894,19 +875,14 @@ static void start_mirrors(struct mig_job *j)
 	mig_set_state(j, j->state, MIG_MIRRORING);
 	for (int i = 0; i < j->vm->cfg->n_disks; i++) {
 		const struct vm_disk *d = &j->vm->cfg->disks[i];
-		char node[32], job[32], port[16];
+		char node[32], job[32];
 		if (d->shared)
 			continue;
 		snprintf(node, sizeof(node), "mig-nbd-%s", d->vdev);
 		snprintf(job, sizeof(job), "mig-%s", d->vdev);
-		snprintf(port, sizeof(port), "%d", j->nbd_port);
-		json_t *add = json_pack("{s:s, s:s, s:{s:s, s:s, s:s}, s:s}", "driver", "nbd", "node-name", node,
-					"server", "type", "inet", "host", j->nbd_host, "port", port, "export", d->vdev);
-		if (!j->o.insecure)
-			json_object_set_new(add, "tls-creds", json_string("ferry-mig-tls"));
-		json_array_append_new(cmds, json_pack("{s:s, s:o}", "execute", "blockdev-add", "arguments", add));
-		json_array_append_new(cmds, json_pack("{s:s, s:{s:s, s:s, s:s, s:s}}", "execute", "blockdev-mirror", "arguments",
-						      "job-id", job, "device", d->vdev, "target", node, "sync", "full"));
+		json_array_append_new(cmds, qmp_cmd_blockdev_add_nbd(node, j->nbd_host, j->nbd_port, d->vdev,
+								      j->o.insecure ? NULL : QMP_TLS_CREDS_ID));
+		json_array_append_new(cmds, qmp_cmd_blockdev_mirror(job, d->vdev, node));
 		j->mirrors++;
 	}
 	vm_qmp_batch(j->vm, cmds, on_mirrors_started, j);
@@ -983,7 +959,7 @@ static void on_prepared(struct peer *p, json_t *result, const char *err, void *o
 		return;
 	}
 	/* An object from an earlier migration may hold other credentials. */
-	vm_qmp(j->vm, "object-del", json_pack("{s:s}", "id", "ferry-mig-tls"), on_old_tls_gone, j);
+	vm_qmp(j->vm, "object-del", json_pack("{s:s}", "id", QMP_TLS_CREDS_ID), on_old_tls_gone, j);
 }
 
 static void send_prepare(struct mig_job *j, json_t *sizes)

@@ -658,6 +658,15 @@ void vm_qmp(struct vm *vm, const char *cmd, json_t *args, vm_qmp_fn fn, void *op
 	qmp_call_any(vm, cmd, args, fn, opaque, false);
 }
 
+void vm_qmp_cmd(struct vm *vm, json_t *cmd, vm_qmp_fn fn, void *opaque)
+{
+	json_t *args = json_object_get(cmd, "arguments");
+
+	qmp_call_any(vm, json_string_value(json_object_get(cmd, "execute")), args ? json_incref(args) : NULL, fn, opaque,
+		     false);
+	json_decref(cmd);
+}
+
 void vm_qmp_oob(struct vm *vm, const char *cmd, json_t *args, vm_qmp_fn fn, void *opaque)
 {
 	qmp_call_any(vm, cmd, args, fn, opaque, true);
