@@ -24,7 +24,7 @@ UNIT_BIN   := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 # ferryd's modules except its main, for unit tests of its parts.
 FERRYD_LIB_OBJ := $(filter-out $(B)/obj/src/ferryd/main.o,$(FERRYD_OBJ))
 
-.PHONY: all deps guest check unit integration demo asan clean fuzz fuzz-build fuzz-regress
+.PHONY: all deps guest check unit integration demo asan clean fuzz fuzz-build fuzz-regress install
 all: $(B)/ferry $(B)/ferryd $(B)/ferry-guest $(B)/tools/fake_peer
 
 deps:
@@ -113,6 +113,25 @@ fuzz: fuzz-build
 
 fuzz-regress: fuzz-build
 	@tests/fuzz/run-regress
+
+# Installs like a Debian tool: binaries, man pages, the systemd unit, the
+# example config and the bash completion, under DESTDIR/PREFIX.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+install: $(B)/ferry $(B)/ferryd
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/doc/ferry \
+		$(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -m 0755 $(B)/ferry $(DESTDIR)$(PREFIX)/bin/ferry
+	install -m 0755 $(B)/ferryd $(DESTDIR)$(PREFIX)/sbin/ferryd
+	install -m 0644 man/ferry.1 $(DESTDIR)$(PREFIX)/share/man/man1/ferry.1
+	install -m 0644 man/ferry.cfg.5 $(DESTDIR)$(PREFIX)/share/man/man5/ferry.cfg.5
+	install -m 0644 man/ferryd.8 $(DESTDIR)$(PREFIX)/share/man/man8/ferryd.8
+	install -m 0644 contrib/bash-completion/ferry $(DESTDIR)$(PREFIX)/share/bash-completion/completions/ferry
+	install -m 0644 contrib/ferryd.conf.example README.md docs/security.md $(DESTDIR)$(PREFIX)/share/doc/ferry/
+	sed 's|/usr/local/sbin/ferryd|$(PREFIX)/sbin/ferryd|g' contrib/ferryd.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/ferryd.service
+	chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/ferryd.service
 
 clean:
 	rm -rf build/obj build/asan build/tests build/ferry build/ferryd build/ferry-guest build/libferry.a

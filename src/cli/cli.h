@@ -77,8 +77,9 @@ int cli_prober_start(struct prober *p, const char *spec, struct ferr *err);
 void cli_prober_finish(struct prober *p, json_t *rec);
 int cmd_pause(struct cli *cli, int argc, char **argv);
 
-/* "VERB NAME" with no options: the name, or NULL after printing usage. */
-const char *cli_one_name(int argc, char **argv);
+/* "VERB NAME" with only global options: the name, or NULL after saying
+ * what is wrong. */
+const char *cli_one_name(struct cli *cli, int argc, char **argv);
 /* "12m05s" since started_us (realtime microseconds). */
 void cli_format_uptime(long long started_us, char *out, size_t n);
 
@@ -89,6 +90,23 @@ json_t *cli_gaps_json(const struct probe_gaps *g, int interval_us, int64_t offse
 struct probe_guest;
 /* The heartbeat collector's findings (probe_guest_analyze) as JSON. */
 json_t *cli_guest_json(const struct probe_guest *g, int64_t offset_us);
+
+/* cli_opts.c. getopt_long over the verb's options (shortopts, verb_opts;
+ * either may be NULL) plus the global ones, which it applies to cli: the
+ * verb's option codes, -1 at the end (optind at the first operand), '?'
+ * after printing what is wrong (unknown option, missing or bad value). */
+struct option;
+int cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts, const struct option *verb_opts);
+/* A global option by code ('H' or from the table): 1 applied, 0 not a
+ * global one, -1 bad value (message printed). */
+int cli_global_opt(struct cli *cli, int code, const char *arg);
+/* After cli_getopt: exactly `want` operands left, else a message and -1. */
+int cli_args_done(int argc, char **argv, int want);
+/* One way to read a number: decimal, no trailing text, within lo..hi;
+ * else "ferry: WHAT needs a whole number from LO to HI, not 'S'" and -EINVAL. */
+int cli_parse_num(const char *what, const char *s, long long lo, long long hi, long long *out);
+/* The same for a decimal fraction (--interval-ms 0.5). */
+int cli_parse_real(const char *what, const char *s, double lo, double hi, double *out);
 
 /* True if argv holds -h/--help; verbs then print their usage. */
 bool want_help(int argc, char **argv);

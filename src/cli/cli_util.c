@@ -2,16 +2,15 @@
 #include "cli/cli.h"
 #include "probe/probe.h"
 
+#include <getopt.h>
 #include <stdio.h>
 
-/* Parses "VERB NAME" with no options; prints usage on a mismatch. */
-const char *cli_one_name(int argc, char **argv)
+/* Parses "VERB NAME" (and global options anywhere); says what is wrong. */
+const char *cli_one_name(struct cli *cli, int argc, char **argv)
 {
-	if (argc != 2 || argv[1][0] == '-') {
-		cli_usage(argv[0], true);
+	if (cli_getopt(cli, argc, argv, NULL, NULL) != -1 || cli_args_done(argc, argv, 1) < 0)
 		return NULL;
-	}
-	return argv[1];
+	return argv[optind];
 }
 
 void cli_format_uptime(long long started_us, char *out, size_t n)

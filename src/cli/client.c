@@ -75,7 +75,6 @@ static int wait_fd(int fd, short ev, int64_t deadline_us)
 static int read_message(struct agent_conn *c, int timeout_ms, json_t **msg, struct ferr *err)
 {
 	int64_t deadline = time_mono_us() + (int64_t)timeout_ms * 1000;
-	char chunk[16384];
 
 	for (;;) {
 		int r = jsonframe_next(&c->in, msg, err);
@@ -87,7 +86,7 @@ static int read_message(struct agent_conn *c, int timeout_ms, json_t **msg, stru
 			ferr_set(err, "%s did not answer within %d s", c->where, timeout_ms / 1000);
 			return r;
 		}
-		ssize_t n = stream_read(c->st, chunk, sizeof(chunk), err);
+		ssize_t n = stream_read_frames(c->st, &c->in, err);
 		if (n == -EAGAIN)
 			continue;
 		if (n == 0) {
@@ -96,7 +95,6 @@ static int read_message(struct agent_conn *c, int timeout_ms, json_t **msg, stru
 		}
 		if (n < 0)
 			return (int)n;
-		jsonframe_feed(&c->in, chunk, n);
 	}
 }
 

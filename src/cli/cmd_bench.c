@@ -21,9 +21,8 @@
 #define MAX_ARGS 48
 
 /* The downtime definitions of docs/downtime.md, as result record keys. */
-static const char *defs[] = { "pause_ms", "qemu_downtime_ms", "net_gap_ms", "net_gap_switchover_ms",
-			      "service_gap_ms", "guest_gap_ms", "total_ms" };
-#define N_DEFS (sizeof(defs) / sizeof(defs[0]))
+/* The downtime definitions: report.c's one list. */
+#define N_DEFS report_n_defs
 
 struct mode {
 	const char *name;
@@ -125,7 +124,7 @@ static int write_csv(const char *path, json_t *runs)
 	}
 	fprintf(f, "mode,run,src,dst,status");
 	for (size_t d = 0; d < N_DEFS; d++)
-		fprintf(f, ",%s", defs[d]);
+		fprintf(f, ",%s", report_defs[d].key);
 	fprintf(f, ",guest_clock_jump_ms,bytes\n");
 	json_array_foreach(runs, i, r) {
 		fprintf(f, "%s,%lld,%s,%s,%s", json_string_value(json_object_get(r, "bench_mode")),
@@ -133,7 +132,7 @@ static int write_csv(const char *path, json_t *runs)
 			json_string_value(json_object_get(r, "src")), json_string_value(json_object_get(r, "dst")),
 			json_string_value(json_object_get(r, "status")));
 		for (size_t d = 0; d < N_DEFS; d++) {
-			json_t *v = json_object_get(r, defs[d]);
+			json_t *v = json_object_get(r, report_defs[d].key);
 			if (json_is_number(v))
 				fprintf(f, ",%.3f", json_number_value(v));
 			else
@@ -176,11 +175,11 @@ static void print_table(json_t *stats)
 	       "MAX", "P95", "95% CI OF MEDIAN");
 	json_object_foreach(stats, mode, per) {
 		for (size_t d = 0; d < N_DEFS; d++) {
-			json_t *s = json_object_get(per, defs[d]);
+			json_t *s = json_object_get(per, report_defs[d].key);
 			if (!s)
 				continue;
 			json_t *ci = json_object_get(s, "median_ci95");
-			printf("%-14s %-21s %3lld %9.1f %9.1f %8.1f %9.1f %9.1f %9.1f  [%.1f, %.1f]\n", mode, defs[d],
+			printf("%-14s %-21s %3lld %9.1f %9.1f %8.1f %9.1f %9.1f %9.1f  [%.1f, %.1f]\n", mode, report_defs[d].key,
 			       (long long)json_integer_value(json_object_get(s, "n")),
 			       json_number_value(json_object_get(s, "mean")), json_number_value(json_object_get(s, "median")),
 			       json_number_value(json_object_get(s, "sd")), json_number_value(json_object_get(s, "min")),
@@ -277,18 +276,15 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 	int c;
 	struct ferr err = {0};
 
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		char *end;
+	while ((c = cli_getopt(cli, argc, argv, "", opts)) != -1) {
+		long long v;
 		switch (c) {
 		case 'v': b.vm = optarg; break;
 		case 'H': snprintf(hosts_buf, sizeof(hosts_buf), "%s", optarg); break;
 		case 'n':
-			runs = strtol(optarg, &end, 10);
-			if (*end || runs < 1 || runs > 1000) {
-				fprintf(stderr, "ferry: --runs needs a number from 1 to 1000\n");
+			if (cli_parse_num("--runs", optarg, 1, 1000, &v) < 0)
 				return 2;
-			}
+			runs = (int)v;
 			break;
 		case 'm': modes_arg = optarg; break;
 		case 'p': b.probe = optarg; break;
@@ -305,7 +301,7 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 			}
 			b.extra[b.n_extra++] = optarg;
 			break;
-		default: return cli_usage(argv[0], true);
+		default: return 2;   /* cli_getopt said why */
 		}
 	}
 	if (from_json) {
@@ -408,9 +404,9 @@ done:
 	for (int mi = 0; mi < n_modes; mi++) {
 		json_t *per = json_object();
 		for (size_t d = 0; d < N_DEFS; d++) {
-			json_t *s = stats_of(b.runs, modes[mi]->name, defs[d]);
+			json_t *s = stats_of(b.runs, modes[mi]->name, report_defs[d].key);
 			if (s)
-				json_object_set_new(per, defs[d], s);
+				json_object_set_new(per, report_defs[d].key, s);
 		}
 		json_object_set_new(stats, modes[mi]->name, per);
 	}

@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,10 +22,10 @@ int cmd_console(struct cli *cli, int argc, char **argv)
 	json_t *res;
 	char buf[4096];
 
-	if (argc != 2 || argv[1][0] == '-')
-		return cli_usage(argv[0], true);
+	if (cli_getopt(cli, argc, argv, NULL, NULL) != -1 || cli_args_done(argc, argv, 1) < 0)
+		return 2;
 	if (agent_connect(cli, cli->host, &c, &err) < 0 ||
-	    agent_call(c, "console", json_pack("{s:s}", "name", argv[1]), cli->timeout_ms, &res, &err) < 0) {
+	    agent_call(c, "console", json_pack("{s:s}", "name", argv[optind]), cli->timeout_ms, &res, &err) < 0) {
 		fprintf(stderr, "ferry: %s\n", err.msg);
 		return 1;
 	}

@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 #include "config/vmcfg.h"
 
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -12,16 +13,17 @@ int cmd_create(struct cli *cli, int argc, char **argv)
 	json_t *res;
 	char *text;
 
-	if (argc != 2 || argv[1][0] == '-')
-		return cli_usage(argv[0], true);
+	if (cli_getopt(cli, argc, argv, NULL, NULL) != -1 || cli_args_done(argc, argv, 1) < 0)
+		return 2;
+	const char *path = argv[optind];
 	/* Check here first: the user gets file:line before anything is sent. */
-	if (vmcfg_load(argv[1], &cfg, &err) < 0) {
+	if (vmcfg_load(path, &cfg, &err) < 0) {
 		fprintf(stderr, "ferry: %s\n", err.msg);
 		return 1;
 	}
 	text = vmcfg_format(cfg);
 	vmcfg_free(cfg);
-	int r = cli_call(cli, "create", json_pack("{s:s, s:s}", "config", text, "source", argv[1]), &res);
+	int r = cli_call(cli, "create", json_pack("{s:s, s:s}", "config", text, "source", path), &res);
 	free(text);
 	if (r)
 		return r;

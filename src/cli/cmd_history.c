@@ -12,48 +12,33 @@ int cmd_history(struct cli *cli, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "last", required_argument, NULL, 'n' },
 		{ "since", required_argument, NULL, 's' },
-		{ "json", no_argument, NULL, 'j' },
 		{ 0 }
 	};
 	json_t *res, *r, *args = json_object();
 	size_t i;
 	int c;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "n:", opts, NULL)) != -1) {
-		char *end;
+	while ((c = cli_getopt(cli, argc, argv, "n:", opts)) != -1) {
 		long long v;
 		switch (c) {
 		case 'n':
-			v = strtoll(optarg, &end, 10);
-			if (*end || v < 1 || v > 100000) {
-				fprintf(stderr, "ferry: --last needs a number from 1 to 100000\n");
-				json_decref(args);
-				return 2;
-			}
+			if (cli_parse_num("--last", optarg, 1, 100000, &v) < 0)
+				goto bad;
 			json_object_set_new(args, "last", json_integer(v));
 			break;
 		case 's':
 			/* Seconds since the epoch (date +%s). */
-			v = strtoll(optarg, &end, 10);
-			if (*end || v < 0 || v > 1LL << 40) {
-				fprintf(stderr, "ferry: --since needs a time in seconds since 1970 (date +%%s)\n");
-				json_decref(args);
-				return 2;
-			}
+			if (cli_parse_num("--since (seconds since 1970, date +%s)", optarg, 0, 1LL << 40, &v) < 0)
+				goto bad;
 			json_object_set_new(args, "since_us", json_integer(v * 1000000));
 			break;
-		case 'j':
-			cli->json = true;
-			break;
 		default:
-			json_decref(args);
-			return cli_usage(argv[0], true);
+			goto bad;
 		}
 	}
 	if (argc - optind > 1) {
-		json_decref(args);
-		return cli_usage(argv[0], true);
+		cli_args_done(argc, argv, 1);
+		goto bad;
 	}
 	if (optind < argc)
 		json_object_set_new(args, "name", json_string(argv[optind]));
@@ -84,4 +69,7 @@ int cmd_history(struct cli *cli, int argc, char **argv)
 	}
 	json_decref(res);
 	return 0;
+bad:
+	json_decref(args);
+	return 2;
 }

@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -266,8 +267,10 @@ static int lab_up(int argc, char **argv)
 			agents = false;
 		else if (!strcmp(argv[i], "--allow-insecure"))
 			allow_insecure = true;
-		else
-			return cli_usage("lab", true);
+		else {
+			fprintf(stderr, "ferry lab up: unknown option %s ('ferry lab --help')\n", argv[i]);
+			return 2;
+		}
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(lab_netns); i++)
 		ready = ready && netns_exists(lab_netns[i]);
@@ -474,8 +477,12 @@ int cmd_lab(struct cli *cli, int argc, char **argv)
 	const char *sub = argv[1];
 	if (strcmp(sub, "exec") && want_help(argc, argv))
 		return cli_usage("lab", false);
-	if (!strcmp(sub, "status"))
+	if (!strcmp(sub, "status")) {
+		/* lab status [--json] */
+		if (cli_getopt(cli, argc - 1, argv + 1, NULL, NULL) != -1 || cli_args_done(argc - 1, argv + 1, 0) < 0)
+			return 2;
 		return lab_status(cli);
+	}
 	if (geteuid() != 0) {
 		fprintf(stderr, "ferry: the lab needs root (it creates network namespaces)\n");
 		return 1;
@@ -490,6 +497,11 @@ int cmd_lab(struct cli *cli, int argc, char **argv)
 				fprintf(stderr, "ferry: cannot lock %s: %s\n", LAB_LOCK, strerror(errno));
 				return 1;
 			}
+		}
+		if (!strcmp(sub, "down") && argc > 2) {
+			fprintf(stderr, "ferry lab: unexpected argument '%s' ('ferry lab --help')\n", argv[2]);
+			close(lk);
+			return 2;
 		}
 		int r = !strcmp(sub, "up") ? lab_up(argc, argv) : lab_down(false);
 		close(lk);

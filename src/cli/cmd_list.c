@@ -1,6 +1,7 @@
 /* cmd_list.c: ferry list — the agent's VMs. */
 #include "cli/cli.h"
 
+#include <getopt.h>
 #include <stdio.h>
 
 int cmd_list(struct cli *cli, int argc, char **argv)
@@ -8,8 +9,8 @@ int cmd_list(struct cli *cli, int argc, char **argv)
 	json_t *res, *vm;
 	size_t i;
 
-	if (argc != 1)
-		return cli_usage(argv[0], true);
+	if (cli_getopt(cli, argc, argv, NULL, NULL) != -1 || cli_args_done(argc, argv, 0) < 0)
+		return 2;
 	if (cli_call(cli, "list", NULL, &res))
 		return 1;
 	if (cli->json) {

@@ -180,19 +180,6 @@ static void on_progress(json_t *p, void *opaque)
 	fflush(stderr);
 }
 
-static int parse_num(const char *opt, const char *s, long long lo, long long hi, long long *out)
-{
-	char *end;
-	long long v = strtoll(s, &end, 10);
-
-	if (*s == 0 || *end || v < lo || v > hi) {
-		fprintf(stderr, "ferry: %s needs a number from %lld to %lld\n", opt, lo, hi);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
 static void print_record(json_t *r)
 {
 	json_t *pause = json_object_get(r, "pause_ms");
@@ -250,23 +237,22 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 	long long v;
 	int c;
 
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_getopt(cli, argc, argv, "", opts)) != -1) {
 		switch (c) {
 		case 'd':
-			if (parse_num("--downtime-ms", optarg, 1, 60000, &v) < 0) goto bad;
+			if (cli_parse_num("--downtime-ms", optarg, 1, 60000, &v) < 0) goto bad;
 			json_object_set_new(o, "downtime_ms", json_integer(v));
 			break;
 		case 'b':
-			if (parse_num("--bandwidth", optarg, 1, 1000000, &v) < 0) goto bad;
+			if (cli_parse_num("--bandwidth", optarg, 1, 1000000, &v) < 0) goto bad;
 			json_object_set_new(o, "bandwidth_mbps", json_integer(v));
 			break;
 		case 'p':
-			if (parse_num("--parallel", optarg, 1, 64, &v) < 0) goto bad;
+			if (cli_parse_num("--parallel", optarg, 1, 64, &v) < 0) goto bad;
 			json_object_set_new(o, "parallel", json_integer(v));
 			break;
 		case 't':
-			if (parse_num("--timeout", optarg, 1, 86400, &v) < 0) goto bad;
+			if (cli_parse_num("--timeout", optarg, 1, 86400, &v) < 0) goto bad;
 			json_object_set_new(o, "timeout_s", json_integer(v));
 			break;
 		case 'a': json_object_set_new(o, "auto_converge", json_true()); break;
@@ -293,13 +279,13 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 			break;
 		default:
 			json_decref(o);
-			return cli_usage(argv[0], true);
+			return 2;   /* cli_getopt said why */
 		}
 	}
 	if (special) {
 		json_decref(o);
-		if (optind != argc - 1)
-			return cli_usage(argv[0], true);
+		if (cli_args_done(argc, argv, 1) < 0)
+			return 2;
 		if (cli_call(cli, special, json_pack("{s:s}", "name", argv[optind]), &res))
 			return 1;
 		if (cli->json)
@@ -309,9 +295,9 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 		json_decref(res);
 		return 0;
 	}
-	if (optind != argc - 2) {
+	if (cli_args_done(argc, argv, 2) < 0) {
 		json_decref(o);
-		return cli_usage(argv[0], true);
+		return 2;
 	}
 	const char *name = argv[optind], *dest = argv[optind + 1];
 	struct host_entry h;

@@ -57,9 +57,8 @@ int cmd_probe(struct cli *cli, int argc, char **argv)
 
 	probe_cfg_default(&cfg);
 	probe_parse_methods("icmp", cfg.use, &err);
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		char *end;
+	while ((c = cli_getopt(cli, argc, argv, "", opts)) != -1) {
+		double v;
 		switch (c) {
 		case 'm':
 			if (probe_parse_methods(optarg, cfg.use, &err) < 0) {
@@ -68,39 +67,29 @@ int cmd_probe(struct cli *cli, int argc, char **argv)
 			}
 			break;
 		case 'i':
-			interval_ms = strtod(optarg, &end);
-			if (*end || interval_ms <= 0 || interval_ms > 60000) {
-				fprintf(stderr, "ferry: --interval-ms must be above 0 (and at most 60000)\n");
+			if (cli_parse_real("--interval-ms", optarg, 0.001, 60000, &interval_ms) < 0)
 				return 2;
-			}
 			break;
 		case 'd':
-			cfg.duration_ms = (int)(strtod(optarg, &end) * 1000);
-			if (*end || cfg.duration_ms <= 0) {
-				fprintf(stderr, "ferry: --duration needs a positive number of seconds\n");
+			if (cli_parse_real("--duration (seconds)", optarg, 0.001, 864000, &v) < 0)
 				return 2;
-			}
+			cfg.duration_ms = (int)(v * 1000);
 			break;
 		case 't':
-			threshold_ms = strtod(optarg, &end);
-			if (*end || threshold_ms <= 0) {
-				fprintf(stderr, "ferry: --threshold-ms needs a positive number\n");
+			if (cli_parse_real("--threshold-ms", optarg, 0.001, 3600000, &threshold_ms) < 0)
 				return 2;
-			}
 			break;
 		case 'T':
-			cfg.timeout_ms = atoi(optarg);
-			if (cfg.timeout_ms <= 0) {
-				fprintf(stderr, "ferry: --timeout-ms needs a positive number\n");
+			if (cli_parse_real("--timeout-ms", optarg, 1, 3600000, &v) < 0)
 				return 2;
-			}
+			cfg.timeout_ms = (int)v;
 			break;
 		case 'c': csv = optarg; break;
-		default: return cli_usage(argv[0], true);
+		default: return 2;   /* cli_getopt said why */
 		}
 	}
-	if (optind != argc - 1)
-		return cli_usage(argv[0], true);
+	if (cli_args_done(argc, argv, 1) < 0)
+		return 2;
 	snprintf(cfg.target, sizeof(cfg.target), "%s", argv[optind]);
 	if (interval_ms > 0)
 		for (int m = 0; m < PROBE_N; m++)

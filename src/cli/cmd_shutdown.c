@@ -11,19 +11,14 @@ int cmd_shutdown(struct cli *cli, int argc, char **argv)
 	int timeout = 60, c;
 	json_t *res;
 
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "t:", opts, NULL)) != -1) {
-		if (c != 't')
-			return cli_usage(argv[0], true);
-		char *end;
-		timeout = (int)strtol(optarg, &end, 10);
-		if (*end || timeout < 1 || timeout > 3600) {
-			fprintf(stderr, "ferry: --timeout must be 1 to 3600 seconds\n");
+	while ((c = cli_getopt(cli, argc, argv, "t:", opts)) != -1) {
+		long long v;
+		if (c != 't' || cli_parse_num("--timeout", optarg, 1, 3600, &v) < 0)
 			return 2;
-		}
+		timeout = (int)v;
 	}
-	if (optind != argc - 1)
-		return cli_usage(argv[0], true);
+	if (cli_args_done(argc, argv, 1) < 0)
+		return 2;
 	if (cli->timeout_ms < (timeout + 10) * 1000)
 		cli->timeout_ms = (timeout + 10) * 1000;
 	if (cli_call(cli, "shutdown", json_pack("{s:s, s:i}", "name", argv[optind], "timeout_s", timeout), &res))

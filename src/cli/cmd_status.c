@@ -5,7 +5,7 @@
 
 int cmd_status(struct cli *cli, int argc, char **argv)
 {
-	const char *name = cli_one_name(argc, argv);
+	const char *name = cli_one_name(cli, argc, argv);
 	json_t *res, *vif;
 	size_t i;
 	char up[32];

@@ -193,13 +193,13 @@ int main(int argc, char **argv)
 		case 'S': cli.socket = optarg; break;
 		case 'K': cli.key = optarg; break;
 		case 'j': cli.json = true; break;
-		case 'T':
-			cli.timeout_ms = atoi(optarg) * 1000;
-			if (cli.timeout_ms <= 0) {
-				fprintf(stderr, "ferry: --timeout needs a positive number of seconds\n");
+		case 'T': {
+			long long v;
+			if (cli_parse_num("--timeout", optarg, 1, 86400, &v) < 0)
 				return 2;
-			}
+			cli.timeout_ms = (int)v * 1000;
 			break;
+		}
 		case 'V': printf("ferry %s\n", FERRY_VERSION); return 0;
 		case 'h': print_global_usage(stdout); return 0;
 		default: print_global_usage(stderr); return 2;

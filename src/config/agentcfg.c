@@ -219,12 +219,10 @@ int agentcfg_load(const char *path, struct agent_config **out, struct ferr *err)
 {
 	char *text;
 	size_t len;
-	int r = file_read_all(path, CFG_MAX_BYTES, &text, &len);
+	int r = cfg_read_file(path, &text, &len, err);
 
-	if (r < 0) {
-		ferr_set(err, "%s: %s", path, strerror(-r));
+	if (r < 0)
 		return r;
-	}
 	r = agentcfg_parse(text, len, path, out, err);
 	free(text);
 	return r;

@@ -271,16 +271,23 @@ int cfg_parse(const char *text, size_t len, const char *path, struct cfg_doc **o
 	return 0;
 }
 
+int cfg_read_file(const char *path, char **text, size_t *len, struct ferr *err)
+{
+	int r = file_read_all(path, CFG_MAX_BYTES, text, len);
+
+	if (r < 0)
+		ferr_set(err, "%s: %s", path, r == -EFBIG ? "file larger than 256 KiB" : strerror(-r));
+	return r;
+}
+
 int cfg_parse_file(const char *path, struct cfg_doc **out, struct ferr *err)
 {
 	char *text;
 	size_t len;
-	int r = file_read_all(path, CFG_MAX_BYTES, &text, &len);
+	int r = cfg_read_file(path, &text, &len, err);
 
-	if (r < 0) {
-		ferr_set(err, "%s: %s", path, r == -EFBIG ? "file larger than 256 KiB" : strerror(-r));
+	if (r < 0)
 		return r;
-	}
 	r = cfg_parse(text, len, path, out, err);
 	free(text);
 	return r;

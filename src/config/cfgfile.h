@@ -42,6 +42,8 @@ struct cfg_doc {
  * err to "path:line: reason"; *out is written only on success. */
 int cfg_parse(const char *text, size_t len, const char *path, struct cfg_doc **out, struct ferr *err);
 int cfg_parse_file(const char *path, struct cfg_doc **out, struct ferr *err);
+/* The one reader of config files: at most CFG_MAX_BYTES; err = "path: why". */
+int cfg_read_file(const char *path, char **text, size_t *len, struct ferr *err);
 void cfg_doc_free(struct cfg_doc *d);
 
 /* Returns the entry for key, or NULL. */

@@ -1,5 +1,6 @@
 /* hosts.c: read the hosts file. */
 #include "config/hosts.h"
+#include "net/stream.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -42,8 +43,9 @@ static int parse_line(char *line, struct host_entry *h)
 			h->port = atoi(colon + 1);
 			if (h->port < 1 || h->port > 65535)
 				return -EINVAL;
-			unsigned char ip[16];
-			if (inet_pton(AF_INET, h->addr, ip) != 1 && inet_pton(AF_INET6, h->addr, ip) != 1)
+			struct sockaddr_storage ss;
+			socklen_t sl;
+			if (sock_addr_parse(h->addr, h->port, &ss, &sl) < 0)
 				return -EINVAL;
 		} else if (!strncmp(tok, "netns=", 6)) {
 			/* Too long is an error, never a cut (a cut path names another file). */

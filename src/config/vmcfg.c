@@ -379,12 +379,10 @@ int vmcfg_load(const char *path, struct vm_config **out, struct ferr *err)
 {
 	char *text, *dir, *copy, abs[4096];
 	size_t len;
-	int r = file_read_all(path, CFG_MAX_BYTES, &text, &len);
+	int r = cfg_read_file(path, &text, &len, err);
 
-	if (r < 0) {
-		ferr_set(err, "%s: %s", path, r == -EFBIG ? "file larger than 256 KiB" : strerror(-r));
+	if (r < 0)
 		return r;
-	}
 	copy = xstrdup(path);
 	dir = dirname(copy);
 	if (dir[0] != '/' && getcwd(abs, sizeof(abs))) {

@@ -51,6 +51,8 @@ struct vm {
 	int button_presses;
 	struct waiter *waiters;
 	bool incoming;          /* a migration destination, not yet running */
+	bool incoming_active;   /* QEMU still receives an incoming migration (post-copy:
+				 * after the guest runs here, until "completed") */
 	struct mig_job *mig;    /* source side of a running migration */
 	struct mig_dst *dst;    /* destination side of a running migration */
 	struct vm *next;

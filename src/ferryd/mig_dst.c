@@ -55,24 +55,15 @@ static int mig_address(struct agent *ag, char *out, size_t n)
 /* A free TCP port on addr (the kernel picks it; QEMU binds it right after). */
 static int free_port(const char *addr)
 {
-	struct sockaddr_storage ss = {0};
-	struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+	struct sockaddr_storage ss;
 	socklen_t len;
 	int fd, port = -1;
 
-	if (inet_pton(AF_INET6, addr, &a6->sin6_addr) == 1) {
-		a6->sin6_family = AF_INET6;
-		len = sizeof(*a6);
-	} else if (inet_pton(AF_INET, addr, &a4->sin_addr) == 1) {
-		a4->sin_family = AF_INET;
-		len = sizeof(*a4);
-	} else {
+	if (sock_addr_parse(addr, 0, &ss, &len) < 0)
 		return -1;
-	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd >= 0 && bind(fd, (struct sockaddr *)&ss, len) == 0 && getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
-		port = ntohs(ss.ss_family == AF_INET6 ? a6->sin6_port : a4->sin_port);
+		port = sock_addr_port(&ss);
 	if (fd >= 0)
 		close(fd);
 	return port;

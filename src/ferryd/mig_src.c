@@ -1127,7 +1127,60 @@ static void start_reboot(struct mig_job *j)
 	peer_call(j->peer, "mig-check", json_pack("{s:s}", "config", j->cfg_text), on_reboot_checked, j);
 }
 
+/* A move asked for while the guest is still being received here (the tail
+ * of a post-copy) waits for that to end, at most INCOMING_WAIT_MS. */
+#define INCOMING_WAIT_MS 30000
+struct deferred_start {
+	struct agent *ag;
+	char name[VM_NAME_MAX + 1];
+	json_t *args;
+	long client_id, req_id;
+	int64_t deadline_us;
+};
+
+static void mig_src_start_now(struct agent *ag, struct vm *vm, json_t *args, long client_id, long req_id);
+
+static void retry_start(struct loop *l, void *opaque)
+{
+	struct deferred_start *ds = opaque;
+	struct vm *vm = vm_find(ds->ag, ds->name);
+
+	if (!vm) {
+		server_reply(ds->ag, ds->client_id, proto_reply_err(ds->req_id, "%s is gone from host %s", ds->name,
+								    ds->ag->cfg->host));
+	} else if (vm->incoming_active && time_mono_us() < ds->deadline_us) {
+		loop_add_timer(l, 100, retry_start, ds);
+		return;
+	} else if (vm->incoming_active) {
+		server_reply(ds->ag, ds->client_id, proto_reply_err(ds->req_id,
+			"%s is still being received on host %s (its incoming migration did not end within %d s)",
+			ds->name, ds->ag->cfg->host, INCOMING_WAIT_MS / 1000));
+	} else {
+		log_info("incoming migration ended, starting the move", "vm=%s", ds->name);
+		mig_src_start_now(ds->ag, vm, ds->args, ds->client_id, ds->req_id);
+	}
+	json_decref(ds->args);
+	free(ds);
+}
+
 void mig_src_start(struct agent *ag, struct vm *vm, json_t *args, long client_id, long req_id)
+{
+	if (vm->incoming_active && !vm->mig && !vm->dst) {
+		struct deferred_start *ds = xcalloc(1, sizeof(*ds));
+		ds->ag = ag;
+		snprintf(ds->name, sizeof(ds->name), "%s", vm->cfg->name);
+		ds->args = json_incref(args);
+		ds->client_id = client_id;
+		ds->req_id = req_id;
+		ds->deadline_us = time_mono_us() + INCOMING_WAIT_MS * 1000LL;
+		log_info("move waits for the incoming migration to end", "vm=%s", vm->cfg->name);
+		loop_add_timer(ag->loop, 100, retry_start, ds);
+		return;
+	}
+	mig_src_start_now(ag, vm, args, client_id, req_id);
+}
+
+static void mig_src_start_now(struct agent *ag, struct vm *vm, json_t *args, long client_id, long req_id)
 {
 	json_t *dest = json_object_get(args, "dest");
 	const char *dname = json_string_value(json_object_get(dest, "host"));

@@ -307,7 +307,6 @@ static void peer_io(struct loop *l, int fd, uint32_t events, void *opaque)
 {
 	struct peer *p = opaque;
 	struct ferr err = {0};
-	char chunk[16384];
 	json_t *msg;
 
 	(void)l;
@@ -342,7 +341,7 @@ static void peer_io(struct loop *l, int fd, uint32_t events, void *opaque)
 	if (p->phase == P_DEAD)
 		return;
 	do {
-		ssize_t n = stream_read(p->st, chunk, sizeof(chunk), &err);
+		ssize_t n = stream_read_frames(p->st, &p->in, &err);
 		if (n == -EAGAIN)
 			break;
 		if (n <= 0) {
@@ -350,7 +349,6 @@ static void peer_io(struct loop *l, int fd, uint32_t events, void *opaque)
 			return;
 		}
 		p->last_rx_us = time_mono_us();
-		jsonframe_feed(&p->in, chunk, n);
 		int r = 0;
 		while (p->phase != P_DEAD && (r = jsonframe_next(&p->in, &msg, &err)) == 1) {
 			dispatch(p, msg);

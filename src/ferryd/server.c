@@ -456,7 +456,10 @@ static void on_readable(struct client *c)
 	int r = 0;
 
 	do {
-		ssize_t n = stream_read(c->st, chunk, sizeof(chunk), &err);
+		/* Console bytes go to the serial line as they are; requests
+		 * through the framer. */
+		ssize_t n = c->phase == C_CONSOLE ? stream_read(c->st, chunk, sizeof(chunk), &err)
+						  : stream_read_frames(c->st, &c->in, &err);
 		if (n == -EAGAIN)
 			break;
 		if (n <= 0) {
@@ -468,7 +471,6 @@ static void on_readable(struct client *c)
 			buf_append(&c->console_out, chunk, n);
 			continue;
 		}
-		jsonframe_feed(&c->in, chunk, n);
 		/* A malformed message gets its error and the ones behind it are
 		 * still served, unless the framing itself is lost. */
 		while (c->phase == C_OPEN && (r = jsonframe_next(&c->in, &msg, &err)) != 0) {

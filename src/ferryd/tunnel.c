@@ -123,18 +123,11 @@ static int handshake(struct stream *s, struct ferr *err)
 	return r;
 }
 
-/* In side, in a child: the connection is authenticated; reach QEMU, copy. */
-static void serve_in(const struct relay *rl, struct stream *s)
+/* Both sides, in a child: the TLS leg is up; copy until either side ends. */
+static void copy_and_close(int plain, struct stream *s)
 {
-	struct ferr err = {0};
-	int plain, fl, sz = SOCKBUF;
+	int fl = fcntl(plain, F_GETFL), sz = SOCKBUF;
 
-	if ((plain = sock_connect_unix(rl->unix_path, &err)) < 0) {
-		log_error("tunnel: cannot reach QEMU", "error=\"%s\"", err.msg);
-		stream_free(s);
-		return;
-	}
-	fl = fcntl(plain, F_GETFL);
 	fcntl(plain, F_SETFL, fl & ~O_NONBLOCK);
 	setsockopt(plain, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 	pump(plain, s);
@@ -143,27 +136,34 @@ static void serve_in(const struct relay *rl, struct stream *s)
 	close(plain);
 }
 
-/* One connection, in a child of the relay: set up the other leg, then copy. */
-static void serve(const struct relay *rl, int fd)
+/* In side: the connection is authenticated (relay_in_main); reach QEMU. */
+static void serve_in(const struct relay *rl, struct stream *s)
+{
+	struct ferr err = {0};
+	int plain = sock_connect_unix(rl->unix_path, &err);
+
+	if (plain < 0) {
+		log_error("tunnel: cannot reach QEMU", "error=\"%s\"", err.msg);
+		stream_free(s);
+		return;
+	}
+	copy_and_close(plain, s);
+}
+
+/* Out side: QEMU connected to our Unix socket (fd); reach the other relay. */
+static void serve_out(const struct relay *rl, int fd)
 {
 	struct ferr err = {0};
 	struct stream *s;
-	int plain = -1, tcp, one = 1, fl;
+	int tcp, one = 1, fl, sz = SOCKBUF;
 
-	if (rl->out) {
-		plain = fd;
-		if ((tcp = sock_connect_tcp(rl->addr, rl->port, CONNECT_TIMEOUT_MS, &err)) < 0) {
-			log_error("tunnel: cannot reach the other host", "error=\"%s\"", err.msg);
-			return;
-		}
-		s = stream_new_client(tcp, &rl->key);
-	} else {
-		tcp = fd;
-		s = stream_new_server(tcp, &rl->key);
+	if ((tcp = sock_connect_tcp(rl->addr, rl->port, CONNECT_TIMEOUT_MS, &err)) < 0) {
+		log_error("tunnel: cannot reach the other host", "error=\"%s\"", err.msg);
+		return;
 	}
+	s = stream_new_client(tcp, &rl->key);
 	setsockopt(tcp, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	int sz = SOCKBUF;
-	setsockopt(tcp, SOL_SOCKET, rl->out ? SO_SNDBUF : SO_RCVBUF, &sz, sizeof(sz));
+	setsockopt(tcp, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 	/* The stream layer is non-blocking; the relay child blocks in poll. */
 	fl = fcntl(tcp, F_GETFL);
 	fcntl(tcp, F_SETFL, fl | O_NONBLOCK);
@@ -172,18 +172,7 @@ static void serve(const struct relay *rl, int fd)
 		stream_free(s);
 		return;
 	}
-	if (!rl->out && (plain = sock_connect_unix(rl->unix_path, &err)) < 0) {
-		log_error("tunnel: cannot reach QEMU", "error=\"%s\"", err.msg);
-		stream_free(s);
-		return;
-	}
-	fl = fcntl(plain, F_GETFL);
-	fcntl(plain, F_SETFL, fl & ~O_NONBLOCK);
-	setsockopt(plain, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-	pump(plain, s);
-	stream_bye(s);
-	stream_free(s);
-	close(plain);
+	copy_and_close(fd, s);
 }
 
 static void relay_main(const struct relay *rl, int lfd)
@@ -212,7 +201,7 @@ static void relay_main(const struct relay *rl, int lfd)
 			 * when either side closes; tunnel_stop ends it too. */
 			close(lfd);
 			prctl(PR_SET_PDEATHSIG, 0);
-			serve(rl, fd);
+			serve_out(rl, fd);
 			_exit(0);
 		}
 		close(fd);
@@ -381,22 +370,14 @@ pid_t tunnel_in_start(const char *addr, const char *from, int *port, const char 
 		      const struct tls_key *key, struct ferr *err)
 {
 	struct relay rl = { .out = false, .key = *key };
-	struct sockaddr_storage ss = {0};
-	struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+	struct sockaddr_storage ss;
 	socklen_t sl;
 	int lfd;
 
 	snprintf(rl.unix_path, sizeof(rl.unix_path), "%s", unix_path);
 	snprintf(rl.from, sizeof(rl.from), "%s", from ? from : "");
 	/* Port 0: the kernel picks a free one, and it stays ours. */
-	if (inet_pton(AF_INET, addr, &a4->sin_addr) == 1) {
-		a4->sin_family = AF_INET;
-		sl = sizeof(*a4);
-	} else if (inet_pton(AF_INET6, addr, &a6->sin6_addr) == 1) {
-		a6->sin6_family = AF_INET6;
-		sl = sizeof(*a6);
-	} else {
+	if (sock_addr_parse(addr, 0, &ss, &sl) < 0) {
 		ferr_set(err, "tunnel: '%s' is not an IP address", addr);
 		return -EINVAL;
 	}
@@ -412,7 +393,7 @@ pid_t tunnel_in_start(const char *addr, const char *from, int *port, const char 
 			close(lfd);
 		return -e;
 	}
-	*port = ntohs(ss.ss_family == AF_INET ? a4->sin_port : a6->sin6_port);
+	*port = sock_addr_port(&ss);
 	return relay_fork(&rl, lfd, err);
 }
 

@@ -126,6 +126,15 @@ static void on_event(struct qmp *q, const char *event, json_t *data, int64_t qem
 	log_event(vm, event, data, qemu_us, recv_us);
 	log_info("qmp event", "vm=%s event=%s qemu_us=%lld recv_us=%lld", vm->cfg->name, event,
 		 (long long)qemu_us, (long long)recv_us);
+	if (!strcmp(event, "MIGRATION") && !vm->mig) {
+		/* Not our outgoing one: the incoming stream's state. A post-copy
+		 * destination runs the guest long before it reaches "completed";
+		 * an outgoing migration started before that found QEMU 7.2 still
+		 * tearing the incoming one down. */
+		const char *st = json_string_value(json_object_get(data, "status"));
+		vm->incoming_active = st && strcmp(st, "completed") && strcmp(st, "failed") && strcmp(st, "cancelled") &&
+				      strcmp(st, "none");
+	}
 	if (vm->mig)
 		mig_src_on_event(vm, event, data, qemu_us);
 	if (vm->dst)

@@ -1,5 +1,6 @@
 /* stream.c: plain Unix-socket streams and TLS-PSK TCP streams (GnuTLS). */
 #include "net/stream.h"
+#include "util/jsonframe.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -268,6 +269,16 @@ ssize_t stream_write(struct stream *s, const void *p, size_t n, struct ferr *err
 	return -EPROTO;
 }
 
+ssize_t stream_read_frames(struct stream *s, struct jsonframe *f, struct ferr *err)
+{
+	char chunk[16384];
+	ssize_t n = stream_read(s, chunk, sizeof(chunk), err);
+
+	if (n > 0)
+		jsonframe_feed(f, chunk, (size_t)n);
+	return n;
+}
+
 int stream_flush_buf(struct stream *s, struct buf *b, struct ferr *err)
 {
 	while (b->len) {
@@ -292,6 +303,33 @@ void stream_bye(struct stream *s)
 		gnutls_bye(s->tls, GNUTLS_SHUT_WR);
 }
 
+int sock_addr_parse(const char *ip, int port, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (ip && inet_pton(AF_INET, ip, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons(port);
+		*len = sizeof(*a4);
+		return 0;
+	}
+	if (ip && inet_pton(AF_INET6, ip, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons(port);
+		*len = sizeof(*a6);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int sock_addr_port(const struct sockaddr_storage *ss)
+{
+	return ntohs(ss->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)ss)->sin6_port
+					       : ((const struct sockaddr_in *)ss)->sin_port);
+}
+
 static int parse_tcp(const char *hostport, struct sockaddr_storage *ss, socklen_t *len, struct ferr *err)
 {
 	char host[128];
@@ -314,18 +352,7 @@ static int parse_tcp(const char *hostport, struct sockaddr_storage *ss, socklen_
 		memmove(host, host + 1, strlen(host));
 		host[strlen(host) - 1] = 0;
 	}
-	memset(ss, 0, sizeof(*ss));
-	struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-	if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
-		a4->sin_family = AF_INET;
-		a4->sin_port = htons(port);
-		*len = sizeof(*a4);
-	} else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
-		a6->sin6_family = AF_INET6;
-		a6->sin6_port = htons(port);
-		*len = sizeof(*a6);
-	} else {
+	if (sock_addr_parse(host, (int)port, ss, len) < 0) {
 		ferr_set(err, "'%s' is not an IP address", host);
 		return -EINVAL;
 	}

@@ -37,6 +37,11 @@ bool stream_handshake_wants_write(const struct stream *s);
 /* n > 0 bytes, 0 at EOF, -EAGAIN, or -errno/-EPROTO. */
 ssize_t stream_read(struct stream *s, void *p, size_t n, struct ferr *err);
 ssize_t stream_write(struct stream *s, const void *p, size_t n, struct ferr *err);
+/* Reads what is there (at most 16 KiB) into the JSON framer f: as
+ * stream_read (n > 0 bytes fed, 0 at EOF, -EAGAIN, -errno). The one
+ * read-and-frame step of the server, the peer client and the CLI. */
+struct jsonframe;
+ssize_t stream_read_frames(struct stream *s, struct jsonframe *f, struct ferr *err);
 /* Writes as much of b as the stream takes now and drops it from b.
  * 0 (b may still hold bytes: wait for POLLOUT), or -errno with err. */
 struct buf;
@@ -45,6 +50,12 @@ int stream_flush_buf(struct stream *s, struct buf *b, struct ferr *err);
 bool stream_pending(const struct stream *s);
 /* Orderly TLS close (best effort) before stream_free. */
 void stream_bye(struct stream *s);
+
+/* The one parser of IP literals: ip (IPv4 or IPv6, no brackets) and port
+ * into *ss and *len; -EINVAL if ip is not an IP literal. */
+#include <sys/socket.h>
+int sock_addr_parse(const char *ip, int port, struct sockaddr_storage *ss, socklen_t *len);
+int sock_addr_port(const struct sockaddr_storage *ss);
 
 /* "unix:/path" or "tcp:ADDR:PORT" (ADDR an IPv4/IPv6 literal). */
 int sock_listen(const char *spec, struct ferr *err);

@@ -1,5 +1,6 @@
 /* args.c: the schemas of the control protocol's ops and their checker. */
 #include "proto/args.h"
+#include "net/stream.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -110,9 +111,10 @@ static bool name_valid(const char *s)
 
 static bool addr_valid(const char *s)
 {
-	unsigned char b[16];
+	struct sockaddr_storage ss;
+	socklen_t len;
 
-	return s && (inet_pton(AF_INET, s, b) == 1 || inet_pton(AF_INET6, s, b) == 1);
+	return sock_addr_parse(s, 0, &ss, &len) == 0;
 }
 
 /* A short printable rendering of a key for error messages: a hostile key

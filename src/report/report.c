@@ -12,7 +12,9 @@
 
 #include "stats/stats.h"
 
-static const char *defs[][2] = {
+/* The downtime definitions, in the order every table and plot shows them
+ * (docs/downtime.md): the record key, then what it measures. */
+const struct report_def report_defs[] = {
 	{ "pause_ms", "pause window (source STOP to destination RESUME)" },
 	{ "qemu_downtime_ms", "QEMU's downtime figure" },
 	{ "net_gap_ms", "net gap (longest time between ICMP replies)" },
@@ -21,7 +23,8 @@ static const char *defs[][2] = {
 	{ "guest_gap_ms", "guest gap (longest time between heartbeats from inside)" },
 	{ "total_ms", "total time of the move" },
 };
-#define N_DEFS (sizeof(defs) / sizeof(defs[0]))
+const size_t report_n_defs = sizeof(report_defs) / sizeof(report_defs[0]);
+#define N_DEFS report_n_defs
 
 static const char *colors[] = { "#1f77b4", "#d62728", "#2ca02c", "#9467bd" };
 
@@ -284,13 +287,13 @@ int report_write(const char *path, json_t *bench, struct ferr *err)
 	for (int m = 0; m < n_modes; m++) {
 		per = json_object_get(stats, modes[m]);
 		for (size_t d = 0; d < N_DEFS; d++) {
-			json_t *s = json_object_get(per, defs[d][0]), *ci = json_object_get(s, "median_ci95");
+			json_t *s = json_object_get(per, report_defs[d].key), *ci = json_object_get(s, "median_ci95");
 			if (!s)
 				continue;
 			fprintf(f, "<tr><td>");
 			esc(f, modes[m]);
 			fprintf(f, "</td><td>%s</td><td>%lld</td><td>%.1f</td><td>%.1f</td><td>%.1f</td><td>%.1f</td><td>%.1f</td><td>%.1f</td><td>%.1f&ndash;%.1f</td></tr>\n",
-				defs[d][0], (long long)json_integer_value(json_object_get(s, "n")),
+				report_defs[d].key, (long long)json_integer_value(json_object_get(s, "n")),
 				json_number_value(json_object_get(s, "mean")), json_number_value(json_object_get(s, "median")),
 				json_number_value(json_object_get(s, "sd")), json_number_value(json_object_get(s, "min")),
 				json_number_value(json_object_get(s, "max")), json_number_value(json_object_get(s, "p95")),
@@ -299,7 +302,7 @@ int report_write(const char *path, json_t *bench, struct ferr *err)
 	}
 	fprintf(f, "</table>\n<h2>Each definition across modes</h2>\n");
 	for (size_t d = 0; d < N_DEFS; d++)
-		boxplot(f, runs, modes, n_modes, defs[d][0], defs[d][1]);
+		boxplot(f, runs, modes, n_modes, report_defs[d].key, report_defs[d].what);
 	fprintf(f, "<h2>One migration per mode</h2>\n");
 	for (int m = 0; m < n_modes; m++) {
 		json_t *r = typical_run(runs, modes[m]);

@@ -5,6 +5,13 @@
 #include <jansson.h>
 #include "util/util.h"
 
+/* The downtime definitions: record key and what it measures, in order. */
+struct report_def {
+	const char *key, *what;
+};
+extern const struct report_def report_defs[];
+extern const size_t report_n_defs;
+
 /* Writes the report of a bench (the object ferry bench --json writes:
  * runs with their records, stats per mode and definition) to path. */
 int report_write(const char *path, json_t *bench, struct ferr *err);

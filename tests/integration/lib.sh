@@ -37,6 +37,15 @@ dump_lab_logs() {
 finish() {
 	rm -f /tmp/ferry-test-out.$$
 	[ "$T_FAIL" = 0 ] || dump_lab_logs
+	# The whole logs too, for a failure nobody can reproduce at will.
+	if [ "$T_FAIL" != 0 ] && [ -d /run/ferry-lab ]; then
+		local keep=build/test-logs/lab-$(basename "$0" .sh)
+		rm -rf "$keep"; mkdir -p "$keep"
+		for f in /run/ferry-lab/*/ferryd.log /run/ferry-lab/*/vms/*/qemu.log; do
+			[ -f "$f" ] && cp "$f" "$keep/$(echo "${f#/run/ferry-lab/}" | tr / _)"
+		done
+		echo "# full lab logs kept in $keep"
+	fi
 	echo "1..$T_N"
 	[ "$T_FAIL" = 0 ]
 }

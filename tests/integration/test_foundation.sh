@@ -44,6 +44,15 @@ ${FERRY%ferry}ferryd -c "$tmp/solo.conf" 2> "$tmp/solo.log" &
 solo=$!
 for i in $(seq 50); do [ -S "$tmp/solo.sock" ] && break; sleep 0.1; done
 check "a local agent answers on its Unix socket" sh -c "$FERRY --socket $tmp/solo.sock --json list | grep -q '\"host\": \"solo\"'"
+# Global options before or after the verb, as git/kubectl/virsh users expect.
+check "global options after the verb: ferry list --socket S --json" sh -c "$FERRY list --socket $tmp/solo.sock --json | grep -q '\"host\": \"solo\"'"
+check "global options mixed: ferry --json list --socket S" sh -c "$FERRY --json list --socket=$tmp/solo.sock | grep -q '\"host\": \"solo\"'"
+check "history --json after the verb" sh -c "$FERRY history --socket $tmp/solo.sock --json --last 5 | grep -q '\"migrations\"'"
+check_fails "an unknown option is an error on every verb" "ferry list: unknown option --bogus" $FERRY list --socket $tmp/solo.sock --bogus
+check_fails "a stray argument is an error" "ferry list: unexpected argument 'extra'" $FERRY list --socket $tmp/solo.sock extra
+check_fails "numbers are parsed one way: trailing text refused" "--timeout needs a whole number from 1 to 86400, not '5s'" $FERRY --timeout 5s list
+check_fails "numbers are parsed one way: the verb's own --timeout too" "--timeout needs a whole number from 1 to 3600, not '-1'" $FERRY shutdown web1 --timeout -1
+check_fails "lab up with an unknown option builds nothing" "ferry lab up: unknown option --bogus" $FERRY lab up --bogus
 check_fails "a missing QEMU is one clear sentence" "QEMU \(/nonexistent/qemu-system-x86_64\) is not installed on host solo" $FERRY --socket "$tmp/solo.sock" create $CFG
 check "the Unix socket is for its owner only" sh -c "[ \$(( 0\$(stat -c %a $tmp/solo.sock) & 077 )) = 0 ]"
 check_fails "a second agent on the same state folder is refused" "another ferryd already runs" ${FERRY%ferry}ferryd -c "$tmp/solo.conf"

@@ -121,7 +121,7 @@ check "the guest runs the memory dirtier" sh -c "$(declare -f guest); FERRY=$FER
 
 # 4. Bad input: a clear error, at once.
 check_fails "an unknown method is refused" "unknown probe method 'smoke'" timeout 5 $FERRY probe 10.77.0.2 --method smoke
-check_fails "interval 0 is refused" "interval-ms must be above 0" timeout 5 $FERRY probe 10.77.0.2 --interval-ms 0
+check_fails "interval 0 is refused" "--interval-ms needs a number from 0.001 to 60000, not '0'" timeout 5 $FERRY probe 10.77.0.2 --interval-ms 0
 check_fails "a target that is not an address is refused" "not an IPv4 address" timeout 5 $FERRY probe web1.example
 check_fails "a silent target ends with 'no reply' after --duration" "no reply from 10.77.0.99" timeout 10 $FERRY lab exec client "$P" probe 10.77.0.99 --duration 1
 finish
