@@ -287,77 +287,59 @@ static void op_create(struct client *c, long id, json_t *args)
 	vm_create(c->ag, cfg, c->id, id);
 }
 
-static void op_status(struct client *c, long id, json_t *args)
+/* Ops on one VM: dispatch() found it (args "name") before calling these. */
+static void op_status(struct client *c, long id, json_t *args, struct vm *vm)
 {
-	struct vm *vm = need_vm(c, id, args);
-
-	if (vm)
-		server_reply(c->ag, c->id, proto_reply_ok(id, vm_describe(vm, true)));
+	(void)args;
+	server_reply(c->ag, c->id, proto_reply_ok(id, vm_describe(vm, true)));
 }
 
-static void op_shutdown(struct client *c, long id, json_t *args)
+static void op_shutdown(struct client *c, long id, json_t *args, struct vm *vm)
 {
 	json_t *t = json_object_get(args, "timeout_s");
-	struct vm *vm = need_vm(c, id, args);
 
-	if (vm)
-		vm_shutdown(vm, t ? (int)json_integer_value(t) : 60, c->id, id);
+	vm_shutdown(vm, t ? (int)json_integer_value(t) : 60, c->id, id);
 }
 
-static void op_destroy(struct client *c, long id, json_t *args)
+static void op_destroy(struct client *c, long id, json_t *args, struct vm *vm)
 {
-	struct vm *vm = need_vm(c, id, args);
-
-	if (vm)
-		vm_destroy(vm, c->id, id);
+	(void)args;
+	vm_destroy(vm, c->id, id);
 }
 
-static void op_console_req(struct client *c, long id, json_t *args)
+static void op_console_req(struct client *c, long id, json_t *args, struct vm *vm)
 {
-	struct vm *vm = need_vm(c, id, args);
-
-	if (vm)
-		op_console(c, id, vm);
+	(void)args;
+	op_console(c, id, vm);
 }
 
-static void op_pause(struct client *c, long id, json_t *args)
+static void op_pause(struct client *c, long id, json_t *args, struct vm *vm)
 {
-	struct vm *vm = need_vm(c, id, args);
-
-	if (vm)
-		vm_pause(vm, true, c->id, id);
+	(void)args;
+	vm_pause(vm, true, c->id, id);
 }
 
-static void op_unpause(struct client *c, long id, json_t *args)
+static void op_unpause(struct client *c, long id, json_t *args, struct vm *vm)
 {
-	struct vm *vm = need_vm(c, id, args);
-
-	if (vm)
-		vm_pause(vm, false, c->id, id);
+	(void)args;
+	vm_pause(vm, false, c->id, id);
 }
 
-static void op_migrate(struct client *c, long id, json_t *args)
+static void op_migrate(struct client *c, long id, json_t *args, struct vm *vm)
 {
-	struct vm *vm = need_vm(c, id, args);
-
-	if (vm)
-		mig_src_start(c->ag, vm, args, c->id, id);
+	mig_src_start(c->ag, vm, args, c->id, id);
 }
 
-static void op_migrate_cancel(struct client *c, long id, json_t *args)
+static void op_migrate_cancel(struct client *c, long id, json_t *args, struct vm *vm)
 {
-	struct vm *vm = need_vm(c, id, args);
-
-	if (vm)
-		mig_src_cancel(vm, c->id, id);
+	(void)args;
+	mig_src_cancel(vm, c->id, id);
 }
 
-static void op_migrate_recover(struct client *c, long id, json_t *args)
+static void op_migrate_recover(struct client *c, long id, json_t *args, struct vm *vm)
 {
-	struct vm *vm = need_vm(c, id, args);
-
-	if (vm)
-		mig_src_recover(vm, c->id, id);
+	(void)args;
+	mig_src_recover(vm, c->id, id);
 }
 
 static void op_history(struct client *c, long id, json_t *args)
@@ -378,33 +360,37 @@ static void op_history_add(struct client *c, long id, json_t *args)
 
 typedef void (*dst_op_fn)(struct agent *ag, json_t *args, long client_id, long req_id);
 
+/* The op table: one of fn (any op), vm_fn (an op on the VM named in args,
+ * found first) or dst (the destination side of a migration). The argument
+ * schemas are proto/args.c's, checked before any of these runs. */
 static const struct {
 	const char *name;
 	void (*fn)(struct client *c, long id, json_t *args);
-	dst_op_fn dst;      /* destination side of a migration */
+	void (*vm_fn)(struct client *c, long id, json_t *args, struct vm *vm);
+	dst_op_fn dst;
 } handlers[] = {
-	{ "ping", op_ping, NULL },
-	{ "list", op_list, NULL },
-	{ "create", op_create, NULL },
-	{ "status", op_status, NULL },
-	{ "shutdown", op_shutdown, NULL },
-	{ "destroy", op_destroy, NULL },
-	{ "console", op_console_req, NULL },
-	{ "pause", op_pause, NULL },
-	{ "unpause", op_unpause, NULL },
-	{ "migrate", op_migrate, NULL },
-	{ "migrate-cancel", op_migrate_cancel, NULL },
-	{ "migrate-recover", op_migrate_recover, NULL },
-	{ "history", op_history, NULL },
-	{ "history-add", op_history_add, NULL },
-	{ "mig-prepare", NULL, mig_dst_prepare },
-	{ "mig-finish", NULL, mig_dst_finish },
-	{ "mig-check", NULL, mig_dst_check },
-	{ "mig-postcopy", NULL, mig_dst_postcopy },
-	{ "mig-resumed", NULL, mig_dst_resumed },
-	{ "mig-abort", NULL, mig_dst_abort },
-	{ "mig-recover", NULL, mig_dst_recover },
-	{ "mig-pause", NULL, mig_dst_pause },
+	{ "ping", op_ping, NULL, NULL },
+	{ "list", op_list, NULL, NULL },
+	{ "create", op_create, NULL, NULL },
+	{ "status", NULL, op_status, NULL },
+	{ "shutdown", NULL, op_shutdown, NULL },
+	{ "destroy", NULL, op_destroy, NULL },
+	{ "console", NULL, op_console_req, NULL },
+	{ "pause", NULL, op_pause, NULL },
+	{ "unpause", NULL, op_unpause, NULL },
+	{ "migrate", NULL, op_migrate, NULL },
+	{ "migrate-cancel", NULL, op_migrate_cancel, NULL },
+	{ "migrate-recover", NULL, op_migrate_recover, NULL },
+	{ "history", op_history, NULL, NULL },
+	{ "history-add", op_history_add, NULL, NULL },
+	{ "mig-prepare", NULL, NULL, mig_dst_prepare },
+	{ "mig-finish", NULL, NULL, mig_dst_finish },
+	{ "mig-check", NULL, NULL, mig_dst_check },
+	{ "mig-postcopy", NULL, NULL, mig_dst_postcopy },
+	{ "mig-resumed", NULL, NULL, mig_dst_resumed },
+	{ "mig-abort", NULL, NULL, mig_dst_abort },
+	{ "mig-recover", NULL, NULL, mig_dst_recover },
+	{ "mig-pause", NULL, NULL, mig_dst_pause },
 };
 
 static void dispatch(struct client *c, json_t *msg)
@@ -439,10 +425,13 @@ static void dispatch(struct client *c, json_t *msg)
 	for (size_t i = 0; i < ARRAY_SIZE(handlers); i++) {
 		if (strcmp(handlers[i].name, op))
 			continue;
+		struct vm *vm;
 		if (handlers[i].fn)
 			handlers[i].fn(c, id, args);
-		else
+		else if (handlers[i].dst)
 			handlers[i].dst(ag, args, c->id, id);
+		else if ((vm = need_vm(c, id, args)))
+			handlers[i].vm_fn(c, id, args, vm);
 		break;
 	}
 	json_decref(empty);
