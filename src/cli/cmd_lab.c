@@ -7,6 +7,7 @@
  * The switches live in a namespace of their own, so any host's link can be
  * cut without touching another host. */
 #include "cli/cli.h"
+#include "config/cfgfile.h"
 #include "net/stream.h"
 
 #include <dirent.h>
@@ -236,13 +237,15 @@ static int lab_down(bool quiet);
  * project's checkout: build/guest), unless that is "/". */
 static char *agent_conf(const struct lab_host *h, bool allow_insecure)
 {
-	char cwd[PATH_MAX], dirs[PATH_MAX + 64];
-	struct buf b = {0};
+	char cwd[PATH_MAX];
+	struct buf dirs = {0}, b = {0};
 
 	mkdir_p(LAB_DIR "/images", 0700);
-	snprintf(dirs, sizeof(dirs), "\"" LAB_DIR "/images\"");
-	if (getcwd(cwd, sizeof(cwd)) && strcmp(cwd, "/") && !strchr(cwd, '"') && !strchr(cwd, '\\'))
-		snprintf(dirs + strlen(dirs), sizeof(dirs) - strlen(dirs), ", \"%s\"", cwd);
+	cfg_quote(&dirs, LAB_DIR "/images");
+	if (getcwd(cwd, sizeof(cwd)) && strcmp(cwd, "/")) {
+		buf_append(&dirs, ", ", 2);
+		cfg_quote(&dirs, cwd);
+	}
 	buf_printf(&b,
 		   "# ferryd on lab host %s (written by ferry lab up)\n"
 		   "host = \"%s\"\n"
@@ -251,7 +254,8 @@ static char *agent_conf(const struct lab_host *h, bool allow_insecure)
 		   "key_file = \"" LAB_DIR "/key\"\n"
 		   "vm_dirs = [ %s ]\n"
 		   "allow_insecure = %d\n",
-		   h->name, h->name, h->name, h->mgmt_ip, AGENT_PORT, h->name, dirs, allow_insecure ? 1 : 0);
+		   h->name, h->name, h->name, h->mgmt_ip, AGENT_PORT, h->name, dirs.data, allow_insecure ? 1 : 0);
+	buf_free(&dirs);
 	return b.data;
 }
 

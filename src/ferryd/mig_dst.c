@@ -52,6 +52,15 @@ static int mig_address(struct agent *ag, char *out, size_t n)
 	return -ENOENT;
 }
 
+/* Where to listen for client_id's stream: the address it reached us on
+ * (never every address), else this agent's configured TCP address. */
+static int listen_addr(struct agent *ag, long client_id, char *out, size_t n)
+{
+	if (server_client_local_addr(ag, client_id, out, n) == 0)
+		return 0;
+	return mig_address(ag, out, n);
+}
+
 /* A free TCP port on addr (the kernel picks it; QEMU binds it right after). */
 static int free_port(const char *addr)
 {
@@ -462,9 +471,7 @@ void mig_dst_prepare(struct agent *ag, json_t *args, long client_id, long req_id
 		      "network could read or inject a plaintext stream";
 	else if (check_sizes(ag, cfg, args, msg, sizeof(msg)) < 0)
 		why = msg;
-	/* Listen where the source reached us: never on every address. */
-	else if (server_client_local_addr(ag, client_id, d->addr, sizeof(d->addr)) < 0 &&
-		 mig_address(ag, d->addr, sizeof(d->addr)) < 0)
+	else if (listen_addr(ag, client_id, d->addr, sizeof(d->addr)) < 0)
 		why = "this agent has no TCP address to receive on";
 	if (why) {
 		server_reply(ag, client_id, proto_reply_err(req_id, "host %s refused %s: %s", ag->cfg->host, cfg->name, why));
@@ -657,16 +664,6 @@ void mig_dst_on_event(struct vm *vm, const char *event, json_t *data, int64_t qe
 	}
 }
 
-static struct req_ref *req_ref_new(struct agent *ag, long client_id, long req_id)
-{
-	struct req_ref *r = xcalloc(1, sizeof(*r));
-
-	r->ag = ag;
-	r->client_id = client_id;
-	r->req_id = req_id;
-	return r;
-}
-
 static void on_abort_gone(struct vm *vm, const char *err, void *opaque)
 {
 	struct req_ref *r = opaque;
@@ -740,8 +737,7 @@ void mig_dst_recover(struct agent *ag, json_t *args, long client_id, long req_id
 
 	if (!vm)
 		return;
-	if (!vm->dst || (server_client_local_addr(ag, client_id, addr, sizeof(addr)) < 0 &&
-			 mig_address(ag, addr, sizeof(addr)) < 0)) {
+	if (!vm->dst || listen_addr(ag, client_id, addr, sizeof(addr)) < 0) {
 		server_reply(ag, client_id, proto_reply_err(req_id, "%s is not migrating to host %s", vm->cfg->name, ag->cfg->host));
 		return;
 	}

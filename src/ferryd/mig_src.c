@@ -944,15 +944,16 @@ static void on_prepared(struct peer *p, json_t *result, const char *err, void *o
 	}
 	json_t *nbd = json_object_get(result, "nbd");
 	if (nbd) {
-		/* The storage copy, too, goes to the destination agent only. */
-		char nuri[128];
+		/* The storage copy, too, goes to the destination agent only (the
+		 * reply's schema checked the host is an IP literal, the port a port). */
 		const char *nh = json_string_value(json_object_get(nbd, "host"));
-		snprintf(nuri, sizeof(nuri), strchr(nh, ':') ? "tcp:[%s]:%lld" : "tcp:%s:%lld", nh,
-			 (long long)json_integer_value(json_object_get(nbd, "port")));
-		if (proto_tcp_uri_check(nuri, j->dest_addr, j->nbd_host, sizeof(j->nbd_host), &j->nbd_port, &rerr) < 0) {
-			job_fail(j, "storage copy: %s", rerr.msg);
+		if (!proto_same_addr(nh, j->dest_addr)) {
+			job_fail(j, "storage copy: the destination named an NBD server (%s) that is not its own (%s): refused",
+				 nh, j->dest_addr);
 			return;
 		}
+		snprintf(j->nbd_host, sizeof(j->nbd_host), "%s", nh);
+		j->nbd_port = (int)json_integer_value(json_object_get(nbd, "port"));
 	}
 	if (j->o.copy_storage && !nbd) {
 		job_fail(j, "host %s did not export the disks to copy", j->dest);
@@ -1280,9 +1281,5 @@ void mig_src_cancel(struct vm *vm, long client_id, long req_id)
 		server_reply(vm->ag, client_id, proto_reply_ok(req_id, json_pack("{s:s}", "status", "cancelled")));
 		return;
 	}
-	struct req_ref *r = xcalloc(1, sizeof(*r));
-	r->ag = vm->ag;
-	r->client_id = client_id;
-	r->req_id = req_id;
-	vm_qmp(vm, "migrate_cancel", NULL, on_cancel_sent, r);
+	vm_qmp(vm, "migrate_cancel", NULL, on_cancel_sent, req_ref_new(vm->ag, client_id, req_id));
 }

@@ -118,13 +118,9 @@ int server_client_local_addr(struct agent *ag, long client_id, char *out, size_t
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 
-	if (!c || getsockname(stream_fd(c->st), (struct sockaddr *)&ss, &sl) < 0)
+	if (!c || getsockname(stream_fd(c->st), (struct sockaddr *)&ss, &sl) < 0 || sock_addr_ntop(&ss, out, n) < 0)
 		return -ENOENT;
-	if (ss.ss_family == AF_INET && inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, n))
-		return 0;
-	if (ss.ss_family == AF_INET6 && inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, n))
-		return 0;
-	return -ENOENT;
+	return 0;
 }
 
 void server_reply(struct agent *ag, long client_id, json_t *reply)
@@ -182,11 +178,8 @@ static void client_update(struct client *c)
 	if (behind)
 		log_warn("client too slow, dropping it", "client=%ld peer=%s queued=%zu", c->id, c->peer, c->out.len);
 	if (behind || flush_out(c) < 0) {
-		struct req_ref *r = xcalloc(1, sizeof(*r));
-		r->ag = c->ag;
-		r->client_id = c->id;
 		c->phase = C_CLOSING;
-		loop_add_timer(c->ag->loop, 0, close_later, r);
+		loop_add_timer(c->ag->loop, 0, close_later, req_ref_new(c->ag, c->id, 0));
 		return;
 	}
 	loop_set_write(c->ag->loop, stream_fd(c->st), c->out.len > 0);
@@ -613,14 +606,9 @@ static void on_accept(struct loop *l, int lfd, uint32_t events, void *opaque)
 		return;
 	}
 	char host[INET6_ADDRSTRLEN] = "?";
-	int port = 0;
-	if (tcp && ss.ss_family == AF_INET) {
-		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof(host));
-		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	} else if (tcp && ss.ss_family == AF_INET6) {
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof(host));
-		port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	}
+	int port = tcp ? sock_addr_ntop(&ss, host, sizeof(host)) : 0;
+	if (port < 0)
+		port = 0;
 	if (tcp) {
 		int from_addr, all = n_handshakes(ag, listener, host, &from_addr);
 		if (all >= MAX_HANDSHAKES || from_addr >= MAX_HANDSHAKES_PER_ADDR) {

@@ -217,10 +217,7 @@ static bool from_allowed(const struct relay *rl, const struct sockaddr_storage *
 {
 	char host[INET6_ADDRSTRLEN] = "";
 
-	if (ss->ss_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, host, sizeof(host));
-	else if (ss->ss_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, host, sizeof(host));
+	sock_addr_ntop(ss, host, sizeof(host));
 	return !rl->from[0] || !strcmp(host, rl->from);
 }
 

@@ -191,21 +191,29 @@ static unsigned long long pid_start_time(pid_t pid)
 	return t;
 }
 
+/* Is pid the process whose start time was recorded in DIR/qemu.start when
+ * the VM's QEMU was launched (and not a later one that got its pid)? */
+static bool pid_started_as_recorded(pid_t pid, const char *dir)
+{
+	char path[900], *text;
+	unsigned long long now = pid_start_time(pid);
+	bool same = false;
+
+	snprintf(path, sizeof(path), "%s/qemu.start", dir);
+	if (now && file_read_all(path, 64, &text, NULL) == 0) {
+		same = strtoull(text, NULL, 10) == now;
+		free(text);
+	}
+	return same;
+}
+
 /* Signals the VM's QEMU through its pidfd (never a reused pid). */
 static void vm_signal(struct vm *vm, int sig)
 {
-	if (vm->pidfd >= 0) {
+	if (vm->pidfd >= 0)
 		syscall(SYS_pidfd_send_signal, vm->pidfd, sig, NULL, 0);
-		return;
-	}
-	/* No pidfd (an old kernel): the pid, checked against its start time. */
-	char path[600], *text;
-	snprintf(path, sizeof(path), "%s/qemu.start", vm->dir);
-	if (file_read_all(path, 64, &text, NULL) == 0) {
-		if (strtoull(text, NULL, 10) == pid_start_time(vm->pid))
-			kill(vm->pid, sig);
-		free(text);
-	}
+	else if (pid_started_as_recorded(vm->pid, vm->dir))   /* no pidfd: an old kernel */
+		kill(vm->pid, sig);
 }
 
 static void qmp_io(struct loop *l, int fd, uint32_t events, void *opaque)
@@ -862,18 +870,9 @@ void vm_destroy(struct vm *vm, long client_id, long req_id)
  * QEMU and nothing else can take its place. Returns the pidfd, or -1. */
 static int pid_adopt(pid_t pid, const char *dir)
 {
-	char path[900], *text;
 	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
-	bool ours = false;
 
-	if (fd < 0)
-		return -1;
-	snprintf(path, sizeof(path), "%s/qemu.start", dir);
-	if (file_read_all(path, 64, &text, NULL) == 0) {
-		ours = strtoull(text, NULL, 10) == pid_start_time(pid) && pid_start_time(pid) != 0;
-		free(text);
-	}
-	if (!ours) {
+	if (fd >= 0 && !pid_started_as_recorded(pid, dir)) {
 		close(fd);
 		return -1;
 	}

@@ -324,6 +324,16 @@ int sock_addr_parse(const char *ip, int port, struct sockaddr_storage *ss, sockl
 	return -EINVAL;
 }
 
+int sock_addr_ntop(const struct sockaddr_storage *ss, char *out, size_t n)
+{
+	const void *a = ss->ss_family == AF_INET6 ? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
+						  : (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
+
+	if ((ss->ss_family != AF_INET && ss->ss_family != AF_INET6) || !inet_ntop(ss->ss_family, a, out, n))
+		return -EAFNOSUPPORT;
+	return sock_addr_port(ss);
+}
+
 int sock_addr_port(const struct sockaddr_storage *ss)
 {
 	return ntohs(ss->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)ss)->sin6_port

@@ -56,6 +56,9 @@ void stream_bye(struct stream *s);
 #include <sys/socket.h>
 int sock_addr_parse(const char *ip, int port, struct sockaddr_storage *ss, socklen_t *len);
 int sock_addr_port(const struct sockaddr_storage *ss);
+/* The one formatter: the IP literal of ss into out; returns its port, or
+ * -EAFNOSUPPORT (out unchanged) for anything but IPv4/IPv6. */
+int sock_addr_ntop(const struct sockaddr_storage *ss, char *out, size_t n);
 
 /* "unix:/path" or "tcp:ADDR:PORT" (ADDR an IPv4/IPv6 literal). */
 int sock_listen(const char *spec, struct ferr *err);

@@ -2,7 +2,6 @@
 #include "proto/args.h"
 #include "net/stream.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -325,6 +324,15 @@ int proto_result_check(const char *op, json_t *result, struct ferr *err)
 	return 0;
 }
 
+bool proto_same_addr(const char *a, const char *b)
+{
+	struct sockaddr_storage sa, sb;
+	socklen_t la, lb;
+
+	return sock_addr_parse(a, 0, &sa, &la) == 0 && sock_addr_parse(b, 0, &sb, &lb) == 0 && la == lb &&
+	       !memcmp(&sa, &sb, la);
+}
+
 int proto_tcp_uri_check(const char *uri, const char *want_addr, char *addr, size_t addr_len, int *port,
 			struct ferr *err)
 {
@@ -359,11 +367,7 @@ int proto_tcp_uri_check(const char *uri, const char *want_addr, char *addr, size
 		ferr_set(err, "the destination named a migration address that is not an IP address ('%s'): refused", shown);
 		return -EPERM;
 	}
-	/* Same address, compared as addresses (::1 and 0:0::1 are one). */
-	unsigned char a[16] = {0}, b[16] = {0};
-	int fa = strchr(host, ':') ? AF_INET6 : AF_INET, fb = want_addr && strchr(want_addr, ':') ? AF_INET6 : AF_INET;
-	if (!want_addr || fa != fb || inet_pton(fa, host, a) != 1 || inet_pton(fb, want_addr, b) != 1 ||
-	    memcmp(a, b, sizeof(a))) {
+	if (!proto_same_addr(host, want_addr)) {
 		ferr_set(err, "the destination named a migration address (%s) that is not its own (%s): refused", shown,
 			 want_addr ? want_addr : "?");
 		return -EPERM;

@@ -42,6 +42,9 @@ int proto_args_check(const struct proto_op *op, json_t *args, struct ferr *err);
 /* Checks a peer's reply to op (its "result" object) before it is used. */
 int proto_result_check(const char *op, json_t *result, struct ferr *err);
 
+/* Are a and b the same IP address (compared as addresses: "::1" and
+ * "0:0::1" are one)? False if either is not an IP literal. */
+bool proto_same_addr(const char *a, const char *b);
 /* Migration URIs a source accepts from a destination: "tcp:IP:PORT" where IP
  * is an IP literal equal to want_addr (the destination agent's own address;
  * IPv6 in brackets). Never exec:, unix:, fd:, file: or a host name. Writes

@@ -63,6 +63,7 @@ struct req_ref {
 	struct agent *ag;
 	long client_id, req_id;
 };
+struct req_ref *req_ref_new(struct agent *ag, long client_id, long req_id);
 
 /* True if s is a plain identifier: [A-Za-z][A-Za-z0-9_-]{0,max-1}. */
 bool ident_valid(const char *s, size_t max);
