@@ -11,8 +11,7 @@
 #include "qmp/qmp.h"
 #include "util/jsonframe.h"
 
-struct mig_job;
-struct mig_dst;
+struct request;
 struct mig_prep;
 struct child;
 
@@ -26,12 +25,31 @@ struct vm;
 typedef void (*vm_wait_fn)(struct vm *vm, const char *err, void *opaque);
 struct waiter {
 	enum wait_kind kind;
-	long client_id, req_id;
+	struct request *req;    /* answered when the wait ends; NULL: fn instead */
 	vm_wait_fn fn;
 	void *opaque;
 	long timer_id;          /* deadline; 0: none */
 	struct vm *vm;
 	struct waiter *next;
+};
+
+/* Who follows a VM: the migration code registers here (vm.c knows nothing
+ * of migrations). on_event: each QMP event; on_gone: the QEMU ended (the
+ * listener is removed right after); describe: a member of the VM's status
+ * named after the listener; busy: the VM may not be paused, moved or
+ * prepared again while such a listener is there; outgoing: the VM's
+ * MIGRATION events are about an outgoing stream. */
+struct vm_listener_ops {
+	const char *name;
+	bool busy, outgoing;
+	void (*on_event)(void *opaque, struct vm *vm, const char *event, json_t *data, int64_t qemu_us);
+	void (*on_gone)(void *opaque, struct vm *vm);
+	json_t *(*describe)(void *opaque);
+};
+struct vm_listener {
+	const struct vm_listener_ops *ops;
+	void *opaque;
+	struct vm_listener *next;
 };
 
 struct vm {
@@ -53,12 +71,13 @@ struct vm {
 	bool incoming;          /* a migration destination, not yet running */
 	bool incoming_active;   /* QEMU still receives an incoming migration (post-copy:
 				 * after the guest runs here, until "completed") */
-	struct mig_job *mig;    /* source side of a running migration */
-	struct mig_dst *dst;    /* destination side of a running migration */
+	struct vm_listener *listeners;
 	struct vm *next;
 };
 
 struct client;
+#define SERVER_MAX_HOOKS 4
+typedef void (*client_gone_fn)(struct agent *ag, long client_id, void *opaque);
 
 #define AGENT_MAX_UNRESUMED 8   /* see agent.ended_unresumed */
 
@@ -73,6 +92,8 @@ struct agent {
 	struct vm *vms;
 	struct client *clients;
 	long next_client_id;
+	struct { client_gone_fn fn; void *opaque; } gone_hooks[SERVER_MAX_HOOKS];
+	int n_gone_hooks;
 	int sigfd;
 	int qemu_version;       /* major * 100 + minor; 0: unknown */
 	/* Incoming migrations whose QEMU ended before the guest ever ran here
@@ -94,11 +115,13 @@ bool child_on_exit(struct agent *ag, pid_t pid, int status);
 /* server.c */
 int server_start(struct agent *ag, struct ferr *err);
 void server_stop(struct agent *ag);
-/* Queues reply (stolen) to request req_id of client client_id, if still there. */
-void server_reply(struct agent *ag, long client_id, json_t *reply);
 void server_cron(struct agent *ag);
-/* Sends {"id":req_id,"progress":progress} (stolen) to a client, if still there. */
-void server_progress(struct agent *ag, long client_id, long req_id, json_t *progress);
+/* Checks that the op table and proto/args.c's schemas name the same ops. */
+int server_ops_check(struct ferr *err);
+/* Runs fn(ag, client_id, opaque) whenever a client's connection closes.
+ * Registering the same fn and opaque again does nothing; -ENOSPC past
+ * SERVER_MAX_HOOKS. */
+int server_on_client_gone(struct agent *ag, client_gone_fn fn, void *opaque);
 /* The local IP address of a TCP client's connection (the address that
  * client reaches us on); -ENOENT for a Unix client or a gone one. */
 int server_client_local_addr(struct agent *ag, long client_id, char *out, size_t n);
@@ -119,7 +142,7 @@ int vm_can_start(struct agent *ag, struct vm_config *cfg, struct ferr *err);
  * err = "source:line: why". */
 int vm_confine_paths(const struct agent *ag, struct vm_config *c, struct ferr *err);
 /* Starts a VM (takes cfg). The reply goes to the client when it runs. */
-void vm_create(struct agent *ag, struct vm_config *cfg, long client_id, long req_id);
+void vm_create(struct request *req, struct vm_config *cfg);
 /* Starts a QEMU waiting for an incoming migration (-incoming defer), its
  * TAPs wired, with the source's RAM size (ram_kb; 0: from cfg); fn runs when
  * it is ready or failed. Takes cfg. NULL + err
@@ -145,10 +168,17 @@ void vm_wait_gone(struct vm *vm, vm_wait_fn fn, void *opaque);
 void vm_unwait(struct vm *vm, void *opaque);
 /* Ends the VM's QEMU without a client to answer. */
 void vm_kill(struct vm *vm);
-void vm_shutdown(struct vm *vm, int timeout_s, long client_id, long req_id);
-void vm_destroy(struct vm *vm, long client_id, long req_id);
+void vm_shutdown(struct vm *vm, int timeout_s, struct request *req);
+void vm_destroy(struct vm *vm, struct request *req);
 /* QMP stop (pause) or cont; answers the client. */
-void vm_pause(struct vm *vm, bool pause, long client_id, long req_id);
+void vm_pause(struct vm *vm, bool pause, struct request *req);
+/* Listeners (appended; at most one per ops and VM is the callers' rule). */
+void vm_listen(struct vm *vm, const struct vm_listener_ops *ops, void *opaque);
+void vm_unlisten(struct vm *vm, const struct vm_listener_ops *ops, void *opaque);
+/* The opaque of vm's listener with these ops, or NULL. */
+void *vm_listener(const struct vm *vm, const struct vm_listener_ops *ops);
+bool vm_busy(const struct vm *vm);
+bool vm_outgoing(const struct vm *vm);
 json_t *vm_describe(const struct vm *vm, bool full);
 const char *vm_state_name(enum vm_state s);
 /* Re-attaches to QEMUs left running by an earlier ferryd. */

@@ -13,13 +13,6 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
-const char *mig_state_name(enum mig_state s)
-{
-	static const char *names[] = { "connecting", "preparing", "mirroring", "migrating", "postcopy",
-				       "finishing", "done", "failed" };
-	return names[s];
-}
-
 /* ferry's defaults, chosen to shorten the pause (see docs/migration.md and
  * bench/live-vs-plain): no bandwidth cap (QEMU's default caps at 128 MiB/s),
  * and a small downtime target (QEMU's is 300 ms), so QEMU stops the guest

@@ -47,19 +47,44 @@ struct mig_opts {
 	enum mig_cold cold;
 };
 
-/* The phases of a source-side job, in order: mig_set_state refuses to go back. */
+/* The states of a source-side job. Every change goes through the transition
+ * table in mig_src_job.c (printed in docs/migration.md); a change the table
+ * does not allow fails the job safely instead. */
 enum mig_state {
 	MIG_CONNECTING,   /* to the destination agent */
 	MIG_PREPARING,    /* destination QEMU starting, waiting for us */
 	MIG_MIRRORING,    /* --copy-storage: disks copied to the destination */
+	MIG_SUSPENDING,   /* --cold suspend: the guest is being paused */
 	MIG_MIGRATING,    /* pre-copy */
+	MIG_POSTCOPY_ASKED, /* pre-copy still, the switch to post-copy asked for */
+	MIG_MIRRORS_COMPLETING, /* pre-switchover: guest paused, mirrors finishing */
+	MIG_SWITCHOVER,   /* mirrors done, QEMU told to complete */
 	MIG_POSTCOPY,     /* post-copy: the guest runs on the destination */
+	MIG_RECOVERING,   /* post-copy link broken: reconnecting to resume */
+	MIG_POWERING_OFF, /* --cold reboot: ACPI power-off here */
+	MIG_BOOTING_THERE,/* --cold reboot: powered off, the destination boots it */
+	MIG_BOOTING_HERE, /* --cold reboot: the destination failed, booting it here again */
 	MIG_FINISHING,    /* completed: the destination confirms it runs */
+	MIG_FAILING,      /* cleaning up after a failure (abort there, resume here) */
 	MIG_DONE,
 	MIG_FAILED,
+	MIG_N_STATES
+};
+/* The states of a destination-side job (mig_dst_job.c has its table). */
+enum mig_dst_state {
+	DST_STARTING,     /* incoming QEMU starting, prepare not answered */
+	DST_LISTENING,    /* prepare answered: QEMU waits for the stream */
+	DST_POSTCOPY,     /* post-copy began: the guest is split, never dropped */
+	DST_RESUMED,      /* the guest runs here; the source has not finished */
+	DST_ENDED,        /* handed over (an ordinary VM now) or its QEMU ended */
+	DST_N_STATES
 };
 
 const char *mig_state_name(enum mig_state s);
+const char *mig_dst_state_name(enum mig_dst_state s);
+/* May a job go from a to b (the transition tables)? */
+bool mig_src_transition_ok(enum mig_state a, enum mig_state b);
+bool mig_dst_transition_ok(enum mig_dst_state a, enum mig_dst_state b);
 void mig_opts_default(struct mig_opts *o);
 /* The next target when pre-copy stops converging: at least
  * MIG_DOWNTIME_RELAXED_MS, else double, at most MIG_DOWNTIME_MAX_MS. */
@@ -84,28 +109,26 @@ static inline bool mig_needs_qemu_tls_object(const struct mig_opts *o)
 	return !o->insecure && (o->qemu_tls || o->copy_storage);
 }
 
-/* Source: op "migrate". Answers the client when done or failed. */
-void mig_src_start(struct agent *ag, struct vm *vm, json_t *args, long client_id, long req_id);
-void mig_src_cancel(struct vm *vm, long client_id, long req_id);
-void mig_src_recover(struct vm *vm, long client_id, long req_id);
-void mig_src_on_event(struct vm *vm, const char *event, json_t *data, int64_t qemu_us);
-void mig_src_on_vm_gone(struct vm *vm);
-json_t *mig_src_describe(struct vm *vm);
-
-/* Destination: ops from the source agent. */
-void mig_dst_prepare(struct agent *ag, json_t *args, long client_id, long req_id);
-void mig_dst_finish(struct agent *ag, json_t *args, long client_id, long req_id);
-/* --cold reboot: could this host boot the guest? Nothing is started. */
-void mig_dst_check(struct agent *ag, json_t *args, long client_id, long req_id);
-void mig_dst_postcopy(struct agent *ag, json_t *args, long client_id, long req_id);
-void mig_dst_resumed(struct agent *ag, json_t *args, long client_id, long req_id);
-void mig_dst_abort(struct agent *ag, json_t *args, long client_id, long req_id);
-void mig_dst_recover(struct agent *ag, json_t *args, long client_id, long req_id);
-void mig_dst_pause(struct agent *ag, json_t *args, long client_id, long req_id);
-void mig_dst_on_event(struct vm *vm, const char *event, json_t *data, int64_t qemu_us);
-/* A client connection closed: incoming VMs it was preparing are abandoned. */
-void mig_dst_on_client_gone(struct agent *ag, long client_id);
+/* The ops, as server.c's op table calls them: each answers r (now or when
+ * the move ends). Ops on a VM get it; the others get vm NULL. */
+struct request;
+/* Source: "migrate", "migrate-cancel", "migrate-recover". */
+void mig_src_start(struct request *r, json_t *args, struct vm *vm);
+void mig_src_cancel(struct request *r, json_t *args, struct vm *vm);
+void mig_src_recover(struct request *r, json_t *args, struct vm *vm);
+/* Destination: ops from the source agent. mig-check (--cold reboot): could
+ * this host boot the guest? Nothing is started. */
+void mig_dst_prepare(struct request *r, json_t *args, struct vm *vm);
+void mig_dst_check(struct request *r, json_t *args, struct vm *vm);
+void mig_dst_finish(struct request *r, json_t *args, struct vm *vm);
+void mig_dst_postcopy(struct request *r, json_t *args, struct vm *vm);
+void mig_dst_resumed(struct request *r, json_t *args, struct vm *vm);
+void mig_dst_abort(struct request *r, json_t *args, struct vm *vm);
+void mig_dst_recover(struct request *r, json_t *args, struct vm *vm);
+void mig_dst_pause(struct request *r, json_t *args, struct vm *vm);
 void mig_dst_cron(struct agent *ag);
+/* The TLS credentials object (PSK files written into dir). */
+json_t *mig_any_tls_object(struct agent *ag, const char *dir, bool server);
 
 /* History: one JSON line per migration in STATE/history.jsonl (capped by
  * the agent config's history_max_bytes, oldest records dropped first). */

@@ -2,6 +2,7 @@
  * the Unix socket, JSON requests dispatched to the VM layer, console relay. */
 #include "ferryd/agent.h"
 #include "ferryd/mig.h"
+#include "ferryd/request.h"
 #include "proto/args.h"
 #include "proto/proto.h"
 #include "util/log.h"
@@ -90,11 +91,6 @@ static struct client *find_client(struct agent *ag, long id)
 	return NULL;
 }
 
-void server_progress(struct agent *ag, long client_id, long req_id, json_t *progress)
-{
-	server_reply(ag, client_id, json_pack("{s:I, s:o}", "id", (json_int_t)req_id, "progress", progress));
-}
-
 long long server_client_idle_us(struct agent *ag, long client_id)
 {
 	struct client *c = find_client(ag, client_id);
@@ -123,7 +119,7 @@ int server_client_local_addr(struct agent *ag, long client_id, char *out, size_t
 	return 0;
 }
 
-void server_reply(struct agent *ag, long client_id, json_t *reply)
+static void server_reply(struct agent *ag, long client_id, json_t *reply)
 {
 	struct client *c = find_client(ag, client_id);
 
@@ -144,10 +140,15 @@ static int flush_out(struct client *c)
 }
 
 /* Closes a client from the loop, not from under a caller that holds it. */
+struct client_ref {
+	struct agent *ag;
+	long id;
+};
+
 static void close_later(struct loop *l, void *opaque)
 {
-	struct req_ref *r = opaque;
-	struct client *c = find_client(r->ag, r->client_id);
+	struct client_ref *r = opaque;
+	struct client *c = find_client(r->ag, r->id);
 
 	(void)l;
 	free(r);
@@ -179,7 +180,10 @@ static void client_update(struct client *c)
 		log_warn("client too slow, dropping it", "client=%ld peer=%s queued=%zu", c->id, c->peer, c->out.len);
 	if (behind || flush_out(c) < 0) {
 		c->phase = C_CLOSING;
-		loop_add_timer(c->ag->loop, 0, close_later, req_ref_new(c->ag, c->id, 0));
+		struct client_ref *r = xcalloc(1, sizeof(*r));
+		r->ag = c->ag;
+		r->id = c->id;
+		loop_add_timer(c->ag->loop, 0, close_later, r);
 		return;
 	}
 	loop_set_write(c->ag->loop, stream_fd(c->st), c->out.len > 0);
@@ -198,7 +202,8 @@ static void client_close(struct client *c, const char *why)
 			break;
 		}
 	}
-	mig_dst_on_client_gone(ag, c->id);
+	for (int i = 0; i < ag->n_gone_hooks; i++)
+		ag->gone_hooks[i].fn(ag, c->id, ag->gone_hooks[i].opaque);
 	loop_del_fd(ag->loop, stream_fd(c->st));
 	if (c->console_fd >= 0) {
 		loop_del_fd(ag->loop, c->console_fd);
@@ -211,33 +216,38 @@ static void client_close(struct client *c, const char *why)
 	free(c);
 }
 
-/* The VM named in args (checked: a valid name); else answers why not. */
-static struct vm *need_vm(struct client *c, long id, json_t *args)
+int server_on_client_gone(struct agent *ag, client_gone_fn fn, void *opaque)
 {
-	const char *name = json_string_value(json_object_get(args, "name"));
-	struct vm *vm = vm_find(c->ag, name);
-
-	if (!vm)
-		server_reply(c->ag, c->id, proto_reply_err(id, "no VM named %s on host %s", name, c->ag->cfg->host));
-	return vm;
+	for (int i = 0; i < ag->n_gone_hooks; i++)
+		if (ag->gone_hooks[i].fn == fn && ag->gone_hooks[i].opaque == opaque)
+			return 0;
+	if (ag->n_gone_hooks >= SERVER_MAX_HOOKS)
+		return -ENOSPC;
+	ag->gone_hooks[ag->n_gone_hooks].fn = fn;
+	ag->gone_hooks[ag->n_gone_hooks++].opaque = opaque;
+	return 0;
 }
 
 static void console_io(struct loop *l, int fd, uint32_t events, void *opaque);
 
-static void op_console(struct client *c, long id, struct vm *vm)
+/* ---- op handlers: args are checked against proto/args.c already; ops on
+ * one VM get it found (args "name") ---------------------------------------- */
+
+static void op_console(struct request *r, json_t *args, struct vm *vm)
 {
+	struct client *c = find_client(r->ag, r->client_id);
 	char path[600];
 	struct ferr err = {0};
 	int fd;
 
+	(void)args;
 	snprintf(path, sizeof(path), "%s/serial.sock", vm->dir);
-	if ((fd = sock_connect_unix(path, &err)) < 0) {
-		server_reply(c->ag, c->id, proto_reply_err(id, "cannot open the console of %s (is another console attached?)",
-							   vm->cfg->name));
+	if (!c || (fd = sock_connect_unix(path, &err)) < 0) {
+		request_err(r, "cannot open the console of %s (is another console attached?)", vm->cfg->name);
 		return;
 	}
 	fd_set_nonblock(fd);
-	server_reply(c->ag, c->id, proto_reply_ok(id, json_pack("{s:s}", "console", vm->cfg->name)));
+	request_ok(r, json_pack("{s:s}", "console", vm->cfg->name));
 	c->phase = C_CONSOLE;
 	c->console_fd = fd;
 	loop_add_fd(c->ag->loop, fd, false, console_io, c);
@@ -247,186 +257,192 @@ static void op_console(struct client *c, long id, struct vm *vm)
 	client_update(c);
 }
 
-/* ---- op handlers: args are checked against proto/args.c already -------- */
-
-static void op_ping(struct client *c, long id, json_t *args)
+static void op_ping(struct request *r, json_t *args, struct vm *vm)
 {
 	(void)args;
-	server_reply(c->ag, c->id, proto_reply_ok(id, json_pack("{s:s, s:s}", "host", c->ag->cfg->host,
-								 "version", FERRY_VERSION)));
+	(void)vm;
+	request_ok(r, json_pack("{s:s, s:s}", "host", r->ag->cfg->host, "version", FERRY_VERSION));
 }
 
-static void op_list(struct client *c, long id, json_t *args)
+static void op_list(struct request *r, json_t *args, struct vm *vm)
 {
 	json_t *vms = json_array();
 
 	(void)args;
-	for (struct vm *vm = c->ag->vms; vm; vm = vm->next)
-		json_array_append_new(vms, vm_describe(vm, false));
-	server_reply(c->ag, c->id, proto_reply_ok(id, json_pack("{s:s, s:o}", "host", c->ag->cfg->host, "vms", vms)));
+	(void)vm;
+	for (struct vm *v = r->ag->vms; v; v = v->next)
+		json_array_append_new(vms, vm_describe(v, false));
+	request_ok(r, json_pack("{s:s, s:o}", "host", r->ag->cfg->host, "vms", vms));
 }
 
-static void op_create(struct client *c, long id, json_t *args)
+static void op_create(struct request *r, json_t *args, struct vm *vm)
 {
 	const char *text = json_string_value(json_object_get(args, "config"));
 	const char *src = json_string_value(json_object_get(args, "source"));
 	struct vm_config *cfg;
 	struct ferr err = {0};
 
+	(void)vm;
 	if (vmcfg_parse(text, strlen(text), src ? src : "<config>", NULL, &cfg, &err) < 0) {
-		server_reply(c->ag, c->id, proto_reply_err(id, "%s", err.msg));
+		request_err(r, "%s", err.msg);
 		return;
 	}
-	vm_create(c->ag, cfg, c->id, id);
+	vm_create(r, cfg);
 }
 
-/* Ops on one VM: dispatch() found it (args "name") before calling these. */
-static void op_status(struct client *c, long id, json_t *args, struct vm *vm)
+static void op_status(struct request *r, json_t *args, struct vm *vm)
 {
 	(void)args;
-	server_reply(c->ag, c->id, proto_reply_ok(id, vm_describe(vm, true)));
+	request_ok(r, vm_describe(vm, true));
 }
 
-static void op_shutdown(struct client *c, long id, json_t *args, struct vm *vm)
+static void op_shutdown(struct request *r, json_t *args, struct vm *vm)
 {
 	json_t *t = json_object_get(args, "timeout_s");
 
-	vm_shutdown(vm, t ? (int)json_integer_value(t) : 60, c->id, id);
+	vm_shutdown(vm, t ? (int)json_integer_value(t) : 60, r);
 }
 
-static void op_destroy(struct client *c, long id, json_t *args, struct vm *vm)
+static void op_destroy(struct request *r, json_t *args, struct vm *vm)
 {
 	(void)args;
-	vm_destroy(vm, c->id, id);
+	vm_destroy(vm, r);
 }
 
-static void op_console_req(struct client *c, long id, json_t *args, struct vm *vm)
+static void op_pause(struct request *r, json_t *args, struct vm *vm)
 {
 	(void)args;
-	op_console(c, id, vm);
+	vm_pause(vm, true, r);
 }
 
-static void op_pause(struct client *c, long id, json_t *args, struct vm *vm)
+static void op_unpause(struct request *r, json_t *args, struct vm *vm)
 {
 	(void)args;
-	vm_pause(vm, true, c->id, id);
+	vm_pause(vm, false, r);
 }
 
-static void op_unpause(struct client *c, long id, json_t *args, struct vm *vm)
-{
-	(void)args;
-	vm_pause(vm, false, c->id, id);
-}
-
-static void op_migrate(struct client *c, long id, json_t *args, struct vm *vm)
-{
-	mig_src_start(c->ag, vm, args, c->id, id);
-}
-
-static void op_migrate_cancel(struct client *c, long id, json_t *args, struct vm *vm)
-{
-	(void)args;
-	mig_src_cancel(vm, c->id, id);
-}
-
-static void op_migrate_recover(struct client *c, long id, json_t *args, struct vm *vm)
-{
-	(void)args;
-	mig_src_recover(vm, c->id, id);
-}
-
-static void op_history(struct client *c, long id, json_t *args)
+static void op_history(struct request *r, json_t *args, struct vm *vm)
 {
 	const char *name = json_string_value(json_object_get(args, "name"));
 	json_t *last = json_object_get(args, "last"), *since = json_object_get(args, "since_us");
-	json_t *recs = mig_any_history_read(c->ag, name, last ? (long)json_integer_value(last) : MIG_HISTORY_PAGE,
+	json_t *recs = mig_any_history_read(r->ag, name, last ? (long)json_integer_value(last) : MIG_HISTORY_PAGE,
 					    since ? (int64_t)json_integer_value(since) : 0);
 
-	server_reply(c->ag, c->id, proto_reply_ok(id, json_pack("{s:s, s:o}", "host", c->ag->cfg->host, "migrations", recs)));
+	(void)vm;
+	request_ok(r, json_pack("{s:s, s:o}", "host", r->ag->cfg->host, "migrations", recs));
 }
 
-static void op_history_add(struct client *c, long id, json_t *args)
+static void op_history_add(struct request *r, json_t *args, struct vm *vm)
 {
-	mig_any_history_append(c->ag, json_object_get(args, "record"));
-	server_reply(c->ag, c->id, proto_reply_ok(id, NULL));
+	(void)vm;
+	mig_any_history_append(r->ag, json_object_get(args, "record"));
+	request_ok(r, NULL);
 }
 
-typedef void (*dst_op_fn)(struct agent *ag, json_t *args, long client_id, long req_id);
+typedef void (*op_fn)(struct request *r, json_t *args, struct vm *vm);
 
-/* The op table: one of fn (any op), vm_fn (an op on the VM named in args,
- * found first) or dst (the destination side of a migration). The argument
- * schemas are proto/args.c's, checked before any of these runs. */
-static const struct {
+/* The op table: each op's handler, whether it acts on the VM named in its
+ * args (found here first, so the handler gets it), and its argument schema
+ * (proto/args.c's, found by name once: server_ops_check proves the two
+ * lists name the same ops). */
+static struct server_op {
 	const char *name;
-	void (*fn)(struct client *c, long id, json_t *args);
-	void (*vm_fn)(struct client *c, long id, json_t *args, struct vm *vm);
-	dst_op_fn dst;
-} handlers[] = {
-	{ "ping", op_ping, NULL, NULL },
-	{ "list", op_list, NULL, NULL },
-	{ "create", op_create, NULL, NULL },
-	{ "status", NULL, op_status, NULL },
-	{ "shutdown", NULL, op_shutdown, NULL },
-	{ "destroy", NULL, op_destroy, NULL },
-	{ "console", NULL, op_console_req, NULL },
-	{ "pause", NULL, op_pause, NULL },
-	{ "unpause", NULL, op_unpause, NULL },
-	{ "migrate", NULL, op_migrate, NULL },
-	{ "migrate-cancel", NULL, op_migrate_cancel, NULL },
-	{ "migrate-recover", NULL, op_migrate_recover, NULL },
-	{ "history", op_history, NULL, NULL },
-	{ "history-add", op_history_add, NULL, NULL },
-	{ "mig-prepare", NULL, NULL, mig_dst_prepare },
-	{ "mig-finish", NULL, NULL, mig_dst_finish },
-	{ "mig-check", NULL, NULL, mig_dst_check },
-	{ "mig-postcopy", NULL, NULL, mig_dst_postcopy },
-	{ "mig-resumed", NULL, NULL, mig_dst_resumed },
-	{ "mig-abort", NULL, NULL, mig_dst_abort },
-	{ "mig-recover", NULL, NULL, mig_dst_recover },
-	{ "mig-pause", NULL, NULL, mig_dst_pause },
+	bool needs_vm;
+	op_fn fn;
+	const struct proto_op *schema;
+} ops[] = {
+	{ "ping", false, op_ping, NULL },
+	{ "list", false, op_list, NULL },
+	{ "create", false, op_create, NULL },
+	{ "status", true, op_status, NULL },
+	{ "shutdown", true, op_shutdown, NULL },
+	{ "destroy", true, op_destroy, NULL },
+	{ "console", true, op_console, NULL },
+	{ "pause", true, op_pause, NULL },
+	{ "unpause", true, op_unpause, NULL },
+	{ "migrate", true, mig_src_start, NULL },
+	{ "migrate-cancel", true, mig_src_cancel, NULL },
+	{ "migrate-recover", true, mig_src_recover, NULL },
+	{ "history", false, op_history, NULL },
+	{ "history-add", false, op_history_add, NULL },
+	{ "mig-prepare", false, mig_dst_prepare, NULL },
+	{ "mig-finish", true, mig_dst_finish, NULL },
+	{ "mig-check", false, mig_dst_check, NULL },
+	{ "mig-postcopy", true, mig_dst_postcopy, NULL },
+	{ "mig-resumed", false, mig_dst_resumed, NULL },
+	{ "mig-abort", true, mig_dst_abort, NULL },
+	{ "mig-recover", true, mig_dst_recover, NULL },
+	{ "mig-pause", true, mig_dst_pause, NULL },
 };
+
+int server_ops_check(struct ferr *err)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(ops); i++) {
+		if (!(ops[i].schema = proto_op_find(ops[i].name))) {
+			ferr_set(err, "op %s has a handler but no argument schema", ops[i].name);
+			return -EINVAL;
+		}
+	}
+	for (size_t n = 0;; n++) {
+		const struct proto_op *p = proto_op_at(n);
+		size_t i;
+		if (!p)
+			return 0;
+		for (i = 0; i < ARRAY_SIZE(ops) && strcmp(ops[i].name, p->name); i++)
+			;
+		if (i == ARRAY_SIZE(ops)) {
+			ferr_set(err, "op %s has an argument schema but no handler", p->name);
+			return -EINVAL;
+		}
+	}
+}
+
+static void send_reply(struct agent *ag, long client_id, json_t *msg)
+{
+	server_reply(ag, client_id, msg);
+}
 
 static void dispatch(struct client *c, json_t *msg)
 {
 	struct agent *ag = c->ag;
 	struct ferr err = {0};
-	const struct proto_op *spec;
-	const char *op;
+	const struct server_op *op = NULL;
+	const char *name;
 	json_t *args, *empty = NULL;
+	struct vm *vm = NULL;
 	long id;
 
-	if (proto_request_parse(msg, &id, &op, &args, &err) < 0) {
+	if (proto_request_parse(msg, &id, &name, &args, &err) < 0) {
 		server_reply(ag, c->id, proto_reply_err(0, "bad request: %s", err.msg));
 		return;
 	}
-	if (!(spec = proto_op_find(op))) {
+	for (size_t i = 0; i < ARRAY_SIZE(ops) && !op; i++)
+		if (!strcmp(ops[i].name, name))
+			op = &ops[i];
+	if (!op || !op->schema) {
 		char shown[40];
-		snprintf(shown, sizeof(shown), "%s", op);
+		snprintf(shown, sizeof(shown), "%s", name);
 		utf8_sanitize(shown);
 		server_reply(ag, c->id, proto_reply_err(id, "unknown op '%s' (this agent speaks protocol %d)", shown,
 							 PROTO_VERSION));
 		return;
 	}
-	if (proto_args_check(spec, args, &err) < 0) {
-		log_warn("request refused", "client=%ld peer=%s op=%s reason=\"%s\"", c->id, c->peer, op, err.msg);
+	if (proto_args_check(op->schema, args, &err) < 0) {
+		log_warn("request refused", "client=%ld peer=%s op=%s reason=\"%s\"", c->id, c->peer, name, err.msg);
 		server_reply(ag, c->id, proto_reply_err(id, "%s", err.msg));
 		return;
 	}
-	log_debug("request", "client=%ld op=%s", c->id, op);
+	log_debug("request", "client=%ld op=%s", c->id, name);
+	if (op->needs_vm) {
+		const char *vname = json_string_value(json_object_get(args, "name"));
+		if (!(vm = vm_find(ag, vname))) {
+			server_reply(ag, c->id, proto_reply_err(id, "no VM named %s on host %s", vname, ag->cfg->host));
+			return;
+		}
+	}
 	if (!args)
 		args = empty = json_object();
-	for (size_t i = 0; i < ARRAY_SIZE(handlers); i++) {
-		if (strcmp(handlers[i].name, op))
-			continue;
-		struct vm *vm;
-		if (handlers[i].fn)
-			handlers[i].fn(c, id, args);
-		else if (handlers[i].dst)
-			handlers[i].dst(ag, args, c->id, id);
-		else if ((vm = need_vm(c, id, args)))
-			handlers[i].vm_fn(c, id, args, vm);
-		break;
-	}
+	op->fn(request_new(ag, c->id, id, send_reply), args, vm);
 	json_decref(empty);
 }
 
@@ -652,6 +668,8 @@ static void on_accept(struct loop *l, int lfd, uint32_t events, void *opaque)
 
 int server_start(struct agent *ag, struct ferr *err)
 {
+	if (server_ops_check(err) < 0)
+		return -EINVAL;
 	for (int i = 0; i < ag->cfg->n_listen; i++) {
 		const char *spec = ag->cfg->listen[i];
 		int fd = sock_listen(spec, err);

@@ -1,7 +1,7 @@
 /* vm.c: the VMs ferryd owns: starting QEMU, its QMP connection and events,
  * shutdown and destroy, re-attaching after a restart, cleaning up after exit. */
 #include "ferryd/agent.h"
-#include "ferryd/mig.h"
+#include "ferryd/request.h"
 #include "proto/proto.h"
 #include "util/log.h"
 
@@ -57,8 +57,9 @@ json_t *vm_describe(const struct vm *vm, bool full)
 		}
 		json_object_set_new(o, "vifs", taps);
 	}
-	if (vm->mig)
-		json_object_set_new(o, "migration", mig_src_describe((struct vm *)vm));
+	for (struct vm_listener *l = vm->listeners; l; l = l->next)
+		if (l->ops->describe)
+			json_object_set_new(o, l->ops->name, l->ops->describe(l->opaque));
 	return o;
 }
 
@@ -78,20 +79,19 @@ static void notify(struct vm *vm, int kind, const char *err)
 		if (w->fn)
 			w->fn(vm, err, w->opaque);
 		else if (err)
-			server_reply(vm->ag, w->client_id, proto_reply_err(w->req_id, "%s", err));
+			request_err(w->req, "%s", err);
 		else
-			server_reply(vm->ag, w->client_id, proto_reply_ok(w->req_id, vm_describe(vm, false)));
+			request_ok(w->req, vm_describe(vm, false));
 		free(w);
 	}
 }
 
-static struct waiter *add_waiter(struct vm *vm, enum wait_kind kind, long client_id, long req_id)
+static struct waiter *add_waiter(struct vm *vm, enum wait_kind kind, struct request *req)
 {
 	struct waiter *w = xcalloc(1, sizeof(*w));
 
 	w->kind = kind;
-	w->client_id = client_id;
-	w->req_id = req_id;
+	w->req = req;
 	w->vm = vm;
 	w->next = vm->waiters;
 	vm->waiters = w;
@@ -126,7 +126,7 @@ static void on_event(struct qmp *q, const char *event, json_t *data, int64_t qem
 	log_event(vm, event, data, qemu_us, recv_us);
 	log_info("qmp event", "vm=%s event=%s qemu_us=%lld recv_us=%lld", vm->cfg->name, event,
 		 (long long)qemu_us, (long long)recv_us);
-	if (!strcmp(event, "MIGRATION") && !vm->mig) {
+	if (!strcmp(event, "MIGRATION") && !vm_outgoing(vm)) {
 		/* Not our outgoing one: the incoming stream's state. A post-copy
 		 * destination runs the guest long before it reaches "completed";
 		 * an outgoing migration started before that found QEMU 7.2 still
@@ -135,10 +135,11 @@ static void on_event(struct qmp *q, const char *event, json_t *data, int64_t qem
 		vm->incoming_active = st && strcmp(st, "completed") && strcmp(st, "failed") && strcmp(st, "cancelled") &&
 				      strcmp(st, "none");
 	}
-	if (vm->mig)
-		mig_src_on_event(vm, event, data, qemu_us);
-	if (vm->dst)
-		mig_dst_on_event(vm, event, data, qemu_us);
+	for (struct vm_listener *l = vm->listeners, *next; l; l = next) {
+		next = l->next;   /* a listener may leave from its callback */
+		if (l->ops->on_event)
+			l->ops->on_event(l->opaque, vm, event, data, qemu_us);
+	}
 	if (!strcmp(event, "STOP") && vm->state == VM_RUNNING)
 		vm->state = VM_PAUSED;
 	else if (!strcmp(event, "RESUME") && vm->state != VM_SHUTTING_DOWN) {
@@ -343,8 +344,13 @@ static void vm_gone(struct vm *vm, const char *why)
 	}
 	enum vm_state was = vm->state;
 	vm->state = VM_GONE;
-	if (vm->mig)
-		mig_src_on_vm_gone(vm);
+	while (vm->listeners) {
+		struct vm_listener *l = vm->listeners;
+		vm->listeners = l->next;
+		if (l->ops->on_gone)
+			l->ops->on_gone(l->opaque, vm);
+		free(l);
+	}
 	notify(vm, WAIT_GONE, NULL);
 	char msg[1200];
 	snprintf(msg, sizeof(msg), "%s stopped before it ran: %s", vm->cfg->name, why);
@@ -571,16 +577,17 @@ static void on_fork_failed(struct loop *l, void *opaque)
 	vm_gone(opaque, "cannot fork");
 }
 
-void vm_create(struct agent *ag, struct vm_config *cfg, long client_id, long req_id)
+void vm_create(struct request *req, struct vm_config *cfg)
 {
+	struct agent *ag = req->ag;
 	struct ferr err = {0};
 	struct vm *vm = vm_start(ag, cfg, false, 0, &err);
 
 	if (!vm) {
-		server_reply(ag, client_id, proto_reply_err(req_id, "%s", err.msg));
+		request_err(req, "%s", err.msg);
 		return;
 	}
-	add_waiter(vm, WAIT_RUNNING, client_id, req_id);
+	add_waiter(vm, WAIT_RUNNING, req);
 	if (vm->launcher < 0) {
 		vm->launcher = 0;
 		loop_add_timer(ag->loop, 0, on_fork_failed, vm);
@@ -594,7 +601,7 @@ static struct vm *start_and_wait(struct agent *ag, struct vm_config *cfg, bool i
 
 	if (!vm)
 		return NULL;
-	struct waiter *w = add_waiter(vm, WAIT_RUNNING, 0, 0);
+	struct waiter *w = add_waiter(vm, WAIT_RUNNING, NULL);
 	w->fn = fn;
 	w->opaque = opaque;
 	if (vm->launcher < 0) {
@@ -615,9 +622,58 @@ struct vm *vm_boot(struct agent *ag, struct vm_config *cfg, vm_wait_fn fn, void 
 	return start_and_wait(ag, cfg, false, 0, fn, opaque, err);
 }
 
+/* ---- listeners ---------------------------------------------------------- */
+
+void vm_listen(struct vm *vm, const struct vm_listener_ops *ops, void *opaque)
+{
+	struct vm_listener *l = xcalloc(1, sizeof(*l)), **lp = &vm->listeners;
+
+	l->ops = ops;
+	l->opaque = opaque;
+	while (*lp)
+		lp = &(*lp)->next;
+	*lp = l;
+}
+
+void vm_unlisten(struct vm *vm, const struct vm_listener_ops *ops, void *opaque)
+{
+	for (struct vm_listener **lp = &vm->listeners; *lp; lp = &(*lp)->next) {
+		if ((*lp)->ops == ops && (*lp)->opaque == opaque) {
+			struct vm_listener *l = *lp;
+			*lp = l->next;
+			free(l);
+			return;
+		}
+	}
+}
+
+void *vm_listener(const struct vm *vm, const struct vm_listener_ops *ops)
+{
+	for (struct vm_listener *l = vm->listeners; l; l = l->next)
+		if (l->ops == ops)
+			return l->opaque;
+	return NULL;
+}
+
+bool vm_busy(const struct vm *vm)
+{
+	for (struct vm_listener *l = vm->listeners; l; l = l->next)
+		if (l->ops->busy)
+			return true;
+	return false;
+}
+
+bool vm_outgoing(const struct vm *vm)
+{
+	for (struct vm_listener *l = vm->listeners; l; l = l->next)
+		if (l->ops->outgoing)
+			return true;
+	return false;
+}
+
 void vm_wait_gone(struct vm *vm, vm_wait_fn fn, void *opaque)
 {
-	struct waiter *w = add_waiter(vm, WAIT_GONE, 0, 0);
+	struct waiter *w = add_waiter(vm, WAIT_GONE, NULL);
 
 	w->fn = fn;
 	w->opaque = opaque;
@@ -774,9 +830,8 @@ static void on_timeout(struct loop *l, void *opaque)
 			break;
 		}
 	}
-	server_reply(vm->ag, w->client_id,
-		     proto_reply_err(w->req_id, "%s did not shut down in time; it is still running on host %s (ferry destroy %s ends it)",
-				     vm->cfg->name, vm->ag->cfg->host, vm->cfg->name));
+	request_err(w->req, "%s did not shut down in time; it is still running on host %s (ferry destroy %s ends it)",
+		    vm->cfg->name, vm->ag->cfg->host, vm->cfg->name);
 	free(w);
 }
 
@@ -800,9 +855,9 @@ static void on_button_timer(struct loop *l, void *opaque)
 	vm->button_timer = loop_add_timer(vm->ag->loop, BUTTON_REPEAT_MS, on_button_timer, vm);
 }
 
-void vm_shutdown(struct vm *vm, int timeout_s, long client_id, long req_id)
+void vm_shutdown(struct vm *vm, int timeout_s, struct request *req)
 {
-	struct waiter *w = add_waiter(vm, WAIT_GONE, client_id, req_id);
+	struct waiter *w = add_waiter(vm, WAIT_GONE, req);
 
 	w->timer_id = loop_add_timer(vm->ag->loop, timeout_s * 1000, on_timeout, w);
 	if (vm->qmp) {
@@ -826,41 +881,28 @@ static void on_kill_timer(struct loop *l, void *opaque)
 	}
 }
 
-struct pause_ctx {
-	long client_id, req_id;
-};
-
 static void on_paused_reply(struct vm *vm, json_t *ret, const char *err, void *opaque)
 {
-	struct pause_ctx *p = opaque;
-
 	(void)ret;
 	if (err)
-		server_reply(vm->ag, p->client_id, proto_reply_err(p->req_id, "%s", err));
+		request_err(opaque, "%s", err);
 	else
-		server_reply(vm->ag, p->client_id, proto_reply_ok(p->req_id, vm_describe(vm, false)));
-	free(p);
+		request_ok(opaque, vm_describe(vm, false));
 }
 
-void vm_pause(struct vm *vm, bool pause, long client_id, long req_id)
+void vm_pause(struct vm *vm, bool pause, struct request *req)
 {
-	struct pause_ctx *p;
-
-	if (vm->mig || vm->dst || (vm->state != VM_RUNNING && vm->state != VM_PAUSED)) {
-		server_reply(vm->ag, client_id, proto_reply_err(req_id, "%s is %s%s: it cannot be %s now", vm->cfg->name,
-							   vm_state_name(vm->state), vm->mig || vm->dst ? " and migrating" : "",
-							   pause ? "paused" : "resumed"));
+	if (vm_busy(vm) || (vm->state != VM_RUNNING && vm->state != VM_PAUSED)) {
+		request_err(req, "%s is %s%s: it cannot be %s now", vm->cfg->name, vm_state_name(vm->state),
+			    vm_busy(vm) ? " and migrating" : "", pause ? "paused" : "resumed");
 		return;
 	}
-	p = xcalloc(1, sizeof(*p));
-	p->client_id = client_id;
-	p->req_id = req_id;
-	vm_qmp(vm, pause ? "stop" : "cont", NULL, on_paused_reply, p);
+	vm_qmp(vm, pause ? "stop" : "cont", NULL, on_paused_reply, req);
 }
 
-void vm_destroy(struct vm *vm, long client_id, long req_id)
+void vm_destroy(struct vm *vm, struct request *req)
 {
-	add_waiter(vm, WAIT_GONE, client_id, req_id);
+	add_waiter(vm, WAIT_GONE, req);
 	vm_kill(vm);
 }
 

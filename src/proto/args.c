@@ -103,6 +103,11 @@ const struct proto_op *proto_op_find(const char *name)
 	return NULL;
 }
 
+const struct proto_op *proto_op_at(size_t i)
+{
+	return i < ARRAY_SIZE(ops) ? &ops[i] : NULL;
+}
+
 static bool name_valid(const char *s)
 {
 	return s && ident_valid(s, NAME_MAX_LEN);

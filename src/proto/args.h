@@ -36,6 +36,8 @@ struct proto_op {
 
 /* The op named name, or NULL. */
 const struct proto_op *proto_op_find(const char *name);
+/* The i-th op of the schema list (0, 1, ...), NULL past its end. */
+const struct proto_op *proto_op_at(size_t i);
 /* Checks args (NULL: none) against op's schema: 0, or -EINVAL with err
  * naming the argument and what it must be. */
 int proto_args_check(const struct proto_op *op, json_t *args, struct ferr *err);

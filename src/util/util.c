@@ -313,15 +313,6 @@ int fd_set_cloexec(int fd)
 	return 0;
 }
 
-struct req_ref *req_ref_new(struct agent *ag, long client_id, long req_id)
-{
-	struct req_ref *r = xcalloc(1, sizeof(*r));
-
-	r->ag = ag;
-	r->client_id = client_id;
-	r->req_id = req_id;
-	return r;
-}
 
 uint32_t hash_fnv1a(const char *s)
 {

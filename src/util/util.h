@@ -57,14 +57,6 @@ int write_all(int fd, const void *p, size_t n);
 /* FNV-1a, 32 bits: stable short names and MACs derived from a VM's name. */
 uint32_t hash_fnv1a(const char *s);
 
-/* A client's request waiting for an answer that comes later (a QMP reply,
- * a VM gone): who asked, on which connection. */
-struct req_ref {
-	struct agent *ag;
-	long client_id, req_id;
-};
-struct req_ref *req_ref_new(struct agent *ag, long client_id, long req_id);
-
 /* True if s is a plain identifier: [A-Za-z][A-Za-z0-9_-]{0,max-1}. */
 bool ident_valid(const char *s, size_t max);
 
