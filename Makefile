@@ -25,7 +25,7 @@ UNIT_BIN   := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 FERRYD_LIB_OBJ := $(filter-out $(B)/obj/src/ferryd/main.o,$(FERRYD_OBJ))
 
 .PHONY: all deps guest check unit integration demo asan clean fuzz fuzz-build fuzz-regress install
-all: $(B)/ferry $(B)/ferryd $(B)/ferry-guest $(B)/tools/fake_peer
+all: $(B)/ferry $(B)/ferryd $(B)/ferry-guest $(B)/tools/fake_peer $(B)/tools/fake_qemu
 
 deps:
 	@scripts/install-deps all
@@ -52,7 +52,13 @@ $(B)/tests/%: tests/unit/%.c $(FERRYD_LIB_OBJ) $(B)/libferry.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcmocka -lpthread
 
-# Test tools (tests/tools/*.c): programs the integration tests run.
+# test_migsm drives the migration state machines against tests/tools/fake_qemu
+# and a fake peer agent (peer_* wrapped at link time), on a clock it moves.
+$(B)/tests/ferryd/test_migsm: tests/unit/ferryd/migsm/harness.c | $(B)/tools/fake_qemu
+$(B)/tests/ferryd/test_migsm: CFLAGS += -Itests/unit/ferryd/migsm
+$(B)/tests/ferryd/test_migsm: LDFLAGS += -Wl,--wrap=time_mono_us,--wrap=peer_connect,--wrap=peer_call,--wrap=peer_call_timeout,--wrap=peer_free,--wrap=server_client_idle_us,--wrap=server_client_local_addr
+
+# Test tools (tests/tools/*.c): programs the integration and unit tests run.
 $(B)/tools/%: tests/tools/%.c $(B)/libferry.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -o $@ $< $(B)/libferry.a $(LDFLAGS) $(LDLIBS)

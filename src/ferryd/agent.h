@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <sys/types.h>
 #include "config/agentcfg.h"
+#include "ferryd/request.h"
 #include "ferryd/loop.h"
 #include "net/stream.h"
 #include "qmp/qmp.h"
@@ -118,6 +119,10 @@ void server_stop(struct agent *ag);
 void server_cron(struct agent *ag);
 /* Checks that the op table and proto/args.c's schemas name the same ops. */
 int server_ops_check(struct ferr *err);
+/* One request from client_id: parsed, its op found in the table, its args
+ * checked against the op's schema, its VM found; then the op's handler
+ * answers through send (the server's writes to the connection). */
+void server_dispatch(struct agent *ag, long client_id, json_t *msg, request_send_fn send);
 /* Runs fn(ag, client_id, opaque) whenever a client's connection closes.
  * Registering the same fn and opaque again does nothing; -ENOSPC past
  * SERVER_MAX_HOOKS. */

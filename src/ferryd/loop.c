@@ -201,4 +201,5 @@ void loop_run(struct loop *l)
 			l->cron_fn(l, l->cron_opaque);
 		}
 	}
+	l->stop = false;   /* it may run again (the unit tests do) */
 }

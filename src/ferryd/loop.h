@@ -27,7 +27,7 @@ void loop_cancel_timer(struct loop *l, long id);
 /* Calls fn every period_ms (the agent's cron). */
 void loop_set_cron(struct loop *l, int period_ms, loop_timer_fn fn, void *opaque);
 
-/* Runs until loop_stop. */
+/* Runs until loop_stop (and may be run again after). */
 void loop_run(struct loop *l);
 void loop_stop(struct loop *l);
 

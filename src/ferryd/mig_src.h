@@ -65,6 +65,9 @@ struct mig_job {
 	int mirrors, mirrors_ready, mirrors_done;
 	int64_t stop_us, resume_us;
 	struct mig_stats last;     /* last query-migrate result */
+	/* The states the job went through, with when (the record's "phases"). */
+	struct { enum mig_state state; int64_t mono_us; } trail[MIG_N_STATES * 2];
+	int n_trail;
 	char error[700];
 	char *cfg_text;            /* --cold reboot: the config, to boot it there (or here again) */
 };

@@ -45,11 +45,11 @@ static void on_rebooted_here(struct vm *vm, const char *err, void *opaque)
 	struct mig_job *j = opaque;
 
 	(void)vm;
+	if (!src_enter(j, MIG_FAILED))
+		return;
 	json_t *rec = src_record(j, "failed");
 	mig_any_history_append(j->ag, rec);
 	json_decref(rec);
-	if (!src_enter(j, MIG_FAILED))
-		return;
 	if (err)
 		request_err(j->req, "%s; booting it again on host %s failed too: %s (its disks are untouched)", j->error,
 			    j->ag->cfg->host, err);

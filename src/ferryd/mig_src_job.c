@@ -78,6 +78,14 @@ bool src_live(const struct mig_job *j)
 	return j->state != MIG_FAILING && j->state != MIG_FAILED && j->state != MIG_DONE;
 }
 
+static void trail_add(struct mig_job *j)
+{
+	if (j->n_trail < (int)ARRAY_SIZE(j->trail)) {
+		j->trail[j->n_trail].state = j->state;
+		j->trail[j->n_trail++].mono_us = time_mono_us();
+	}
+}
+
 /* The one place the state changes. */
 static bool set_state(struct mig_job *j, enum mig_state to)
 {
@@ -88,6 +96,7 @@ static bool set_state(struct mig_job *j, enum mig_state to)
 	}
 	log_info("migration phase", "vm=%s phase=%s", j->name, mig_state_name(to));
 	j->state = to;
+	trail_add(j);
 	return true;
 }
 
@@ -217,6 +226,11 @@ json_t *src_record(struct mig_job *j, const char *status)
 	json_object_set_new(r, "tls", json_boolean(!j->o.insecure));
 	json_object_set_new(r, "tls_by", json_string(j->o.insecure ? "none" : j->o.qemu_tls ? "qemu" : "ferry"));
 	json_object_set_new(r, "options", mig_opts_to_json(&j->o));
+	json_t *phases = json_array();
+	for (int i = 0; i < j->n_trail; i++)
+		json_array_append_new(phases, json_pack("{s:s, s:I}", "phase", mig_state_name(j->trail[i].state),
+							 "ms", (json_int_t)((j->trail[i].mono_us - j->start_mono_us) / 1000)));
+	json_object_set_new(r, "phases", phases);
 	if (j->error[0])
 		json_object_set_new(r, "error", json_string(j->error));
 	return r;
@@ -234,9 +248,9 @@ void src_finish_failure(struct mig_job *j, bool guest_moved)
 {
 	if (j->state == MIG_FAILED)
 		return;   /* ended already (the QEMU went while the cleanup ran) */
+	set_state(j, MIG_FAILED);
 	json_t *rec = src_record(j, guest_moved ? "completed-unconfirmed" : "failed");
 
-	set_state(j, MIG_FAILED);
 	mig_any_history_append(j->ag, rec);
 	json_decref(rec);
 	if (guest_moved)
@@ -454,6 +468,7 @@ static void start_now(struct request *r, json_t *args, struct vm *vm)
 	snprintf(j->dest_addr, sizeof(j->dest_addr), "%s", daddr);
 	j->dest_port = dport;
 	j->state = MIG_CONNECTING;
+	trail_add(j);
 	vm_listen(vm, &listener, j);
 	log_info("migration start", "vm=%s dest=%s addr=%s:%d", vm->cfg->name, dname, daddr, dport);
 	src_connect(j);

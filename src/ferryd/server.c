@@ -402,9 +402,8 @@ static void send_reply(struct agent *ag, long client_id, json_t *msg)
 	server_reply(ag, client_id, msg);
 }
 
-static void dispatch(struct client *c, json_t *msg)
+void server_dispatch(struct agent *ag, long client_id, json_t *msg, request_send_fn send)
 {
-	struct agent *ag = c->ag;
 	struct ferr err = {0};
 	const struct server_op *op = NULL;
 	const char *name;
@@ -413,7 +412,7 @@ static void dispatch(struct client *c, json_t *msg)
 	long id;
 
 	if (proto_request_parse(msg, &id, &name, &args, &err) < 0) {
-		server_reply(ag, c->id, proto_reply_err(0, "bad request: %s", err.msg));
+		send(ag, client_id, proto_reply_err(0, "bad request: %s", err.msg));
 		return;
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(ops) && !op; i++)
@@ -423,27 +422,32 @@ static void dispatch(struct client *c, json_t *msg)
 		char shown[40];
 		snprintf(shown, sizeof(shown), "%s", name);
 		utf8_sanitize(shown);
-		server_reply(ag, c->id, proto_reply_err(id, "unknown op '%s' (this agent speaks protocol %d)", shown,
-							 PROTO_VERSION));
+		send(ag, client_id, proto_reply_err(id, "unknown op '%s' (this agent speaks protocol %d)", shown,
+						    PROTO_VERSION));
 		return;
 	}
 	if (proto_args_check(op->schema, args, &err) < 0) {
-		log_warn("request refused", "client=%ld peer=%s op=%s reason=\"%s\"", c->id, c->peer, name, err.msg);
-		server_reply(ag, c->id, proto_reply_err(id, "%s", err.msg));
+		log_warn("request refused", "client=%ld op=%s reason=\"%s\"", client_id, name, err.msg);
+		send(ag, client_id, proto_reply_err(id, "%s", err.msg));
 		return;
 	}
-	log_debug("request", "client=%ld op=%s", c->id, name);
+	log_debug("request", "client=%ld op=%s", client_id, name);
 	if (op->needs_vm) {
 		const char *vname = json_string_value(json_object_get(args, "name"));
 		if (!(vm = vm_find(ag, vname))) {
-			server_reply(ag, c->id, proto_reply_err(id, "no VM named %s on host %s", vname, ag->cfg->host));
+			send(ag, client_id, proto_reply_err(id, "no VM named %s on host %s", vname, ag->cfg->host));
 			return;
 		}
 	}
 	if (!args)
 		args = empty = json_object();
-	op->fn(request_new(ag, c->id, id, send_reply), args, vm);
+	op->fn(request_new(ag, client_id, id, send), args, vm);
 	json_decref(empty);
+}
+
+static void dispatch(struct client *c, json_t *msg)
+{
+	server_dispatch(c->ag, c->id, msg, send_reply);
 }
 
 static void on_readable(struct client *c)

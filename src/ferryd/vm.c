@@ -260,6 +260,16 @@ static int attach_qmp(struct vm *vm, struct ferr *err)
 		return fd;
 	vm->qmp = qmp_new(fd, on_event, vm);
 	loop_add_fd(vm->ag->loop, fd, false, qmp_io, vm);
+	/* FERRYD_QMP_TRACE=DIR: each QMP conversation into DIR (a developer's
+	 * switch, for recording the transcripts tests/unit replays). */
+	const char *tdir = getenv("FERRYD_QMP_TRACE");
+	if (tdir && *tdir) {
+		snprintf(path, sizeof(path), "%s/%s-%s-%lld.jsonl", tdir, vm->ag->cfg->host, vm->cfg->name,
+			 (long long)time_real_us());
+		int tfd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (tfd >= 0)
+			qmp_set_trace(vm->qmp, tfd);
+	}
 	return 0;
 }
 

@@ -30,7 +30,31 @@ struct qmp {
 	bool oob;              /* out-of-band execution negotiated */
 	qmp_event_cb on_event;
 	void *opaque;
+	int trace_fd;          /* qmp_set_trace; -1: none */
 };
+
+/* One line per message in the trace: {"us":realtime,"out"|"in":message}. */
+static void trace(struct qmp *q, const char *dir, json_t *m)
+{
+	if (q->trace_fd < 0)
+		return;
+	json_t *t = json_pack("{s:I, s:O}", "us", (json_int_t)time_real_us(), dir, m);
+	char *s = json_dumps(t, JSON_COMPACT);
+	if (s) {
+		size_t n = strlen(s);
+		s[n] = '\n';
+		write_all(q->trace_fd, s, n + 1);
+		free(s);
+	}
+	json_decref(t);
+}
+
+void qmp_set_trace(struct qmp *q, int fd)
+{
+	if (q->trace_fd >= 0)
+		close(q->trace_fd);
+	q->trace_fd = fd;
+}
 
 struct qmp *qmp_new(int fd, qmp_event_cb on_event, void *opaque)
 {
@@ -42,6 +66,7 @@ struct qmp *qmp_new(int fd, qmp_event_cb on_event, void *opaque)
 	q->opaque = opaque;
 	q->next_id = 1;
 	q->pending_tail = &q->pending;
+	q->trace_fd = -1;
 	return q;
 }
 
@@ -53,6 +78,8 @@ void qmp_free(struct qmp *q)
 		return;
 	close(q->fd);
 	q->fd = -1;
+	if (q->trace_fd >= 0)
+		close(q->trace_fd);
 	for (p = q->pending; p; p = next) {
 		next = p->next;
 		if (p->cb)
@@ -69,13 +96,14 @@ int qmp_fd(const struct qmp *q) { return q->fd; }
 bool qmp_ready(const struct qmp *q) { return q->phase == QMP_READY; }
 bool qmp_want_write(const struct qmp *q) { return q->out.len > 0; }
 
-static void encode(struct buf *b, long id, const char *cmd, json_t *args, bool oob)
+static void encode(struct qmp *q, struct buf *b, long id, const char *cmd, json_t *args, bool oob)
 {
 	json_t *m = json_pack("{s:s, s:I}", oob ? "exec-oob" : "execute", cmd, "id", (json_int_t)id);
 	char *s;
 
 	if (args)
 		json_object_set_new(m, "arguments", args);
+	trace(q, "out", m);
 	s = json_dumps(m, JSON_COMPACT);
 	buf_append(b, s, strlen(s));
 	buf_append(b, "\r\n", 2);
@@ -92,7 +120,7 @@ static long send_cmd(struct qmp *q, const char *cmd, json_t *args, qmp_reply_cb 
 	p->opaque = opaque;
 	*q->pending_tail = p;
 	q->pending_tail = &p->next;
-	encode(q->phase == QMP_READY ? &q->out : &q->held, p->id, cmd, args, oob && q->oob);
+	encode(q, q->phase == QMP_READY ? &q->out : &q->held, p->id, cmd, args, oob && q->oob);
 	return p->id;
 }
 
@@ -223,6 +251,7 @@ int qmp_on_readable(struct qmp *q, struct ferr *err)
 	}
 	int64_t now = time_real_us();
 	while ((r = jsonframe_next(&q->in, &msg, err)) == 1) {
+		trace(q, "in", msg);
 		r = handle(q, msg, now, err);
 		json_decref(msg);
 		if (r < 0)

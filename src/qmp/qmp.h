@@ -25,6 +25,10 @@ struct qmp *qmp_new(int fd, qmp_event_cb on_event, void *opaque);
 void qmp_free(struct qmp *q);
 
 int qmp_fd(const struct qmp *q);
+/* Writes every message sent and received to fd (taken; closed with q), one
+ * JSON line each: {"us":realtime,"out":...} or {"in":...}. For recording
+ * the transcripts the unit tests replay (see FERRYD_QMP_TRACE in vm.c). */
+void qmp_set_trace(struct qmp *q, int fd);
 bool qmp_ready(const struct qmp *q);      /* greeting + capabilities done */
 bool qmp_want_write(const struct qmp *q);
 /* Return 0, or -errno (-EPIPE on EOF, -EPROTO on a protocol error, see err). */
