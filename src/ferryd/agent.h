@@ -123,6 +123,8 @@ int server_ops_check(struct ferr *err);
  * checked against the op's schema, its VM found; then the op's handler
  * answers through send (the server's writes to the connection). */
 void server_dispatch(struct agent *ag, long client_id, json_t *msg, request_send_fn send);
+/* The "console" op (server.c: it turns the connection into a serial line). */
+void server_op_console(struct request *r, json_t *args, struct vm *vm);
 /* Runs fn(ag, client_id, opaque) whenever a client's connection closes.
  * Registering the same fn and opaque again does nothing; -ENOSPC past
  * SERVER_MAX_HOOKS. */

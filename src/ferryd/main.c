@@ -60,7 +60,52 @@ static void cron(struct loop *l, void *opaque)
 	mig_dst_cron(ag);
 }
 
-int main(int argc, char **argv)
+/* Config, key, state folder and its lock: the agent's own resources, taken
+ * before anything listens. The lock fd (kept open), or -1 with a message. */
+static int agent_open(struct agent *ag, const char *config)
+{
+	struct ferr err = {0};
+	char path[600];
+	int lockfd;
+
+	if (agentcfg_load(config, &ag->cfg, &err) < 0 ||
+	    (ag->cfg->key_file && tls_key_load(ag->cfg->key_file, &ag->key, &err) < 0)) {
+		fprintf(stderr, "ferryd: %s\n", err.msg);
+		return -1;
+	}
+	ag->have_key = ag->cfg->key_file != NULL;
+	if (mkdir_p(ag->cfg->state_dir, 0700) < 0) {
+		fprintf(stderr, "ferryd: cannot create state_dir %s: %s\n", ag->cfg->state_dir, strerror(errno));
+		return -1;
+	}
+	/* One agent per state folder, or two would both own its VMs. */
+	snprintf(path, sizeof(path), "%s/ferryd.lock", ag->cfg->state_dir);
+	lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
+		fprintf(stderr, "ferryd: another ferryd already runs with state_dir %s\n", ag->cfg->state_dir);
+		return -1;
+	}
+	dprintf(lockfd, "%d\n", (int)getpid());
+	return lockfd;
+}
+
+/* Signals arrive through a signalfd on the loop. */
+static void signals_to_fd(struct agent *ag)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	ag->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+/* The options: the config path, or an exit status (>= 0) to return now. */
+static int parse_args(int argc, char **argv, const char **config)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -69,15 +114,12 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	const char *config = NULL;
-	struct agent ag = {0};
 	struct ferr err = {0};
-	char path[600];
-	int c, lockfd;
+	int c;
 
 	while ((c = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'c': config = optarg; break;
+		case 'c': *config = optarg; break;
 		case 'v': log_set_level(LOG_DEBUG); break;
 		case 'k':
 			if (tls_key_generate(optarg, &err) < 0) {
@@ -89,47 +131,28 @@ int main(int argc, char **argv)
 		default: fputs(usage, stderr); return 2;
 		}
 	}
-	if (!config || optind != argc) {
+	if (!*config || optind != argc) {
 		fputs(usage, stderr);
 		return 2;
 	}
-	if (agentcfg_load(config, &ag.cfg, &err) < 0) {
-		fprintf(stderr, "ferryd: %s\n", err.msg);
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	const char *config = NULL;
+	struct agent ag = {0};
+	struct ferr err = {0};
+	int lockfd, r;
+
+	if ((r = parse_args(argc, argv, &config)) >= 0)
+		return r;
+	if ((lockfd = agent_open(&ag, config)) < 0)
 		return 1;
-	}
-	if (ag.cfg->key_file) {
-		if (tls_key_load(ag.cfg->key_file, &ag.key, &err) < 0) {
-			fprintf(stderr, "ferryd: %s\n", err.msg);
-			return 1;
-		}
-		ag.have_key = true;
-	}
-	if (mkdir_p(ag.cfg->state_dir, 0700) < 0) {
-		fprintf(stderr, "ferryd: cannot create state_dir %s: %s\n", ag.cfg->state_dir, strerror(errno));
-		return 1;
-	}
-	/* One agent per state folder, or two would both own its VMs. */
-	snprintf(path, sizeof(path), "%s/ferryd.lock", ag.cfg->state_dir);
-	lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
-		fprintf(stderr, "ferryd: another ferryd already runs with state_dir %s\n", ag.cfg->state_dir);
-		return 1;
-	}
-	dprintf(lockfd, "%d\n", (int)getpid());
 	gnutls_global_init();
-
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	ag.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-
-	/* QEMU outlives its launcher (vm.c): as a subreaper, its exit comes back to us to reap
-	 * instead of lingering as a zombie under init. */
+	signals_to_fd(&ag);
+	/* QEMU outlives its launcher (vm_launch.c): as a subreaper, its exit
+	 * comes back to us to reap instead of lingering as a zombie under init. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	ag.loop = loop_new();
 	loop_add_fd(ag.loop, ag.sigfd, false, on_signal, &ag);

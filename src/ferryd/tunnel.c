@@ -221,6 +221,78 @@ static bool from_allowed(const struct relay *rl, const struct sockaddr_storage *
 	return !rl->from[0] || !strcmp(host, rl->from);
 }
 
+/* A new connection: kept for its handshake if it comes from the source
+ * agent's address and a slot is free; else closed. */
+static void in_accept(const struct relay *rl, int lfd, struct pending *pend)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	int slot = -1, one = 1;
+
+	if (fd < 0)
+		return;
+	for (int i = 0; i < TUNNEL_MAX_PENDING && slot < 0; i++)
+		if (!pend[i].s)
+			slot = i;
+	if (!from_allowed(rl, &ss) || slot < 0) {
+		log_warn("tunnel: connection refused", "reason=\"%s\"",
+			 slot < 0 ? "too many handshakes at once" : "not from the source agent's address");
+		close(fd);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	pend[slot].s = stream_new_server(fd, &rl->key);
+	pend[slot].deadline_us = time_mono_us() + TUNNEL_HANDSHAKE_MS * 1000LL;
+}
+
+/* An authenticated stream: a child of its own copies it to QEMU. Returns
+ * 1 if a copier started. */
+static int in_start_copier(const struct relay *rl, int lfd, struct pending *pend, struct stream *s, int copiers)
+{
+	pid_t pid = copiers < TUNNEL_MAX_COPIERS ? fork() : -1;
+
+	if (pid == 0) {
+		/* A live stream outlives the agent: cut during post-copy it
+		 * could make the destination QEMU give up the guest. */
+		close(lfd);
+		for (int j = 0; j < TUNNEL_MAX_PENDING; j++)
+			if (pend[j].s)
+				close(stream_fd(pend[j].s));
+		prctl(PR_SET_PDEATHSIG, 0);
+		int fl = fcntl(stream_fd(s), F_GETFL);
+		fcntl(stream_fd(s), F_SETFL, fl | O_NONBLOCK);
+		serve_in(rl, s);
+		_exit(0);
+	}
+	stream_free(s);   /* the child's copy carries the session */
+	return pid > 0;
+}
+
+/* The pending handshakes to poll (expired ones closed): their count. */
+static int in_poll_set(struct pending *pend, struct pollfd *p, int *idx)
+{
+	int64_t now = time_mono_us();
+	int n = 0;
+
+	for (int i = 0; i < TUNNEL_MAX_PENDING; i++) {
+		if (!pend[i].s)
+			continue;
+		if (now > pend[i].deadline_us) {
+			log_warn("tunnel: no TLS handshake in time, closed", "ms=%d", TUNNEL_HANDSHAKE_MS);
+			stream_free(pend[i].s);
+			pend[i].s = NULL;
+			continue;
+		}
+		idx[n] = i;
+		p[n++] = (struct pollfd){ stream_fd(pend[i].s), stream_handshake_wants_write(pend[i].s) ? POLLOUT : POLLIN, 0 };
+	}
+	return n;
+}
+
+/* The in side's relay: handshakes in this process (at most
+ * TUNNEL_MAX_PENDING at once, each within TUNNEL_HANDSHAKE_MS, only from
+ * the source agent), then one copier child per stream. */
 static void relay_in_main(const struct relay *rl, int lfd)
 {
 	struct pending pend[TUNNEL_MAX_PENDING] = {0};
@@ -228,46 +300,17 @@ static void relay_in_main(const struct relay *rl, int lfd)
 
 	for (;;) {
 		struct pollfd p[1 + TUNNEL_MAX_PENDING];
-		int n = 0, idx[TUNNEL_MAX_PENDING];
-		int64_t now = time_mono_us();
+		int idx[TUNNEL_MAX_PENDING];
 		pid_t dead;
 
 		while ((dead = waitpid(-1, NULL, WNOHANG)) > 0)
 			copiers--;
-		p[n++] = (struct pollfd){ lfd, copiers < TUNNEL_MAX_COPIERS ? POLLIN : 0, 0 };
-		for (int i = 0; i < TUNNEL_MAX_PENDING; i++) {
-			if (!pend[i].s)
-				continue;
-			if (now > pend[i].deadline_us) {
-				log_warn("tunnel: no TLS handshake in time, closed", "ms=%d", TUNNEL_HANDSHAKE_MS);
-				stream_free(pend[i].s);
-				pend[i].s = NULL;
-				continue;
-			}
-			idx[n - 1] = i;
-			p[n++] = (struct pollfd){ stream_fd(pend[i].s), stream_handshake_wants_write(pend[i].s) ? POLLOUT : POLLIN, 0 };
-		}
+		p[0] = (struct pollfd){ lfd, copiers < TUNNEL_MAX_COPIERS ? POLLIN : 0, 0 };
+		int n = 1 + in_poll_set(pend, p + 1, idx);
 		if (poll(p, n, 200) < 0 && errno != EINTR)
 			_exit(1);
-		if (p[0].revents & POLLIN) {
-			struct sockaddr_storage ss;
-			socklen_t sl = sizeof(ss);
-			int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC | SOCK_NONBLOCK);
-			int slot = -1;
-			for (int i = 0; fd >= 0 && i < TUNNEL_MAX_PENDING && slot < 0; i++)
-				if (!pend[i].s)
-					slot = i;
-			if (fd >= 0 && (!from_allowed(rl, &ss) || slot < 0)) {
-				log_warn("tunnel: connection refused", "reason=\"%s\"",
-					 slot < 0 ? "too many handshakes at once" : "not from the source agent's address");
-				close(fd);
-			} else if (fd >= 0) {
-				int one = 1;
-				setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-				pend[slot].s = stream_new_server(fd, &rl->key);
-				pend[slot].deadline_us = time_mono_us() + TUNNEL_HANDSHAKE_MS * 1000LL;
-			}
-		}
+		if (p[0].revents & POLLIN)
+			in_accept(rl, lfd, pend);
 		for (int k = 1; k < n; k++) {
 			int i = idx[k - 1];
 			struct ferr err = {0};
@@ -283,27 +326,7 @@ static void relay_in_main(const struct relay *rl, int lfd)
 				stream_free(s);
 				continue;
 			}
-			if (copiers >= TUNNEL_MAX_COPIERS) {
-				stream_free(s);
-				continue;
-			}
-			pid_t pid = fork();
-			if (pid == 0) {
-				/* A live stream outlives the agent: cut during post-copy it
-				 * could make the destination QEMU give up the guest. */
-				close(lfd);
-				for (int j = 0; j < TUNNEL_MAX_PENDING; j++)
-					if (pend[j].s)
-						close(stream_fd(pend[j].s));
-				prctl(PR_SET_PDEATHSIG, 0);
-				int fl = fcntl(stream_fd(s), F_GETFL);
-				fcntl(stream_fd(s), F_SETFL, fl | O_NONBLOCK);
-				serve_in(rl, s);
-				_exit(0);
-			}
-			if (pid > 0)
-				copiers++;
-			stream_free(s);   /* the child's copy carries the session */
+			copiers += in_start_copier(rl, lfd, pend, s, copiers);
 		}
 	}
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ferryd/mig.h"
+#include "ferryd/mig_src.h"
 
 static json_t *cap(json_t *cmd, const char *name)
 {
@@ -171,6 +172,75 @@ static void test_params(void **state)
 	json_decref(p);
 }
 
+/* One query-migrate answer: round, bytes left. */
+static struct mig_stats round_at(long long round, long long left)
+{
+	struct mig_stats m;
+
+	memset(&m, 0, sizeof(m));
+	snprintf(m.status, sizeof(m.status), "active");
+	m.dirty_sync_count = round;
+	m.ram_remaining_bytes = left;
+	return m;
+}
+
+/* The convergence policy: ferry's own target relaxed when pre-copy stops
+ * converging (never a target the user gave), post-copy when asked or stuck,
+ * the timeout only without post-copy. */
+static void test_policy(void **state)
+{
+	struct mig_policy p;
+	struct mig_opts o;
+	struct mig_stats m;
+	const char *why = NULL;
+	int64_t t0 = 1000000000;
+
+	(void)state;
+	/* Converging: nothing to do. */
+	memset(&p, 0, sizeof(p));
+	mig_opts_default(&o);
+	for (int r = 1; r <= 5; r++) {
+		m = round_at(r, 100000000 >> r);
+		assert_int_equal(mig_policy_step(&p, &o, &m, t0 + r * 100000, t0, &why), POLICY_NONE);
+	}
+	/* Three rounds without 10% progress: relax 1 ms to 10 ms, then 20. */
+	memset(&p, 0, sizeof(p));
+	mig_opts_default(&o);
+	int relaxed = 0;
+	for (int r = 1; r <= 12; r++) {
+		m = round_at(r, 50000000);
+		if (mig_policy_step(&p, &o, &m, t0 + r * 400000, t0, &why) == POLICY_RELAX)
+			relaxed++;
+	}
+	assert_true(relaxed >= 2);
+	assert_true(o.downtime_ms >= 20);
+	/* The user's own target is never raised. */
+	memset(&p, 0, sizeof(p));
+	mig_opts_default(&o);
+	o.downtime_ms = 5;
+	o.downtime_given = true;
+	for (int r = 1; r <= 12; r++) {
+		m = round_at(r, 50000000);
+		assert_int_not_equal(mig_policy_step(&p, &o, &m, t0 + r * 400000, t0, &why), POLICY_RELAX);
+	}
+	assert_int_equal(o.downtime_ms, 5);
+	/* --timeout without post-copy: give up; with post-copy auto: switch. */
+	memset(&p, 0, sizeof(p));
+	o.timeout_s = 5;
+	m = round_at(1, 50000000);
+	assert_int_equal(mig_policy_step(&p, &o, &m, t0 + 6000000, t0, &why), POLICY_TIMEOUT);
+	o.postcopy = POSTCOPY_AUTO;
+	assert_int_equal(mig_policy_step(&p, &o, &m, t0 + 6000000, t0, &why), POLICY_POSTCOPY);
+	assert_string_equal(why, "time budget spent");
+	/* post-copy on: at once, once pre-copy is active. */
+	memset(&p, 0, sizeof(p));
+	mig_opts_default(&o);
+	o.postcopy = POSTCOPY_ON;
+	assert_int_equal(mig_policy_step(&p, &o, &m, t0 + 100000, t0, &why), POLICY_POSTCOPY);
+	snprintf(m.status, sizeof(m.status), "setup");
+	assert_int_equal(mig_policy_step(&p, &o, &m, t0 + 100000, t0, &why), POLICY_NONE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -180,6 +250,7 @@ int main(void)
 		cmocka_unit_test(test_bad_options),
 		cmocka_unit_test(test_caps_are_explicit),
 		cmocka_unit_test(test_params),
+		cmocka_unit_test(test_policy),
 	};
 	return cmocka_run_group_tests_name("mig", tests, NULL, NULL);
 }
