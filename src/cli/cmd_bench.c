@@ -252,6 +252,162 @@ static pid_t start_load(struct bench *b, const char *spec, const char *host, str
 	return -EINVAL;
 }
 
+/* Re-renders an earlier bench (its --json file): table and report. */
+static int rerender(const char *from_json, const char *report)
+{
+	struct ferr err = {0};
+	json_error_t je;
+	json_t *old = json_load_file(from_json, 0, &je);
+	int rc = 0;
+
+	if (!json_is_object(old) || !json_is_object(json_object_get(old, "stats"))) {
+		fprintf(stderr, "ferry: %s is not a ferry bench --json file: %s\n", from_json, old ? "no stats" : je.text);
+		json_decref(old);
+		return 2;
+	}
+	print_table(json_object_get(old, "stats"));
+	if (report && report_write(report, old, &err) < 0) {
+		fprintf(stderr, "ferry: %s\n", err.msg);
+		rc = 1;
+	} else if (report) {
+		printf("report: %s\n", report);
+	}
+	json_decref(old);
+	return rc;
+}
+
+/* --modes: known ones only; "command" comes with --command. Their count, or
+ * -1 with a message. */
+static int parse_modes(const struct bench *b, const char *modes_arg, const struct mode **modes)
+{
+	char mbuf[128], *tok, *save = NULL;
+	int n = 0;
+
+	snprintf(mbuf, sizeof(mbuf), "%s", b->command && !strcmp(modes_arg, "live") ? "command" : modes_arg);
+	for (tok = strtok_r(mbuf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		size_t k;
+		for (k = 0; k < ARRAY_SIZE(known_modes) && strcmp(known_modes[k].name, tok); k++)
+			;
+		if (k == ARRAY_SIZE(known_modes)) {
+			fprintf(stderr, "ferry: unknown mode '%s' (live, live-postcopy, cold-suspend, cold-reboot, command)\n", tok);
+			return -1;
+		}
+		if (!strcmp(tok, "command") && !b->command) {
+			fprintf(stderr, "ferry: mode command needs --command 'CMD'\n");
+			return -1;
+		}
+		if (n == MAX_MODES) {
+			fprintf(stderr, "ferry: at most %d modes\n", MAX_MODES);
+			return -1;
+		}
+		modes[n++] = &known_modes[k];
+	}
+	return n;
+}
+
+/* The end of a run's line on stderr (its start was printed before it ran):
+ * the outcome, the pause, the ICMP gap. */
+static void say_run(json_t *rec, bool ok)
+{
+	fprintf(stderr, "%s", ok ? "done" : "FAILED");
+	if (json_is_number(json_object_get(rec, "pause_ms")))
+		fprintf(stderr, ", pause %.1f ms", json_number_value(json_object_get(rec, "pause_ms")));
+	if (json_is_number(json_object_get(rec, "net_gap_ms")))
+		fprintf(stderr, ", ICMP gap %.1f ms", json_number_value(json_object_get(rec, "net_gap_ms")));
+	fprintf(stderr, "\n");
+}
+
+/* runs moves per mode (after a warm-up), back and forth, into b->runs;
+ * stops after three failures in a row. */
+static void run_modes(struct bench *b, const struct mode **modes, int n_modes, long runs)
+{
+	int src = 0, failures = 0;
+
+	for (int mi = 0; mi < n_modes; mi++) {
+		for (long r = 0; r <= runs; r++) {
+			const char *s = b->hosts[src], *d = b->hosts[1 - src];
+			fprintf(stderr, "%s run %ld/%ld%s: %s -> %s ... ", modes[mi]->name, r, runs, r ? "" : " (warm-up)", s, d);
+			json_t *rec = one_run(b, modes[mi], s, d);
+			bool ok = !strcmp(json_string_value(json_object_get(rec, "status")), "completed");
+			say_run(rec, ok);
+			if (ok) {
+				src = 1 - src;
+				failures = 0;
+			} else if (++failures == 3) {
+				fprintf(stderr, "ferry: three runs in a row failed; stopping\n");
+				json_decref(rec);
+				return;
+			}
+			if (r > 0) {
+				json_object_set_new(rec, "bench_mode", json_string(modes[mi]->name));
+				json_object_set_new(rec, "bench_run", json_integer(r));
+				json_array_append(b->runs, rec);
+			}
+			json_decref(rec);
+		}
+	}
+}
+
+/* Per mode, per downtime definition: the statistics of the runs. */
+static json_t *bench_stats(struct bench *b, const struct mode **modes, int n_modes)
+{
+	json_t *stats = json_object();
+
+	for (int mi = 0; mi < n_modes; mi++) {
+		json_t *per = json_object();
+		for (size_t d = 0; d < N_DEFS; d++) {
+			json_t *s = stats_of(b->runs, modes[mi]->name, report_defs[d].key);
+			if (s)
+				json_object_set_new(per, report_defs[d].key, s);
+		}
+		json_object_set_new(stats, modes[mi]->name, per);
+	}
+	return stats;
+}
+
+struct outputs {
+	const char *csv, *json_path, *report;
+};
+
+/* The results where asked: CSV, JSON file, HTML report, stdout. The exit
+ * status: 1 if anything could not be written or any run failed. */
+static int bench_output(struct bench *b, const struct outputs *out, long runs, json_t *stats)
+{
+	struct ferr err = {0};
+	int rc = 0;
+
+	if (out->csv && write_csv(out->csv, b->runs) < 0)
+		rc = 1;
+	json_t *all = json_pack("{s:s, s:[s,s], s:I, s:O, s:O}", "vm", b->vm, "hosts", b->hosts[0], b->hosts[1],
+				"runs_per_mode", (json_int_t)runs, "runs", b->runs, "stats", stats);
+	if (out->json_path && json_dump_file(all, out->json_path, JSON_INDENT(1) | JSON_REAL_PRECISION(15)) < 0) {
+		fprintf(stderr, "ferry: cannot write %s\n", out->json_path);
+		rc = 1;
+	}
+	if (out->report && report_write(out->report, all, &err) < 0) {
+		fprintf(stderr, "ferry: %s\n", err.msg);
+		rc = 1;
+	}
+	if (b->cli->json)
+		cli_print_json(all);
+	else
+		print_table(stats);
+	if (out->report && rc == 0 && !b->cli->json)
+		printf("report: %s\n", out->report);
+	size_t i;
+	json_t *r;
+	long failed = 0;
+	json_array_foreach(b->runs, i, r)
+		failed += !strcmp(json_string_value(json_object_get(r, "status")), "completed") ? 0 : 1;
+	if (failed) {
+		fprintf(stderr, "ferry: %ld of %zu runs failed (in --csv/--json with their errors)\n", failed,
+			json_array_size(b->runs));
+		rc = 1;
+	}
+	json_decref(all);
+	return rc;
+}
+
 int cmd_bench(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -270,7 +426,8 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 		{ 0 }
 	};
 	struct bench b = { .cli = cli };
-	const char *modes_arg = "live", *csv = NULL, *json_path = NULL, *load = NULL, *report = NULL, *from_json = NULL;
+	struct outputs out = {0};
+	const char *modes_arg = "live", *load = NULL, *from_json = NULL;
 	char hosts_buf[128] = "";
 	long runs = 10;
 	int c;
@@ -290,9 +447,9 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 		case 'p': b.probe = optarg; break;
 		case 'l': load = optarg; break;
 		case 'c': b.command = optarg; break;
-		case 'C': csv = optarg; break;
-		case 'J': json_path = optarg; break;
-		case 'R': report = optarg; b.timeline = true; break;
+		case 'C': out.csv = optarg; break;
+		case 'J': out.json_path = optarg; break;
+		case 'R': out.report = optarg; b.timeline = true; break;
 		case 'F': from_json = optarg; break;
 		case 'o':
 			if (b.n_extra == 16) {
@@ -304,26 +461,8 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 		default: return 2;   /* cli_getopt said why */
 		}
 	}
-	if (from_json) {
-		/* Re-render an earlier bench (its --json file): table and report. */
-		json_error_t je;
-		json_t *old = json_load_file(from_json, 0, &je);
-		if (!json_is_object(old) || !json_is_object(json_object_get(old, "stats"))) {
-			fprintf(stderr, "ferry: %s is not a ferry bench --json file: %s\n", from_json, old ? "no stats" : je.text);
-			json_decref(old);
-			return 2;
-		}
-		int rc = 0;
-		print_table(json_object_get(old, "stats"));
-		if (report && report_write(report, old, &err) < 0) {
-			fprintf(stderr, "ferry: %s\n", err.msg);
-			rc = 1;
-		} else if (report) {
-			printf("report: %s\n", report);
-		}
-		json_decref(old);
-		return rc;
-	}
+	if (from_json)
+		return rerender(from_json, out.report);
 	char *comma = strchr(hosts_buf, ',');
 	if (optind != argc || !b.vm || !comma) {
 		fprintf(stderr, "ferry: bench needs --vm NAME and --hosts SRC,DST\n");
@@ -336,112 +475,23 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 		fprintf(stderr, "ferry: --hosts wants two different hosts, SRC,DST\n");
 		return 2;
 	}
-	/* Modes: known ones only; "command" comes with --command. */
 	const struct mode *modes[MAX_MODES];
-	int n_modes = 0;
-	char mbuf[128], *tok, *save = NULL;
-	snprintf(mbuf, sizeof(mbuf), "%s", b.command && !strcmp(modes_arg, "live") ? "command" : modes_arg);
-	for (tok = strtok_r(mbuf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		size_t k;
-		for (k = 0; k < ARRAY_SIZE(known_modes) && strcmp(known_modes[k].name, tok); k++)
-			;
-		if (k == ARRAY_SIZE(known_modes)) {
-			fprintf(stderr, "ferry: unknown mode '%s' (live, live-postcopy, cold-suspend, cold-reboot, command)\n", tok);
-			return 2;
-		}
-		if (!strcmp(tok, "command") && !b.command) {
-			fprintf(stderr, "ferry: mode command needs --command 'CMD'\n");
-			return 2;
-		}
-		if (n_modes == MAX_MODES) {
-			fprintf(stderr, "ferry: at most %d modes\n", MAX_MODES);
-			return 2;
-		}
-		modes[n_modes++] = &known_modes[k];
-	}
+	int n_modes = parse_modes(&b, modes_arg, modes);
+	if (n_modes < 0)
+		return 2;
 	pid_t load_pid = 0;
 	if (load && (load_pid = start_load(&b, load, b.hosts[0], &err)) < 0) {
 		fprintf(stderr, "ferry: %s\n", err.msg);
 		return 2;
 	}
-
 	b.runs = json_array();
-	int src = 0, failures = 0;
-	for (int mi = 0; mi < n_modes; mi++) {
-		for (long r = 0; r <= runs; r++) {
-			const char *s = b.hosts[src], *d = b.hosts[1 - src];
-			fprintf(stderr, "%s run %ld/%ld%s: %s -> %s ... ", modes[mi]->name, r, runs, r ? "" : " (warm-up)", s, d);
-			json_t *rec = one_run(&b, modes[mi], s, d);
-			bool ok = !strcmp(json_string_value(json_object_get(rec, "status")), "completed");
-			fprintf(stderr, "%s", ok ? "done" : "FAILED");
-			if (json_is_number(json_object_get(rec, "pause_ms")))
-				fprintf(stderr, ", pause %.1f ms", json_number_value(json_object_get(rec, "pause_ms")));
-			if (json_is_number(json_object_get(rec, "net_gap_ms")))
-				fprintf(stderr, ", ICMP gap %.1f ms", json_number_value(json_object_get(rec, "net_gap_ms")));
-			fprintf(stderr, "\n");
-			if (ok) {
-				src = 1 - src;
-				failures = 0;
-			} else if (++failures == 3) {
-				fprintf(stderr, "ferry: three runs in a row failed; stopping\n");
-				json_decref(rec);
-				goto done;
-			}
-			if (r > 0) {
-				json_object_set_new(rec, "bench_mode", json_string(modes[mi]->name));
-				json_object_set_new(rec, "bench_run", json_integer(r));
-				json_array_append(b.runs, rec);
-			}
-			json_decref(rec);
-		}
-	}
-done:
+	run_modes(&b, modes, n_modes, runs);
 	if (load_pid > 0) {
 		kill(load_pid, SIGTERM);
 		waitpid(load_pid, NULL, 0);
 	}
-	json_t *stats = json_object();
-	for (int mi = 0; mi < n_modes; mi++) {
-		json_t *per = json_object();
-		for (size_t d = 0; d < N_DEFS; d++) {
-			json_t *s = stats_of(b.runs, modes[mi]->name, report_defs[d].key);
-			if (s)
-				json_object_set_new(per, report_defs[d].key, s);
-		}
-		json_object_set_new(stats, modes[mi]->name, per);
-	}
-	int rc = 0;
-	if (csv && write_csv(csv, b.runs) < 0)
-		rc = 1;
-	json_t *all = json_pack("{s:s, s:[s,s], s:I, s:O, s:O}", "vm", b.vm, "hosts", b.hosts[0], b.hosts[1], "runs_per_mode",
-				(json_int_t)runs, "runs", b.runs, "stats", stats);
-	if (json_path && json_dump_file(all, json_path, JSON_INDENT(1) | JSON_REAL_PRECISION(15)) < 0) {
-		fprintf(stderr, "ferry: cannot write %s\n", json_path);
-		rc = 1;
-	}
-	if (report) {
-		if (report_write(report, all, &err) < 0) {
-			fprintf(stderr, "ferry: %s\n", err.msg);
-			rc = 1;
-		}
-	}
-	if (cli->json)
-		cli_print_json(all);
-	else
-		print_table(stats);
-	if (report && rc == 0 && !cli->json)
-		printf("report: %s\n", report);
-	size_t i;
-	json_t *r;
-	long failed = 0;
-	json_array_foreach(b.runs, i, r)
-		failed += !strcmp(json_string_value(json_object_get(r, "status")), "completed") ? 0 : 1;
-	if (failed) {
-		fprintf(stderr, "ferry: %ld of %zu runs failed (in --csv/--json with their errors)\n", failed,
-			json_array_size(b.runs));
-		rc = 1;
-	}
-	json_decref(all);
+	json_t *stats = bench_stats(&b, modes, n_modes);
+	int rc = bench_output(&b, &out, runs, stats);
 	json_decref(stats);
 	json_decref(b.runs);
 	return rc;

@@ -212,7 +212,15 @@ static void print_record(json_t *r)
 	printf("\n");
 }
 
-int cmd_migrate(struct cli *cli, int argc, char **argv)
+struct migrate_args {
+	json_t *opts;            /* for the agent */
+	const char *special;     /* "migrate-cancel" or "migrate-recover" */
+	const char *probe;
+	bool timeline;
+};
+
+/* The options into m; 0, or 2 (the exit status) after saying why. */
+static int parse_opts(struct cli *cli, int argc, char **argv, struct migrate_args *m)
 {
 	static const struct option opts[] = {
 		{ "downtime-ms", required_argument, NULL, 'd' },
@@ -231,102 +239,85 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 		{ "cold", required_argument, NULL, 'C' },
 		{ 0 }
 	};
-	json_t *o = json_object(), *res;
-	const char *special = NULL, *probe = NULL;
-	bool timeline = false;
+	/* The numeric options: name, key, bounds. */
+	static const struct { int c; const char *opt, *key; long long min, max; } nums[] = {
+		{ 'd', "--downtime-ms", "downtime_ms", 1, 60000 },
+		{ 'b', "--bandwidth", "bandwidth_mbps", 1, 1000000 },
+		{ 'p', "--parallel", "parallel", 1, 64 },
+		{ 't', "--timeout", "timeout_s", 1, 86400 },
+	};
+	json_t *o = m->opts;
 	long long v;
 	int c;
 
 	while ((c = cli_getopt(cli, argc, argv, "", opts)) != -1) {
+		size_t k;
+		for (k = 0; k < ARRAY_SIZE(nums) && nums[k].c != c; k++)
+			;
+		if (k < ARRAY_SIZE(nums)) {
+			if (cli_parse_num(nums[k].opt, optarg, nums[k].min, nums[k].max, &v) < 0)
+				return 2;
+			json_object_set_new(o, nums[k].key, json_integer(v));
+			continue;
+		}
 		switch (c) {
-		case 'd':
-			if (cli_parse_num("--downtime-ms", optarg, 1, 60000, &v) < 0) goto bad;
-			json_object_set_new(o, "downtime_ms", json_integer(v));
-			break;
-		case 'b':
-			if (cli_parse_num("--bandwidth", optarg, 1, 1000000, &v) < 0) goto bad;
-			json_object_set_new(o, "bandwidth_mbps", json_integer(v));
-			break;
-		case 'p':
-			if (cli_parse_num("--parallel", optarg, 1, 64, &v) < 0) goto bad;
-			json_object_set_new(o, "parallel", json_integer(v));
-			break;
-		case 't':
-			if (cli_parse_num("--timeout", optarg, 1, 86400, &v) < 0) goto bad;
-			json_object_set_new(o, "timeout_s", json_integer(v));
-			break;
 		case 'a': json_object_set_new(o, "auto_converge", json_true()); break;
 		case 's': json_object_set_new(o, "copy_storage", json_true()); break;
 		case 'i': json_object_set_new(o, "insecure", json_true()); break;
 		case 'Q': json_object_set_new(o, "qemu_tls", json_true()); break;
-		case 'c': special = "migrate-cancel"; break;
-		case 'r': special = "migrate-recover"; break;
-		case 'X': probe = optarg; break;
-		case 'L': timeline = true; break;
+		case 'c': m->special = "migrate-cancel"; break;
+		case 'r': m->special = "migrate-recover"; break;
+		case 'X': m->probe = optarg; break;
+		case 'L': m->timeline = true; break;
 		case 'C':
 			if (strcmp(optarg, "suspend") && strcmp(optarg, "reboot")) {
 				fprintf(stderr, "ferry: --cold is suspend (pause, move the state, resume there) or reboot (power off, boot there)\n");
-				goto bad;
+				return 2;
 			}
 			json_object_set_new(o, "cold", json_string(optarg));
 			break;
 		case 'P':
 			if (strcmp(optarg, "off") && strcmp(optarg, "on") && strcmp(optarg, "auto")) {
 				fprintf(stderr, "ferry: --postcopy is off, on or auto\n");
-				goto bad;
+				return 2;
 			}
 			json_object_set_new(o, "postcopy", json_string(optarg));
 			break;
 		default:
-			json_decref(o);
 			return 2;   /* cli_getopt said why */
 		}
 	}
-	if (special) {
-		json_decref(o);
-		if (cli_args_done(argc, argv, 1) < 0)
-			return 2;
-		if (cli_call(cli, special, json_pack("{s:s}", "name", argv[optind]), &res))
-			return 1;
-		if (cli->json)
-			cli_print_json(res);
-		else
-			printf("%s: %s\n", argv[optind], json_string_value(json_object_get(res, "status")) ?: "ok");
-		json_decref(res);
-		return 0;
-	}
-	if (cli_args_done(argc, argv, 2) < 0) {
-		json_decref(o);
+	return 0;
+}
+
+/* migrate --cancel NAME, migrate --recover NAME. */
+static int special_op(struct cli *cli, int argc, char **argv, const char *op)
+{
+	json_t *res;
+
+	if (cli_args_done(argc, argv, 1) < 0)
 		return 2;
-	}
-	const char *name = argv[optind], *dest = argv[optind + 1];
-	struct host_entry h;
+	if (cli_call(cli, op, json_pack("{s:s}", "name", argv[optind]), &res))
+		return 1;
+	if (cli->json)
+		cli_print_json(res);
+	else
+		printf("%s: %s\n", argv[optind], json_string_value(json_object_get(res, "status")) ?: "ok");
+	json_decref(res);
+	return 0;
+}
+
+/* The move itself: the source agent runs it and reports progress; a prober
+ * (--probe) measures the guest from outside meanwhile. */
+static int run_move(struct cli *cli, struct agent_conn *conn, json_t *args, struct migrate_args *m)
+{
+	struct prober pr = { .pid = 0, .timeline = m->timeline };
 	struct ferr err = {0};
-	const char *hosts = cli->hosts ? cli->hosts : hosts_default_path();
-	/* Refuse before anything starts: unknown or same host. */
-	if (hosts_lookup(hosts, dest, &h, &err) < 0) {
-		fprintf(stderr, "ferry: %s\n", err.msg);
-		json_decref(o);
-		return 1;
-	}
-	if (cli->host && !strcmp(cli->host, dest)) {
-		fprintf(stderr, "ferry: %s is on host %s already (source and destination are the same)\n", name, dest);
-		json_decref(o);
-		return 1;
-	}
-	struct agent_conn *conn;
-	if (agent_connect(cli, cli->host, &conn, &err) < 0) {
-		fprintf(stderr, "ferry: %s\n", err.msg);
-		json_decref(o);
-		return 1;
-	}
-	json_t *args = json_pack("{s:s, s:{s:s, s:s, s:i}, s:o}", "name", name, "dest", "host", dest, "addr", h.addr,
-				 "port", h.port, "opts", o);
-	struct prober pr = { .pid = 0, .timeline = timeline };
-	if (probe && cli_prober_start(&pr, probe, &err) < 0) {
+	json_t *res;
+
+	if (m->probe && cli_prober_start(&pr, m->probe, &err) < 0) {
 		fprintf(stderr, "ferry: %s\n", err.msg);
 		json_decref(args);
-		agent_close(conn);
 		return 2;
 	}
 	tty_progress = !cli->json && isatty(2);
@@ -342,7 +333,6 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 	}
 	if (tty_progress)
 		fprintf(stderr, "\r\033[K");
-	agent_close(conn);
 	if (r < 0) {
 		fprintf(stderr, "ferry: %s\n", err.msg);
 		return 1;
@@ -353,9 +343,39 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 		print_record(res);
 	json_decref(res);
 	return 0;
-bad:
-	json_decref(o);
-	return 2;
+}
+
+int cmd_migrate(struct cli *cli, int argc, char **argv)
+{
+	struct migrate_args m = { .opts = json_object() };
+	struct host_entry h;
+	struct ferr err = {0};
+	struct agent_conn *conn;
+	int rc = parse_opts(cli, argc, argv, &m);
+
+	if (rc || m.special) {
+		json_decref(m.opts);
+		return rc ? rc : special_op(cli, argc, argv, m.special);
+	}
+	if (cli_args_done(argc, argv, 2) < 0) {
+		json_decref(m.opts);
+		return 2;
+	}
+	const char *name = argv[optind], *dest = argv[optind + 1];
+	const char *hosts = cli->hosts ? cli->hosts : hosts_default_path();
+	/* Refuse before anything starts: unknown or same host. */
+	if (cli->host && !strcmp(cli->host, dest))
+		ferr_set(&err, "%s is on host %s already (source and destination are the same)", name, dest);
+	if (hosts_lookup(hosts, dest, &h, &err) < 0 || err.msg[0] || agent_connect(cli, cli->host, &conn, &err) < 0) {
+		fprintf(stderr, "ferry: %s\n", err.msg);
+		json_decref(m.opts);
+		return 1;
+	}
+	json_t *args = json_pack("{s:s, s:{s:s, s:s, s:i}, s:o}", "name", name, "dest", "host", dest, "addr", h.addr,
+				 "port", h.port, "opts", m.opts);
+	rc = run_move(cli, conn, args, &m);
+	agent_close(conn);
+	return rc;
 }
 
 /* ferry bench-command CMD PROBE: runs CMD (sh -c) between a probe's start and

@@ -38,6 +38,56 @@ static int write_csv(const char *path, const struct probe_sample *s, size_t n)
 	return fclose(f) == 0 ? 0 : -1;
 }
 
+/* Per method: sent, replied, loss and gaps; the guest's heartbeats. */
+static json_t *results(const struct probe_cfg *cfg, const struct probe_sample *s, size_t n, int64_t wall,
+		       long long cpu_us, double threshold_ms, bool *any_reply)
+{
+	json_t *res = json_pack("{s:s, s:I, s:I, s:f, s:o}", "target", cfg->target, "duration_us", (json_int_t)wall,
+				"cpu_us", (json_int_t)cpu_us, "threshold_ms", threshold_ms, "methods", json_object());
+	*any_reply = false;
+	for (int m = 0; m < PROBE_N; m++) {
+		if (!cfg->use[m])
+			continue;
+		if (m == PROBE_GUEST) {
+			struct probe_guest pg;
+			probe_guest_analyze(s, n, &pg);
+			*any_reply |= pg.received > 0;
+			json_object_set_new(res, "guest", cli_guest_json(&pg, 0));
+			continue;
+		}
+		struct probe_gaps g;
+		probe_analyze(s, n, m, (int64_t)(threshold_ms * 1000), &g);
+		*any_reply |= g.replied > 0;
+		json_object_set_new(json_object_get(res, "methods"), probe_method_name(m),
+				    cli_gaps_json(&g, cfg->interval_us[m], 0));
+	}
+	return res;
+}
+
+static void print_results(json_t *res, int64_t wall, long long cpu_us)
+{
+	const char *k;
+	json_t *v;
+	printf("%-5s %8s %8s %7s %14s %10s\n", "PROBE", "SENT", "REPLIED", "LOSS%", "LONGEST_GAP_MS", "GAPS>THR");
+	json_object_foreach(json_object_get(res, "methods"), k, v)
+		printf("%-5s %8lld %8lld %7.2f %14.1f %10lld\n", k, (long long)json_integer_value(json_object_get(v, "sent")),
+		       (long long)json_integer_value(json_object_get(v, "replied")),
+		       json_number_value(json_object_get(v, "loss_pct")),
+		       json_number_value(json_object_get(v, "longest_gap_ms")),
+		       (long long)json_integer_value(json_object_get(v, "gaps_over_threshold")));
+	json_t *gj = json_object_get(res, "guest");
+	if (gj)
+		printf("guest heartbeats: %lld received, %lld lost; guest gap %.1f ms (%lld lost inside it), "
+		       "guest clock moved %.1f ms across it: jump %+.1f ms\n",
+		       (long long)json_integer_value(json_object_get(gj, "received")),
+		       (long long)json_integer_value(json_object_get(gj, "lost")),
+		       json_number_value(json_object_get(gj, "guest_gap_ms")),
+		       (long long)json_integer_value(json_object_get(gj, "lost_in_gap")),
+		       json_number_value(json_object_get(gj, "guest_clock_advance_ms")),
+		       json_number_value(json_object_get(gj, "clock_jump_ms")));
+	printf("cpu %.1f ms in %.1f s (%.2f%% of a core)\n", cpu_us / 1000.0, wall / 1e6, 100.0 * (double)cpu_us / (double)wall);
+}
+
 int cmd_probe(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -113,50 +163,13 @@ int cmd_probe(struct cli *cli, int argc, char **argv)
 		free(s);
 		return 1;
 	}
-	json_t *res = json_pack("{s:s, s:I, s:I, s:f, s:o}", "target", cfg.target, "duration_us", (json_int_t)wall,
-				"cpu_us", (json_int_t)cpu_us, "threshold_ms", threshold_ms, "methods", json_object());
-	bool any_reply = false;
-	for (int m = 0; m < PROBE_N; m++) {
-		if (!cfg.use[m])
-			continue;
-		if (m == PROBE_GUEST) {
-			struct probe_guest pg;
-			probe_guest_analyze(s, n, &pg);
-			any_reply |= pg.received > 0;
-			json_object_set_new(res, "guest", cli_guest_json(&pg, 0));
-			continue;
-		}
-		struct probe_gaps g;
-		probe_analyze(s, n, m, (int64_t)(threshold_ms * 1000), &g);
-		any_reply |= g.replied > 0;
-		json_object_set_new(json_object_get(res, "methods"), probe_method_name(m),
-				    cli_gaps_json(&g, cfg.interval_us[m], 0));
-	}
+	bool any_reply;
+	json_t *res = results(&cfg, s, n, wall, cpu_us, threshold_ms, &any_reply);
 	free(s);
-	if (cli->json) {
+	if (cli->json)
 		cli_print_json(res);
-	} else {
-		const char *k;
-		json_t *v;
-		printf("%-5s %8s %8s %7s %14s %10s\n", "PROBE", "SENT", "REPLIED", "LOSS%", "LONGEST_GAP_MS", "GAPS>THR");
-		json_object_foreach(json_object_get(res, "methods"), k, v)
-			printf("%-5s %8lld %8lld %7.2f %14.1f %10lld\n", k, (long long)json_integer_value(json_object_get(v, "sent")),
-			       (long long)json_integer_value(json_object_get(v, "replied")),
-			       json_number_value(json_object_get(v, "loss_pct")),
-			       json_number_value(json_object_get(v, "longest_gap_ms")),
-			       (long long)json_integer_value(json_object_get(v, "gaps_over_threshold")));
-		json_t *gj = json_object_get(res, "guest");
-		if (gj)
-			printf("guest heartbeats: %lld received, %lld lost; guest gap %.1f ms (%lld lost inside it), "
-			       "guest clock moved %.1f ms across it: jump %+.1f ms\n",
-			       (long long)json_integer_value(json_object_get(gj, "received")),
-			       (long long)json_integer_value(json_object_get(gj, "lost")),
-			       json_number_value(json_object_get(gj, "guest_gap_ms")),
-			       (long long)json_integer_value(json_object_get(gj, "lost_in_gap")),
-			       json_number_value(json_object_get(gj, "guest_clock_advance_ms")),
-			       json_number_value(json_object_get(gj, "clock_jump_ms")));
-		printf("cpu %.1f ms in %.1f s (%.2f%% of a core)\n", cpu_us / 1000.0, wall / 1e6, 100.0 * (double)cpu_us / (double)wall);
-	}
+	else
+		print_results(res, wall, cpu_us);
 	json_decref(res);
 	if (!any_reply) {
 		fprintf(stderr, "ferry: no reply from %s\n", cfg.target);

@@ -91,6 +91,148 @@ bool agentcfg_path_allowed(const struct agent_config *c, const char *path)
 	return false;
 }
 
+static int parse_listen(const struct cfg_doc *d, const struct cfg_entry *e, struct agent_config *c, bool *tcp,
+			struct ferr *err)
+{
+	if (e->val.type != CFG_LIST || e->val.n_items > AGENT_MAX_LISTEN) {
+		ferr_set(err, "%s:%d: 'listen' must be a list of at most %d addresses", d->path, e->line, AGENT_MAX_LISTEN);
+		return -EINVAL;
+	}
+	for (size_t j = 0; j < e->val.n_items; j++) {
+		const struct cfg_value *v = &e->val.items[j];
+		if (v->type != CFG_STR || (strncmp(v->str, "unix:/", 6) && strncmp(v->str, "tcp:", 4))) {
+			ferr_set(err, "%s:%d: listen address must be \"unix:/PATH\" or \"tcp:ADDR:PORT\"", d->path, v->line);
+			return -EINVAL;
+		}
+		*tcp |= !strncmp(v->str, "tcp:", 4);
+		c->listen[c->n_listen++] = xstrdup(v->str);
+	}
+	return 0;
+}
+
+static int parse_accel(const struct cfg_doc *d, const struct cfg_entry *e, struct agent_config *c, struct ferr *err)
+{
+	int r = need_str(d, e, err);
+
+	if (r)
+		return r;
+	if (!strcmp(e->val.str, "kvm"))
+		c->accel = ACCEL_KVM;
+	else if (!strcmp(e->val.str, "tcg"))
+		c->accel = ACCEL_TCG;
+	else if (strcmp(e->val.str, "auto")) {
+		ferr_set(err, "%s:%d: accel '%s' is not one of auto, kvm, tcg", d->path, e->line, e->val.str);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_group(const struct cfg_doc *d, const struct cfg_entry *e, struct agent_config *c, struct ferr *err)
+{
+	int r = need_str(d, e, err);
+	struct group *g;
+
+	if (r)
+		return r;
+	if (!(g = getgrnam(e->val.str))) {
+		ferr_set(err, "%s:%d: no group named '%s'", d->path, e->line, e->val.str);
+		return -EINVAL;
+	}
+	c->unix_gid = (int)g->gr_gid;
+	return 0;
+}
+
+/* A string key into *dst (strdup'ed). */
+static int parse_str(const struct cfg_doc *d, const struct cfg_entry *e, char **dst, struct ferr *err)
+{
+	int r = need_str(d, e, err);
+
+	if (!r)
+		*dst = xstrdup(e->val.str);
+	return r;
+}
+
+/* One entry of the file into c. */
+static int parse_entry(const struct cfg_doc *d, const struct cfg_entry *e, struct agent_config *c, bool *tcp,
+		       struct ferr *err)
+{
+	int r;
+
+	if (!strcmp(e->key, "host")) {
+		if (!(r = need_str(d, e, err)) && !ident_valid(e->val.str, VM_NAME_MAX)) {
+			ferr_set(err, "%s:%d: host '%s' is not a plain identifier", d->path, e->line, e->val.str);
+			r = -EINVAL;
+		}
+		if (!r)
+			snprintf(c->host, sizeof(c->host), "%s", e->val.str);
+		return r;
+	}
+	if (!strcmp(e->key, "listen"))
+		return parse_listen(d, e, c, tcp, err);
+	if (!strcmp(e->key, "state_dir"))
+		return parse_str(d, e, &c->state_dir, err);
+	if (!strcmp(e->key, "key_file"))
+		return parse_str(d, e, &c->key_file, err);
+	if (!strcmp(e->key, "qemu"))
+		return parse_str(d, e, &c->qemu, err);
+	if (!strcmp(e->key, "accel"))
+		return parse_accel(d, e, c, err);
+	if (!strcmp(e->key, "allow_insecure")) {
+		if (e->val.type != CFG_INT || (e->val.num != 0 && e->val.num != 1)) {
+			ferr_set(err, "%s:%d: 'allow_insecure' must be 0 or 1", d->path, e->line);
+			return -EINVAL;
+		}
+		c->allow_insecure = e->val.num == 1;
+		return 0;
+	}
+	if (!strcmp(e->key, "vm_dirs"))
+		return parse_dirs(d, e, c, err);
+	if (!strcmp(e->key, "history_max_bytes"))
+		return need_size(d, e, 64 * 1024, 1LL << 34, &c->history_max_bytes, err);
+	if (!strcmp(e->key, "log_max_bytes"))
+		return need_size(d, e, 64 * 1024, 1LL << 34, &c->log_max_bytes, err);
+	if (!strcmp(e->key, "client_queue_max"))
+		return need_size(d, e, 64 * 1024, 1LL << 30, &c->client_queue_max, err);
+	if (!strcmp(e->key, "unix_group"))
+		return parse_group(d, e, c, err);
+	ferr_set(err, "%s:%d: unknown key '%s' (host, listen, state_dir, key_file, qemu, accel, allow_insecure, "
+		 "vm_dirs, history_max_bytes, log_max_bytes, client_queue_max, unix_group)", d->path, e->line, e->key);
+	return -EINVAL;
+}
+
+/* What the file must say, and the defaults. */
+static int complete(const struct cfg_doc *d, struct agent_config *c, bool tcp, struct ferr *err)
+{
+	if (!c->host[0]) {
+		ferr_set(err, "%s: 'host' is required", d->path);
+		return -EINVAL;
+	}
+	if (!c->state_dir) {
+		ferr_set(err, "%s: 'state_dir' is required", d->path);
+		return -EINVAL;
+	}
+	if (c->n_listen == 0) {
+		ferr_set(err, "%s: 'listen' is required (for example [ \"unix:/run/ferry/ferryd.sock\" ])", d->path);
+		return -EINVAL;
+	}
+	if (tcp && !c->key_file) {
+		ferr_set(err, "%s: a tcp listener needs 'key_file' (every TCP connection is TLS with a pre-shared key)", d->path);
+		return -EINVAL;
+	}
+	if (!c->qemu)
+		c->qemu = xstrdup("qemu-system-x86_64");
+	if (c->state_dir[0] != '/') {
+		ferr_set(err, "%s: 'state_dir' must be an absolute path", d->path);
+		return -EINVAL;
+	}
+	if (c->n_vm_dirs < AGENT_MAX_VM_DIRS) {
+		/* Resolved if it exists already: paths are compared resolved. */
+		char real[PATH_MAX];
+		c->vm_dirs[c->n_vm_dirs++] = dir_clean(realpath(c->state_dir, real) ? real : c->state_dir);
+	}
+	return 0;
+}
+
 int agentcfg_parse(const char *text, size_t len, const char *path, struct agent_config **out, struct ferr *err)
 {
 	struct cfg_doc *d;
@@ -105,107 +247,10 @@ int agentcfg_parse(const char *text, size_t len, const char *path, struct agent_
 	c->log_max_bytes = AGENT_LOG_MAX_DEFAULT;
 	c->client_queue_max = AGENT_CLIENT_QUEUE_DEFAULT;
 	c->unix_gid = -1;
-	for (size_t i = 0; i < d->n && r == 0; i++) {
-		const struct cfg_entry *e = &d->entries[i];
-		if (!strcmp(e->key, "host")) {
-			if (!(r = need_str(d, e, err)) && !ident_valid(e->val.str, VM_NAME_MAX)) {
-				ferr_set(err, "%s:%d: host '%s' is not a plain identifier", d->path, e->line, e->val.str);
-				r = -EINVAL;
-			}
-			if (!r)
-				snprintf(c->host, sizeof(c->host), "%s", e->val.str);
-		} else if (!strcmp(e->key, "listen")) {
-			if (e->val.type != CFG_LIST || e->val.n_items > AGENT_MAX_LISTEN) {
-				ferr_set(err, "%s:%d: 'listen' must be a list of at most %d addresses", d->path, e->line, AGENT_MAX_LISTEN);
-				r = -EINVAL;
-				break;
-			}
-			for (size_t j = 0; j < e->val.n_items; j++) {
-				const struct cfg_value *v = &e->val.items[j];
-				if (v->type != CFG_STR || (strncmp(v->str, "unix:/", 6) && strncmp(v->str, "tcp:", 4))) {
-					ferr_set(err, "%s:%d: listen address must be \"unix:/PATH\" or \"tcp:ADDR:PORT\"", d->path, v->line);
-					r = -EINVAL;
-					break;
-				}
-				tcp |= !strncmp(v->str, "tcp:", 4);
-				c->listen[c->n_listen++] = xstrdup(v->str);
-			}
-		} else if (!strcmp(e->key, "state_dir")) {
-			if (!(r = need_str(d, e, err)))
-				c->state_dir = xstrdup(e->val.str);
-		} else if (!strcmp(e->key, "key_file")) {
-			if (!(r = need_str(d, e, err)))
-				c->key_file = xstrdup(e->val.str);
-		} else if (!strcmp(e->key, "qemu")) {
-			if (!(r = need_str(d, e, err)))
-				c->qemu = xstrdup(e->val.str);
-		} else if (!strcmp(e->key, "accel")) {
-			if (!(r = need_str(d, e, err))) {
-				if (!strcmp(e->val.str, "kvm")) c->accel = ACCEL_KVM;
-				else if (!strcmp(e->val.str, "tcg")) c->accel = ACCEL_TCG;
-				else if (strcmp(e->val.str, "auto")) {
-					ferr_set(err, "%s:%d: accel '%s' is not one of auto, kvm, tcg", d->path, e->line, e->val.str);
-					r = -EINVAL;
-				}
-			}
-		} else if (!strcmp(e->key, "allow_insecure")) {
-			if (e->val.type != CFG_INT || (e->val.num != 0 && e->val.num != 1)) {
-				ferr_set(err, "%s:%d: 'allow_insecure' must be 0 or 1", d->path, e->line);
-				r = -EINVAL;
-			}
-			c->allow_insecure = e->val.num == 1;
-		} else if (!strcmp(e->key, "vm_dirs")) {
-			r = parse_dirs(d, e, c, err);
-		} else if (!strcmp(e->key, "history_max_bytes")) {
-			r = need_size(d, e, 64 * 1024, 1LL << 34, &c->history_max_bytes, err);
-		} else if (!strcmp(e->key, "log_max_bytes")) {
-			r = need_size(d, e, 64 * 1024, 1LL << 34, &c->log_max_bytes, err);
-		} else if (!strcmp(e->key, "client_queue_max")) {
-			r = need_size(d, e, 64 * 1024, 1LL << 30, &c->client_queue_max, err);
-		} else if (!strcmp(e->key, "unix_group")) {
-			if (!(r = need_str(d, e, err))) {
-				struct group *g = getgrnam(e->val.str);
-				if (!g) {
-					ferr_set(err, "%s:%d: no group named '%s'", d->path, e->line, e->val.str);
-					r = -EINVAL;
-				} else {
-					c->unix_gid = (int)g->gr_gid;
-				}
-			}
-		} else {
-			ferr_set(err, "%s:%d: unknown key '%s' (host, listen, state_dir, key_file, qemu, accel, allow_insecure, "
-				 "vm_dirs, history_max_bytes, log_max_bytes, client_queue_max, unix_group)",
-				 d->path, e->line, e->key);
-			r = -EINVAL;
-		}
-	}
-	if (!r && !c->host[0]) {
-		ferr_set(err, "%s: 'host' is required", d->path);
-		r = -EINVAL;
-	}
-	if (!r && !c->state_dir) {
-		ferr_set(err, "%s: 'state_dir' is required", d->path);
-		r = -EINVAL;
-	}
-	if (!r && c->n_listen == 0) {
-		ferr_set(err, "%s: 'listen' is required (for example [ \"unix:/run/ferry/ferryd.sock\" ])", d->path);
-		r = -EINVAL;
-	}
-	if (!r && tcp && !c->key_file) {
-		ferr_set(err, "%s: a tcp listener needs 'key_file' (every TCP connection is TLS with a pre-shared key)", d->path);
-		r = -EINVAL;
-	}
-	if (!r && !c->qemu)
-		c->qemu = xstrdup("qemu-system-x86_64");
-	if (!r && c->state_dir[0] != '/') {
-		ferr_set(err, "%s: 'state_dir' must be an absolute path", d->path);
-		r = -EINVAL;
-	}
-	if (!r && c->n_vm_dirs < AGENT_MAX_VM_DIRS) {
-		/* Resolved if it exists already: paths are compared resolved. */
-		char real[PATH_MAX];
-		c->vm_dirs[c->n_vm_dirs++] = dir_clean(realpath(c->state_dir, real) ? real : c->state_dir);
-	}
+	for (size_t i = 0; i < d->n && r == 0; i++)
+		r = parse_entry(d, &d->entries[i], c, &tcp, err);
+	if (!r)
+		r = complete(d, c, tcp, err);
 	cfg_doc_free(d);
 	if (r < 0) {
 		agentcfg_free(c);

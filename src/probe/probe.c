@@ -340,14 +340,13 @@ static void on_datagram(struct run *r, int fd, int64_t now)
 	} while (got == BATCH);
 }
 
-int probe_run(const struct probe_cfg *c, struct probe_sample **out, size_t *n_out, struct ferr *err)
+/* The sockets the methods in use need; 0, or -errno with err (nothing left open). */
+static int run_open(struct run *r, const struct probe_cfg *c, struct ferr *err)
 {
-	struct run r = { .c = c, .icmp_fd = -1, .udp_fd = -1, .hb_fd = -1 };
-	int64_t next[PROBE_N], start = time_mono_us(), end, last_drain = start, next_sub = start;
-	int rc = 0;
+	int one = 1;
 
-	r.addr.sin_family = AF_INET;
-	if (inet_pton(AF_INET, c->target, &r.addr.sin_addr) != 1) {
+	r->addr.sin_family = AF_INET;
+	if (inet_pton(AF_INET, c->target, &r->addr.sin_addr) != 1) {
 		ferr_set(err, "'%s' is not an IPv4 address", c->target);
 		return -EINVAL;
 	}
@@ -356,55 +355,107 @@ int probe_run(const struct probe_cfg *c, struct probe_sample **out, size_t *n_ou
 			ferr_set(err, "the %s interval must be positive", names[m]);
 			return -EINVAL;
 		}
-		next[m] = start;
 	}
 	if (c->use[PROBE_ICMP] &&
-	    (r.icmp_fd = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP)) < 0) {
+	    (r->icmp_fd = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP)) < 0) {
 		ferr_set(err, "ICMP probes need a raw socket (root or CAP_NET_RAW): %s", strerror(errno));
 		return -errno;
 	}
 	if (c->use[PROBE_UDP])
-		r.udp_fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	int one = 1;
+		r->udp_fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->use[PROBE_GUEST]) {
 		struct sockaddr_in me = { .sin_family = AF_INET, .sin_port = htons((uint16_t)c->hb_port) };
-		r.hb_fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (r.hb_fd < 0 || bind(r.hb_fd, (struct sockaddr *)&me, sizeof(me)) < 0) {
+		r->hb_fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (r->hb_fd < 0 || bind(r->hb_fd, (struct sockaddr *)&me, sizeof(me)) < 0) {
 			ferr_set(err, "cannot receive heartbeats on UDP port %d: %s", c->hb_port, strerror(errno));
-			if (r.hb_fd >= 0)
-				close(r.hb_fd);
-			if (r.icmp_fd >= 0)
-				close(r.icmp_fd);
-			if (r.udp_fd >= 0)
-				close(r.udp_fd);
+			if (r->hb_fd >= 0)
+				close(r->hb_fd);
+			if (r->icmp_fd >= 0)
+				close(r->icmp_fd);
+			if (r->udp_fd >= 0)
+				close(r->udp_fd);
 			return -EADDRINUSE;
 		}
-		setsockopt(r.hb_fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
+		setsockopt(r->hb_fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
 	}
-	if (r.icmp_fd >= 0)
-		setsockopt(r.icmp_fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
-	if (r.udp_fd >= 0)
-		setsockopt(r.udp_fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
-	r.real_minus_mono = time_real_us() - time_mono_us();
-	r.echo_id = (uint16_t)getpid();
-	end = c->duration_ms ? start + (int64_t)c->duration_ms * 1000 : INT64_MAX;
+	if (r->icmp_fd >= 0)
+		setsockopt(r->icmp_fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
+	if (r->udp_fd >= 0)
+		setsockopt(r->udp_fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
+	r->real_minus_mono = time_real_us() - time_mono_us();
+	r->echo_id = (uint16_t)getpid();
+	return 0;
+}
 
+/* Sends what is due; after a stall, skips missed slots (no burst). */
+static int send_due(struct run *r, int64_t *next, int64_t now, struct ferr *err)
+{
+	const struct probe_cfg *c = r->c;
+	int rc = 0;
+
+	for (int m = 0; m < PROBE_N && rc == 0; m++) {
+		if (!c->use[m] || m == PROBE_GUEST || now < next[m])
+			continue;
+		if (m == PROBE_ICMP) rc = send_icmp(r, now, err);
+		else if (m == PROBE_UDP) rc = send_udp(r, now, err);
+		else start_conn(r, (uint8_t)m, now);
+		next[m] += c->interval_us[m];
+		if (next[m] < now)
+			next[m] = now + c->interval_us[m];
+	}
+	return rc;
+}
+
+/* The replies waiting in the datagram sockets, with their receive times. */
+static void drain(struct run *r, int64_t now)
+{
+	if (r->icmp_fd >= 0)
+		on_datagram(r, r->icmp_fd, now);
+	if (r->udp_fd >= 0)
+		on_datagram(r, r->udp_fd, now);
+	if (r->hb_fd >= 0)
+		on_datagram(r, r->hb_fd, now);
+}
+
+/* Waits until wake for the TCP/HTTP connections, and serves them. */
+static void wait_conns(struct run *r, int64_t wake)
+{
+	struct pollfd pfd[MAX_CONNS];
+	struct timespec ts = { 0, 0 };
+	int np = 0;
+
+	for (int k = 0; k < r->n_conns; k++)
+		pfd[np++] = (struct pollfd){ r->conns[k].fd, r->conns[k].sent_request ? POLLIN : POLLOUT, 0 };
+	int64_t wait_us = wake - time_mono_us();
+	if (wait_us > 0) {
+		ts.tv_sec = wait_us / 1000000;
+		ts.tv_nsec = (wait_us % 1000000) * 1000;
+	}
+	if (ppoll(pfd, np, &ts, NULL) <= 0)
+		return;
+	int64_t now = time_mono_us();
+	/* Walk backwards: on_conn may move the last connection into k. */
+	for (int k = np - 1; k >= 0; k--)
+		if (pfd[k].revents && k < r->n_conns && r->conns[k].fd == pfd[k].fd)
+			on_conn(r, k, pfd[k].revents, now);
+}
+
+int probe_run(const struct probe_cfg *c, struct probe_sample **out, size_t *n_out, struct ferr *err)
+{
+	struct run r = { .c = c, .icmp_fd = -1, .udp_fd = -1, .hb_fd = -1 };
+	int64_t next[PROBE_N], start = time_mono_us(), end, last_drain = start, next_sub = start;
+	int rc = run_open(&r, c, err);
+
+	if (rc < 0)
+		return rc;
+	for (int m = 0; m < PROBE_N; m++)
+		next[m] = start;
+	end = c->duration_ms ? start + (int64_t)c->duration_ms * 1000 : INT64_MAX;
 	for (;;) {
 		int64_t now = time_mono_us();
 		if (now >= end || (c->stop && *c->stop))
 			break;
-		/* Send what is due; after a stall, skip missed slots (no burst). */
-		for (int m = 0; m < PROBE_N && rc == 0; m++) {
-			if (!c->use[m] || m == PROBE_GUEST || now < next[m])
-				continue;
-			if (m == PROBE_ICMP) rc = send_icmp(&r, now, err);
-			else if (m == PROBE_UDP) rc = send_udp(&r, now, err);
-			else start_conn(&r, (uint8_t)m, now);
-			next[m] += c->interval_us[m];
-			if (next[m] < now)
-				next[m] = now + c->interval_us[m];
-		}
-		if (rc < 0)
+		if ((rc = send_due(&r, next, now, err)) < 0)
 			break;
 		/* Ask the guest for heartbeats, and renew the ask every second
 		 * (ferry-guest sends them for 5 s to whoever asked and returned
@@ -432,39 +483,11 @@ int probe_run(const struct probe_cfg *c, struct probe_sample **out, size_t *n_ou
 		 * probe; the socket holds hundreds of replies). */
 		if (now - last_drain >= DRAIN_US) {
 			last_drain = now;
-			if (r.icmp_fd >= 0)
-				on_datagram(&r, r.icmp_fd, now);
-			if (r.udp_fd >= 0)
-				on_datagram(&r, r.udp_fd, now);
-			if (r.hb_fd >= 0)
-				on_datagram(&r, r.hb_fd, now);
+			drain(&r, now);
 		}
-		struct pollfd pfd[MAX_CONNS];
-		int np = 0, base = 0;
-		for (int k = 0; k < r.n_conns; k++)
-			pfd[np++] = (struct pollfd){ r.conns[k].fd, r.conns[k].sent_request ? POLLIN : POLLOUT, 0 };
-		int64_t wait_us = wake - time_mono_us();
-		struct timespec ts = { 0, 0 };
-		if (wait_us > 0) {
-			ts.tv_sec = wait_us / 1000000;
-			ts.tv_nsec = (wait_us % 1000000) * 1000;
-		}
-		if (ppoll(pfd, np, &ts, NULL) <= 0)
-			continue;
-		now = time_mono_us();
-		/* Walk backwards: on_conn may move the last connection into k. */
-		for (int i = np - 1; i >= base; i--) {
-			int k = i - base;
-			if (pfd[i].revents && k < r.n_conns && r.conns[k].fd == pfd[i].fd)
-				on_conn(&r, k, pfd[i].revents, now);
-		}
+		wait_conns(&r, wake);
 	}
-	if (r.icmp_fd >= 0)
-		on_datagram(&r, r.icmp_fd, time_mono_us());
-	if (r.udp_fd >= 0)
-		on_datagram(&r, r.udp_fd, time_mono_us());
-	if (r.hb_fd >= 0)
-		on_datagram(&r, r.hb_fd, time_mono_us());
+	drain(&r, time_mono_us());
 	/* Late replies past the timeout do not count (heartbeats have no send time here). */
 	for (size_t i = 0; i < r.n; i++)
 		if (r.s[i].method != PROBE_GUEST && r.s[i].reply_us &&
