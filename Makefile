@@ -1,6 +1,6 @@
 # ferry: build, test guest, tests and demo. GNU make (see docs/build.md).
 CC      ?= gcc
-PKGS    := gnutls jansson
+PKGS    := gnutls jansson libnfs
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wmissing-prototypes -Wshadow \
            -D_GNU_SOURCE -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

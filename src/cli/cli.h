@@ -59,6 +59,8 @@ int cmd_console(struct cli *cli, int argc, char **argv);
 int cmd_lab(struct cli *cli, int argc, char **argv);
 int cmd_migrate(struct cli *cli, int argc, char **argv);
 int cmd_history(struct cli *cli, int argc, char **argv);
+int cmd_pool(struct cli *cli, int argc, char **argv);
+int cmd_vol(struct cli *cli, int argc, char **argv);
 int cmd_probe(struct cli *cli, int argc, char **argv);
 int cmd_bench(struct cli *cli, int argc, char **argv);
 int cmd_bench_command(struct cli *cli, int argc, char **argv);

@@ -7,6 +7,7 @@
  * The switches live in a namespace of their own, so any host's link can be
  * cut without touching another host. */
 #include "cli/cli.h"
+#include "cli/lab_storage.h"
 #include "config/cfgfile.h"
 #include "net/stream.h"
 
@@ -242,6 +243,8 @@ static char *agent_conf(const struct lab_host *h, bool allow_insecure)
 
 	mkdir_p(LAB_DIR "/images", 0700);
 	cfg_quote(&dirs, LAB_DIR "/images");
+	buf_append(&dirs, ", ", 2);
+	cfg_quote(&dirs, LAB_STORE_DIR);   /* the lab-dir pools */
 	if (getcwd(cwd, sizeof(cwd)) && strcmp(cwd, "/")) {
 		buf_append(&dirs, ", ", 2);
 		cfg_quote(&dirs, cwd);
@@ -259,7 +262,9 @@ static char *agent_conf(const struct lab_host *h, bool allow_insecure)
 	return b.data;
 }
 
-static int lab_up(int argc, char **argv)
+static int lab_pools(struct cli *cli, const struct lab_host *h);
+
+static int lab_up(struct cli *cli, int argc, char **argv)
 {
 	bool agents = true, allow_insecure = false;
 	bool ready = access(LAB_DIR "/topology", F_OK) == 0;
@@ -295,6 +300,8 @@ static int lab_up(int argc, char **argv)
 		fprintf(stderr, "ferry: %s\n", err.msg);
 		return 1;
 	}
+	if (lab_storage_up() < 0)
+		return 1;
 	for (size_t i = 0; i < ARRAY_SIZE(lab_hosts); i++) {
 		const struct lab_host *h = &lab_hosts[i];
 		if (!h->hypervisor)
@@ -332,8 +339,50 @@ static int lab_up(int argc, char **argv)
 			printf("lab: ferryd on %s runs (pid %d, %s:%d, log " LAB_DIR "/%s/ferryd.log)\n", n,
 			       (int)agent_pid(n), lab_hosts[i].mgmt_ip, AGENT_PORT, n);
 		}
+		for (size_t i = 0; i < ARRAY_SIZE(lab_hosts); i++)
+			if (lab_hosts[i].hypervisor && lab_pools(cli, &lab_hosts[i]) < 0)
+				return 1;
+		printf("lab: pools lab-nfs (shared) and lab-dir (each host's own) on a and b\n");
 	}
 	printf("lab: up; hosts file " LAB_DIR "/hosts (ferry -H a ..., ferry -H b ...)\n");
+	return 0;
+}
+
+/* The lab's pools on host h, defined through its agent unless they are:
+ * lab-nfs (the storage host's NFS export, shared by a and b) and lab-dir (a
+ * folder of h's own, not shared). */
+static int lab_pools(struct cli *cli, const struct lab_host *h)
+{
+	struct cli c = *cli;
+	char dir[256];
+	json_t *res;
+
+	c.host = h->name;
+	c.hosts = LAB_DIR "/hosts";
+	c.json = false;
+	if (cli_call(&c, "pool-list", json_object(), &res))
+		return -1;
+	json_t *pools = json_object_get(res, "pools"), *p;
+	bool nfs = false, dirp = false;
+	size_t i;
+	json_array_foreach(pools, i, p) {
+		nfs |= !strcmp(json_string_value(json_object_get(p, "name")), "lab-nfs");
+		dirp |= !strcmp(json_string_value(json_object_get(p, "name")), "lab-dir");
+	}
+	json_decref(res);
+	snprintf(dir, sizeof(dir), LAB_STORE_DIR "/%s/pool", h->name);
+	mkdir_p(dir, 0700);
+	if (!nfs && cli_call(&c, "pool-define", json_pack("{s:s, s:s, s:s, s:i, s:i}", "name", "lab-nfs", "type", "nfs",
+							  "location", "nfs://" LAB_STORAGE_IP LAB_NFS_EXPORT, "uid",
+							  LAB_NFS_UID, "gid", LAB_NFS_UID), &res))
+		return -1;
+	if (!nfs)
+		json_decref(res);
+	if (!dirp && cli_call(&c, "pool-define", json_pack("{s:s, s:s, s:s}", "name", "lab-dir", "type", "dir",
+							   "location", dir), &res))
+		return -1;
+	if (!dirp)
+		json_decref(res);
 	return 0;
 }
 
@@ -397,6 +446,9 @@ static int lab_down(bool quiet)
 			end_process(pid, SIGTERM, 3000);
 		}
 	}
+	if (!quiet && netns_exists("ferry-storage"))
+		printf("lab: stopping the storage servers\n");
+	lab_storage_stop();
 	for (size_t i = 0; i < ARRAY_SIZE(lab_netns); i++) {
 		if (!netns_exists(lab_netns[i]))
 			continue;
@@ -409,6 +461,7 @@ static int lab_down(bool quiet)
 		}
 	}
 	rm_rf(LAB_DIR);
+	lab_storage_remove();   /* its servers ended with their namespace */
 	if (!quiet)
 		printf("lab: down\n");
 	return left ? 1 : 0;
@@ -426,6 +479,8 @@ static int lab_status(const struct cli *cli)
 	json_object_set_new(o, "namespaces", ns);
 	json_object_set_new(o, "agents", ag);
 	json_object_set_new(o, "hosts_file", access(LAB_DIR "/hosts", F_OK) == 0 ? json_string(LAB_DIR "/hosts") : json_null());
+	json_t *st = lab_storage_status();
+	json_object_set_new(o, "storage", st);
 	if (cli->json) {
 		cli_print_json(o);
 	} else {
@@ -438,6 +493,10 @@ static int lab_status(const struct cli *cli)
 				printf("ferryd on %-14s pid %lld\n", k, (long long)json_integer_value(v));
 			else
 				printf("ferryd on %-14s not running\n", k);
+		json_object_foreach(st, k, v)
+			printf("%-3s server %-13s %s (%s)\n", k, json_string_value(json_object_get(v, "url")),
+			       json_integer_value(json_object_get(v, "pid")) ? "running" : "not running",
+			       !strcmp(k, "nfs") ? "root squash on" : LAB_SMB_CREDENTIALS);
 	}
 	json_decref(o);
 	return 0;
@@ -507,7 +566,7 @@ int cmd_lab(struct cli *cli, int argc, char **argv)
 			close(lk);
 			return 2;
 		}
-		int r = !strcmp(sub, "up") ? lab_up(argc, argv) : lab_down(false);
+		int r = !strcmp(sub, "up") ? lab_up(cli, argc, argv) : lab_down(false);
 		close(lk);
 		return r;
 	}

@@ -108,6 +108,24 @@ static const struct verb verbs[] = {
 	  "Lists the migrations this host's agent took part in (of NAME only, if given):\n"
 	  "the newest 100, or N with --last (a reply holds at most 512 KiB of records);\n"
 	  "--since keeps those started at or after that time (seconds since 1970)." },
+	{ "pool", cmd_pool,
+	  "pool define NAME TYPE LOCATION [--uid N --gid N] | list | info NAME | undefine NAME",
+	  "The agent's storage pools: named places where volumes (disk images) live.\n"
+	  "  TYPE dir    LOCATION a folder of this host (created; not shared)\n"
+	  "  TYPE path   a folder the operator mounted (a kernel NFS or CIFS mount):\n"
+	  "              shared with the hosts that define the same location\n"
+	  "  TYPE nfs    nfs://SERVER/EXPORT (SERVER an IP address), opened by QEMU's\n"
+	  "              own NFS client, nothing mounted; --uid/--gid: who ferry is on\n"
+	  "              the server (with root squash on, root is nobody there)\n"
+	  "Local folders must be inside the agent's vm_dirs. A pool defined with the\n"
+	  "same location on two hosts is shared: migrations between them copy none of\n"
+	  "its volumes. A VM config names a volume as \"pool=NAME,vol=VOLUME,...\".\n"
+	  "define checks that the pool is reachable and writable; info shows its\n"
+	  "capacity, free space and volumes; undefine leaves the volumes in place." },
+	{ "vol", cmd_vol, "vol create POOL NAME SIZE [--format raw|qcow2] | list POOL | delete POOL NAME",
+	  "A pool's volumes: create an empty image of SIZE (64M, 10G; qcow2 unless\n"
+	  "--format raw; refused if it exists), list them, delete one (refused while a\n"
+	  "VM of this host uses it)." },
 	{ "lab", cmd_lab, "lab up [--no-agents] [--allow-insecure] | down | status | exec HOST CMD...",
 	  "The built-in two-host lab, made of network namespaces on this machine:\n"
 	  "hosts a and b (hypervisors), client and storage; a VM network 10.77.0.0/24\n"

@@ -87,7 +87,7 @@ static int parse_disk(struct ctx *x, const struct cfg_value *v, struct vm_disk *
 {
 	char *spec, *tok, *save = NULL;
 	int pos = 0, r = 0;
-	char *target = NULL, *format = NULL, *vdev = NULL, *access = NULL, *shared = NULL;
+	char *target = NULL, *format = NULL, *vdev = NULL, *access = NULL, *shared = NULL, *pool = NULL, *vol = NULL;
 
 	if (v->type != CFG_STR)
 		return bad(x, v->line, "a disk is a quoted string such as \"disk.img,raw,vda,w\"");
@@ -105,8 +105,10 @@ static int parse_disk(struct ctx *x, const struct cfg_value *v, struct vm_disk *
 			else if (!strcmp(k, "vdev")) slot = &vdev;
 			else if (!strcmp(k, "access")) slot = &access;
 			else if (!strcmp(k, "shared")) slot = &shared;
+			else if (!strcmp(k, "pool")) slot = &pool;
+			else if (!strcmp(k, "vol")) slot = &vol;
 			else {
-				r = bad(x, v->line, "unknown disk option '%s' (target, format, vdev, access, shared)", k);
+				r = bad(x, v->line, "unknown disk option '%s' (target, format, vdev, access, shared, pool, vol)", k);
 				goto out;
 			}
 			tok = eq + 1;
@@ -124,8 +126,18 @@ static int parse_disk(struct ctx *x, const struct cfg_value *v, struct vm_disk *
 		}
 		*slot = tok;
 	}
-	if (!target || !*target) {
-		r = bad(x, v->line, "disk \"%s\" has no target (the image path)", v->str);
+	if (pool || vol) {
+		/* A pool's volume: the agent finds where it is (its pools). */
+		if (target || shared || !pool || !vol || !ident_valid(pool, sizeof(d->pool) - 1) || !*vol ||
+		    strlen(vol) >= sizeof(d->vol)) {
+			r = bad(x, v->line, "a pool disk is \"pool=NAME,vol=VOLUME[,format=...,vdev=...,access=...]\" "
+				"(no target, no shared: the pool says)");
+			goto out;
+		}
+		snprintf(d->pool, sizeof(d->pool), "%s", pool);
+		snprintf(d->vol, sizeof(d->vol), "%s", vol);
+	} else if (!target || !*target) {
+		r = bad(x, v->line, "disk \"%s\" has no target (the image path) or pool and vol", v->str);
 		goto out;
 	}
 	if (!format || !*format)
@@ -147,7 +159,7 @@ static int parse_disk(struct ctx *x, const struct cfg_value *v, struct vm_disk *
 		r = bad(x, v->line, "disk shared='%s' must be yes or no", shared);
 		goto out;
 	}
-	d->target = resolve_path(x, target);
+	d->target = target ? resolve_path(x, target) : NULL;
 	d->format = xstrdup(format);
 	snprintf(d->vdev, sizeof(d->vdev), "%s", vdev && *vdev ? vdev : "");
 	d->readonly = access && (!strcmp(access, "r") || !strcmp(access, "ro"));
@@ -423,8 +435,12 @@ char *vmcfg_format(const struct vm_config *c)
 	for (int i = 0; i < c->n_disks; i++) {
 		const struct vm_disk *d = &c->disks[i];
 		struct buf s = {0};
-		buf_printf(&s, "target=%s,format=%s,vdev=%s,access=%s%s", d->target, d->format, d->vdev,
-			   d->readonly ? "r" : "w", d->shared ? ",shared=yes" : "");
+		if (d->pool[0])
+			buf_printf(&s, "pool=%s,vol=%s,format=%s,vdev=%s,access=%s", d->pool, d->vol, d->format, d->vdev,
+				   d->readonly ? "r" : "w");
+		else
+			buf_printf(&s, "target=%s,format=%s,vdev=%s,access=%s%s", d->target, d->format, d->vdev,
+				   d->readonly ? "r" : "w", d->shared ? ",shared=yes" : "");
 		buf_printf(&b, "%s ", i ? "," : "");
 		cfg_quote(&b, s.data);
 		buf_free(&s);

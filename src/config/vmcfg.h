@@ -13,7 +13,10 @@
 enum vm_accel { ACCEL_AUTO, ACCEL_KVM, ACCEL_TCG };
 
 struct vm_disk {
-	char *target;     /* absolute path (or URL for network storage) */
+	char *target;     /* absolute path (or URL for network storage); for a
+			   * pool volume, set by the agent from its pool */
+	char pool[33];    /* a pool volume: the pool's name ("": a path) */
+	char vol[65];     /* and the volume's */
 	char *format;     /* "raw" | "qcow2" */
 	char vdev[8];     /* vda.. / xvda.. / sda.. / hda.. */
 	bool readonly;

@@ -13,6 +13,7 @@
 #include "util/jsonframe.h"
 
 struct request;
+struct pool;
 struct mig_prep;
 struct child;
 
@@ -103,6 +104,7 @@ struct agent {
 	int next_ended;
 	struct child *children;  /* child.c: helpers running, with their callbacks */
 	struct mig_prep *preps;  /* mig_dst.c: prepares creating their disks */
+	struct pool *pools;      /* pool.c: this host's storage pools */
 };
 
 /* child.c */
@@ -110,6 +112,13 @@ typedef void (*child_exit_fn)(struct agent *ag, int status, void *opaque);
 /* Runs argv (stdio on /dev/null, stderr kept) without waiting; fn gets its
  * exit status (128+signal if killed). Returns the pid or -errno. */
 pid_t child_spawn(struct agent *ag, char *const argv[], child_exit_fn fn, void *opaque);
+/* Runs fn(arg) in a forked child (it may block: the loop does not wait);
+ * done gets what fn returned (borrowed; fn's {"error": ...} is passed as is)
+ * or NULL with err (the child died, sent over 1 MiB, or took over
+ * timeout_ms). fn must not touch the agent's sockets. The child's pid. */
+typedef json_t *(*child_fn)(void *arg);
+typedef void (*child_done_fn)(struct agent *ag, json_t *result, const char *err, void *opaque);
+pid_t child_call(struct agent *ag, child_fn fn, void *arg, int timeout_ms, child_done_fn done, void *opaque);
 /* From the SIGCHLD handler: true if pid was one of child_spawn's. */
 bool child_on_exit(struct agent *ag, pid_t pid, int status);
 

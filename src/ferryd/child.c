@@ -1,8 +1,11 @@
-/* child.c: helper programs run from the event loop without blocking it
- * (qemu-img create for a migration's blank disks): fork + exec, and a
- * callback when the child exits (main.c's SIGCHLD handler reaps it). */
+/* child.c: work run from the event loop without blocking it: helper
+ * programs (qemu-img create for a migration's blank disks: fork + exec, a
+ * callback when the child exits; main.c's SIGCHLD handler reaps it), and
+ * functions that may block (a pool's NFS server that does not answer) run
+ * in a forked child that sends back one JSON value. */
 #include "ferryd/agent.h"
 #include "util/log.h"
+#include "proto/proto.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -57,4 +60,114 @@ bool child_on_exit(struct agent *ag, pid_t pid, int status)
 		return true;
 	}
 	return false;
+}
+
+/* ---- a function in a child --------------------------------------------- */
+
+#define CALL_MAX_BYTES (1 << 20)
+
+struct call {
+	struct agent *ag;
+	pid_t pid;
+	int fd;
+	long timer;
+	struct buf out;
+	child_done_fn done;
+	void *opaque;
+	bool over;
+};
+
+static void ignore_exit(struct agent *ag, int status, void *opaque)
+{
+	(void)ag;
+	(void)status;
+	(void)opaque;
+}
+
+static void call_end(struct call *c, json_t *result, const char *err)
+{
+	loop_del_fd(c->ag->loop, c->fd);
+	close(c->fd);
+	if (c->timer)
+		loop_cancel_timer(c->ag->loop, c->timer);
+	c->done(c->ag, result, err, c->opaque);
+	json_decref(result);
+	buf_free(&c->out);
+	free(c);
+}
+
+static void call_timeout(struct loop *l, void *opaque)
+{
+	struct call *c = opaque;
+
+	(void)l;
+	c->timer = 0;
+	kill(c->pid, SIGKILL);
+	call_end(c, NULL, "timed out");
+}
+
+static void call_io(struct loop *l, int fd, uint32_t events, void *opaque)
+{
+	struct call *c = opaque;
+	char chunk[16384];
+	ssize_t n;
+
+	(void)l;
+	(void)events;
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0) {
+		if (c->out.len + n > CALL_MAX_BYTES) {
+			kill(c->pid, SIGKILL);
+			call_end(c, NULL, "answer too large");
+			return;
+		}
+		buf_append(&c->out, chunk, n);
+	}
+	if (n < 0 && errno == EAGAIN)
+		return;
+	json_t *j = c->out.len ? json_loadb(c->out.data, c->out.len, 0, NULL) : NULL;
+	call_end(c, j, j ? NULL : "the helper ended without an answer");
+}
+
+pid_t child_call(struct agent *ag, child_fn fn, void *arg, int timeout_ms, child_done_fn done, void *opaque)
+{
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -errno;
+	}
+	if (pid == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		dup2(p[1], 3);
+		close_range(4, ~0U, 0);
+		json_t *r = fn(arg);
+		char *s = r ? json_dumps(r, JSON_COMPACT) : NULL;
+		if (s)
+			write_all(3, s, strlen(s));
+		_exit(s ? 0 : 1);
+	}
+	close(p[1]);
+	fd_set_nonblock(p[0]);
+	struct call *c = xcalloc(1, sizeof(*c));
+	c->ag = ag;
+	c->pid = pid;
+	c->fd = p[0];
+	c->done = done;
+	c->opaque = opaque;
+	if (timeout_ms > 0)
+		c->timer = loop_add_timer(ag->loop, timeout_ms, call_timeout, c);
+	loop_add_fd(ag->loop, p[0], false, call_io, c);
+	struct child *ch = xcalloc(1, sizeof(*ch));
+	ch->pid = pid;
+	ch->fn = ignore_exit;
+	ch->next = ag->children;
+	ag->children = ch;
+	return pid;
 }

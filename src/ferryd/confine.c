@@ -94,6 +94,8 @@ int vm_confine_paths(const struct agent *ag, struct vm_config *c, struct ferr *e
 		return r;
 	for (int i = 0; i < c->n_disks; i++) {
 		struct vm_disk *d = &c->disks[i];
+		if (d->pool[0])
+			continue;   /* its place comes from the pool's definition (pool.c checked it) */
 		char what[32];
 		snprintf(what, sizeof(what), "disk %s", d->vdev);
 		if ((r = confine_one(ag, c, what, d->line, &d->target, d->format, err)) < 0)

@@ -1,5 +1,6 @@
 /* main.c: ferryd, the host agent: config, signals, the event loop. */
 #include "ferryd/agent.h"
+#include "ferryd/pool.h"
 #include "ferryd/mig.h"
 #include "util/log.h"
 
@@ -160,6 +161,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ferryd: %s\n", err.msg);
 		return 1;
 	}
+	pool_load_all(&ag);
 	vm_reattach_all(&ag);
 	loop_set_cron(ag.loop, 1000, cron, &ag);
 	ag.qemu_version = qemu_probe_version(ag.cfg->qemu);
@@ -169,6 +171,7 @@ int main(int argc, char **argv)
 
 	server_stop(&ag);
 	vm_detach_all(&ag);
+	pool_free_all(&ag);
 	loop_free(ag.loop);
 	close(ag.sigfd);
 	agentcfg_free(ag.cfg);

@@ -3,6 +3,7 @@
  * NBD export and listener, or ferry's relay in front of it) and mig-check
  * (--cold reboot: could this host boot the guest?). */
 #include "ferryd/mig_dst.h"
+#include "ferryd/pool.h"
 #include "ferryd/request.h"
 #include "ferryd/tunnel.h"
 #include "proto/proto.h"
@@ -355,14 +356,17 @@ static void prep_next_disk(struct agent *ag, int status, void *opaque)
 }
 
 /* Why this host refuses to receive cfg with options o; NULL: it accepts. */
-static const char *refusal(struct request *r, struct mig_dst *d, const struct vm_config *cfg, json_t *args,
+static const char *refusal(struct request *r, struct mig_dst *d, struct vm_config *cfg, json_t *args,
 			   char *msg, size_t n)
 {
 	struct agent *ag = r->ag;
 	char why[400];
 
+	struct ferr perr = {0};
 	if (mig_opts_from_json(json_object_get(args, "opts"), &d->o, why, sizeof(why)) < 0)
 		;
+	else if (pool_resolve_disks(ag, cfg, json_object_get(args, "pools"), &perr) < 0)
+		snprintf(why, sizeof(why), "%.399s", perr.msg);
 	else if (d->o.insecure && !ag->cfg->allow_insecure)
 		snprintf(why, sizeof(why), "this host does not accept --insecure moves (allow_insecure = 0 in its agent "
 			 "config): anyone on the network could read or inject a plaintext stream");
@@ -383,8 +387,13 @@ static const char *refusal(struct request *r, struct mig_dst *d, const struct vm
 	/* Disks not on shared storage get a blank twin here, filled over NBD. */
 	for (int i = 0; i < cfg->n_disks; i++) {
 		if (!cfg->disks[i].shared && !d->o.copy_storage) {
-			snprintf(msg, n, "disk %s of %s is not on shared storage and no storage copy was asked for",
-				 cfg->disks[i].vdev, cfg->name);
+			if (cfg->disks[i].pool[0])
+				snprintf(msg, n, "disk %s of %s is on pool %s, which host %s does not share with the source "
+					 "(no such pool here, or at another place): use --copy-storage", cfg->disks[i].vdev,
+					 cfg->name, cfg->disks[i].pool, ag->cfg->host);
+			else
+				snprintf(msg, n, "disk %s of %s is not on shared storage and no storage copy was asked for",
+					 cfg->disks[i].vdev, cfg->name);
 			return msg;
 		}
 	}
@@ -437,7 +446,8 @@ void mig_dst_check(struct request *r, json_t *args, struct vm *unused)
 	(void)unused;
 	if (!cfg)
 		return;
-	vm_can_start(r->ag, cfg, &err);
+	if (pool_resolve_disks(r->ag, cfg, json_object_get(args, "pools"), &err) == 0)
+		vm_can_start(r->ag, cfg, &err);
 	for (int i = 0; !err.msg[0] && i < cfg->n_disks; i++)
 		if (!cfg->disks[i].shared)
 			ferr_set(&err, "disk %s of %s is not on shared storage", cfg->disks[i].vdev, cfg->name);

@@ -9,6 +9,7 @@
  * (BOOTING_HERE): its disks never moved, so nothing is lost. */
 #include "ferryd/mig_src.h"
 #include "ferryd/peer.h"
+#include "ferryd/pool.h"
 #include "ferryd/request.h"
 #include "util/log.h"
 
@@ -141,5 +142,6 @@ void src_reboot_start(struct mig_job *j)
 {
 	j->cfg_text = vmcfg_format(j->vm->cfg);
 	if (src_enter(j, MIG_PREPARING))
-		peer_call(j->peer, "mig-check", json_pack("{s:s}", "config", j->cfg_text), on_reboot_checked, j);
+		peer_call(j->peer, "mig-check", json_pack("{s:s, s:o}", "config", j->cfg_text, "pools",
+							  pool_locations(j->ag, j->vm->cfg)), on_reboot_checked, j);
 }

@@ -3,6 +3,7 @@
  * agent says to send it, and sets up its own QEMU for the move. */
 #include "ferryd/mig_src.h"
 #include "ferryd/peer.h"
+#include "ferryd/pool.h"
 #include "ferryd/tunnel.h"
 #include "proto/args.h"
 #include "qmp/cmds.h"
@@ -126,6 +127,9 @@ static void send_prepare(struct mig_job *j, json_t *sizes)
 	free(text);
 	if (sizes)
 		json_object_set(args, "disk_sizes", sizes);
+	/* Where this host's pools of the guest's disks are: the destination
+	 * counts a pool disk as shared only if its pool is at the same place. */
+	json_object_set_new(args, "pools", pool_locations(j->ag, j->vm->cfg));
 	if (!src_enter(j, MIG_PREPARING)) {
 		json_decref(args);
 		return;

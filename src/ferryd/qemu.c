@@ -181,6 +181,24 @@ long qemu_ram_kb(const struct vm_config *c, enum vm_accel accel, int qemu_versio
 	return kb;
 }
 
+/* A volume of an NFS pool (pool.c made the URL: nfs://IP/PATH?uid=U&gid=G):
+ * QEMU's own NFS client opens it, as that uid and gid. libnfs keeps no page
+ * cache by default: nothing to flush in a migration's pause. */
+static void push_nfs(char ***a, int *n, const struct vm_disk *d, const char *ro)
+{
+	const char *h = d->target + 6, *path = strchr(h, '/');
+	const char *q = path ? strchr(path, '?') : NULL;
+	const char *uid = q ? strstr(q, "uid=") : NULL, *gid = q ? strstr(q, "gid=") : NULL;
+	char ids[64] = "";
+
+	if (uid)
+		snprintf(ids, sizeof(ids), ",user=%ld", strtol(uid + 4, NULL, 10));
+	if (gid)
+		snprintf(ids + strlen(ids), sizeof(ids) - strlen(ids), ",group=%ld", strtol(gid + 4, NULL, 10));
+	push(a, n, "driver=nfs,server.type=inet,server.host=%.*s,path=%.*s%s,node-name=%s-file%s", path ? (int)(path - h) : 0,
+	     h, path ? (q ? (int)(q - path) : (int)strlen(path)) : 0, path ? path : "", ids, d->vdev, ro);
+}
+
 char **qemu_build_argv(const char *qemu, const struct vm_config *c, enum vm_accel accel, long ram_kb,
 		       const char *dir, bool incoming)
 {
@@ -249,13 +267,21 @@ char **qemu_build_argv(const char *qemu, const struct vm_config *c, enum vm_acce
 		 * no host page cache that the other host cannot see, nothing to
 		 * flush or drop (QEMU drops the image's cache on activation) in
 		 * the pause. */
-		push(&a, &n, "driver=file,filename=%s,node-name=%s-file%s%s", d->target, d->vdev, ro,
-		     d->shared ? ",cache.direct=on" : "");
+		if (!strncmp(d->target, "nfs://", 6))
+			push_nfs(&a, &n, d, ro);
+		else
+			push(&a, &n, "driver=file,filename=%s,node-name=%s-file%s%s", d->target, d->vdev, ro,
+			     d->shared ? ",cache.direct=on" : "");
 		push(&a, &n, "-blockdev");
 		/* A qcow2 image never opens a backing file: its header would
 		 * choose a host file for QEMU (ferryd refuses such images too). */
-		push(&a, &n, "driver=%s,file=%s-file,node-name=%s%s%s", d->format, d->vdev, d->vdev, ro,
-		     strcmp(d->format, "qcow2") ? "" : ",backing=null");
+		/* JSON for qcow2: in QEMU's key=value syntax "backing=null" names
+		 * a node called "null" (seen with 7.2), JSON's null is none. */
+		if (strcmp(d->format, "qcow2"))
+			push(&a, &n, "driver=%s,file=%s-file,node-name=%s%s", d->format, d->vdev, d->vdev, ro);
+		else
+			push(&a, &n, "{\"driver\":\"qcow2\",\"file\":\"%s-file\",\"node-name\":\"%s\",\"read-only\":%s,"
+			     "\"backing\":null}", d->vdev, d->vdev, d->readonly ? "true" : "false");
 		push(&a, &n, "-device");
 		if (d->vdev[0] == 'h' || d->vdev[0] == 's') {
 			push(&a, &n, "ide-hd,drive=%s,bus=ide.%d,unit=%d,id=%s-dev", d->vdev, ide / 2, ide % 2, d->vdev);

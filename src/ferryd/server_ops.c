@@ -4,6 +4,7 @@
  * found when the op acts on one, and its handler answers the request. */
 #include "ferryd/agent.h"
 #include "ferryd/mig.h"
+#include "ferryd/pool.h"
 #include "ferryd/request.h"
 #include "proto/args.h"
 #include "proto/proto.h"
@@ -132,6 +133,13 @@ static struct server_op {
 	{ "mig-abort", true, mig_dst_abort, NULL },
 	{ "mig-recover", true, mig_dst_recover, NULL },
 	{ "mig-pause", true, mig_dst_pause, NULL },
+	{ "pool-define", false, pool_op_define, NULL },
+	{ "pool-list", false, pool_op_list, NULL },
+	{ "pool-info", false, pool_op_info, NULL },
+	{ "pool-undefine", false, pool_op_undefine, NULL },
+	{ "vol-create", false, pool_op_vol_create, NULL },
+	{ "vol-list", false, pool_op_vol_list, NULL },
+	{ "vol-delete", false, pool_op_vol_delete, NULL },
 };
 
 int server_ops_check(struct ferr *err)

@@ -5,6 +5,7 @@
 #include "ferryd/agent.h"
 #include "ferryd/request.h"
 #include "ferryd/vm_int.h"
+#include "ferryd/pool.h"
 #include "proto/proto.h"
 #include "util/log.h"
 
@@ -266,11 +267,15 @@ static struct vm *vm_new(struct agent *ag, struct vm_config *cfg)
 
 int vm_can_start(struct agent *ag, struct vm_config *cfg, struct ferr *err)
 {
+	int r = pool_resolve_disks(ag, cfg, NULL, err);
+
+	if (r < 0)
+		return r;
 	if (vm_find(ag, cfg->name)) {
 		ferr_set(err, "a VM named %s already exists on host %s", cfg->name, ag->cfg->host);
 		return -EEXIST;
 	}
-	int r = vm_confine_paths(ag, cfg, err);
+	r = vm_confine_paths(ag, cfg, err);
 	if (r < 0)
 		return r;
 	return qemu_check_host(ag, cfg, err);

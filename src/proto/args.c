@@ -24,7 +24,11 @@ static const struct proto_arg a_create[] = {
 	{ "source", PA_TEXT, false, 0, 256, NULL },
 	END,
 };
-static const struct proto_arg a_config[] = { { "config", PA_TEXT, true, 0, CONFIG_MAX_BYTES, NULL }, END };
+static const struct proto_arg a_check[] = {
+	{ "config", PA_TEXT, true, 0, CONFIG_MAX_BYTES, NULL },
+	{ "pools", PA_NAMES, false, 0, 255, NULL },
+	END,
+};
 static const struct proto_arg a_shutdown[] = {
 	{ "name", PA_NAME, true, 0, 0, NULL },
 	{ "timeout_s", PA_INT, false, 1, 3600, NULL },
@@ -66,6 +70,31 @@ static const struct proto_arg a_prepare[] = {
 	{ "opts", PA_OBJ, false, 0, 0, a_opts },
 	{ "disk_sizes", PA_SIZES, false, 1, 1LL << 44, NULL },
 	{ "ram_bytes", PA_INT, false, 0, 1LL << 44, NULL },
+	/* The source's pools of the config's pool disks: name -> location. */
+	{ "pools", PA_NAMES, false, 0, 255, NULL },
+	END,
+};
+/* Storage pools and their volumes (docs/storage.md). A volume name is
+ * checked further by the agent (pool_vol_name_ok). */
+static const struct proto_arg a_pool_define[] = {
+	{ "name", PA_NAME, true, 0, 0, NULL },
+	{ "type", PA_NAME, true, 0, 0, NULL },
+	{ "location", PA_TEXT, true, 1, 255, NULL },
+	{ "uid", PA_INT, false, -1, INT32_MAX, NULL },
+	{ "gid", PA_INT, false, -1, INT32_MAX, NULL },
+	END,
+};
+static const struct proto_arg a_pool[] = { { "pool", PA_NAME, true, 0, 0, NULL }, END };
+static const struct proto_arg a_vol[] = {
+	{ "pool", PA_NAME, true, 0, 0, NULL },
+	{ "name", PA_TEXT, true, 1, 64, NULL },
+	END,
+};
+static const struct proto_arg a_vol_create[] = {
+	{ "pool", PA_NAME, true, 0, 0, NULL },
+	{ "name", PA_TEXT, true, 1, 64, NULL },
+	{ "size", PA_INT, true, 1, 1LL << 44, NULL },
+	{ "format", PA_NAME, false, 0, 0, NULL },
 	END,
 };
 static const struct proto_arg a_none[] = { END };
@@ -85,7 +114,7 @@ static const struct proto_op ops[] = {
 	{ "migrate-recover", a_name },
 	{ "history", a_name_opt },
 	{ "history-add", a_record },
-	{ "mig-check", a_config },
+	{ "mig-check", a_check },
 	{ "mig-prepare", a_prepare },
 	{ "mig-finish", a_name },
 	{ "mig-postcopy", a_name },
@@ -93,6 +122,13 @@ static const struct proto_op ops[] = {
 	{ "mig-abort", a_name },
 	{ "mig-recover", a_name },
 	{ "mig-pause", a_name },
+	{ "pool-define", a_pool_define },
+	{ "pool-list", a_none },
+	{ "pool-info", a_name },
+	{ "pool-undefine", a_name },
+	{ "vol-create", a_vol_create },
+	{ "vol-list", a_pool },
+	{ "vol-delete", a_vol },
 };
 
 const struct proto_op *proto_op_find(const char *name)
@@ -206,6 +242,24 @@ static int check_one(const char *where, const struct proto_arg *a, json_t *v, st
 				key_show(k, ks, sizeof(ks));
 				ferr_set(err, "%s%s.%s must be a disk name with a size from %lld to %lld bytes", where, a->key,
 					 ks, a->min, a->max);
+				return -EINVAL;
+			}
+		}
+		return 0;
+	}
+	case PA_NAMES: {
+		const char *k;
+		json_t *x;
+		if (!json_is_object(v) || json_object_size(v) > 8) {
+			ferr_set(err, "%s%s must be an object of at most 8 names", where, a->key);
+			return -EINVAL;
+		}
+		json_object_foreach(v, k, x) {
+			if (!name_valid(k) || !json_is_string(x) || json_string_length(x) > (size_t)a->max) {
+				char ks[24];
+				key_show(k, ks, sizeof(ks));
+				ferr_set(err, "%s%s.%s must be a name with a string of at most %lld bytes", where, a->key, ks,
+					 a->max);
 				return -EINVAL;
 			}
 		}

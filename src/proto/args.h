@@ -18,6 +18,7 @@ enum proto_arg_type {
 	PA_OBJ,     /* an object checked against sub */
 	PA_RECORD,  /* a migration record: an object, "name" a PA_NAME, at most max bytes encoded */
 	PA_SIZES,   /* {vdev: bytes}: at most 8 keys of at most 7 bytes, values min..max */
+	PA_NAMES,   /* {name: string}: at most 8 keys that are PA_NAMEs, strings of at most max bytes */
 };
 
 struct proto_arg {

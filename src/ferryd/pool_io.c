@@ -1,0 +1,214 @@
+/* pool_io.c: what a pool operation does to its storage. It runs in a child
+ * (child_call): an NFS server that does not answer, or a slow mount behind a
+ * path pool, must not stall the agent's loop. A local folder is used through
+ * the file system, an NFS export through libnfs as the pool's uid/gid (the
+ * same client QEMU uses: nothing is mounted). */
+#include "ferryd/pool_io.h"
+#include "util/util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <nfsc/libnfs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define NFS_TIMEOUT_MS 5000
+#define PROBE_NAME ".ferry-write-probe"
+
+static json_t *error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static json_t *error(const char *fmt, ...)
+{
+	char msg[600];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return json_pack("{s:s}", "error", msg);
+}
+
+/* ---- NFS ---------------------------------------------------------------- */
+
+static struct nfs_context *export_open(const struct pool *p, json_t **err)
+{
+	char host[64], export[POOL_LOCATION_MAX];
+	struct ferr e = {0};
+	struct nfs_context *nfs;
+
+	if (pool_nfs_split(p->location, host, sizeof(host), export, sizeof(export), &e) < 0) {
+		*err = error("%s", e.msg);
+		return NULL;
+	}
+	if (!(nfs = nfs_init_context())) {
+		*err = error("cannot start an NFS client");
+		return NULL;
+	}
+	nfs_set_timeout(nfs, NFS_TIMEOUT_MS);
+	if (p->uid >= 0)
+		nfs_set_uid(nfs, p->uid);
+	if (p->gid >= 0)
+		nfs_set_gid(nfs, p->gid);
+	if (nfs_mount(nfs, host, export) != 0) {
+		*err = error("cannot reach the NFS export %s: %s", p->location, nfs_get_error(nfs));
+		nfs_destroy_context(nfs);
+		return NULL;
+	}
+	return nfs;
+}
+
+static json_t *nfs_do(const struct pool_job *j)
+{
+	json_t *err = NULL, *out = NULL;
+	struct nfs_context *nfs = export_open(&j->pool, &err);
+	char path[POOL_VOL_MAX + 2];
+	struct nfs_stat_64 st;
+
+	if (!nfs)
+		return err;
+	snprintf(path, sizeof(path), "/%s", j->what == PJ_PROBE ? PROBE_NAME : j->vol);
+	switch (j->what) {
+	case PJ_PROBE: {
+		struct nfsfh *fh;
+		if (nfs_creat(nfs, path, 0600, &fh) != 0) {
+			out = error("the NFS export %s is not writable as uid %d: %s", j->pool.location, j->pool.uid,
+				    nfs_get_error(nfs));
+			break;
+		}
+		nfs_close(nfs, fh);
+		nfs_unlink(nfs, path);
+		out = json_object();
+		break;
+	}
+	case PJ_INFO: {
+		struct nfs_statvfs_64 sv;
+		struct nfsdir *dir;
+		struct nfsdirent *de;
+		json_t *vols = json_array();
+		if (nfs_statvfs64(nfs, "/", &sv) != 0 || nfs_opendir(nfs, "/", &dir) != 0) {
+			json_decref(vols);
+			out = error("cannot read the NFS export %s: %s", j->pool.location, nfs_get_error(nfs));
+			break;
+		}
+		while ((de = nfs_readdir(nfs, dir)))
+			if (S_ISREG(de->mode) && pool_vol_name_ok(de->name))
+				json_array_append_new(vols, json_pack("{s:s, s:I, s:I}", "name", de->name, "size_bytes",
+								      (json_int_t)de->size, "allocated_bytes", (json_int_t)de->used));
+		nfs_closedir(nfs, dir);
+		out = json_pack("{s:I, s:I, s:o}", "capacity_bytes", (json_int_t)(sv.f_blocks * sv.f_frsize),
+				"free_bytes", (json_int_t)(sv.f_bavail * sv.f_frsize), "volumes", vols);
+		break;
+	}
+	case PJ_EXISTS:
+		out = json_pack("{s:b}", "exists", nfs_stat64(nfs, path, &st) == 0);
+		break;
+	case PJ_DELETE:
+		out = nfs_unlink(nfs, path) == 0 ? json_object() :
+			error("cannot delete %s from %s: %s", j->vol, j->pool.location, nfs_get_error(nfs));
+		break;
+	}
+	nfs_destroy_context(nfs);
+	return out;
+}
+
+/* ---- a local folder ----------------------------------------------------- */
+
+static json_t *local_do(const struct pool_job *j)
+{
+	char path[POOL_LOCATION_MAX + POOL_VOL_MAX + 32];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", j->pool.location, j->what == PJ_PROBE ? PROBE_NAME : j->vol);
+	switch (j->what) {
+	case PJ_PROBE: {
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0)
+			return error("%s is not writable: %s", j->pool.location, strerror(errno));
+		close(fd);
+		unlink(path);
+		return json_object();
+	}
+	case PJ_INFO: {
+		struct statvfs sv;
+		DIR *d;
+		struct dirent *de;
+		if (statvfs(j->pool.location, &sv) < 0 || !(d = opendir(j->pool.location)))
+			return error("cannot read %s: %s", j->pool.location, strerror(errno));
+		json_t *vols = json_array();
+		while ((de = readdir(d))) {
+			if (!pool_vol_name_ok(de->d_name))
+				continue;
+			char f[sizeof(path)];
+			snprintf(f, sizeof(f), "%s/%.*s", j->pool.location, POOL_VOL_MAX, de->d_name);
+			if (lstat(f, &st) == 0 && S_ISREG(st.st_mode))
+				json_array_append_new(vols, json_pack("{s:s, s:I, s:I}", "name", de->d_name, "size_bytes",
+								      (json_int_t)st.st_size, "allocated_bytes",
+								      (json_int_t)st.st_blocks * 512));
+		}
+		closedir(d);
+		return json_pack("{s:I, s:I, s:o}", "capacity_bytes", (json_int_t)(sv.f_blocks * sv.f_frsize),
+				 "free_bytes", (json_int_t)(sv.f_bavail * sv.f_frsize), "volumes", vols);
+	}
+	case PJ_EXISTS:
+		return json_pack("{s:b}", "exists", lstat(path, &st) == 0);
+	case PJ_DELETE:
+		if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+			return error("%s has no volume %s", j->pool.name, j->vol);
+		return unlink(path) == 0 ? json_object() : error("cannot delete %s: %s", path, strerror(errno));
+	}
+	return error("unknown pool operation");
+}
+
+json_t *pool_io(void *arg)
+{
+	const struct pool_job *j = arg;
+
+	return j->pool.type == POOL_NFS ? nfs_do(j) : local_do(j);
+}
+
+/* qemu-img create, its last line of stderr kept for the error. */
+json_t *pool_io_create(void *arg)
+{
+	const struct pool_job *j = arg;
+	struct pool_job probe = *j;
+	char target[POOL_LOCATION_MAX + POOL_VOL_MAX + 64], size[32], msg[512] = "";
+	int pipefd[2], st;
+
+	probe.what = PJ_EXISTS;
+	json_t *e = pool_io(&probe);
+	if (json_object_get(e, "error"))
+		return e;
+	bool exists = json_is_true(json_object_get(e, "exists"));
+	json_decref(e);
+	if (exists)
+		return error("pool %s already has a volume %s", j->pool.name, j->vol);
+	pool_vol_target(&j->pool, j->vol, target, sizeof(target));
+	snprintf(size, sizeof(size), "%lld", j->size);
+	if (pipe(pipefd) < 0)
+		return error("cannot run qemu-img: %s", strerror(errno));
+	pid_t pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(pipefd[1], 2);
+		close_range(3, ~0U, 0);
+		execlp("qemu-img", "qemu-img", "create", "-q", "-f", j->format, target, size, (char *)NULL);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	ssize_t n = read(pipefd[0], msg, sizeof(msg) - 1);
+	msg[n > 0 ? n : 0] = 0;
+	close(pipefd[0]);
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		msg[strcspn(msg, "\n")] = 0;
+		return error("cannot create %s in pool %s: %s", j->vol, j->pool.name, msg[0] ? msg : "qemu-img failed");
+	}
+	return json_object();
+}

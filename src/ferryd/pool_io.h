@@ -1,0 +1,24 @@
+/* pool_io.h: a pool operation's work on its storage, run by child_call. */
+#ifndef FERRYD_POOL_IO_H
+#define FERRYD_POOL_IO_H
+
+#include "ferryd/pool.h"
+
+enum pool_job_what { PJ_PROBE, PJ_INFO, PJ_EXISTS, PJ_DELETE };
+
+struct pool_job {
+	struct pool pool;          /* a copy: the definition may change meanwhile */
+	enum pool_job_what what;
+	char vol[POOL_VOL_MAX + 1];
+	long long size;            /* create */
+	char format[8];            /* create: raw or qcow2 */
+};
+
+/* PJ_PROBE: {} if the pool is reachable and writable; PJ_INFO: capacity,
+ * free and volumes; PJ_EXISTS: {"exists": bool}; PJ_DELETE: {}. Errors as
+ * {"error": "..."}. */
+json_t *pool_io(void *job);
+/* A new volume (refused if it exists), by qemu-img. */
+json_t *pool_io_create(void *job);
+
+#endif

@@ -1,0 +1,86 @@
+#!/bin/bash
+# test_storage.sh: the lab's storage host (nfs-ganesha with root squash, smbd
+# with generated credentials), the agents' pools and volumes, and a guest
+# whose disk is on the shared NFS pool: it boots from it (QEMU's own NFS
+# client), moves live a -> b and cold b -> a with no disk byte copied, and
+# what it wrote before reads back after. Bad input: a clear error, and
+# nothing created.
+cd "$(dirname "$0")/../.." || exit 1
+. tests/integration/lib.sh
+tmp=$(mktemp -d)
+trap '$FERRY lab down >/dev/null 2>&1; rm -rf "$tmp"' EXIT
+
+$FERRY lab down >/dev/null 2>&1
+check "lab up starts the storage servers" $FERRY lab up
+$FERRY --json lab status > "$tmp/status"
+check "lab status: the NFS server runs" python3 -c "import json,sys; s=json.load(open('$tmp/status'))['storage']; sys.exit(not s['nfs']['pid'])"
+check "lab status: the SMB server runs" python3 -c "import json,sys; s=json.load(open('$tmp/status'))['storage']; sys.exit(not s['smb']['pid'])"
+
+# Root squash: root on a client host is nobody on the export (owned by the
+# lab's storage identity, 7077, mode 0750); as that identity ferry may write.
+check_fails "NFS root squash: root cannot create on the export" "NFS3ERR_ACCES" \
+	ip netns exec ferry-a qemu-img create -q -f raw nfs://10.78.0.3/export/as-root.img 1M
+check "NFS: the storage identity can" ip netns exec ferry-a qemu-img create -q -f raw 'nfs://10.78.0.3/export/as-7077.img?uid=7077&gid=7077' 1M
+check "NFSv4 is served too (port 2049, pseudo root)" ip netns exec ferry-storage ss -ltn 'sport = :2049'
+pw=$(sed -n 's/^password=//p' /run/ferry-lab/smb-credentials)
+check "the SMB credentials file is mode 0600" test "$(stat -c %a /run/ferry-lab/smb-credentials)" = 600
+check "SMB: the generated account reads and writes the share" sh -c \
+	"ip netns exec ferry-a smbclient //10.78.0.3/vm -U 'ferry%$pw' -c 'put /etc/hostname probe.txt; ls' 2>&1 | grep -q probe.txt"
+check_fails "SMB: a wrong password is refused" "LOGON_FAILURE" \
+	ip netns exec ferry-a smbclient //10.78.0.3/vm -U 'ferry%wrong' -c ls
+
+# Pools: lab up defined lab-nfs (shared) and lab-dir (each host's own).
+check "pools on a: lab-nfs (shared) and lab-dir" sh -c "$FERRY -H a pool list | grep -q 'lab-nfs  *nfs  *yes' && $FERRY -H a pool list | grep -q 'lab-dir  *dir  *no'"
+check "pool info shows capacity and volumes" sh -c "$FERRY -H b pool info lab-nfs | grep -q 'as-7077.img'"
+$FERRY -H a pool list --json > "$tmp/pools-before"
+check_fails "an unknown pool type is refused" "unknown pool type 'ceph'" $FERRY -H a pool define p1 ceph /x
+check_fails "an unreachable NFS server is refused" "cannot reach the NFS export" \
+	$FERRY -H a pool define p2 nfs nfs://10.78.0.99/export --uid 7077 --gid 7077
+check_fails "an export this identity cannot write is refused" "not writable as uid 1234" \
+	$FERRY -H a pool define p3 nfs nfs://10.78.0.3/export --uid 1234 --gid 1234
+check_fails "a folder outside vm_dirs is refused" "outside the folders VM files may come from" \
+	$FERRY -H a pool define p4 path /etc
+check_fails "a pool name that exists is refused" "already exists" $FERRY -H a pool define lab-nfs dir /var/lib/ferry-lab/x
+$FERRY -H a pool list --json > "$tmp/pools-after"
+check "after the refusals: the same pools" cmp "$tmp/pools-before" "$tmp/pools-after"
+check "no p1..p4 folder or file was made" sh -c "! ls /run/ferry-lab/a/pools/ | grep -q '^p[0-9]'"
+check "vol create on lab-dir" $FERRY -H a vol create lab-dir scratch.qcow2 16M
+check_fails "a volume that exists is refused" "already has a volume scratch.qcow2" $FERRY -H a vol create lab-dir scratch.qcow2 16M
+check_fails "a bad volume name is refused" "not a volume name" $FERRY -H a vol create lab-dir ../etc 16M
+check "vol delete" $FERRY -H a vol delete lab-dir scratch.qcow2
+check "the volume is gone" sh -c "! $FERRY -H a vol list lab-dir | grep -q scratch"
+
+# A guest on lab-nfs.
+ip netns exec ferry-a qemu-img convert -O qcow2 build/guest/web1-data.img 'nfs://10.78.0.3/export/web1-data.qcow2?uid=7077&gid=7077'
+sed -e 's|^disk = .*|disk = [ "pool=lab-nfs,vol=web1-data.qcow2,format=qcow2,vdev=vda" ]|' \
+    -e "s|^kernel = \"vmlinuz\"|kernel = \"$PWD/build/guest/vmlinuz\"|" \
+    -e "s|^ramdisk = \"initrd.img\"|ramdisk = \"$PWD/build/guest/initrd.img\"|" build/guest/web1.cfg > "$tmp/web1.cfg"
+sed 's|pool=lab-nfs|pool=nosuch|' "$tmp/web1.cfg" > "$tmp/bad.cfg"
+check_fails "a config naming an unknown pool: file:line" "bad.cfg:[0-9]+: no pool named nosuch on host a" $FERRY -H a create "$tmp/bad.cfg"
+check "nothing started for it" sh -c "! $FERRY -H a list | grep -q web1"
+check "create web1 with its disk on lab-nfs" $FERRY -H a create "$tmp/web1.cfg"
+check "web1 serves from the NFS disk" wait_http 10.77.0.2 90
+check "QEMU opens the disk with its own NFS client, as the storage identity" \
+	grep -q 'driver=nfs,server.type=inet,server.host=10.78.0.3,path=/export/web1-data.qcow2,user=7077,group=7077' /run/ferry-lab/a/ferryd.log
+check_fails "a volume in use cannot be deleted" "in use by web1" $FERRY -H a vol delete lab-nfs web1-data.qcow2
+check_fails "a pool in use cannot be undefined" "in use by web1" $FERRY -H a pool undefine lab-nfs
+guest a 'head -c 65536 /dev/urandom > /www/mark; sync; md5sum /www/mark > /tmp/mark.sum' >/dev/null
+for i in $(seq 20); do sum=$(guest a 'cat /tmp/mark.sum 2>/dev/null' | cut -d' ' -f1); [ -n "$sum" ] && break; done
+check "the guest wrote a file to its NFS disk" test -n "$sum"
+boot=$(bootid)
+check "live a -> b" sh -c "$FERRY -H a --json migrate web1 b > $tmp/live.json"
+check "live: no disk byte moved (the pool is shared)" python3 -c "import json,sys; r=json.load(open('$tmp/live.json')); sys.exit(r['bytes'] != r['ram_bytes'])"
+check "live: same guest" test "$(bootid)" = "$boot"
+check "live: on b only" test "$(owners)" = b
+check "cold (suspend) b -> a" sh -c "$FERRY -H b --json migrate web1 a --cold suspend > $tmp/cold.json"
+check "cold: no disk byte moved" python3 -c "import json,sys; r=json.load(open('$tmp/cold.json')); sys.exit(r['bytes'] != r['ram_bytes'])"
+check "cold: on a only" test "$(owners)" = a
+after=$(guest a 'sync; echo 3 > /proc/sys/vm/drop_caches; md5sum /www/mark' | cut -d' ' -f1)
+check "the file reads back identically from the disk after both moves" test "$after" = "$sum"
+check "destroy web1" $FERRY -H a destroy web1
+
+check "lab down" $FERRY lab down
+none_alive() { for p in $(pgrep -x "$1"); do alive "$p" && return 1; done; return 0; }
+check "lab down stops the storage servers" sh -c "$(declare -f alive none_alive); none_alive ganesha.nfsd && none_alive smbd && none_alive rpcbind"
+check "and removes their data" test ! -e /var/lib/ferry-lab
+finish
