@@ -147,7 +147,6 @@ static void test_resolve(void **state)
 	/* An unknown pool: file:line. */
 	const char *bad = "name = \"v\"\nmemory = 64\nkernel = \"/k\"\n\ndisk = [ \"pool=nope,vol=a\" ]\n";
 	assert_int_equal(vmcfg_parse(bad, strlen(bad), "v.cfg", NULL, &c, &err), 0);
-	c->source = strdup("v.cfg");
 	assert_int_equal(pool_resolve_disks(ag, c, NULL, &err), -ENOENT);
 	assert_non_null(strstr(err.msg, "v.cfg:5: no pool named nope on host a"));
 	vmcfg_free(c);
