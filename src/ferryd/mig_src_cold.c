@@ -141,7 +141,11 @@ static void on_reboot_checked(struct peer *p, json_t *result, const char *err, v
 void src_reboot_start(struct mig_job *j)
 {
 	j->cfg_text = vmcfg_format(j->vm->cfg);
+	json_t *args = json_pack("{s:s}", "config", j->cfg_text), *pools = pool_locations(j->ag, j->vm->cfg);
+	if (pools)
+		json_object_set_new(args, "pools", pools);
 	if (src_enter(j, MIG_PREPARING))
-		peer_call(j->peer, "mig-check", json_pack("{s:s, s:o}", "config", j->cfg_text, "pools",
-							  pool_locations(j->ag, j->vm->cfg)), on_reboot_checked, j);
+		peer_call(j->peer, "mig-check", args, on_reboot_checked, j);
+	else
+		json_decref(args);
 }

@@ -129,7 +129,9 @@ static void send_prepare(struct mig_job *j, json_t *sizes)
 		json_object_set(args, "disk_sizes", sizes);
 	/* Where this host's pools of the guest's disks are: the destination
 	 * counts a pool disk as shared only if its pool is at the same place. */
-	json_object_set_new(args, "pools", pool_locations(j->ag, j->vm->cfg));
+	json_t *pools = pool_locations(j->ag, j->vm->cfg);
+	if (pools)
+		json_object_set_new(args, "pools", pools);
 	if (!src_enter(j, MIG_PREPARING)) {
 		json_decref(args);
 		return;

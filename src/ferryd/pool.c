@@ -315,5 +315,9 @@ json_t *pool_locations(const struct agent *ag, const struct vm_config *c)
 		if (p)
 			json_object_set_new(o, p->name, json_string(p->location));
 	}
+	if (json_object_size(o) == 0) {
+		json_decref(o);
+		return NULL;
+	}
 	return o;
 }

@@ -63,7 +63,8 @@ struct vm_config;
  * (the source host's {name: location}), is at the same location there.
  * -ENOENT/-EINVAL with err = "config:line: why". */
 int pool_resolve_disks(const struct agent *ag, struct vm_config *c, json_t *src_pools, struct ferr *err);
-/* {name: location} of the pools c's disks are on (for the destination). */
+/* {name: location} of the pools c's disks are on (for the destination);
+ * NULL when it has none (the request then goes as an older agent knows it). */
 json_t *pool_locations(const struct agent *ag, const struct vm_config *c);
 
 /* The ops (server_ops.c's table). */
