@@ -23,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 
 #define LAB_DIR "/run/ferry-lab"
@@ -342,15 +343,15 @@ static int lab_up(struct cli *cli, int argc, char **argv)
 		for (size_t i = 0; i < ARRAY_SIZE(lab_hosts); i++)
 			if (lab_hosts[i].hypervisor && lab_pools(cli, &lab_hosts[i]) < 0)
 				return 1;
-		printf("lab: pools lab-nfs (shared) and lab-dir (each host's own) on a and b\n");
+		printf("lab: pools lab-nfs and lab-smb (shared) and lab-dir (each host's own) on a and b\n");
 	}
 	printf("lab: up; hosts file " LAB_DIR "/hosts (ferry -H a ..., ferry -H b ...)\n");
 	return 0;
 }
 
 /* The lab's pools on host h, defined through its agent unless they are:
- * lab-nfs (the storage host's NFS export, shared by a and b) and lab-dir (a
- * folder of h's own, not shared). */
+ * lab-nfs and lab-smb (the storage host's NFS export and SMB share, shared
+ * by a and b) and lab-dir (a folder of h's own, not shared). */
 static int lab_pools(struct cli *cli, const struct lab_host *h)
 {
 	struct cli c = *cli;
@@ -363,11 +364,12 @@ static int lab_pools(struct cli *cli, const struct lab_host *h)
 	if (cli_call(&c, "pool-list", json_object(), &res))
 		return -1;
 	json_t *pools = json_object_get(res, "pools"), *p;
-	bool nfs = false, dirp = false;
+	bool nfs = false, dirp = false, smb = false;
 	size_t i;
 	json_array_foreach(pools, i, p) {
 		nfs |= !strcmp(json_string_value(json_object_get(p, "name")), "lab-nfs");
 		dirp |= !strcmp(json_string_value(json_object_get(p, "name")), "lab-dir");
+		smb |= !strcmp(json_string_value(json_object_get(p, "name")), "lab-smb");
 	}
 	json_decref(res);
 	snprintf(dir, sizeof(dir), LAB_STORE_DIR "/%s/pool", h->name);
@@ -382,6 +384,12 @@ static int lab_pools(struct cli *cli, const struct lab_host *h)
 							   "location", dir), &res))
 		return -1;
 	if (!dirp)
+		json_decref(res);
+	if (!smb && cli_call(&c, "pool-define", json_pack("{s:s, s:s, s:s, s:s}", "name", "lab-smb", "type", "smb",
+							  "location", "smb://" LAB_STORAGE_IP "/" LAB_SMB_SHARE,
+							  "credentials", LAB_SMB_CREDENTIALS), &res))
+		return -1;
+	if (!smb)
 		json_decref(res);
 	return 0;
 }
@@ -430,6 +438,19 @@ static void kill_netns_pids(const char *ns)
 	pclose(f);
 }
 
+/* Detaches every mount below prefix (they would keep rm_rf from the lab). */
+static void unmount_below(const char *prefix)
+{
+	char line[1024], dev[256], path[768];
+	FILE *f = fopen("/proc/self/mounts", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%255s %767s", dev, path) == 2 && !strncmp(path, prefix, strlen(prefix)))
+			umount2(path, MNT_DETACH);
+	if (f)
+		fclose(f);
+}
+
 static int lab_down(bool quiet)
 {
 	int left = 0;
@@ -460,6 +481,7 @@ static int lab_down(bool quiet)
 			printf("lab: removed namespace %s\n", lab_netns[i]);
 		}
 	}
+	unmount_below(LAB_DIR "/");   /* SMB pools' FUSE mounts an agent could not end */
 	rm_rf(LAB_DIR);
 	lab_storage_remove();   /* its servers ended with their namespace */
 	if (!quiet)

@@ -104,6 +104,7 @@ int cmd_pool(struct cli *cli, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "uid", required_argument, NULL, 'u' },
 		{ "gid", required_argument, NULL, 'g' },
+		{ "credentials", required_argument, NULL, 'c' },
 		{ 0 }
 	};
 	json_t *args = json_object();
@@ -111,6 +112,12 @@ int cmd_pool(struct cli *cli, int argc, char **argv)
 	int c;
 
 	while ((c = cli_getopt(cli, argc, argv, "", opts)) != -1) {
+		if (c == 'c') {
+			char real[4096];
+			/* The agent reads it: an absolute path, as this host sees it. */
+			json_object_set_new(args, "credentials", json_string(optarg[0] == '/' || !realpath(optarg, real) ? optarg : real));
+			continue;
+		}
 		if ((c != 'u' && c != 'g') ||
 		    cli_parse_num(c == 'u' ? "--uid" : "--gid", optarg, -1, 2147483647, &v) < 0) {
 			json_decref(args);
@@ -128,7 +135,7 @@ int cmd_pool(struct cli *cli, int argc, char **argv)
 		return call_show(cli, "pool-define", args, msg);
 	}
 	if (json_object_size(args)) {
-		fprintf(stderr, "ferry: --uid and --gid are options of pool define\n");
+		fprintf(stderr, "ferry: --uid, --gid and --credentials are options of pool define\n");
 		json_decref(args);
 		return 2;
 	}

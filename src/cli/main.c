@@ -109,7 +109,7 @@ static const struct verb verbs[] = {
 	  "the newest 100, or N with --last (a reply holds at most 512 KiB of records);\n"
 	  "--since keeps those started at or after that time (seconds since 1970)." },
 	{ "pool", cmd_pool,
-	  "pool define NAME TYPE LOCATION [--uid N --gid N] | list | info NAME | undefine NAME",
+	  "pool define NAME TYPE LOCATION [--uid N --gid N] [--credentials FILE] | list | info NAME | undefine NAME",
 	  "The agent's storage pools: named places where volumes (disk images) live.\n"
 	  "  TYPE dir    LOCATION a folder of this host (created; not shared)\n"
 	  "  TYPE path   a folder the operator mounted (a kernel NFS or CIFS mount):\n"
@@ -117,6 +117,9 @@ static const struct verb verbs[] = {
 	  "  TYPE nfs    nfs://SERVER/EXPORT (SERVER an IP address), opened by QEMU's\n"
 	  "              own NFS client, nothing mounted; --uid/--gid: who ferry is on\n"
 	  "              the server (with root squash on, root is nobody there)\n"
+	  "  TYPE smb    smb://SERVER/SHARE, --credentials FILE (username=, password=;\n"
+	  "              root's, mode 0600): the agent keeps a FUSE mount of the share\n"
+	  "              (smbnetfs; QEMU has no SMB client)\n"
 	  "Local folders must be inside the agent's vm_dirs. A pool defined with the\n"
 	  "same location on two hosts is shared: migrations between them copy none of\n"
 	  "its volumes. A VM config names a volume as \"pool=NAME,vol=VOLUME,...\".\n"

@@ -112,6 +112,8 @@ typedef void (*child_exit_fn)(struct agent *ag, int status, void *opaque);
 /* Runs argv (stdio on /dev/null, stderr kept) without waiting; fn gets its
  * exit status (128+signal if killed). Returns the pid or -errno. */
 pid_t child_spawn(struct agent *ag, char *const argv[], child_exit_fn fn, void *opaque);
+/* The same with the environment envp (NULL: ferryd's). */
+pid_t child_spawn_env(struct agent *ag, char *const argv[], char *const envp[], child_exit_fn fn, void *opaque);
 /* Runs fn(arg) in a forked child (it may block: the loop does not wait);
  * done gets what fn returned (borrowed; fn's {"error": ...} is passed as is)
  * or NULL with err (the child died, sent over 1 MiB, or took over

@@ -24,6 +24,11 @@ struct child {
 
 pid_t child_spawn(struct agent *ag, char *const argv[], child_exit_fn fn, void *opaque)
 {
+	return child_spawn_env(ag, argv, NULL, fn, opaque);
+}
+
+pid_t child_spawn_env(struct agent *ag, char *const argv[], char *const envp[], child_exit_fn fn, void *opaque)
+{
 	pid_t pid = fork();
 
 	if (pid < 0)
@@ -36,7 +41,10 @@ pid_t child_spawn(struct agent *ag, char *const argv[], child_exit_fn fn, void *
 		dup2(null, 0);
 		dup2(null, 1);
 		close_range(3, ~0U, 0);
-		execvp(argv[0], argv);
+		if (envp)
+			execvpe(argv[0], argv, envp);
+		else
+			execvp(argv[0], argv);
 		_exit(127);
 	}
 	struct child *c = xcalloc(1, sizeof(*c));

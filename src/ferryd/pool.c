@@ -13,8 +13,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 
-static const char *type_names[POOL_N_TYPES] = { "dir", "path", "nfs" };
+static const char *type_names[POOL_N_TYPES] = { "dir", "path", "nfs", "smb" };
 
 const char *pool_type_name(enum pool_type t)
 {
@@ -82,6 +85,56 @@ int pool_nfs_split(const char *url, char *host, size_t hn, char *export, size_t 
 	return 0;
 }
 
+int pool_smb_split(const char *url, char *host, size_t hn, char *share, size_t sn, struct ferr *err)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+
+	if (!url || strncmp(url, "smb://", 6)) {
+		ferr_set(err, "an SMB pool's location is smb://SERVER/SHARE (SERVER an IP address)");
+		return -EINVAL;
+	}
+	const char *h = url + 6, *slash = strchr(h, '/');
+	if (!slash || slash == h || (size_t)(slash - h) >= hn) {
+		ferr_set(err, "'%s' has no server and share (smb://SERVER/SHARE)", url);
+		return -EINVAL;
+	}
+	snprintf(host, hn, "%.*s", (int)(slash - h), h);
+	if (sock_addr_parse(host, 0, &ss, &sl) < 0 || strchr(host, ':')) {
+		ferr_set(err, "the SMB server in '%s' must be an IPv4 address (ferry resolves no names)", url);
+		return -EINVAL;
+	}
+	const char *sh = slash + 1;
+	size_t n = strlen(sh);
+	while (n && sh[n - 1] == '/')
+		n--;
+	if (n == 0 || n >= sn || strspn(sh, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") < n ||
+	    sh[0] == '.') {
+		ferr_set(err, "the SMB share in '%s' must be a plain name", url);
+		return -EINVAL;
+	}
+	snprintf(share, sn, "%.*s", (int)n, sh);
+	return 0;
+}
+
+/* The credentials file of an SMB pool: absolute, a regular file of root's
+ * that nobody else may read (it holds a password). */
+static int check_credentials(const char *path, struct ferr *err)
+{
+	struct stat st;
+
+	if (path[0] != '/' || stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
+		ferr_set(err, "the credentials file '%s' is not a file (an absolute path: username= and password= lines)",
+			 path);
+		return -ENOENT;
+	}
+	if (st.st_uid != 0 || (st.st_mode & 077)) {
+		ferr_set(err, "the credentials file %s must belong to root with mode 0600 (it holds a password)", path);
+		return -EPERM;
+	}
+	return 0;
+}
+
 /* A local folder: resolved, inside vm_dirs, a directory (dir: created). */
 static int check_local(const struct agent *ag, struct pool *p, struct ferr *err)
 {
@@ -110,6 +163,7 @@ static int check_local(const struct agent *ag, struct pool *p, struct ferr *err)
 		return -ENAMETOOLONG;
 	}
 	memcpy(p->location, real, strlen(real) + 1);
+	memcpy(p->folder, real, strlen(real) + 1);
 	return 0;
 }
 
@@ -119,6 +173,34 @@ int pool_check(const struct agent *ag, struct pool *p, struct ferr *err)
 
 	if (!ident_valid(p->name, sizeof(p->name) - 1)) {
 		ferr_set(err, "pool name '%s' is not a plain identifier", p->name);
+		return -EINVAL;
+	}
+	if (p->type == POOL_SMB) {
+		char url[sizeof(host) + sizeof(export) + 8];
+		if (p->uid != -1 || p->gid != -1) {
+			ferr_set(err, "uid and gid are for NFS pools");
+			return -EINVAL;
+		}
+		if (pool_smb_split(p->location, host, sizeof(host), export, sizeof(export), err) < 0 ||
+		    check_credentials(p->credentials, err) < 0)
+			return -EINVAL;
+		snprintf(url, sizeof(url), "smb://%s/%s", host, export);
+		if (strlen(url) >= sizeof(p->location)) {
+			ferr_set(err, "'%s' is too long", url);
+			return -ENAMETOOLONG;
+		}
+		memcpy(p->location, url, strlen(url) + 1);
+		char folder[PATH_MAX];
+		snprintf(folder, sizeof(folder), "%s/mnt/%s/%s/%s", ag->cfg->state_dir, p->name, host, export);
+		if (strlen(folder) >= sizeof(p->folder)) {
+			ferr_set(err, "the mount of pool %s would be too long a path", p->name);
+			return -ENAMETOOLONG;
+		}
+		memcpy(p->folder, folder, strlen(folder) + 1);
+		return 0;
+	}
+	if (p->credentials[0]) {
+		ferr_set(err, "a credentials file is for SMB pools");
 		return -EINVAL;
 	}
 	if (p->type == POOL_NFS) {
@@ -157,6 +239,11 @@ int pool_save(const struct agent *ag, const struct pool *p, struct ferr *err)
 	buf_printf(&b, "# pool %s (written by ferryd)\ntype = \"%s\"\nlocation = ", p->name, pool_type_name(p->type));
 	cfg_quote(&b, p->location);
 	buf_printf(&b, "\nuid = %d\ngid = %d\n", p->uid, p->gid);
+	if (p->credentials[0]) {
+		buf_printf(&b, "credentials = ");
+		cfg_quote(&b, p->credentials);
+		buf_printf(&b, "\n");
+	}
 	snprintf(path, sizeof(path), "%s/pools", ag->cfg->state_dir);
 	mkdir_p(path, 0700);
 	pool_file(ag, p->name, path, sizeof(path));
@@ -179,7 +266,7 @@ static int load_one(struct agent *ag, const char *name, struct ferr *err)
 {
 	char path[600];
 	struct cfg_doc *d;
-	const struct cfg_entry *t, *l, *u, *g;
+	const struct cfg_entry *t, *l, *u, *g, *cr;
 	struct pool p = { .uid = -1, .gid = -1 };
 
 	pool_file(ag, name, path, sizeof(path));
@@ -189,6 +276,7 @@ static int load_one(struct agent *ag, const char *name, struct ferr *err)
 	l = cfg_get(d, "location");
 	u = cfg_get(d, "uid");
 	g = cfg_get(d, "gid");
+	cr = cfg_get(d, "credentials");
 	if (strlen(name) >= sizeof(p.name)) {
 		cfg_doc_free(d);
 		ferr_set(err, "%s: the pool name is too long", path);
@@ -202,6 +290,8 @@ static int load_one(struct agent *ag, const char *name, struct ferr *err)
 		snprintf(p.location, sizeof(p.location), "%s", l->val.str);
 		p.uid = u && u->val.type == CFG_INT ? (int)u->val.num : -1;
 		p.gid = g && g->val.type == CFG_INT ? (int)g->val.num : -1;
+		if (cr && cr->val.type == CFG_STR)
+			snprintf(p.credentials, sizeof(p.credentials), "%s", cr->val.str);
 		r = pool_check(ag, &p, err);
 	}
 	cfg_doc_free(d);
@@ -211,6 +301,8 @@ static int load_one(struct agent *ag, const char *name, struct ferr *err)
 	*np = p;
 	np->next = ag->pools;
 	ag->pools = np;
+	if (np->type == POOL_SMB && pool_smb_mount(ag, np, err) < 0)
+		log_warn("SMB pool not mounted", "pool=%s error=\"%s\"", np->name, err->msg);
 	return 0;
 }
 
@@ -244,6 +336,7 @@ void pool_free_all(struct agent *ag)
 	while (ag->pools) {
 		struct pool *p = ag->pools;
 		ag->pools = p->next;
+		pool_smb_unmount(ag, p);
 		free(p);
 	}
 }
@@ -259,7 +352,7 @@ struct pool *pool_find(const struct agent *ag, const char *name)
 void pool_vol_target(const struct pool *p, const char *vol, char *out, size_t n)
 {
 	if (p->type != POOL_NFS) {
-		snprintf(out, n, "%s/%s", p->location, vol);
+		snprintf(out, n, "%s/%s", p->folder[0] ? p->folder : p->location, vol);
 		return;
 	}
 	int k = snprintf(out, n, "%s/%s", p->location, vol);
@@ -276,6 +369,11 @@ json_t *pool_json(const struct pool *p)
 	if (p->type == POOL_NFS) {
 		json_object_set_new(j, "uid", json_integer(p->uid));
 		json_object_set_new(j, "gid", json_integer(p->gid));
+	}
+	if (p->type == POOL_SMB) {
+		json_object_set_new(j, "credentials", json_string(p->credentials));
+		json_object_set_new(j, "mount", json_string(p->folder));
+		json_object_set_new(j, "mounted", json_boolean(p->mounter > 0));
 	}
 	return j;
 }
@@ -320,4 +418,109 @@ json_t *pool_locations(const struct agent *ag, const struct vm_config *c)
 		return NULL;
 	}
 	return o;
+}
+
+/* ---- SMB: the FUSE mount ------------------------------------------------ */
+
+static void on_mounter_exit(struct agent *ag, int status, void *opaque)
+{
+	char *name = opaque;
+	struct pool *p = pool_find(ag, name);
+
+	if (p && p->mounter) {
+		log_warn("SMB pool mount ended", "pool=%s status=%d", name, status);
+		p->mounter = 0;
+	}
+	free(name);
+}
+
+/* username= and password= of a credentials file; 0 or -1. */
+static int read_credentials(const char *path, char *user, size_t un, char *pass, size_t pn)
+{
+	char *text, *line, *save = NULL;
+
+	user[0] = pass[0] = 0;
+	if (file_read_all(path, 4096, &text, NULL) < 0)
+		return -1;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (!strncmp(line, "username=", 9))
+			snprintf(user, un, "%s", line + 9);
+		else if (!strncmp(line, "password=", 9))
+			snprintf(pass, pn, "%s", line + 9);
+	}
+	free(text);
+	return user[0] && !strpbrk(user, "\"\\") && !strpbrk(pass, "\"\\") ? 0 : -1;
+}
+
+static void unmount_path(const char *path)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, 1);
+		dup2(null, 2);
+		execlp("fusermount", "fusermount", "-u", "-z", path, (char *)NULL);
+		_exit(127);
+	}
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+}
+
+int pool_smb_mount(struct agent *ag, struct pool *p, struct ferr *err)
+{
+	char home[600], conf[700], mnt[600], host[64], share[128], user[128], pass[256], text[1024];
+	struct ferr e2 = {0};
+
+	if (p->type != POOL_SMB || p->mounter > 0)
+		return 0;
+	if (pool_smb_split(p->location, host, sizeof(host), share, sizeof(share), &e2) < 0 ||
+	    read_credentials(p->credentials, user, sizeof(user), pass, sizeof(pass)) < 0) {
+		ferr_set(err, "cannot read username= and password= from %s", p->credentials);
+		return -EINVAL;
+	}
+	snprintf(home, sizeof(home), "%s/smbnetfs/%s/.smb", ag->cfg->state_dir, p->name);
+	mkdir_p(home, 0700);
+	snprintf(conf, sizeof(conf), "%s/smb.conf", home);
+	snprintf(text, sizeof(text), "[global]\n\tclient min protocol = SMB2_10\n");
+	file_write_atomic(conf, text, strlen(text), 0600);
+	snprintf(conf, sizeof(conf), "%s/smbnetfs.conf", home);
+	/* Only this share, no browsing of the network. */
+	snprintf(text, sizeof(text), "smb_query_browsers \"false\"\nshow_hidden_hosts \"true\"\n"
+		 "auth \"%s/%s\" \"%s\" \"%s\"\n", host, share, user, pass);
+	if (file_write_atomic(conf, text, strlen(text), 0600) < 0) {
+		ferr_set(err, "cannot write %s", conf);
+		return -EIO;
+	}
+	snprintf(mnt, sizeof(mnt), "%s/mnt/%s", ag->cfg->state_dir, p->name);
+	unmount_path(mnt);   /* a stale mount from an earlier agent */
+	mkdir_p(mnt, 0700);
+	char opt[800], envhome[700];
+	snprintf(opt, sizeof(opt), "config=%s", conf);
+	snprintf(envhome, sizeof(envhome), "HOME=%s/smbnetfs/%s", ag->cfg->state_dir, p->name);
+	char *argv[] = { "smbnetfs", mnt, "-f", "-o", opt, NULL };
+	char *envp[] = { envhome, "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+	pid_t pid = child_spawn_env(ag, argv, envp, on_mounter_exit, xstrdup(p->name));
+	if (pid < 0) {
+		ferr_set(err, "cannot run smbnetfs: %s", strerror(-pid));
+		return (int)pid;
+	}
+	p->mounter = pid;
+	log_info("SMB pool mount started", "pool=%s mount=%s pid=%d", p->name, mnt, (int)pid);
+	return 0;
+}
+
+void pool_smb_unmount(struct agent *ag, struct pool *p)
+{
+	char mnt[600];
+
+	if (p->type != POOL_SMB)
+		return;
+	if (p->mounter > 0) {
+		pid_t pid = p->mounter;
+		p->mounter = 0;
+		kill(pid, SIGTERM);
+	}
+	snprintf(mnt, sizeof(mnt), "%s/mnt/%s", ag->cfg->state_dir, p->name);
+	unmount_path(mnt);
 }

@@ -5,6 +5,9 @@
  *         hosts): shared when another host defines the same location
  *   nfs   nfs://SERVER/EXPORT, opened by QEMU's own NFS client (libnfs,
  *         NFSv3): nothing mounted; ferry speaks as uid/gid (root squash)
+ *   smb   smb://SERVER/SHARE with a credentials file (mode 0600): QEMU has
+ *         no SMB client, so the agent keeps a FUSE mount (smbnetfs) of the
+ *         share in STATE/mnt/NAME while the pool is defined
  * Definitions live in STATE/pools/NAME.pool (the config syntax). Local
  * locations must be inside the agent's vm_dirs, like every file a VM uses:
  * a pool never opens the rest of the host to a key holder. */
@@ -17,7 +20,7 @@
 
 struct agent;
 
-enum pool_type { POOL_DIR, POOL_PATH, POOL_NFS, POOL_N_TYPES };
+enum pool_type { POOL_DIR, POOL_PATH, POOL_NFS, POOL_SMB, POOL_N_TYPES };
 
 #define POOL_LOCATION_MAX 256
 #define POOL_VOL_MAX 64
@@ -28,6 +31,9 @@ struct pool {
 	enum pool_type type;
 	char location[POOL_LOCATION_MAX];  /* dir, path: a resolved folder; nfs: nfs://IP/EXPORT */
 	int uid, gid;                      /* nfs: who ferry is on the server (-1: root, squashed) */
+	char credentials[POOL_LOCATION_MAX]; /* smb: username=, password= (a file, 0600) */
+	char folder[POOL_LOCATION_MAX + 96]; /* dir, path: location; smb: the share in its mount */
+	pid_t mounter;                     /* smb: the smbnetfs process keeping the mount; 0: none */
 	struct pool *next;
 };
 
@@ -40,12 +46,20 @@ bool pool_vol_name_ok(const char *vol);
 /* nfs://IP/EXPORT, split (host: an IP literal, export: an absolute path of
  * [A-Za-z0-9._/-] without ".."). */
 int pool_nfs_split(const char *url, char *host, size_t hn, char *export, size_t en, struct ferr *err);
+/* smb://IP/SHARE, split (share: [A-Za-z0-9._-]+). */
+int pool_smb_split(const char *url, char *host, size_t hn, char *share, size_t sn, struct ferr *err);
 
 /* Checks a definition and normalizes its location (local folders resolved,
  * inside vm_dirs; dir folders are created). 0 or -errno with err. */
 int pool_check(const struct agent *ag, struct pool *p, struct ferr *err);
 int pool_save(const struct agent *ag, const struct pool *p, struct ferr *err);
 int pool_remove(const struct agent *ag, const char *name);
+/* smb: (re)starts the FUSE mount of the share (its files into
+ * STATE/smbnetfs/NAME, mode 0700); the share appears at p->folder once
+ * smbnetfs has logged in (pool_io's jobs wait for it). 0 or -errno. */
+int pool_smb_mount(struct agent *ag, struct pool *p, struct ferr *err);
+/* Ends the mount (the process, then fusermount -u). */
+void pool_smb_unmount(struct agent *ag, struct pool *p);
 /* Reads STATE/pools/ (a broken file is logged and skipped). */
 void pool_load_all(struct agent *ag);
 void pool_free_all(struct agent *ag);

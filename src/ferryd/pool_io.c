@@ -67,12 +67,15 @@ static json_t *nfs_do(const struct pool_job *j)
 {
 	json_t *err = NULL, *out = NULL;
 	struct nfs_context *nfs = export_open(&j->pool, &err);
-	char path[POOL_VOL_MAX + 2];
+	char path[POOL_VOL_MAX + 48];
 	struct nfs_stat_64 st;
 
 	if (!nfs)
 		return err;
-	snprintf(path, sizeof(path), "/%s", j->what == PJ_PROBE ? PROBE_NAME : j->vol);
+	if (j->what == PJ_PROBE)
+		snprintf(path, sizeof(path), "/" PROBE_NAME "-%d", (int)getpid());
+	else
+		snprintf(path, sizeof(path), "/%s", j->vol);
 	switch (j->what) {
 	case PJ_PROBE: {
 		struct nfsfh *fh;
@@ -117,19 +120,59 @@ static json_t *nfs_do(const struct pool_job *j)
 	return out;
 }
 
-/* ---- a local folder ----------------------------------------------------- */
+/* ---- a local folder (an SMB share through its FUSE mount too) ------------ */
+
+#define MOUNT_WAIT_MS 10000
+
+/* SMB: the share appears in the mount once smbnetfs has logged in. */
+static json_t *wait_share(const struct pool *p)
+{
+	struct stat st;
+
+	for (int i = 0; i < MOUNT_WAIT_MS / 50; i++) {
+		if (stat(p->folder, &st) == 0 && S_ISDIR(st.st_mode))
+			return NULL;
+		usleep(50000);
+	}
+	return error("cannot reach the SMB share %s (is the server up, are the credentials in %s right?)",
+		     p->location, p->credentials);
+}
 
 static json_t *local_do(const struct pool_job *j)
 {
-	char path[POOL_LOCATION_MAX + POOL_VOL_MAX + 32];
+	char path[POOL_LOCATION_MAX + POOL_VOL_MAX + 128];
+	const char *folder = j->pool.folder;
 	struct stat st;
+	json_t *e;
 
-	snprintf(path, sizeof(path), "%s/%s", j->pool.location, j->what == PJ_PROBE ? PROBE_NAME : j->vol);
+	if (j->pool.type == POOL_SMB && (e = wait_share(&j->pool)))
+		return e;
+	/* The probe's name is this process's: hosts sharing the pool may probe
+	 * it at the same time, and a network file system may still show a
+	 * probe file that was just removed. */
+	if (j->what == PJ_PROBE)
+		snprintf(path, sizeof(path), "%s/" PROBE_NAME "-%d", folder, (int)getpid());
+	else
+		snprintf(path, sizeof(path), "%s/%s", folder, j->vol);
 	switch (j->what) {
 	case PJ_PROBE: {
 		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0 && j->pool.type == POOL_SMB)
+			return error("cannot write to the SMB share %s: %s (are the credentials in %s right?)", j->pool.location,
+				     strerror(errno), j->pool.credentials);
 		if (fd < 0)
 			return error("%s is not writable: %s", j->pool.location, strerror(errno));
+		/* O_DIRECT, as QEMU opens shared images: a mount that refuses it
+		 * cannot hold them. */
+		if (j->pool.type != POOL_DIR) {
+			close(fd);
+			fd = open(path, O_WRONLY | O_DIRECT | O_CLOEXEC);
+			if (fd < 0) {
+				unlink(path);
+				return error("%s does not take O_DIRECT writes (%s): QEMU could not open shared images there",
+					     j->pool.location, strerror(errno));
+			}
+		}
 		close(fd);
 		unlink(path);
 		return json_object();
@@ -138,14 +181,14 @@ static json_t *local_do(const struct pool_job *j)
 		struct statvfs sv;
 		DIR *d;
 		struct dirent *de;
-		if (statvfs(j->pool.location, &sv) < 0 || !(d = opendir(j->pool.location)))
+		if (statvfs(folder, &sv) < 0 || !(d = opendir(folder)))
 			return error("cannot read %s: %s", j->pool.location, strerror(errno));
 		json_t *vols = json_array();
 		while ((de = readdir(d))) {
 			if (!pool_vol_name_ok(de->d_name))
 				continue;
 			char f[sizeof(path)];
-			snprintf(f, sizeof(f), "%s/%.*s", j->pool.location, POOL_VOL_MAX, de->d_name);
+			snprintf(f, sizeof(f), "%s/%.*s", folder, POOL_VOL_MAX, de->d_name);
 			if (lstat(f, &st) == 0 && S_ISREG(st.st_mode))
 				json_array_append_new(vols, json_pack("{s:s, s:I, s:I}", "name", de->d_name, "size_bytes",
 								      (json_int_t)st.st_size, "allocated_bytes",

@@ -58,6 +58,8 @@ static void on_probed(struct agent *ag, json_t *res, const char *err, void *opaq
 
 	if (!e && pool_find(ag, c->job.pool.name))
 		e = "a pool of that name was defined meanwhile";
+	if (e)
+		pool_smb_unmount(ag, &c->job.pool);
 	if (!e && pool_save(ag, &c->job.pool, &ferr) < 0)
 		e = ferr.msg;
 	if (e) {
@@ -88,16 +90,17 @@ void pool_op_define(struct request *r, json_t *args, struct vm *unused)
 	snprintf(p->location, sizeof(p->location), "%s", json_string_value(json_object_get(args, "location")));
 	p->uid = uid ? (int)json_integer_value(uid) : -1;
 	p->gid = gid ? (int)json_integer_value(gid) : -1;
+	snprintf(p->credentials, sizeof(p->credentials), "%s", json_string_value(json_object_get(args, "credentials")) ?: "");
 	for (struct pool *q = ag->pools; q; q = q->next)
 		n++;
 	if (pool_type_parse(json_string_value(json_object_get(args, "type")), &p->type) < 0)
-		ferr_set(&err, "unknown pool type '%s' (dir, path, nfs)", json_string_value(json_object_get(args, "type")));
+		ferr_set(&err, "unknown pool type '%s' (dir, path, nfs, smb)", json_string_value(json_object_get(args, "type")));
 	else if (pool_find(ag, p->name))
 		ferr_set(&err, "a pool named %s already exists on host %s", p->name, ag->cfg->host);
 	else if (n >= POOL_MAX)
 		ferr_set(&err, "host %s has %d pools already (at most %d)", ag->cfg->host, n, POOL_MAX);
-	else
-		pool_check(ag, p, &err);
+	else if (pool_check(ag, p, &err) == 0)
+		pool_smb_mount(ag, p, &err);
 	if (err.msg[0]) {
 		request_err(r, "%s", err.msg);
 		free(c);
@@ -138,6 +141,7 @@ void pool_op_undefine(struct request *r, json_t *args, struct vm *unused)
 		return;
 	}
 	pool_remove(ag, p->name);
+	pool_smb_unmount(ag, p);
 	for (struct pool **pp = &ag->pools; *pp; pp = &(*pp)->next) {
 		if (*pp == p) {
 			*pp = p->next;

@@ -82,6 +82,7 @@ static const struct proto_arg a_pool_define[] = {
 	{ "location", PA_TEXT, true, 1, 255, NULL },
 	{ "uid", PA_INT, false, -1, INT32_MAX, NULL },
 	{ "gid", PA_INT, false, -1, INT32_MAX, NULL },
+	{ "credentials", PA_TEXT, false, 1, 255, NULL },
 	END,
 };
 static const struct proto_arg a_pool[] = { { "pool", PA_NAME, true, 0, 0, NULL }, END };

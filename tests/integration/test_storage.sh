@@ -30,7 +30,7 @@ check_fails "SMB: a wrong password is refused" "LOGON_FAILURE" \
 	ip netns exec ferry-a smbclient //10.78.0.3/vm -U 'ferry%wrong' -c ls
 
 # Pools: lab up defined lab-nfs (shared) and lab-dir (each host's own).
-check "pools on a: lab-nfs (shared) and lab-dir" sh -c "$FERRY -H a pool list | grep -q 'lab-nfs  *nfs  *yes' && $FERRY -H a pool list | grep -q 'lab-dir  *dir  *no'"
+check "pools on a: lab-nfs and lab-smb (shared), lab-dir" sh -c "$FERRY -H a pool list | grep -q 'lab-nfs  *nfs  *yes' && $FERRY -H a pool list | grep -q 'lab-smb  *smb  *yes' && $FERRY -H a pool list | grep -q 'lab-dir  *dir  *no'"
 check "pool info shows capacity and volumes" sh -c "$FERRY -H b pool info lab-nfs | grep -q 'as-7077.img'"
 $FERRY -H a pool list --json > "$tmp/pools-before"
 check_fails "an unknown pool type is refused" "unknown pool type 'ceph'" $FERRY -H a pool define p1 ceph /x
@@ -50,37 +50,62 @@ check_fails "a bad volume name is refused" "not a volume name" $FERRY -H a vol c
 check "vol delete" $FERRY -H a vol delete lab-dir scratch.qcow2
 check "the volume is gone" sh -c "! $FERRY -H a vol list lab-dir | grep -q scratch"
 
-# A guest on lab-nfs.
-ip netns exec ferry-a qemu-img convert -O qcow2 build/guest/web1-data.img 'nfs://10.78.0.3/export/web1-data.qcow2?uid=7077&gid=7077'
-sed -e 's|^disk = .*|disk = [ "pool=lab-nfs,vol=web1-data.qcow2,format=qcow2,vdev=vda" ]|' \
-    -e "s|^kernel = \"vmlinuz\"|kernel = \"$PWD/build/guest/vmlinuz\"|" \
-    -e "s|^ramdisk = \"initrd.img\"|ramdisk = \"$PWD/build/guest/initrd.img\"|" build/guest/web1.cfg > "$tmp/web1.cfg"
-sed 's|pool=lab-nfs|pool=nosuch|' "$tmp/web1.cfg" > "$tmp/bad.cfg"
+# A guest on each shared pool: it boots from it, moves live a -> b and cold
+# b -> a with no disk byte copied, and what it wrote reads back after.
+guest_on() { # POOL IMAGE-TARGET
+	local pool=$1
+	sed -e "s|^disk = .*|disk = [ \"pool=$pool,vol=web1-data.qcow2,format=qcow2,vdev=vda\" ]|" \
+	    -e "s|^kernel = \"vmlinuz\"|kernel = \"$PWD/build/guest/vmlinuz\"|" \
+	    -e "s|^ramdisk = \"initrd.img\"|ramdisk = \"$PWD/build/guest/initrd.img\"|" build/guest/web1.cfg > "$tmp/web1.cfg"
+	check "$pool: create web1 with its disk on $pool" $FERRY -H a create "$tmp/web1.cfg"
+	check "$pool: web1 serves from that disk" wait_http 10.77.0.2 90
+	check_fails "$pool: a volume in use cannot be deleted" "in use by web1" $FERRY -H a vol delete $pool web1-data.qcow2
+	check_fails "$pool: a pool in use cannot be undefined" "in use by web1" $FERRY -H a pool undefine $pool
+	guest a 'head -c 65536 /dev/urandom > /www/mark; sync; md5sum /www/mark > /tmp/mark.sum' >/dev/null
+	for i in $(seq 20); do sum=$(guest a 'cat /tmp/mark.sum 2>/dev/null' | cut -d' ' -f1); [ -n "$sum" ] && break; done
+	check "$pool: the guest wrote a file to its disk" test -n "$sum"
+	boot=$(bootid)
+	check "$pool: live a -> b" sh -c "$FERRY -H a --json migrate web1 b > $tmp/live.json"
+	check "$pool: live: no disk byte moved (the pool is shared)" python3 -c "import json,sys; r=json.load(open('$tmp/live.json')); sys.exit(r['bytes'] != r['ram_bytes'])"
+	check "$pool: live: same guest" test "$(bootid)" = "$boot"
+	check "$pool: live: on b only" test "$(owners)" = b
+	check "$pool: cold (suspend) b -> a" sh -c "$FERRY -H b --json migrate web1 a --cold suspend > $tmp/cold.json"
+	check "$pool: cold: no disk byte moved" python3 -c "import json,sys; r=json.load(open('$tmp/cold.json')); sys.exit(r['bytes'] != r['ram_bytes'])"
+	check "$pool: cold: on a only" test "$(owners)" = a
+	after=$(guest a 'sync; echo 3 > /proc/sys/vm/drop_caches; md5sum /www/mark' | cut -d' ' -f1)
+	check "$pool: the file reads back identically from the disk after both moves" test "$after" = "$sum"
+	check "$pool: destroy web1" $FERRY -H a destroy web1
+}
+
+sed -e 's|^disk = .*|disk = [ "pool=nosuch,vol=web1-data.qcow2,format=qcow2,vdev=vda" ]|' build/guest/web1.cfg > "$tmp/bad.cfg"
 check_fails "a config naming an unknown pool: file:line" "bad.cfg:[0-9]+: no pool named nosuch on host a" $FERRY -H a create "$tmp/bad.cfg"
 check "nothing started for it" sh -c "! $FERRY -H a list | grep -q web1"
-check "create web1 with its disk on lab-nfs" $FERRY -H a create "$tmp/web1.cfg"
-check "web1 serves from the NFS disk" wait_http 10.77.0.2 90
-check "QEMU opens the disk with its own NFS client, as the storage identity" \
+
+ip netns exec ferry-a qemu-img convert -O qcow2 build/guest/web1-data.img 'nfs://10.78.0.3/export/web1-data.qcow2?uid=7077&gid=7077'
+guest_on lab-nfs
+check "lab-nfs: QEMU opened the disk with its own NFS client, as the storage identity" \
 	grep -q 'driver=nfs,server.type=inet,server.host=10.78.0.3,path=/export/web1-data.qcow2,user=7077,group=7077' /run/ferry-lab/a/ferryd.log
-check_fails "a volume in use cannot be deleted" "in use by web1" $FERRY -H a vol delete lab-nfs web1-data.qcow2
-check_fails "a pool in use cannot be undefined" "in use by web1" $FERRY -H a pool undefine lab-nfs
-guest a 'head -c 65536 /dev/urandom > /www/mark; sync; md5sum /www/mark > /tmp/mark.sum' >/dev/null
-for i in $(seq 20); do sum=$(guest a 'cat /tmp/mark.sum 2>/dev/null' | cut -d' ' -f1); [ -n "$sum" ] && break; done
-check "the guest wrote a file to its NFS disk" test -n "$sum"
-boot=$(bootid)
-check "live a -> b" sh -c "$FERRY -H a --json migrate web1 b > $tmp/live.json"
-check "live: no disk byte moved (the pool is shared)" python3 -c "import json,sys; r=json.load(open('$tmp/live.json')); sys.exit(r['bytes'] != r['ram_bytes'])"
-check "live: same guest" test "$(bootid)" = "$boot"
-check "live: on b only" test "$(owners)" = b
-check "cold (suspend) b -> a" sh -c "$FERRY -H b --json migrate web1 a --cold suspend > $tmp/cold.json"
-check "cold: no disk byte moved" python3 -c "import json,sys; r=json.load(open('$tmp/cold.json')); sys.exit(r['bytes'] != r['ram_bytes'])"
-check "cold: on a only" test "$(owners)" = a
-after=$(guest a 'sync; echo 3 > /proc/sys/vm/drop_caches; md5sum /www/mark' | cut -d' ' -f1)
-check "the file reads back identically from the disk after both moves" test "$after" = "$sum"
-check "destroy web1" $FERRY -H a destroy web1
+
+# SMB: through the agent's FUSE mount of the share (QEMU has no SMB client).
+check "lab-smb is defined, shared, and mounted on a" sh -c "$FERRY -H a --json pool info lab-smb | grep -q '\"mounted\": true'"
+printf 'username=ferry\npassword=wrong\n' > "$tmp/bad-cred"; chmod 600 "$tmp/bad-cred"
+check_fails "SMB: wrong credentials are refused" "cannot write to the SMB share .*credentials" \
+	$FERRY -H a pool define s1 smb smb://10.78.0.3/vm --credentials "$tmp/bad-cred"
+chmod 644 "$tmp/bad-cred"
+check_fails "SMB: a credentials file others can read is refused" "mode 0600" \
+	$FERRY -H a pool define s2 smb smb://10.78.0.3/vm --credentials "$tmp/bad-cred"
+check "SMB: nothing left of the refused pools" sh -c "! $FERRY -H a pool list | grep -q '^s[12] ' && ! ls /run/ferry-lab/a/pools/ | grep -q '^s[12]'"
+# (The mount is the agent's own: ip netns exec gives it a mount namespace of
+# its own, which its QEMUs share. The image goes up with smbclient.)
+qemu-img convert -O qcow2 build/guest/web1-data.img "$tmp/web1-data.qcow2"
+ip netns exec ferry-a smbclient //10.78.0.3/vm -A /run/ferry-lab/smb-credentials -c "put $tmp/web1-data.qcow2 web1-data.qcow2" >/dev/null 2>&1
+guest_on lab-smb
+check "lab-smb: QEMU opened the disk through the mount, O_DIRECT" \
+	grep -q 'filename=/run/ferry-lab/a/mnt/lab-smb/10.78.0.3/vm/web1-data.qcow2,node-name=vda-file,cache.direct=on' /run/ferry-lab/a/ferryd.log
 
 check "lab down" $FERRY lab down
 none_alive() { for p in $(pgrep -x "$1"); do alive "$p" && return 1; done; return 0; }
 check "lab down stops the storage servers" sh -c "$(declare -f alive none_alive); none_alive ganesha.nfsd && none_alive smbd && none_alive rpcbind"
 check "and removes their data" test ! -e /var/lib/ferry-lab
+check "no mount is left" sh -c "! grep -q /run/ferry-lab /proc/mounts"
 finish
