@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <sys/mount.h>
 
 static const char *type_names[POOL_N_TYPES] = { "dir", "path", "nfs", "smb" };
 
@@ -452,19 +453,12 @@ static int read_credentials(const char *path, char *user, size_t un, char *pass,
 	return user[0] && !strpbrk(user, "\"\\") && !strpbrk(pass, "\"\\") ? 0 : -1;
 }
 
+/* ferryd runs as root: the FUSE mount is undone with umount2, no fusermount
+ * needed (Debian's fuse package is only recommended by smbnetfs). Detached:
+ * a QEMU that still has an image open keeps it until it closes. */
 static void unmount_path(const char *path)
 {
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-		dup2(null, 1);
-		dup2(null, 2);
-		execlp("fusermount", "fusermount", "-u", "-z", path, (char *)NULL);
-		_exit(127);
-	}
-	if (pid > 0)
-		waitpid(pid, NULL, 0);
+	umount2(path, MNT_DETACH);
 }
 
 int pool_smb_mount(struct agent *ag, struct pool *p, struct ferr *err)
