@@ -121,6 +121,9 @@ pid_t child_spawn_env(struct agent *ag, char *const argv[], char *const envp[], 
 typedef json_t *(*child_fn)(void *arg);
 typedef void (*child_done_fn)(struct agent *ag, json_t *result, const char *err, void *opaque);
 pid_t child_call(struct agent *ag, child_fn fn, void *arg, int timeout_ms, child_done_fn done, void *opaque);
+/* At the agent's end: the children still running are left to themselves
+ * (their callbacks are not called). */
+void child_forget_all(struct agent *ag);
 /* From the SIGCHLD handler: true if pid was one of child_spawn's. */
 bool child_on_exit(struct agent *ag, pid_t pid, int status);
 

@@ -56,6 +56,15 @@ pid_t child_spawn_env(struct agent *ag, char *const argv[], char *const envp[], 
 	return pid;
 }
 
+void child_forget_all(struct agent *ag)
+{
+	while (ag->children) {
+		struct child *c = ag->children;
+		ag->children = c->next;
+		free(c);
+	}
+}
+
 bool child_on_exit(struct agent *ag, pid_t pid, int status)
 {
 	for (struct child **cp = &ag->children; *cp; cp = &(*cp)->next) {

@@ -172,6 +172,7 @@ int main(int argc, char **argv)
 	server_stop(&ag);
 	vm_detach_all(&ag);
 	pool_free_all(&ag);
+	child_forget_all(&ag);
 	loop_free(ag.loop);
 	close(ag.sigfd);
 	agentcfg_free(ag.cfg);

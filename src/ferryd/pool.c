@@ -423,16 +423,16 @@ json_t *pool_locations(const struct agent *ag, const struct vm_config *c)
 
 /* ---- SMB: the FUSE mount ------------------------------------------------ */
 
+/* A mounter ended (already reaped): the pool whose process is gone. */
 static void on_mounter_exit(struct agent *ag, int status, void *opaque)
 {
-	char *name = opaque;
-	struct pool *p = pool_find(ag, name);
-
-	if (p && p->mounter) {
-		log_warn("SMB pool mount ended", "pool=%s status=%d", name, status);
-		p->mounter = 0;
+	(void)opaque;
+	for (struct pool *p = ag->pools; p; p = p->next) {
+		if (p->type == POOL_SMB && p->mounter > 0 && kill(p->mounter, 0) < 0) {
+			log_warn("SMB pool mount ended", "pool=%s status=%d", p->name, status);
+			p->mounter = 0;
+		}
 	}
-	free(name);
 }
 
 /* username= and password= of a credentials file; 0 or -1. */
@@ -494,7 +494,7 @@ int pool_smb_mount(struct agent *ag, struct pool *p, struct ferr *err)
 	snprintf(envhome, sizeof(envhome), "HOME=%s/smbnetfs/%s", ag->cfg->state_dir, p->name);
 	char *argv[] = { "smbnetfs", mnt, "-f", "-o", opt, NULL };
 	char *envp[] = { envhome, "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
-	pid_t pid = child_spawn_env(ag, argv, envp, on_mounter_exit, xstrdup(p->name));
+	pid_t pid = child_spawn_env(ag, argv, envp, on_mounter_exit, NULL);
 	if (pid < 0) {
 		ferr_set(err, "cannot run smbnetfs: %s", strerror(-pid));
 		return (int)pid;

@@ -210,26 +210,27 @@ static struct io_ctx *job_for(struct request *r, json_t *args, const char *key, 
 	return c;
 }
 
-void pool_op_info(struct request *r, json_t *args, struct vm *unused)
+/* pool-info {"name"} and vol-list {"pool"}: the same answer. */
+static void info_of(struct request *r, json_t *args, const char *key)
 {
-	struct io_ctx *c = job_for(r, args, "name", false);
+	struct io_ctx *c = job_for(r, args, key, false);
 
-	(void)unused;
 	if (!c)
 		return;
 	c->job.what = PJ_INFO;
 	run_io(r, c, pool_io, IO_TIMEOUT_MS);
 }
 
+void pool_op_info(struct request *r, json_t *args, struct vm *unused)
+{
+	(void)unused;
+	info_of(r, args, "name");
+}
+
 void pool_op_vol_list(struct request *r, json_t *args, struct vm *unused)
 {
-	struct io_ctx *c = job_for(r, args, "pool", false);
-
 	(void)unused;
-	if (!c)
-		return;
-	c->job.what = PJ_INFO;
-	run_io(r, c, pool_io, IO_TIMEOUT_MS);
+	info_of(r, args, "pool");
 }
 
 void pool_op_vol_create(struct request *r, json_t *args, struct vm *unused)
