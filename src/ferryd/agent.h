@@ -162,6 +162,9 @@ int vm_can_start(struct agent *ag, struct vm_config *cfg, struct ferr *err);
  * resolved ones); qcow2 without a backing file. -EPERM/-ENOENT with
  * err = "source:line: why". */
 int vm_confine_paths(const struct agent *ag, struct vm_config *c, struct ferr *err);
+/* 1 if the qcow2 image at path names another file (backing, external data
+ * file), 0 if not (or not qcow2), -errno. */
+int qcow2_names_file(const char *path);
 /* Starts a VM (takes cfg). The reply goes to the client when it runs. */
 void vm_create(struct request *req, struct vm_config *cfg);
 /* Starts a QEMU waiting for an incoming migration (-incoming defer), its

@@ -15,22 +15,26 @@
 #include <sys/stat.h>
 
 /* Reads a qcow2 header: 1 if it names a backing file, 0 if not, -errno. */
-static int qcow2_has_backing(const char *path)
+/* Does a qcow2 image name another file in its header: a backing file
+ * (backing_file_offset != 0), or an external data file (version 3,
+ * incompatible feature bit 2)? QEMU would open that file, wherever it is. */
+int qcow2_names_file(const char *path)
 {
-	unsigned char h[16];
+	unsigned char h[80];
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 
 	if (fd < 0)
 		return -errno;
 	ssize_t n = pread(fd, h, sizeof(h), 0);
 	close(fd);
-	if (n < (ssize_t)sizeof(h))
-		return 0;   /* too short to be qcow2: QEMU will say so */
-	if (memcmp(h, "QFI\xfb", 4))
-		return 0;
+	if (n < 16 || memcmp(h, "QFI\xfb", 4))
+		return 0;   /* not qcow2 (or too short: QEMU will say so) */
 	for (int i = 8; i < 16; i++)
 		if (h[i])
-			return 1;   /* backing_file_offset != 0 */
+			return 1;
+	unsigned version = (unsigned)h[4] << 24 | h[5] << 16 | h[6] << 8 | h[7];
+	if (version >= 3 && (n < 80 || (h[79] & 0x04)))
+		return 1;   /* incompatible_features (offset 72, big-endian): external data file */
 	return 0;
 }
 
@@ -72,9 +76,9 @@ static int confine_one(const struct agent *ag, const struct vm_config *c, const 
 			 what, *path);
 		return -EPERM;
 	}
-	if (format && !strcmp(format, "qcow2") && qcow2_has_backing(real) == 1) {
-		ferr_set(err, "%s%s %s is a qcow2 image with a backing file: refused (flatten it with qemu-img convert)",
-			 where, what, *path);
+	if (format && !strcmp(format, "qcow2") && qcow2_names_file(real) == 1) {
+		ferr_set(err, "%s%s %s is a qcow2 image that names another file (a backing or external data file): "
+			 "refused (flatten it with qemu-img convert)", where, what, *path);
 		return -EPERM;
 	}
 	if (strcmp(real, *path)) {

@@ -70,8 +70,11 @@ static void test_confine(void **state)
 	struct agent *ag = agent_in(dir);
 	touch("k", "kernel", 6);
 	touch("d.img", "data", 4);
-	unsigned char qcow[16] = { 'Q', 'F', 'I', 0xfb, 0, 0, 0, 3 };
+	unsigned char qcow[104] = { 'Q', 'F', 'I', 0xfb, 0, 0, 0, 3 };   /* a version 3 header */
 	touch("plain.qcow2", qcow, sizeof(qcow));
+	qcow[79] = 0x04;   /* incompatible_features: external data file */
+	touch("datafile.qcow2", qcow, sizeof(qcow));
+	qcow[79] = 0;
 	qcow[15] = 0x48;   /* backing_file_offset = 0x48 */
 	touch("backed.qcow2", qcow, sizeof(qcow));
 	snprintf(p, sizeof(p), "%s/link-out", dir);
@@ -87,7 +90,8 @@ static void test_confine(void **state)
 	expect(ag, "name = \"x\"\nkernel = \"k\"\n\nramdisk = \"/etc/shadow\"\n", -EPERM, "t.cfg:4: ramdisk /etc/shadow is outside");
 	expect(ag, "name = \"x\"\nkernel = \"k\"\ndisk = [ \"/dev/sda,raw,vda,w\" ]\n", -EPERM, "t.cfg:3: disk vda /dev/sda is outside");
 	expect(ag, "name = \"x\"\nkernel = \"k\"\ndisk = [ \"link-out,raw,vda,w\" ]\n", -EPERM, "-> /etc/passwd is outside");
-	expect(ag, "name = \"x\"\nkernel = \"k\"\ndisk = [ \"backed.qcow2,qcow2,vda,w\" ]\n", -EPERM, "backing file");
+	expect(ag, "name = \"x\"\nkernel = \"k\"\ndisk = [ \"backed.qcow2,qcow2,vda,w\" ]\n", -EPERM, "backing or external data file");
+	expect(ag, "name = \"x\"\nkernel = \"k\"\ndisk = [ \"datafile.qcow2,qcow2,vda,w\" ]\n", -EPERM, "names another file");
 	/* Outside and missing: "outside", never "no such file" (no probing). */
 	expect(ag, "name = \"x\"\nkernel = \"/etc/no-such-file-here\"\n", -EPERM, "is outside");
 	snprintf(text, sizeof(text), "name = \"x\"\nkernel = \"%s/../../etc/no-such\"\n", dir);
