@@ -181,8 +181,29 @@ int cmd_vol(struct cli *cli, int argc, char **argv)
 		snprintf(msg, sizeof(msg), "volume %s created in pool %s", argv[optind + 2], argv[optind + 1]);
 		return call_show(cli, "vol-create", args, msg);
 	}
+	if ((!strcmp(sub, "import") || !strcmp(sub, "export")) && n == 4) {
+		char real[4096];
+		const char *file = argv[optind + 3];
+		/* The agent opens it: an absolute path, as this host sees it
+		 * (export: its folder must exist). */
+		if (file[0] != '/') {
+			char *slash = strrchr(file, '/');
+			char dir[4096];
+			snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - file) : 1, slash ? file : ".");
+			if (realpath(!strcmp(sub, "import") ? file : dir, real)) {
+				if (!strcmp(sub, "export"))
+					snprintf(real + strlen(real), sizeof(real) - strlen(real), "/%s", slash ? slash + 1 : file);
+				file = real;
+			}
+		}
+		args = json_pack("{s:s, s:s, s:s, s:s}", "pool", argv[optind + 1], "name", argv[optind + 2], "file", file,
+				 "format", format ? format : "qcow2");
+		snprintf(msg, sizeof(msg), !strcmp(sub, "import") ? "%s imported into pool %s as %s" : "%s of pool %s exported",
+			 !strcmp(sub, "import") ? file : argv[optind + 2], argv[optind + 1], argv[optind + 2]);
+		return call_show(cli, !strcmp(sub, "import") ? "vol-import" : "vol-export", args, msg);
+	}
 	if (format) {
-		fprintf(stderr, "ferry: --format is an option of vol create\n");
+		fprintf(stderr, "ferry: --format is an option of vol create, import and export\n");
 		return 2;
 	}
 	if (!strcmp(sub, "list") && n == 2)

@@ -125,10 +125,13 @@ static const struct verb verbs[] = {
 	  "its volumes. A VM config names a volume as \"pool=NAME,vol=VOLUME,...\".\n"
 	  "define checks that the pool is reachable and writable; info shows its\n"
 	  "capacity, free space and volumes; undefine leaves the volumes in place." },
-	{ "vol", cmd_vol, "vol create POOL NAME SIZE [--format raw|qcow2] | list POOL | delete POOL NAME",
+	{ "vol", cmd_vol, "vol create POOL NAME SIZE | import POOL NAME FILE | export POOL NAME FILE [--format raw|qcow2]\n"
+	  "       ferry [-H HOST] vol list POOL | delete POOL NAME",
 	  "A pool's volumes: create an empty image of SIZE (64M, 10G; qcow2 unless\n"
-	  "--format raw; refused if it exists), list them, delete one (refused while a\n"
-	  "VM of this host uses it)." },
+	  "--format raw; refused if it exists); import FILE into a new volume, or\n"
+	  "export one into the new file FILE (both sparse; FILE on the agent's host,\n"
+	  "inside its vm_dirs; a qcow2 image that names another file is refused); list\n"
+	  "them; delete one (refused while a VM of this host uses it)." },
 	{ "lab", cmd_lab, "lab up [--no-agents] [--allow-insecure] | down | status | exec HOST CMD...",
 	  "The built-in two-host lab, made of network namespaces on this machine:\n"
 	  "hosts a and b (hypervisors), client and storage; a VM network 10.77.0.0/24\n"

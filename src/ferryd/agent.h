@@ -165,6 +165,10 @@ int vm_confine_paths(const struct agent *ag, struct vm_config *c, struct ferr *e
 /* 1 if the qcow2 image at path names another file (backing, external data
  * file), 0 if not (or not qcow2), -errno. */
 int qcow2_names_file(const char *path);
+/* One file a request names (vol import): resolved into out, inside vm_dirs,
+ * a regular file; errors as for a config's files. */
+int vm_confine_file(const struct agent *ag, const char *what, const char *path, char *out, size_t n, struct ferr *err);
+int qcow2_header_names_file(const unsigned char *h, size_t n);
 /* Starts a VM (takes cfg). The reply goes to the client when it runs. */
 void vm_create(struct request *req, struct vm_config *cfg);
 /* Starts a QEMU waiting for an incoming migration (-incoming defer), its

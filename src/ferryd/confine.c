@@ -15,9 +15,21 @@
 #include <sys/stat.h>
 
 /* Reads a qcow2 header: 1 if it names a backing file, 0 if not, -errno. */
-/* Does a qcow2 image name another file in its header: a backing file
- * (backing_file_offset != 0), or an external data file (version 3,
- * incompatible feature bit 2)? QEMU would open that file, wherever it is. */
+/* Does a qcow2 header (the first n bytes of an image) name another file: a
+ * backing file (backing_file_offset != 0), or an external data file
+ * (version 3, incompatible feature bit 2)? QEMU would open that file,
+ * wherever it is. Not qcow2, or too short to tell: 0. */
+int qcow2_header_names_file(const unsigned char *h, size_t n)
+{
+	if (n < 16 || memcmp(h, "QFI\xfb", 4))
+		return 0;
+	for (int i = 8; i < 16; i++)
+		if (h[i])
+			return 1;
+	unsigned version = (unsigned)h[4] << 24 | h[5] << 16 | h[6] << 8 | h[7];
+	return version >= 3 && (n < 80 || (h[79] & 0x04));
+}
+
 int qcow2_names_file(const char *path)
 {
 	unsigned char h[80];
@@ -27,15 +39,7 @@ int qcow2_names_file(const char *path)
 		return -errno;
 	ssize_t n = pread(fd, h, sizeof(h), 0);
 	close(fd);
-	if (n < 16 || memcmp(h, "QFI\xfb", 4))
-		return 0;   /* not qcow2 (or too short: QEMU will say so) */
-	for (int i = 8; i < 16; i++)
-		if (h[i])
-			return 1;
-	unsigned version = (unsigned)h[4] << 24 | h[5] << 16 | h[6] << 8 | h[7];
-	if (version >= 3 && (n < 80 || (h[79] & 0x04)))
-		return 1;   /* incompatible_features (offset 72, big-endian): external data file */
-	return 0;
+	return qcow2_header_names_file(h, n > 0 ? (size_t)n : 0);
 }
 
 /* Resolves *path in place (every symlink, every ".."), then checks it. */
@@ -106,4 +110,22 @@ int vm_confine_paths(const struct agent *ag, struct vm_config *c, struct ferr *e
 			return r;
 	}
 	return 0;
+}
+
+int vm_confine_file(const struct agent *ag, const char *what, const char *path, char *out, size_t n, struct ferr *err)
+{
+	struct vm_config c;
+	char *p = xstrdup(path);
+
+	memset(&c, 0, sizeof(c));
+	c.source = "request";
+	int r = confine_one(ag, &c, what, 0, &p, NULL, err);
+	if (r == 0 && strlen(p) >= n) {
+		ferr_set(err, "%s %s: path too long", what, path);
+		r = -ENAMETOOLONG;
+	}
+	if (r == 0)
+		memcpy(out, p, strlen(p) + 1);
+	free(p);
+	return r;
 }

@@ -91,5 +91,7 @@ void pool_op_undefine(struct request *r, json_t *args, struct vm *unused);
 void pool_op_vol_create(struct request *r, json_t *args, struct vm *unused);
 void pool_op_vol_list(struct request *r, json_t *args, struct vm *unused);
 void pool_op_vol_delete(struct request *r, json_t *args, struct vm *unused);
+void pool_op_vol_import(struct request *r, json_t *args, struct vm *unused);
+void pool_op_vol_export(struct request *r, json_t *args, struct vm *unused);
 
 #endif

@@ -5,6 +5,7 @@
  * same client QEMU uses: nothing is mounted). */
 #include "ferryd/pool_io.h"
 #include "util/util.h"
+#include "ferryd/agent.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -215,24 +216,13 @@ json_t *pool_io(void *arg)
 	return j->pool.type == POOL_NFS ? nfs_do(j) : local_do(j);
 }
 
-/* qemu-img create, its last line of stderr kept for the error. */
-json_t *pool_io_create(void *arg)
+/* Runs qemu-img with argv (NULL-ended, argv[0] "qemu-img"); NULL, or the
+ * error with the last line qemu-img wrote to stderr. */
+static json_t *qemu_img(char *const argv[], const char *what)
 {
-	const struct pool_job *j = arg;
-	struct pool_job probe = *j;
-	char target[POOL_LOCATION_MAX + POOL_VOL_MAX + 64], size[32], msg[512] = "";
+	char msg[512] = "";
 	int pipefd[2], st;
 
-	probe.what = PJ_EXISTS;
-	json_t *e = pool_io(&probe);
-	if (json_object_get(e, "error"))
-		return e;
-	bool exists = json_is_true(json_object_get(e, "exists"));
-	json_decref(e);
-	if (exists)
-		return error("pool %s already has a volume %s", j->pool.name, j->vol);
-	pool_vol_target(&j->pool, j->vol, target, sizeof(target));
-	snprintf(size, sizeof(size), "%lld", j->size);
 	if (pipe(pipefd) < 0)
 		return error("cannot run qemu-img: %s", strerror(errno));
 	pid_t pid = fork();
@@ -242,7 +232,7 @@ json_t *pool_io_create(void *arg)
 		dup2(null, 1);
 		dup2(pipefd[1], 2);
 		close_range(3, ~0U, 0);
-		execlp("qemu-img", "qemu-img", "create", "-q", "-f", j->format, target, size, (char *)NULL);
+		execvp("qemu-img", argv);
 		_exit(127);
 	}
 	close(pipefd[1]);
@@ -251,7 +241,115 @@ json_t *pool_io_create(void *arg)
 	close(pipefd[0]);
 	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		msg[strcspn(msg, "\n")] = 0;
-		return error("cannot create %s in pool %s: %s", j->vol, j->pool.name, msg[0] ? msg : "qemu-img failed");
+		return error("%s: %s", what, msg[0] ? msg : "qemu-img failed");
 	}
-	return json_object();
+	return NULL;
+}
+
+/* {"error"} if the volume's existence is not `want`, else NULL. */
+static json_t *need_exists(const struct pool_job *j, bool want)
+{
+	struct pool_job probe = *j;
+
+	probe.what = PJ_EXISTS;
+	json_t *e = pool_io(&probe);
+	if (json_object_get(e, "error"))
+		return e;
+	bool exists = json_is_true(json_object_get(e, "exists"));
+	json_decref(e);
+	if (exists && !want)
+		return error("pool %s already has a volume %s", j->pool.name, j->vol);
+	if (!exists && want)
+		return error("pool %s has no volume %s", j->pool.name, j->vol);
+	return NULL;
+}
+
+json_t *pool_io_create(void *arg)
+{
+	const struct pool_job *j = arg;
+	char target[POOL_LOCATION_MAX + POOL_VOL_MAX + 64], size[32], what[200];
+	json_t *e;
+
+	if ((e = need_exists(j, false)))
+		return e;
+	pool_vol_target(&j->pool, j->vol, target, sizeof(target));
+	snprintf(size, sizeof(size), "%lld", j->size);
+	snprintf(what, sizeof(what), "cannot create %s in pool %s", j->vol, j->pool.name);
+	char *argv[] = { "qemu-img", "create", "-q", "-f", (char *)j->format, target, size, NULL };
+	return qemu_img(argv, what) ?: json_object();
+}
+
+json_t *pool_io_import(void *arg)
+{
+	const struct pool_job *j = arg;
+	char target[POOL_LOCATION_MAX + POOL_VOL_MAX + 64], what[200];
+	json_t *e;
+
+	if ((e = need_exists(j, false)))
+		return e;
+	pool_vol_target(&j->pool, j->vol, target, sizeof(target));
+	snprintf(what, sizeof(what), "cannot import into %s of pool %s", j->vol, j->pool.name);
+	char *argv[] = { "qemu-img", "convert", "-f", (char *)j->file_format, "-O", (char *)j->format, (char *)j->file,
+			 target, NULL };
+	return qemu_img(argv, what) ?: json_object();
+}
+
+/* The first bytes of a volume (through libnfs for NFS). */
+static ssize_t vol_header(const struct pool_job *j, unsigned char *h, size_t n)
+{
+	ssize_t got = -1;
+
+	if (j->pool.type == POOL_NFS) {
+		json_t *err = NULL;
+		struct nfs_context *nfs = export_open(&j->pool, &err);
+		struct nfsfh *fh;
+		char path[POOL_VOL_MAX + 2];
+		json_decref(err);
+		snprintf(path, sizeof(path), "/%s", j->vol);
+		if (nfs && nfs_open(nfs, path, O_RDONLY, &fh) == 0) {
+			got = nfs_pread(nfs, fh, 0, n, h);
+			nfs_close(nfs, fh);
+		}
+		if (nfs)
+			nfs_destroy_context(nfs);
+		return got;
+	}
+	char path[POOL_LOCATION_MAX + POOL_VOL_MAX + 128];
+	snprintf(path, sizeof(path), "%s/%s", j->pool.folder, j->vol);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd >= 0) {
+		got = pread(fd, h, n, 0);
+		close(fd);
+	}
+	return got;
+}
+
+json_t *pool_io_export(void *arg)
+{
+	const struct pool_job *j = arg;
+	char target[POOL_LOCATION_MAX + POOL_VOL_MAX + 64], what[200];
+	unsigned char h[80];
+	json_t *e;
+
+	if ((e = need_exists(j, true)))
+		return e;
+	ssize_t n = vol_header(j, h, sizeof(h));
+	if (n < 0)
+		return error("cannot read volume %s of pool %s", j->vol, j->pool.name);
+	/* The volume's own format, by its content, never guessed by qemu-img;
+	 * a qcow2 header that names another file is not followed. */
+	if (qcow2_header_names_file(h, (size_t)n))
+		return error("volume %s is a qcow2 image that names another file (backing or external data): not exported",
+			     j->vol);
+	const char *from = n >= 4 && !memcmp(h, "QFI\xfb", 4) ? "qcow2" : "raw";
+	int fd = open(j->file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return error("cannot create %s: %s", j->file, strerror(errno));
+	close(fd);
+	pool_vol_target(&j->pool, j->vol, target, sizeof(target));
+	snprintf(what, sizeof(what), "cannot export %s of pool %s", j->vol, j->pool.name);
+	char *argv[] = { "qemu-img", "convert", "-f", (char *)from, "-O", (char *)j->format, target, (char *)j->file, NULL };
+	if ((e = qemu_img(argv, what)))
+		unlink(j->file);
+	return e ?: json_pack("{s:s}", "format", from);
 }

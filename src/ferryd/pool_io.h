@@ -11,7 +11,9 @@ struct pool_job {
 	enum pool_job_what what;
 	char vol[POOL_VOL_MAX + 1];
 	long long size;            /* create */
-	char format[8];            /* create: raw or qcow2 */
+	char format[8];            /* create, import, export: raw or qcow2 (what is written) */
+	char file[4096];           /* import, export: a resolved path inside vm_dirs */
+	char file_format[8];       /* import: the file's (checked by the agent) */
 };
 
 /* PJ_PROBE: {} if the pool is reachable and writable; PJ_INFO: capacity,
@@ -20,5 +22,10 @@ struct pool_job {
 json_t *pool_io(void *job);
 /* A new volume (refused if it exists), by qemu-img. */
 json_t *pool_io_create(void *job);
+/* job->file into a new volume (sparse; refused if the volume exists). */
+json_t *pool_io_import(void *job);
+/* A volume into the new file job->file (sparse; refused if it exists, or if
+ * the volume is a qcow2 image that names another file). */
+json_t *pool_io_export(void *job);
 
 #endif

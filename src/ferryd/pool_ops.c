@@ -8,6 +8,7 @@
 #include "util/log.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,4 +267,77 @@ void pool_op_vol_delete(struct request *r, json_t *args, struct vm *unused)
 	}
 	c->job.what = PJ_DELETE;
 	run_io(r, c, pool_io, IO_TIMEOUT_MS);
+}
+
+/* ---- vol-import, vol-export: files inside vm_dirs only ------------------ */
+
+static const char *format_arg(struct request *r, json_t *args)
+{
+	const char *fmt = json_string_value(json_object_get(args, "format")) ?: "qcow2";
+
+	if (strcmp(fmt, "raw") && strcmp(fmt, "qcow2")) {
+		request_err(r, "volume format '%s' is not raw or qcow2", fmt);
+		return NULL;
+	}
+	return fmt;
+}
+
+void pool_op_vol_import(struct request *r, json_t *args, struct vm *unused)
+{
+	const char *fmt = format_arg(r, args);
+	struct ferr err = {0};
+	struct io_ctx *c;
+
+	(void)unused;
+	if (!fmt || !(c = job_for(r, args, "pool", true)))
+		return;
+	if (vm_confine_file(r->ag, "file", json_string_value(json_object_get(args, "file")), c->job.file,
+			    sizeof(c->job.file), &err) < 0) {
+		request_err(r, "%s", err.msg);
+		free(c);
+		return;
+	}
+	int named = qcow2_names_file(c->job.file);
+	if (named != 0) {
+		request_err(r, "%s is a qcow2 image that names another file (backing or external data): refused "
+			    "(flatten it with qemu-img convert)", c->job.file);
+		free(c);
+		return;
+	}
+	/* The file's format from its content (never guessed by qemu-img). */
+	unsigned char h[4] = { 0 };
+	FILE *f = fopen(c->job.file, "rb");
+	size_t got = f ? fread(h, 1, sizeof(h), f) : 0;
+	if (f)
+		fclose(f);
+	snprintf(c->job.file_format, sizeof(c->job.file_format), "%s",
+		 got == 4 && !memcmp(h, "QFI\xfb", 4) ? "qcow2" : "raw");
+	snprintf(c->job.format, sizeof(c->job.format), "%s", fmt);
+	run_io(r, c, pool_io_import, CREATE_TIMEOUT_MS * 10);
+}
+
+void pool_op_vol_export(struct request *r, json_t *args, struct vm *unused)
+{
+	const char *fmt = format_arg(r, args), *file = json_string_value(json_object_get(args, "file"));
+	char dir[PATH_MAX], real[PATH_MAX];
+	struct io_ctx *c;
+
+	(void)unused;
+	if (!fmt || !(c = job_for(r, args, "pool", true)))
+		return;
+	const char *slash = strrchr(file, '/');
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - file) : 0, file);
+	/* A new file whose folder resolves inside vm_dirs; plain name. */
+	if (file[0] != '/' || !slash || !pool_vol_name_ok(slash + 1) || !realpath(dir[0] ? dir : "/", real) ||
+	    (!agentcfg_path_allowed(r->ag->cfg, real) && strcmp(real, r->ag->cfg->state_dir)) ||
+	    strlen(real) + strlen(slash) >= sizeof(c->job.file)) {
+		request_err(r, "the export must be a new file with a plain name, by absolute path, in a folder VM files "
+			    "may come from on host %s (vm_dirs)", r->ag->cfg->host);
+		free(c);
+		return;
+	}
+	memcpy(c->job.file, real, strlen(real));
+	memcpy(c->job.file + strlen(real), slash, strlen(slash) + 1);
+	snprintf(c->job.format, sizeof(c->job.format), "%s", fmt);
+	run_io(r, c, pool_io_export, CREATE_TIMEOUT_MS * 10);
 }

@@ -140,6 +140,8 @@ static struct server_op {
 	{ "vol-create", false, pool_op_vol_create, NULL },
 	{ "vol-list", false, pool_op_vol_list, NULL },
 	{ "vol-delete", false, pool_op_vol_delete, NULL },
+	{ "vol-import", false, pool_op_vol_import, NULL },
+	{ "vol-export", false, pool_op_vol_export, NULL },
 };
 
 int server_ops_check(struct ferr *err)

@@ -98,6 +98,13 @@ static const struct proto_arg a_vol_create[] = {
 	{ "format", PA_NAME, false, 0, 0, NULL },
 	END,
 };
+static const struct proto_arg a_vol_file[] = {
+	{ "pool", PA_NAME, true, 0, 0, NULL },
+	{ "name", PA_TEXT, true, 1, 64, NULL },
+	{ "file", PA_TEXT, true, 1, 4095, NULL },
+	{ "format", PA_NAME, false, 0, 0, NULL },
+	END,
+};
 static const struct proto_arg a_none[] = { END };
 
 static const struct proto_op ops[] = {
@@ -130,6 +137,8 @@ static const struct proto_op ops[] = {
 	{ "vol-create", a_vol_create },
 	{ "vol-list", a_pool },
 	{ "vol-delete", a_vol },
+	{ "vol-import", a_vol_file },
+	{ "vol-export", a_vol_file },
 };
 
 const struct proto_op *proto_op_find(const char *name)

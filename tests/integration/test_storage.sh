@@ -49,6 +49,21 @@ check_fails "a volume that exists is refused" "already has a volume scratch.qcow
 check_fails "a bad volume name is refused" "not a volume name" $FERRY -H a vol create lab-dir ../etc 16M
 check "vol delete" $FERRY -H a vol delete lab-dir scratch.qcow2
 check "the volume is gone" sh -c "! $FERRY -H a vol list lab-dir | grep -q scratch"
+# Images in and out: sparse copies of files inside vm_dirs.
+check "vol import: the guest's raw data disk into lab-nfs as qcow2" \
+	$FERRY -H a vol import lab-nfs web1-data.qcow2 build/guest/web1-data.img
+check_fails "vol import from outside vm_dirs is refused" "outside the folders VM files may come from" \
+	$FERRY -H a vol import lab-dir x.raw /etc/passwd
+qemu-img create -q -f qcow2 -b "$PWD/build/guest/web1-data.img" -F raw "$tmp/backed.qcow2"
+check_fails "a qcow2 that names another file is not imported" "names another file" \
+	$FERRY -H a vol import lab-dir b.qcow2 "$tmp/backed.qcow2"
+check "vol export from lab-nfs on b, as raw" $FERRY -H b vol export lab-nfs web1-data.qcow2 "$tmp/out.raw" --format raw
+check "the export is the image, byte for byte" qemu-img compare -q -f raw -F raw build/guest/web1-data.img "$tmp/out.raw"
+check_fails "an export onto an existing file is refused" "cannot create" \
+	$FERRY -H b vol export lab-nfs web1-data.qcow2 "$tmp/out.raw"
+check_fails "an export outside vm_dirs is refused" "folder VM files may come from" \
+	$FERRY -H b vol export lab-nfs web1-data.qcow2 /etc/ferry-export.raw
+check "and nothing was written there" test ! -e /etc/ferry-export.raw
 
 # A guest on each shared pool: it boots from it, moves live a -> b and cold
 # b -> a with no disk byte copied, and what it wrote reads back after.
@@ -81,7 +96,6 @@ sed -e 's|^disk = .*|disk = [ "pool=nosuch,vol=web1-data.qcow2,format=qcow2,vdev
 check_fails "a config naming an unknown pool: file:line" "bad.cfg:[0-9]+: no pool named nosuch on host a" $FERRY -H a create "$tmp/bad.cfg"
 check "nothing started for it" sh -c "! $FERRY -H a list | grep -q web1"
 
-ip netns exec ferry-a qemu-img convert -O qcow2 build/guest/web1-data.img 'nfs://10.78.0.3/export/web1-data.qcow2?uid=7077&gid=7077'
 guest_on lab-nfs
 check "lab-nfs: QEMU opened the disk with its own NFS client, as the storage identity" \
 	grep -q 'driver=nfs,server.type=inet,server.host=10.78.0.3,path=/export/web1-data.qcow2,user=7077,group=7077' /run/ferry-lab/a/ferryd.log
