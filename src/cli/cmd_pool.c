@@ -198,8 +198,12 @@ int cmd_vol(struct cli *cli, int argc, char **argv)
 		}
 		args = json_pack("{s:s, s:s, s:s, s:s}", "pool", argv[optind + 1], "name", argv[optind + 2], "file", file,
 				 "format", format ? format : "qcow2");
-		snprintf(msg, sizeof(msg), !strcmp(sub, "import") ? "%s imported into pool %s as %s" : "%s of pool %s exported",
-			 !strcmp(sub, "import") ? file : argv[optind + 2], argv[optind + 1], argv[optind + 2]);
+		if (!strcmp(sub, "import"))
+			snprintf(msg, sizeof(msg), "%.200s imported into pool %.32s as %.64s", file, argv[optind + 1],
+				 argv[optind + 2]);
+		else
+			snprintf(msg, sizeof(msg), "%.64s of pool %.32s exported to %.160s", argv[optind + 2], argv[optind + 1],
+				 file);
 		return call_show(cli, !strcmp(sub, "import") ? "vol-import" : "vol-export", args, msg);
 	}
 	if (format) {
