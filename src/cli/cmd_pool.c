@@ -126,7 +126,7 @@ int cmd_pool(struct cli *cli, int argc, char **argv)
 		json_object_set_new(args, c == 'u' ? "uid" : "gid", json_integer(v));
 	}
 	const char *sub = optind < argc ? argv[optind] : "";
-	char msg[300];
+	char msg[512];
 	if (!strcmp(sub, "define") && argc - optind == 4) {
 		json_object_set_new(args, "name", json_string(argv[optind + 1]));
 		json_object_set_new(args, "type", json_string(argv[optind + 2]));
@@ -163,7 +163,7 @@ int cmd_vol(struct cli *cli, int argc, char **argv)
 	const char *format = NULL;
 	json_t *args;
 	long long size;
-	char msg[300];
+	char msg[512];
 	int c;
 
 	while ((c = cli_getopt(cli, argc, argv, "", opts)) != -1) {
