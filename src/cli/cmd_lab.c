@@ -23,7 +23,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/file.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 
 #define LAB_DIR "/run/ferry-lab"
@@ -356,42 +355,41 @@ static int lab_pools(struct cli *cli, const struct lab_host *h)
 {
 	struct cli c = *cli;
 	char dir[256];
-	json_t *res;
+	json_t *res, *have = json_object(), *p;
+	size_t i;
+	int r = 0;
 
 	c.host = h->name;
 	c.hosts = LAB_DIR "/hosts";
 	c.json = false;
-	if (cli_call(&c, "pool-list", json_object(), &res))
+	if (cli_call(&c, "pool-list", json_object(), &res)) {
+		json_decref(have);
 		return -1;
-	json_t *pools = json_object_get(res, "pools"), *p;
-	bool nfs = false, dirp = false, smb = false;
-	size_t i;
-	json_array_foreach(pools, i, p) {
-		nfs |= !strcmp(json_string_value(json_object_get(p, "name")), "lab-nfs");
-		dirp |= !strcmp(json_string_value(json_object_get(p, "name")), "lab-dir");
-		smb |= !strcmp(json_string_value(json_object_get(p, "name")), "lab-smb");
 	}
+	json_array_foreach(json_object_get(res, "pools"), i, p)
+		json_object_set(have, json_string_value(json_object_get(p, "name")), json_true());
 	json_decref(res);
 	snprintf(dir, sizeof(dir), LAB_STORE_DIR "/%s/pool", h->name);
 	mkdir_p(dir, 0700);
-	if (!nfs && cli_call(&c, "pool-define", json_pack("{s:s, s:s, s:s, s:i, s:i}", "name", "lab-nfs", "type", "nfs",
-							  "location", "nfs://" LAB_STORAGE_IP LAB_NFS_EXPORT, "uid",
-							  LAB_NFS_UID, "gid", LAB_NFS_UID), &res))
-		return -1;
-	if (!nfs)
-		json_decref(res);
-	if (!dirp && cli_call(&c, "pool-define", json_pack("{s:s, s:s, s:s}", "name", "lab-dir", "type", "dir",
-							   "location", dir), &res))
-		return -1;
-	if (!dirp)
-		json_decref(res);
-	if (!smb && cli_call(&c, "pool-define", json_pack("{s:s, s:s, s:s, s:s}", "name", "lab-smb", "type", "smb",
-							  "location", "smb://" LAB_STORAGE_IP "/" LAB_SMB_SHARE,
-							  "credentials", LAB_SMB_CREDENTIALS), &res))
-		return -1;
-	if (!smb)
-		json_decref(res);
-	return 0;
+	json_t *defs[] = {
+		json_pack("{s:s, s:s, s:s, s:i, s:i}", "name", "lab-nfs", "type", "nfs", "location",
+			  "nfs://" LAB_STORAGE_IP LAB_NFS_EXPORT, "uid", LAB_NFS_UID, "gid", LAB_NFS_UID),
+		json_pack("{s:s, s:s, s:s}", "name", "lab-dir", "type", "dir", "location", dir),
+		json_pack("{s:s, s:s, s:s, s:s}", "name", "lab-smb", "type", "smb", "location",
+			  "smb://" LAB_STORAGE_IP "/" LAB_SMB_SHARE, "credentials", LAB_SMB_CREDENTIALS),
+	};
+	for (i = 0; i < ARRAY_SIZE(defs); i++) {
+		const char *name = json_string_value(json_object_get(defs[i], "name"));
+		if (r < 0 || json_object_get(have, name)) {
+			json_decref(defs[i]);
+		} else if (cli_call(&c, "pool-define", defs[i], &res) == 0) {
+			json_decref(res);
+		} else {
+			r = -1;
+		}
+	}
+	json_decref(have);
+	return r;
 }
 
 /* Ends the QEMUs that lab agents started, found by their pidfiles. */
@@ -438,19 +436,6 @@ static void kill_netns_pids(const char *ns)
 	pclose(f);
 }
 
-/* Detaches every mount below prefix (they would keep rm_rf from the lab). */
-static void unmount_below(const char *prefix)
-{
-	char line[1024], dev[256], path[768];
-	FILE *f = fopen("/proc/self/mounts", "r");
-
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "%255s %767s", dev, path) == 2 && !strncmp(path, prefix, strlen(prefix)))
-			umount2(path, MNT_DETACH);
-	if (f)
-		fclose(f);
-}
-
 static int lab_down(bool quiet)
 {
 	int left = 0;
@@ -481,7 +466,6 @@ static int lab_down(bool quiet)
 			printf("lab: removed namespace %s\n", lab_netns[i]);
 		}
 	}
-	unmount_below(LAB_DIR "/");   /* SMB pools' FUSE mounts an agent could not end */
 	rm_rf(LAB_DIR);
 	lab_storage_remove();   /* its servers ended with their namespace */
 	if (!quiet)

@@ -76,7 +76,6 @@ struct mig_job {
 /* Moves j to state `to` if the table allows it. Else the job fails (safely:
  * src_fail) and false comes back: the caller stops there. */
 bool src_enter(struct mig_job *j, enum mig_state to);
-bool src_is(const struct mig_job *j, enum mig_state s);
 /* Has QEMU's outgoing migration begun (a failure must cancel it)? */
 bool src_qemu_migrating(enum mig_state s);
 /* Still running: neither failing nor ended. */

@@ -63,11 +63,6 @@ bool mig_src_transition_ok(enum mig_state a, enum mig_state b)
 	return a < MIG_N_STATES && b < MIG_N_STATES && (states[a].next & B(b));
 }
 
-bool src_is(const struct mig_job *j, enum mig_state s)
-{
-	return j->state == s;
-}
-
 bool src_qemu_migrating(enum mig_state s)
 {
 	return states[s].qemu_migrating;

@@ -16,22 +16,27 @@
 #define IO_TIMEOUT_MS 20000
 #define CREATE_TIMEOUT_MS 120000
 
+/* Does disk d use volume vol of p (vol NULL: any of its volumes)? A disk
+ * named by pool and volume, or by a path into the pool's folder. */
+static bool disk_uses(const struct vm_disk *d, const struct pool *p, const char *vol)
+{
+	char target[POOL_LOCATION_MAX + POOL_VOL_MAX + 64];
+
+	if (d->pool[0])
+		return !strcmp(d->pool, p->name) && (!vol || !strcmp(d->vol, vol));
+	if (!vol)
+		return !strncmp(d->target, p->location, strlen(p->location));
+	pool_vol_target(p, vol, target, sizeof(target));
+	return !strcmp(d->target, target);
+}
+
 /* A VM of this agent using a volume of p (vol NULL: any); its name, or NULL. */
 static const char *user_of(struct agent *ag, const struct pool *p, const char *vol)
 {
-	char target[POOL_LOCATION_MAX + POOL_VOL_MAX + 64];
-	size_t n = strlen(p->location);
-
-	if (vol)
-		pool_vol_target(p, vol, target, sizeof(target));
-	for (struct vm *vm = ag->vms; vm; vm = vm->next) {
-		for (int i = 0; i < vm->cfg->n_disks; i++) {
-			const struct vm_disk *d = &vm->cfg->disks[i];
-			if (d->pool[0] ? !strcmp(d->pool, p->name) && (!vol || !strcmp(d->vol, vol))
-				       : vol ? !strcmp(d->target, target) : !strncmp(d->target, p->location, n))
+	for (struct vm *vm = ag->vms; vm; vm = vm->next)
+		for (int i = 0; i < vm->cfg->n_disks; i++)
+			if (disk_uses(&vm->cfg->disks[i], p, vol))
 				return vm->cfg->name;
-		}
-	}
 	return NULL;
 }
 

@@ -256,14 +256,10 @@ void server_op_console(struct request *r, json_t *args, struct vm *vm)
 	client_update(c);
 }
 
-static void send_reply(struct agent *ag, long client_id, json_t *msg)
-{
-	server_reply(ag, client_id, msg);
-}
 
 static void dispatch(struct client *c, json_t *msg)
 {
-	server_dispatch(c->ag, c->id, msg, send_reply);
+	server_dispatch(c->ag, c->id, msg, server_reply);
 }
 
 static void on_readable(struct client *c)
