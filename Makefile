@@ -12,7 +12,7 @@ CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -O1
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-LIB_SRC    := $(wildcard src/util/*.c src/config/*.c src/qmp/*.c src/proto/*.c src/net/*.c src/stats/*.c src/probe/*.c src/report/*.c)
+LIB_SRC    := $(wildcard src/bench/*.c src/util/*.c src/config/*.c src/qmp/*.c src/proto/*.c src/net/*.c src/stats/*.c src/probe/*.c src/report/*.c)
 FERRYD_SRC := $(wildcard src/ferryd/*.c)
 CLI_SRC    := $(wildcard src/cli/*.c)
 UNIT_SRC   := $(wildcard tests/unit/*/*.c)
@@ -24,7 +24,7 @@ UNIT_BIN   := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 # ferryd's modules except its main, for unit tests of its parts.
 FERRYD_LIB_OBJ := $(filter-out $(B)/obj/src/ferryd/main.o,$(FERRYD_OBJ))
 
-.PHONY: all deps guest check unit integration demo asan clean fuzz fuzz-build fuzz-regress install
+.PHONY: all deps guest apache-guest check unit integration demo asan clean fuzz fuzz-build fuzz-regress install
 all: $(B)/ferry $(B)/ferryd $(B)/ferry-guest $(B)/tools/fake_peer $(B)/tools/fake_qemu
 
 deps:
@@ -67,6 +67,15 @@ GUEST_IN := scripts/build-guest guest/init guest/poweroff $(wildcard guest/www/*
 guest: build/guest/.stamp
 build/guest/.stamp: $(GUEST_IN)
 	scripts/build-guest build/guest
+	@touch $@
+
+# The storage bench's guest: Debian 12 with Apache and fio on an ext4 disk,
+# booted by the test guest's kernel and initramfs (scripts/build-apache-guest;
+# its debootstrap is cached in /var/cache/ferry across checkouts).
+APACHE_IN := scripts/build-apache-guest $(wildcard guest/apache/*) $(B)/ferry-guest
+apache-guest: build/apache-guest/.stamp
+build/apache-guest/.stamp: $(APACHE_IN) build/guest/.stamp
+	scripts/build-apache-guest build/apache-guest
 	@touch $@
 
 unit: $(UNIT_BIN)

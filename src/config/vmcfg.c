@@ -88,6 +88,7 @@ static int parse_disk(struct ctx *x, const struct cfg_value *v, struct vm_disk *
 	char *spec, *tok, *save = NULL;
 	int pos = 0, r = 0;
 	char *target = NULL, *format = NULL, *vdev = NULL, *access = NULL, *shared = NULL, *pool = NULL, *vol = NULL;
+	char *cache = NULL;
 
 	if (v->type != CFG_STR)
 		return bad(x, v->line, "a disk is a quoted string such as \"disk.img,raw,vda,w\"");
@@ -107,8 +108,9 @@ static int parse_disk(struct ctx *x, const struct cfg_value *v, struct vm_disk *
 			else if (!strcmp(k, "shared")) slot = &shared;
 			else if (!strcmp(k, "pool")) slot = &pool;
 			else if (!strcmp(k, "vol")) slot = &vol;
+			else if (!strcmp(k, "cache")) slot = &cache;
 			else {
-				r = bad(x, v->line, "unknown disk option '%s' (target, format, vdev, access, shared, pool, vol)", k);
+				r = bad(x, v->line, "unknown disk option '%s' (target, format, vdev, access, shared, pool, vol, cache)", k);
 				goto out;
 			}
 			tok = eq + 1;
@@ -159,6 +161,12 @@ static int parse_disk(struct ctx *x, const struct cfg_value *v, struct vm_disk *
 		r = bad(x, v->line, "disk shared='%s' must be yes or no", shared);
 		goto out;
 	}
+	if (cache && strcmp(cache, "none") && strcmp(cache, "directsync") && strcmp(cache, "writethrough") &&
+	    strcmp(cache, "writeback") && strcmp(cache, "unsafe")) {
+		r = bad(x, v->line, "disk cache='%s' must be none, directsync, writethrough, writeback or unsafe", cache);
+		goto out;
+	}
+	snprintf(d->cache, sizeof(d->cache), "%s", cache ? cache : "");
 	d->target = target ? resolve_path(x, target) : NULL;
 	d->format = xstrdup(format);
 	snprintf(d->vdev, sizeof(d->vdev), "%s", vdev && *vdev ? vdev : "");
@@ -441,6 +449,8 @@ char *vmcfg_format(const struct vm_config *c)
 		else
 			buf_printf(&s, "target=%s,format=%s,vdev=%s,access=%s%s", d->target, d->format, d->vdev,
 				   d->readonly ? "r" : "w", d->shared ? ",shared=yes" : "");
+		if (d->cache[0])
+			buf_printf(&s, ",cache=%s", d->cache);
 		buf_printf(&b, "%s ", i ? "," : "");
 		cfg_quote(&b, s.data);
 		buf_free(&s);

@@ -21,6 +21,9 @@ struct vm_disk {
 	char vdev[8];     /* vda.. / xvda.. / sda.. / hda.. */
 	bool readonly;
 	bool shared;      /* on storage that every host sees at the same path */
+	char cache[16];   /* "": ferry's choice (none on shared storage, else
+			   * writeback); none | directsync | writethrough |
+			   * writeback | unsafe, as xl and libvirt spell them */
 	int line;         /* of the config text it came from; 0: not known */
 };
 

@@ -218,6 +218,10 @@ void vm_detach_all(struct agent *ag);
 /* qemu.c: how a VM becomes a QEMU command line, and the host checks. */
 int qemu_choose_accel(enum vm_accel want, enum vm_accel *out, struct ferr *err);
 int qemu_check_host(const struct agent *ag, const struct vm_config *c, struct ferr *err);
+/* Cache modes: whether d opens with O_DIRECT; refuses host caching on
+ * shared storage (-EINVAL with err naming the disk, the mode and why). */
+bool qemu_cache_direct(const struct vm_disk *d);
+int qemu_check_cache(const struct vm_config *c, struct ferr *err);
 /* argv for QEMU, with ram_kb of guest RAM; free with qemu_argv_free. */
 char **qemu_build_argv(const char *qemu, const struct vm_config *c, enum vm_accel accel, long ram_kb,
 		       const char *dir, bool incoming);

@@ -83,8 +83,42 @@ static bool in_path(const char *bin)
 	return false;
 }
 
+bool qemu_cache_direct(const struct vm_disk *d)
+{
+	if (!d->cache[0])
+		return d->shared;
+	return !strcmp(d->cache, "none") || !strcmp(d->cache, "directsync");
+}
+
+/* A disk on storage another host opens too must not be cached by this host
+ * beyond what a flush pushes to the server: after a move the other host would
+ * read what this one never wrote back (writeback, writethrough: the host page
+ * cache, not coherent between hosts) or lose what the guest flushed (unsafe).
+ * libvirt refuses such moves too; ferry refuses such disks when they start. */
+int qemu_check_cache(const struct vm_config *c, struct ferr *err)
+{
+	for (int i = 0; i < c->n_disks; i++) {
+		const struct vm_disk *d = &c->disks[i];
+		if (!d->shared || qemu_cache_direct(d) || !d->cache[0])
+			continue;
+		char where[48] = "";
+		if (d->pool[0])
+			snprintf(where, sizeof(where), " (pool %s)", d->pool);
+		ferr_set(err, "%s:%d: disk %s: cache=%s is refused on shared storage%s: %s; use cache=none (the default "
+			 "there) or directsync", c->source ?: "<config>", d->line, d->vdev, d->cache, where,
+			 !strcmp(d->cache, "unsafe") ? "it drops the guest's flushes, so a move or a crash can lose what the guest "
+							"made durable" :
+						       "this host's page cache would hold data the other host cannot see, so "
+						       "after a move the guest could read stale blocks");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int qemu_check_host(const struct agent *ag, const struct vm_config *c, struct ferr *err)
 {
+	if (qemu_check_cache(c, err) < 0)
+		return -EINVAL;
 	if (!in_path(ag->cfg->qemu)) {
 		ferr_set(err, "QEMU (%s) is not installed on host %s; install the qemu-system-x86 package",
 			 ag->cfg->qemu, ag->cfg->host);
@@ -270,8 +304,9 @@ char **qemu_build_argv(const char *qemu, const struct vm_config *c, enum vm_acce
 		if (!strncmp(d->target, "nfs://", 6))
 			push_nfs(&a, &n, d, ro);
 		else
-			push(&a, &n, "driver=file,filename=%s,node-name=%s-file%s%s", d->target, d->vdev, ro,
-			     d->shared ? ",cache.direct=on" : "");
+			push(&a, &n, "driver=file,filename=%s,node-name=%s-file%s%s%s", d->target, d->vdev, ro,
+			     qemu_cache_direct(d) ? ",cache.direct=on" : "",
+			     !strcmp(d->cache, "unsafe") ? ",cache.no-flush=on" : "");
 		push(&a, &n, "-blockdev");
 		/* A qcow2 image never opens a backing file: its header would
 		 * choose a host file for QEMU (ferryd refuses such images too). */
@@ -282,12 +317,16 @@ char **qemu_build_argv(const char *qemu, const struct vm_config *c, enum vm_acce
 		else
 			push(&a, &n, "{\"driver\":\"qcow2\",\"file\":\"%s-file\",\"node-name\":\"%s\",\"read-only\":%s,"
 			     "\"backing\":null}", d->vdev, d->vdev, d->readonly ? "true" : "false");
+		/* writethrough and directsync: the guest sees no write cache, so
+		 * every write is stable when it completes. */
+		const char *wc = !strcmp(d->cache, "writethrough") || !strcmp(d->cache, "directsync") ? ",write-cache=off" : "";
 		push(&a, &n, "-device");
 		if (d->vdev[0] == 'h' || d->vdev[0] == 's') {
-			push(&a, &n, "ide-hd,drive=%s,bus=ide.%d,unit=%d,id=%s-dev", d->vdev, ide / 2, ide % 2, d->vdev);
+			push(&a, &n, "ide-hd,drive=%s,bus=ide.%d,unit=%d,id=%s-dev%s", d->vdev, ide / 2, ide % 2, d->vdev, wc);
 			ide++;
 		} else {
-			push(&a, &n, "virtio-blk-pci,drive=%s,id=%s-dev%s", d->vdev, d->vdev, i == 0 && !c->kernel ? ",bootindex=0" : "");
+			push(&a, &n, "virtio-blk-pci,drive=%s,id=%s-dev%s%s", d->vdev, d->vdev,
+			     i == 0 && !c->kernel ? ",bootindex=0" : "", wc);
 		}
 	}
 	for (int i = 0; i < c->n_vifs; i++) {

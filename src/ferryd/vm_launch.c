@@ -111,6 +111,80 @@ static void qemu_last_error(const char *dir, char *out, size_t n)
 	free(text);
 }
 
+/* Who holds the file at path open: a VM of this agent, or another process
+ * of this host (QEMU's image locks are OFD locks, which /proc/locks shows
+ * without a pid: so the open files of every process are looked at). */
+static void file_holder(struct agent *ag, const char *path, char *out, size_t n)
+{
+	struct stat want, st;
+	struct dirent *p, *f;
+	char fdp[64], link[400];
+	DIR *proc, *fds;
+
+	snprintf(out, n, "another process (one on another host, or one this agent cannot see)");
+	if (stat(path, &want) < 0 || !(proc = opendir("/proc")))
+		return;
+	while ((p = readdir(proc))) {
+		pid_t pid = (pid_t)strtol(p->d_name, NULL, 10);
+		if (pid <= 0)
+			continue;
+		snprintf(fdp, sizeof(fdp), "/proc/%d/fd", (int)pid);
+		if (!(fds = opendir(fdp)))
+			continue;
+		bool holds = false;
+		while (!holds && (f = readdir(fds))) {
+			snprintf(link, sizeof(link), "%s/%s", fdp, f->d_name);
+			holds = f->d_name[0] != '.' && stat(link, &st) == 0 && st.st_dev == want.st_dev &&
+				st.st_ino == want.st_ino;
+		}
+		closedir(fds);
+		if (!holds)
+			continue;
+		for (struct vm *vm = ag->vms; vm; vm = vm->next)
+			if (vm->pid == pid) {
+				snprintf(out, n, "VM %s on host %s (QEMU pid %d)", vm->cfg->name, ag->cfg->host, (int)pid);
+				closedir(proc);
+				return;
+			}
+		char comm[64] = "?", *text;
+		size_t len;
+		snprintf(link, sizeof(link), "/proc/%d/comm", (int)pid);
+		if (file_read_all(link, 256, &text, &len) == 0) {
+			snprintf(comm, sizeof(comm), "%.*s", (int)strcspn(text, "\n"), text);
+			free(text);
+		}
+		snprintf(out, n, "process %d (%s) on host %s", (int)pid, comm, ag->cfg->host);
+		break;
+	}
+	closedir(proc);
+}
+
+/* QEMU refused an image another process holds ("Failed to get "write"
+ * lock"): one sentence naming the disk and, if it can be known, the holder.
+ * The disk is found among the VM's own (never a path from the message). */
+static bool lock_conflict(struct vm *vm, char *out, size_t n)
+{
+	char path[600], *text, holder[160];
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/qemu.log", vm->dir);
+	if (file_read_all(path, 1 << 20, &text, &len) < 0)
+		return false;
+	bool locked = strstr(text, "Failed to get \"write\" lock") || strstr(text, "Failed to get shared \"write\" lock");
+	for (int i = 0; locked && i < vm->cfg->n_disks; i++) {
+		const struct vm_disk *d = &vm->cfg->disks[i];
+		if (!d->target || !strstr(text, d->target))
+			continue;
+		file_holder(vm->ag, d->target, holder, sizeof(holder));
+		snprintf(out, n, "disk %s (%s) is in use by %s: QEMU's image lock lets one VM write an image at a time",
+			 d->vdev, d->target, holder);
+		free(text);
+		return true;
+	}
+	free(text);
+	return false;
+}
+
 static void on_cont(struct qmp *q, json_t *reply, void *opaque)
 {
 	struct vm *vm = opaque;
@@ -166,7 +240,8 @@ void vm_on_child_exit(struct agent *ag, pid_t pid, int status)
 	vm->launcher = 0;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		char last[600], msg[800];
-		qemu_last_error(vm->dir, last, sizeof(last));
+		if (!lock_conflict(vm, last, sizeof(last)))
+			qemu_last_error(vm->dir, last, sizeof(last));
 		snprintf(msg, sizeof(msg), "QEMU failed to start %s: %s", vm->cfg->name, last);
 		log_error("qemu failed", "vm=%s error=\"%s\"", vm->cfg->name, last);
 		vm_notify(vm, -1, msg);
@@ -275,6 +350,19 @@ int vm_can_start(struct agent *ag, struct vm_config *cfg, struct ferr *err)
 		ferr_set(err, "a VM named %s already exists on host %s", cfg->name, ag->cfg->host);
 		return -EEXIST;
 	}
+	/* One writer per image on this host, whatever the storage locks: QEMU's
+	 * NFS client (libnfs) takes none. */
+	for (int i = 0; i < cfg->n_disks; i++)
+		for (struct vm *o = ag->vms; o; o = o->next)
+			for (int k = 0; k < o->cfg->n_disks; k++) {
+				const struct vm_disk *d = &cfg->disks[i], *od = &o->cfg->disks[k];
+				if ((d->readonly && od->readonly) || !od->target || strcmp(d->target, od->target))
+					continue;
+				ferr_set(err, "%s:%d: disk %s (%s) is in use by VM %s on host %s: one VM writes an image at a time",
+					 cfg->source ?: "<config>", d->line, d->vdev, d->pool[0] ? d->vol : d->target,
+					 o->cfg->name, ag->cfg->host);
+				return -EBUSY;
+			}
 	r = vm_confine_paths(ag, cfg, err);
 	if (r < 0)
 		return r;
