@@ -77,7 +77,7 @@ static bool netns_exists(const char *ns)
 
 /* The pid of the agent of host, or 0: an agent runs while it holds the lock
  * on its ferryd.lock (until its very end, sanitizer reports included). */
-static pid_t agent_pid(const char *host)
+pid_t lab_agent_pid(const char *host)
 {
 	char path[256];
 	pid_t pid = 0;
@@ -312,9 +312,9 @@ static int lab_up(struct cli *cli, int argc, char **argv)
 		char *conf = agent_conf(h, allow_insecure), *was = NULL;
 		/* A running agent with another config (say, --allow-insecure
 		 * now or no more) is restarted with the new one. */
-		if (file_read_all(path, 65536, &was, NULL) == 0 && strcmp(was, conf) && agent_pid(h->name)) {
+		if (file_read_all(path, 65536, &was, NULL) == 0 && strcmp(was, conf) && lab_agent_pid(h->name)) {
 			printf("lab: ferryd on %s restarts with its new config\n", h->name);
-			end_process(agent_pid(h->name), SIGTERM, 3000);
+			end_process(lab_agent_pid(h->name), SIGTERM, 3000);
 		}
 		free(was);
 		write_text(path, 0600, "%s", conf);
@@ -330,14 +330,14 @@ static int lab_up(struct cli *cli, int argc, char **argv)
 			const char *n = lab_hosts[i].name;
 			if (!lab_hosts[i].hypervisor)
 				continue;
-			if (agent_pid(n)) {
-				printf("lab: ferryd on %s already runs (pid %d)\n", n, (int)agent_pid(n));
+			if (lab_agent_pid(n)) {
+				printf("lab: ferryd on %s already runs (pid %d)\n", n, (int)lab_agent_pid(n));
 				continue;
 			}
 			if (start_agent(n) < 0)
 				return 1;
 			printf("lab: ferryd on %s runs (pid %d, %s:%d, log " LAB_DIR "/%s/ferryd.log)\n", n,
-			       (int)agent_pid(n), lab_hosts[i].mgmt_ip, AGENT_PORT, n);
+			       (int)lab_agent_pid(n), lab_hosts[i].mgmt_ip, AGENT_PORT, n);
 		}
 		for (size_t i = 0; i < ARRAY_SIZE(lab_hosts); i++)
 			if (lab_hosts[i].hypervisor && lab_pools(cli, &lab_hosts[i]) < 0)
@@ -445,7 +445,7 @@ static int lab_down(bool quiet)
 		kill_lab_qemus(lab_hosts[i].name);
 	for (size_t i = 0; i < ARRAY_SIZE(lab_hosts); i++) {
 		const char *n = lab_hosts[i].name;
-		pid_t pid = agent_pid(n);
+		pid_t pid = lab_agent_pid(n);
 		if (pid) {
 			if (!quiet)
 				printf("lab: stopping ferryd on %s (pid %d)\n", n, (int)pid);
@@ -481,7 +481,7 @@ static int lab_status(const struct cli *cli)
 		json_object_set_new(ns, lab_netns[i], json_boolean(netns_exists(lab_netns[i])));
 	for (size_t i = 0; i < ARRAY_SIZE(lab_hosts); i++)
 		if (lab_hosts[i].hypervisor)
-			json_object_set_new(ag, lab_hosts[i].name, json_integer(agent_pid(lab_hosts[i].name)));
+			json_object_set_new(ag, lab_hosts[i].name, json_integer(lab_agent_pid(lab_hosts[i].name)));
 	json_object_set_new(o, "namespaces", ns);
 	json_object_set_new(o, "agents", ag);
 	json_object_set_new(o, "hosts_file", access(LAB_DIR "/hosts", F_OK) == 0 ? json_string(LAB_DIR "/hosts") : json_null());

@@ -30,8 +30,8 @@
 
 #define STORAGE_NS "/run/netns/ferry-storage"
 #define ST LAB_STORE_DIR "/storage"
-#define NFS_DIR ST "/nfs"
-#define SMB_DIR ST "/smb"
+#define NFS_DIR LAB_NFS_DATA
+#define SMB_DIR LAB_SMB_DATA
 #define RUN_DIR ST "/run"        /* configs, pid files, logs of the servers */
 #define READY_MS 15000
 

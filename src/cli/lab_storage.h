@@ -10,6 +10,9 @@
  * images can be larger than RAM. lab down removes it. */
 #define LAB_STORE_DIR "/var/lib/ferry-lab"
 #define LAB_STORAGE_IP "10.78.0.3"
+/* The exported folders on the storage host's disk. */
+#define LAB_NFS_DATA LAB_STORE_DIR "/storage/nfs"
+#define LAB_SMB_DATA LAB_STORE_DIR "/storage/smb"
 /* The identity that owns the NFS export and its images (root is squashed to
  * nobody there, as on a real server): ferry's NFS pools speak as it. */
 #define LAB_NFS_UID 7077

@@ -108,6 +108,26 @@ static const struct verb verbs[] = {
 	  "Lists the migrations this host's agent took part in (of NAME only, if given):\n"
 	  "the newest 100, or N with --last (a reply holds at most 512 KiB of records);\n"
 	  "--since keeps those started at or after that time (seconds since 1970)." },
+	{ "storage", cmd_storage,
+	  "storage bench POOL... [--runs N] [--seconds S] [--jobs 1,4,16] [--depths 1,32]\n"
+	  "              [--wrk-seconds S] [--connections N] [--no-migrate] [--image DIR]\n"
+	  "              [--csv] [--report FILE.html]",
+	  "On the lab: compares storage pools (docs/storage.md). For each POOL defined on\n"
+	  "hosts a and b, the Debian Apache guest (make apache-guest) is copied onto it\n"
+	  "and measured: fio from the host side (through qemu-nbd) and in the guest\n"
+	  "(sequential 1 MiB and random 4 KiB, read and write, O_DIRECT, each queue\n"
+	  "depth and number of jobs), with the client's and the server's CPU per MB;\n"
+	  "wrk against Apache, cold and warm; and, on a pool both hosts share, a live\n"
+	  "a -> b and a cold b -> a move under load (no disk byte may move).\n"
+	  "  --runs N          repetitions (default 3); medians with the 95% CI\n"
+	  "  --seconds S       each fio job (default 5)\n"
+	  "  --jobs LIST       parallel fio jobs (default 1,4,16)\n"
+	  "  --depths LIST     queue depths (default 1,32)\n"
+	  "  --wrk-seconds S   each wrk run (default 10), --connections N (default 16)\n"
+	  "  --no-migrate      skip the moves\n"
+	  "  --csv             every measurement as CSV instead of the table\n"
+	  "  --report FILE     an HTML page with the pools side by side\n"
+	  "--json prints the whole record (every run and the summary)." },
 	{ "pool", cmd_pool,
 	  "pool define NAME TYPE LOCATION [--uid N --gid N] [--credentials FILE] | list | info NAME | undefine NAME",
 	  "The agent's storage pools: named places where volumes (disk images) live.\n"

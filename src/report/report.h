@@ -15,6 +15,9 @@ extern const size_t report_n_defs;
 /* Writes the report of a bench (the object ferry bench --json writes:
  * runs with their records, stats per mode and definition) to path. */
 int report_write(const char *path, json_t *bench, struct ferr *err);
+/* ferry storage bench --report: the pools side by side (report_storage.c),
+ * from the bench's record with its "summary". */
+int report_storage_write(const char *path, json_t *rec, struct ferr *err);
 /* The values of definition def (a record key) over mode's completed runs,
  * in run order; caller frees. */
 double *report_run_values(json_t *runs, const char *mode, const char *def, size_t *n);
