@@ -84,7 +84,7 @@ unit: $(UNIT_BIN)
 # (also under ASan+UBSan) and the integration tests on a real lab.
 check:
 	@scripts/install-deps test
-	@$(MAKE) --no-print-directory all unit guest
+	@$(MAKE) --no-print-directory all unit guest apache-guest
 	@$(MAKE) --no-print-directory SAN=1 all unit
 	@$(MAKE) --no-print-directory fuzz-build
 	@tests/run

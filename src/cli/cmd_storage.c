@@ -461,6 +461,29 @@ out:
 	return rc;
 }
 
+/* The record summarized, printed as asked, the report written; frees it. */
+static int output(struct sb *b, const char *report)
+{
+	struct ferr err = {0};
+	int rc = 0;
+
+	sb_summarize(b->rec);
+	if (b->cli->json)
+		cli_print_json(b->rec);
+	else if (b->csv)
+		sb_print_csv(b->rec);
+	else
+		sb_print_table(b->rec);
+	if (report && report_storage_write(report, b->rec, &err) < 0) {
+		fprintf(stderr, "ferry: %s\n", err.msg);
+		rc = 1;
+	} else if (report && !b->cli->json && !b->csv) {
+		printf("report: %s\n", report);
+	}
+	json_decref(b->rec);
+	return rc;
+}
+
 /* "1,4,16" into v (at most MAX_LIST numbers from 1 to 256). */
 static int parse_list(const char *what, const char *s, int *v, int *n)
 {
@@ -489,11 +512,12 @@ int cmd_storage(struct cli *cli, int argc, char **argv)
 		{ "jobs", required_argument, NULL, 'j' },   { "depths", required_argument, NULL, 'q' },
 		{ "image", required_argument, NULL, 'i' },  { "report", required_argument, NULL, 'R' },
 		{ "csv", no_argument, NULL, 'C' },          { "no-migrate", no_argument, NULL, 'M' },
+		{ "from-json", required_argument, NULL, 'F' },
 		{ 0 }
 	};
 	struct sb b = { .cli = cli, .image_dir = "build/apache-guest", .runs = 3, .seconds = 5, .wrk_seconds = 10,
 			.conns = 16, .jobs = { 1, 4, 16 }, .n_jobs = 3, .depths = { 1, 32 }, .n_depths = 2, .migrate = true };
-	const char *report = NULL;
+	const char *report = NULL, *from_json = NULL;
 	struct ferr err = {0};
 	long long v;
 	int c;
@@ -510,8 +534,23 @@ int cmd_storage(struct cli *cli, int argc, char **argv)
 		case 'R': report = optarg; break;
 		case 'C': b.csv = true; break;
 		case 'M': b.migrate = false; break;
+		case 'F': from_json = optarg; break;
 		default: return 2;
 		}
+	}
+	if (optind < argc && !strcmp(argv[optind], "bench") && from_json) {
+		/* The table, CSV or report again, from a saved --json record. */
+		json_error_t je;
+		if (optind + 1 != argc) {
+			fprintf(stderr, "ferry: storage bench --from-json FILE takes no pools\n");
+			return 2;
+		}
+		if (!(b.rec = json_load_file(from_json, 0, &je)) || !json_is_array(json_object_get(b.rec, "raw"))) {
+			fprintf(stderr, "ferry: %s is not a storage bench record: %s\n", from_json, b.rec ? "no \"raw\"" : je.text);
+			json_decref(b.rec);
+			return 1;
+		}
+		return output(&b, report);
 	}
 	if (optind >= argc || strcmp(argv[optind], "bench") || optind + 1 >= argc) {
 		fprintf(stderr, "ferry: storage bench needs one or more pools (ferry storage bench lab-dir lab-nfs lab-smb)\n");
@@ -548,6 +587,19 @@ int cmd_storage(struct cli *cli, int argc, char **argv)
 	json_object_set_new(b.rec, "jobs", jl);
 	json_object_set_new(b.rec, "depths", dl);
 	int rc = 0;
+	/* Every pool on both hosts before anything starts. */
+	for (int i = optind + 1; i < argc && rc == 0; i++)
+		for (const char *const *h = (const char *const[]){ "a", "b", NULL }; *h && rc == 0; h++) {
+			char *out = NULL;
+			if (ferry(&b, &out, 60, "-H", *h, "pool", "info", argv[i], NULL) != 0) {
+				const char *why = out && *out ? out : "no answer from the lab's agents\n";
+				if (!strncmp(why, "ferry: ", 7))
+					why += 7;
+				fprintf(stderr, "ferry: storage bench: %s", why);
+				rc = 1;
+			}
+			free(out);
+		}
 	for (int i = optind + 1; i < argc && rc == 0; i++)
 		if (bench_pool(&b, argv[i], &err) < 0) {
 			fprintf(stderr, "ferry: storage bench: %s\n", err.msg);
@@ -557,21 +609,8 @@ int cmd_storage(struct cli *cli, int argc, char **argv)
 	char *rm[] = { "rm", "-rf", b.tmp, NULL };
 	sb_run(rm, 30, &out);
 	free(out);
-	if (rc == 0) {
-		sb_summarize(b.rec);
-		if (cli->json)
-			cli_print_json(b.rec);
-		else if (b.csv)
-			sb_print_csv(b.rec);
-		else
-			sb_print_table(b.rec);
-		if (report && report_storage_write(report, b.rec, &err) < 0) {
-			fprintf(stderr, "ferry: %s\n", err.msg);
-			rc = 1;
-		} else if (report && !cli->json && !b.csv) {
-			printf("report: %s\n", report);
-		}
-	}
+	if (rc == 0)
+		return output(&b, report);
 	json_decref(b.rec);
 	return rc;
 }

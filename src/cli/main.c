@@ -111,7 +111,8 @@ static const struct verb verbs[] = {
 	{ "storage", cmd_storage,
 	  "storage bench POOL... [--runs N] [--seconds S] [--jobs 1,4,16] [--depths 1,32]\n"
 	  "              [--wrk-seconds S] [--connections N] [--no-migrate] [--image DIR]\n"
-	  "              [--csv] [--report FILE.html]",
+	  "              [--csv] [--report FILE.html]\n"
+	  "       ferry storage bench --from-json FILE [--csv] [--report FILE.html]",
 	  "On the lab: compares storage pools (docs/storage.md). For each POOL defined on\n"
 	  "hosts a and b, the Debian Apache guest (make apache-guest) is copied onto it\n"
 	  "and measured: fio from the host side (through qemu-nbd) and in the guest\n"
@@ -127,6 +128,7 @@ static const struct verb verbs[] = {
 	  "  --no-migrate      skip the moves\n"
 	  "  --csv             every measurement as CSV instead of the table\n"
 	  "  --report FILE     an HTML page with the pools side by side\n"
+	  "  --from-json FILE  print (or --csv, --report) a saved --json record again\n"
 	  "--json prints the whole record (every run and the summary)." },
 	{ "pool", cmd_pool,
 	  "pool define NAME TYPE LOCATION [--uid N --gid N] [--credentials FILE] | list | info NAME | undefine NAME",

@@ -48,7 +48,10 @@ static double fig(json_t *c, const char *k)
 static void bars(FILE *f, const struct chart *c)
 {
 	const double L = 64, R = 16, T = 30, B = 46, H = 260;
-	double slot = fmax(70, 26.0 * c->n_series + 20), W = L + R + slot * c->n_groups, hi = 0;
+	double slot = fmax(70, 26.0 * c->n_series + 20), hi = 0;
+	/* Wide enough for the title and a legend entry per pool. */
+	double W = fmax(L + R + slot * c->n_groups, fmax(300, L + 110.0 * c->n_series));
+	slot = (W - L - R) / c->n_groups;
 
 	for (int g = 0; g < c->n_groups; g++)
 		for (int s = 0; s < c->n_series; s++)
