@@ -8,6 +8,9 @@
 /* vm.c */
 /* The VM's QEMU is gone (or never came up): answer waiters, clean up. */
 void vm_gone(struct vm *vm, const char *why);
+/* QEMU ended (its pid or its QMP): gone, with the reason from its log when
+ * it ended while starting (a disk it could not open, say). */
+void vm_exited(struct vm *vm);
 void vm_free(struct vm *vm);
 /* Answers every waiter of the given kind (or all, kind < 0) with ok or err. */
 void vm_notify(struct vm *vm, int kind, const char *err);

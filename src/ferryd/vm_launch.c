@@ -23,12 +23,31 @@
 #include <sys/epoll.h>
 #include <sys/syscall.h>
 
+static bool lock_conflict(struct vm *vm, char *out, size_t n);
+static void qemu_last_error(const char *dir, char *out, size_t n);
+
+void vm_exited(struct vm *vm)
+{
+	char last[600], msg[700];
+
+	/* QEMU serves QMP before it opens its disks: a start can still fail
+	 * here, and the log says why. */
+	if (vm->state == VM_STARTING) {
+		if (!lock_conflict(vm, last, sizeof(last)))
+			qemu_last_error(vm->dir, last, sizeof(last));
+		snprintf(msg, sizeof(msg), "QEMU exited: %s", last);
+		vm_gone(vm, msg);
+		return;
+	}
+	vm_gone(vm, "QEMU exited");
+}
+
 static void on_pid_exit(struct loop *l, int fd, uint32_t events, void *opaque)
 {
 	(void)l;
 	(void)fd;
 	(void)events;
-	vm_gone(opaque, "QEMU exited");
+	vm_exited(opaque);
 }
 
 /* Watches vm->pid for its exit: a pidfd works for processes that are not

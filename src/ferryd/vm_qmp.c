@@ -39,7 +39,7 @@ static void qmp_io(struct loop *l, int fd, uint32_t events, void *opaque)
 		qmp_free(vm->qmp);
 		vm->qmp = NULL;
 		if (!pid_alive(vm->pid))
-			vm_gone(vm, "QEMU exited");
+			vm_exited(vm);
 		else if (!vm->kill_timer)
 			vm->kill_timer = loop_add_timer(l, 5000, vm_on_kill_timer, vm);
 		return;

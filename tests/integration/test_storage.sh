@@ -117,6 +117,36 @@ guest_on lab-smb
 check "lab-smb: QEMU opened the disk through the mount, O_DIRECT" \
 	grep -q 'filename=/run/ferry-lab/a/mnt/lab-smb/10.78.0.3/vm/web1-data.qcow2,node-name=vda-file,cache.direct=on' /run/ferry-lab/a/ferryd.log
 
+# Safety on shared disks: cache modes that would cache on this host refused;
+# one VM per image, with the holder named.
+mkcfg() { # NAME DISK-SPEC OUT
+	sed -e "s|^name = .*|name = \"$1\"|" -e "s|^disk = .*|disk = [ \"$2\" ]|" \
+	    -e "s|^kernel = \"vmlinuz\"|kernel = \"$PWD/build/guest/vmlinuz\"|" \
+	    -e "s|^ramdisk = \"initrd.img\"|ramdisk = \"$PWD/build/guest/initrd.img\"|" build/guest/web1.cfg > "$3"
+}
+mkcfg web1 "pool=lab-nfs,vol=web1-data.qcow2,format=qcow2,vdev=vda,cache=writeback" "$tmp/wb.cfg"
+check_fails "cache=writeback on a shared pool is refused, with the reason" \
+	"wb.cfg:[0-9]+: disk vda: cache=writeback is refused on shared storage \(pool lab-nfs\): this host's page cache" \
+	$FERRY -H a create "$tmp/wb.cfg"
+mkcfg web1 "pool=lab-nfs,vol=web1-data.qcow2,format=qcow2,vdev=vda,cache=unsafe" "$tmp/us.cfg"
+check_fails "cache=unsafe too" "cache=unsafe is refused on shared storage .*drops the guest's flushes" $FERRY -H a create "$tmp/us.cfg"
+check "nothing started for them" sh -c "! $FERRY -H a list | grep -q web1"
+check "a volume for the lock checks" $FERRY -H a vol create lab-dir lock.raw 16M --format raw
+mkcfg web1 "pool=lab-dir,vol=lock.raw,format=raw,vdev=vda,cache=writeback" "$tmp/l1.cfg"
+mkcfg web9 "pool=lab-dir,vol=lock.raw,format=raw,vdev=vda" "$tmp/l2.cfg"
+check "cache=writeback on a pool of this host only is accepted" $FERRY -H a create "$tmp/l1.cfg"
+check_fails "a second VM on the same image of one host is refused, naming the first" \
+	"disk vda \(lock.raw\) is in use by VM web1 on host a" $FERRY -H a create "$tmp/l2.cfg"
+check "destroy web1" $FERRY -H a destroy web1
+# Another process holds the image (QEMU's image lock): the holder is named.
+qemu-nbd --fork --persistent --socket="$tmp/nbd.sock" --pid-file="$tmp/nbd.pid" -f raw /var/lib/ferry-lab/a/pool/lock.raw
+mkcfg web9 "target=/var/lib/ferry-lab/a/pool/lock.raw,format=raw,vdev=vda" "$tmp/l3.cfg"
+check_fails "QEMU's lock conflict in one sentence, naming the holder" \
+	"disk vda \(/var/lib/ferry-lab/a/pool/lock.raw\) is in use by process $(cat "$tmp/nbd.pid") \(qemu-nbd\) on host a" \
+	$FERRY -H a create "$tmp/l3.cfg"
+kill "$(cat "$tmp/nbd.pid")"
+check "nothing left of web9" sh -c "! $FERRY -H a list | grep -q web9"
+
 check "lab down" $FERRY lab down
 none_alive() { for p in $(pgrep -x "$1"); do alive "$p" && return 1; done; return 0; }
 check "lab down stops the storage servers" sh -c "$(declare -f alive none_alive); none_alive ganesha.nfsd && none_alive smbd && none_alive rpcbind"

@@ -97,6 +97,18 @@ static void test_format_roundtrip(void **state)
 	free(t2);
 	vmcfg_free(a);
 	vmcfg_free(b);
+	/* A cache mode survives the round trip; none given stays none given. */
+	a = parse_ok("name = \"x\"\nkernel = \"/k\"\ndisk = [ \"target=/d.img,cache=writeback\", \"/e.img,raw,vdb\" ]\n");
+	t1 = vmcfg_format(a);
+	b = parse_ok(t1);
+	assert_string_equal(b->disks[0].cache, "writeback");
+	assert_string_equal(b->disks[1].cache, "");
+	t2 = vmcfg_format(b);
+	assert_string_equal(t1, t2);
+	free(t1);
+	free(t2);
+	vmcfg_free(a);
+	vmcfg_free(b);
 }
 
 static void test_defaults(void **state)
@@ -143,6 +155,7 @@ static void test_bad_configs(void **state)
 	parse_bad("name = \"a\"\nkernel = \"/k\"\ndisk = \"a.img\"\n", 3, "must be a list");
 	parse_bad("name = \"a\"\nkernel = \"/k\"\naccel = \"xen\"\n", 3, "accel");
 	parse_bad("name = \"a\"\nkernel = \"/k,x\"\n", 2, "','");
+	parse_bad("name = \"a\"\nkernel = \"/k\"\ndisk = [ \"target=x.img,cache=fast\" ]\n", 3, "disk cache='fast' must be");
 }
 
 static void test_syntax_errors(void **state)

@@ -104,6 +104,53 @@ static void test_shared_disk_direct(void **state)
 	vmcfg_free(c);
 }
 
+/* Cache modes: what QEMU is told, and which ones shared storage refuses. */
+static void test_cache_modes(void **state)
+{
+	static const struct {
+		const char *mode, *shared, *file, *device; bool refused;
+	} t[] = {
+		{ "", "yes", "cache.direct=on", NULL, false },
+		{ "", "no", NULL, NULL, false },
+		{ ",cache=none", "no", "cache.direct=on", NULL, false },
+		{ ",cache=directsync", "yes", "cache.direct=on", "write-cache=off", false },
+		{ ",cache=writethrough", "no", NULL, "write-cache=off", false },
+		{ ",cache=writeback", "no", NULL, NULL, false },
+		{ ",cache=unsafe", "no", "cache.no-flush=on", NULL, false },
+		{ ",cache=writeback", "yes", NULL, NULL, true },
+		{ ",cache=writethrough", "yes", NULL, "write-cache=off", true },
+		{ ",cache=unsafe", "yes", "cache.no-flush=on", NULL, true },
+	};
+	char text[300];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		snprintf(text, sizeof(text), "name = \"w\"\nkernel = \"/k\"\n"
+			 "disk = [ \"target=/s.img,format=raw,vdev=vda,shared=%s%s\" ]\n", t[i].shared, t[i].mode);
+		struct vm_config *c = cfg(text);
+		struct ferr err = {0};
+		assert_int_equal(qemu_check_cache(c, &err) < 0, t[i].refused);
+		if (t[i].refused) {
+			assert_non_null(strstr(err.msg, "t.cfg:3: disk vda: cache="));
+			assert_non_null(strstr(err.msg, "refused on shared storage"));
+		}
+		char **a = qemu_build_argv("q", c, ACCEL_TCG, 262152, "/x", false);
+		const char *file = arg_after(a, "-blockdev", "driver=file"), *dev = arg_after(a, "-device", "virtio-blk");
+		assert_non_null(file);
+		assert_non_null(dev);
+		if (t[i].file)
+			assert_non_null(strstr(file, t[i].file));
+		else
+			assert_null(strstr(file, "cache."));
+		if (t[i].device)
+			assert_non_null(strstr(dev, t[i].device));
+		else
+			assert_null(strstr(dev, "write-cache"));
+		qemu_argv_free(a);
+		vmcfg_free(c);
+	}
+}
+
 static void test_tap_names(void **state)
 {
 	(void)state;
@@ -148,6 +195,7 @@ int main(void)
 		cmocka_unit_test(test_argv),
 		cmocka_unit_test(test_ram_size),
 		cmocka_unit_test(test_shared_disk_direct),
+		cmocka_unit_test(test_cache_modes),
 		cmocka_unit_test(test_tap_names),
 		cmocka_unit_test(test_accel),
 	};
