@@ -91,7 +91,7 @@ check:
 
 demo:
 	@scripts/install-deps all
-	@$(MAKE) --no-print-directory all guest
+	@$(MAKE) --no-print-directory all guest apache-guest
 	@scripts/demo
 
 asan:
