@@ -1,0 +1,13 @@
+/* extents.h: the blocks of a file that hold data (SEEK_DATA/SEEK_HOLE), on
+ * the mover's block grid: the sender reads only these. */
+#ifndef FERRY_MOVER_EXTENTS_H
+#define FERRY_MOVER_EXTENTS_H
+
+#include <stdint.h>
+
+/* From block *next on, the next block that may hold data: 0 with *block set
+ * (and *next moved past it), 1 when there is none, -errno on error. A file
+ * system without SEEK_DATA reports every block. */
+int extents_next_block(int fd, uint64_t size, uint64_t *next, uint64_t *block);
+
+#endif

@@ -1,0 +1,141 @@
+/* frame.c: the disk mover's block frames (frame.h). */
+#include "mover/frame.h"
+
+#include <string.h>
+#include <zstd.h>
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+size_t frame_payload_max(void)
+{
+	return ZSTD_COMPRESSBOUND(MOVER_BLOCK);
+}
+
+bool frame_all_zero(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	/* The first 16 bytes, then the whole compared with itself shifted by
+	 * 16: equal and starting with zeros means zeros throughout. */
+	for (size_t i = 0; i < n && i < 16; i++)
+		if (b[i])
+			return false;
+	return n <= 16 || !memcmp(b, b + 16, n - 16);
+}
+
+uint64_t frame_hash(const void *p, size_t n)
+{
+	return XXH3_64bits(p, n);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	uint32_t v = 0;
+	for (int i = 3; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Header: magic u32, kind u16, 0 u16, offset u64, len u32, payload u32,
+ * hash u64; little endian. */
+static void put_header(uint8_t *h, const struct frame *f)
+{
+	put32(h, FRAME_MAGIC);
+	h[4] = (uint8_t)f->kind;
+	h[5] = h[6] = h[7] = 0;
+	put64(h + 8, f->offset);
+	put32(h + 16, f->len);
+	put32(h + 20, f->payload);
+	put64(h + 24, f->hash);
+}
+
+size_t frame_encode(struct ZSTD_CCtx_s *cctx, int level, uint64_t offset, const void *data, uint32_t len, uint8_t *out,
+		    struct frame *f)
+{
+	f->offset = offset;
+	f->len = len;
+	f->hash = frame_hash(data, len);
+	f->payload = 0;
+	f->kind = FRAME_HOLE;
+	if (!frame_all_zero(data, len)) {
+		size_t z = cctx ? ZSTD_compressCCtx(cctx, out + FRAME_HEADER, frame_payload_max(), data, len, level) : 0;
+		if (cctx && !ZSTD_isError(z) && z <= len - len / 8) {
+			f->kind = FRAME_ZSTD;
+			f->payload = (uint32_t)z;
+		} else {
+			f->kind = FRAME_RAW;
+			f->payload = len;
+			memcpy(out + FRAME_HEADER, data, len);
+		}
+	}
+	put_header(out, f);
+	return FRAME_HEADER + f->payload;
+}
+
+int frame_parse_header(const uint8_t h[FRAME_HEADER], uint64_t image_size, struct frame *f)
+{
+	if (get32(h) != FRAME_MAGIC || h[4] > FRAME_ZSTD || h[5] || h[6] || h[7])
+		return -1;
+	f->kind = (enum frame_kind)h[4];
+	f->offset = get64(h + 8);
+	f->len = get32(h + 16);
+	f->payload = get32(h + 20);
+	f->hash = get64(h + 24);
+	if (f->offset % MOVER_BLOCK || f->offset >= image_size || f->len == 0 || f->len > MOVER_BLOCK ||
+	    f->len > image_size - f->offset)
+		return -1;
+	/* Every block but the last is whole. */
+	if (f->len != MOVER_BLOCK && f->offset + f->len != image_size)
+		return -1;
+	switch (f->kind) {
+	case FRAME_HOLE: return f->payload == 0 ? 0 : -1;
+	case FRAME_RAW: return f->payload == f->len ? 0 : -1;
+	case FRAME_ZSTD: return f->payload > 0 && f->payload < f->len && f->payload <= frame_payload_max() ? 0 : -1;
+	}
+	return -1;
+}
+
+int frame_decode(struct ZSTD_DCtx_s *dctx, const struct frame *f, const uint8_t *payload, uint8_t *out)
+{
+	switch (f->kind) {
+	case FRAME_HOLE:
+		memset(out, 0, f->len);
+		break;
+	case FRAME_RAW:
+		memcpy(out, payload, f->len);
+		break;
+	case FRAME_ZSTD: {
+		/* The frame must say its size, and it must be the block's. */
+		unsigned long long n = ZSTD_getFrameContentSize(payload, f->payload);
+		if (n != f->len)
+			return -1;
+		size_t got = ZSTD_decompressDCtx(dctx, out, f->len, payload, f->payload);
+		if (ZSTD_isError(got) || got != f->len)
+			return -1;
+		break;
+	}
+	default:
+		return -1;
+	}
+	return frame_hash(out, f->len) == f->hash ? 0 : -1;
+}
