@@ -36,6 +36,7 @@
 #define SCRATCH_MB 256
 #define NBD_SOCK "/run/ferry-lab/sbench-nbd.sock"
 #define MAX_LIST 4
+#define GUEST_BUFFERS_MB 64   /* most fio may hold in the guest (jobs x depth x block) */
 
 struct sb {
 	struct cli *cli;
@@ -236,6 +237,16 @@ static int guest_side(struct sb *b, int run, struct ferr *err)
 			for (int j = 0; j < b->n_jobs; j++) {
 				char *out = NULL;
 				int st = -1;
+				/* fio holds depth x block size of buffers per job: past
+				 * GUEST_BUFFERS_MB the guest (192 MiB) would kill it. */
+				int need = b->jobs[j] * b->depths[d] * (patterns[k].bs[1] == 'M' ? 1024 : 4) / 1024;
+				if (need > GUEST_BUFFERS_MB) {
+					json_array_append_new(json_object_get(b->rec, "raw"),
+							      json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:s}", "pool", b->pname, "side",
+									"guest", "job", patterns[k].name, "qd", b->depths[d], "jobs",
+									b->jobs[j], "run", run, "skipped", "more buffers than the guest's RAM allows"));
+					continue;
+				}
 				fio_args(args, sizeof(args), &patterns[k], b->depths[d], b->jobs[j], b->seconds);
 				snprintf(cmd, sizeof(cmd), "fio --filename=/dev/vdb --direct=1 --ioengine=libaio %s", args);
 				struct cpu c0 = cpu_now(b, qemu);

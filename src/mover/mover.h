@@ -1,0 +1,44 @@
+/* mover.h: the disk mover's two ends over a stream (TLS-PSK between agents,
+ * docs/mover.md). The sender offers an image (size, identity); the receiver
+ * answers with what its journal already holds; the sender sends every other
+ * block that holds data (frames: holes, raw, zstd), the receiver checks each
+ * before it writes it and marks it done, and after each pass both compare the
+ * image hash (over every non-zero block: its index and xxh3). Blocks that did
+ * not arrive intact are asked for again, up to MOVER_PASSES passes. The
+ * receiver writes PATH.part and renames it to PATH only when the whole image
+ * checks. Both ends block; run them in a child process. */
+#ifndef FERRY_MOVER_H
+#define FERRY_MOVER_H
+
+#include <stdint.h>
+#include "net/stream.h"
+#include "util/util.h"
+
+#define MOVER_PASSES 3
+#define MOVER_SIZE_MAX (16ULL << 40)   /* 16 TiB: a 2 MiB journal bitmap */
+
+struct mover_stats {
+	uint64_t size;            /* of the image */
+	uint64_t data_bytes;      /* in non-zero blocks */
+	uint64_t sent_bytes;      /* of block content sent (holes count 0) */
+	uint64_t wire_bytes;      /* frames on the stream */
+	uint64_t frames, resent, skipped;   /* skipped: done in an earlier run */
+	int passes;
+	uint64_t image_hash;
+};
+
+/* Test only: flip one payload byte of the Nth frame sent (1-based), after
+ * its hash was taken: the receiver must catch it. 0: never. */
+extern uint64_t mover_fault_flip_frame;
+/* Test only: stop (as if cut) after sending N frames. 0: never. */
+extern uint64_t mover_fault_stop_after;
+
+/* Sends the open file fd (size bytes; source_id names this version of it,
+ * e.g. from its inode, size and mtime). 0, or -errno with err. */
+int mover_send(struct stream *s, int fd, uint64_t size, uint64_t source_id, struct mover_stats *st, struct ferr *err);
+/* Receives into path (path.part while it arrives, path.journal beside it).
+ * Refuses to overwrite an existing path. 0, or -errno with err; after a
+ * failure, path.part and its journal stay for a later run to resume. */
+int mover_receive(struct stream *s, const char *path, struct mover_stats *st, struct ferr *err);
+
+#endif

@@ -1,0 +1,198 @@
+/* test_transfer.c: the mover's two ends over a socket pair: a sparse image
+ * with scattered data and zeros arrives identical and sparse; a byte flipped
+ * in transit is caught, asked for again and never written as good; a
+ * transfer cut halfway and run again sends less than half the second time;
+ * an existing destination is refused. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "mover/frame.h"
+#include "mover/mover.h"
+
+#define SIZE (64ULL << 20)
+
+static char dir[64], src[128], dst[128];
+
+struct recv_arg {
+	struct stream *s;
+	struct mover_stats st;
+	struct ferr err;
+	int r;
+};
+
+static void *receiver(void *opaque)
+{
+	struct recv_arg *a = opaque;
+	a->r = mover_receive(a->s, dst, &a->st, &a->err);
+	stream_free(a->s);
+	return NULL;
+}
+
+/* Runs one transfer of src to dst: the sender's result. */
+static int transfer(struct mover_stats *sst, struct recv_arg *ra)
+{
+	int sv[2];
+	pthread_t t;
+	struct ferr err = {0};
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	memset(ra, 0, sizeof(*ra));
+	ra->s = stream_new_server(sv[1], NULL);
+	pthread_create(&t, NULL, receiver, ra);
+	struct stream *s = stream_new_client(sv[0], NULL);
+	int fd = open(src, O_RDONLY);
+	int r = mover_send(s, fd, SIZE, 7, sst, &err);
+	close(fd);
+	stream_free(s);   /* a cut stream ends the receiver too */
+	pthread_join(t, NULL);
+	return r;
+}
+
+static uint64_t allocated(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
+}
+
+static bool same_files(void)
+{
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "cmp -s %s %s", src, dst);
+	return system(cmd) == 0;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/ferry-mover-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(src, sizeof(src), "%s/src.img", dir);
+	snprintf(dst, sizeof(dst), "%s/dst.img", dir);
+	/* 64 MiB sparse: random data in 24 scattered blocks, text in 8, a
+	 * written block of zeros, and holes. */
+	int fd = open(src, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	uint8_t *b = malloc(MOVER_BLOCK);
+	uint32_t x = 99;
+	assert_int_equal(ftruncate(fd, SIZE), 0);
+	for (int k = 0; k < 32; k++) {
+		for (size_t i = 0; i < MOVER_BLOCK; i++) {
+			x = x * 1103515245 + 12345;
+			b[i] = k < 24 ? (uint8_t)(x >> 16) : (uint8_t)"scattered data "[i % 15];
+		}
+		assert_int_equal(pwrite(fd, b, MOVER_BLOCK, (off_t)(k * 2 + 1) * MOVER_BLOCK), MOVER_BLOCK);
+	}
+	memset(b, 0, MOVER_BLOCK);
+	assert_int_equal(pwrite(fd, b, MOVER_BLOCK, (off_t)62 * MOVER_BLOCK), MOVER_BLOCK);
+	free(b);
+	close(fd);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[100];
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd);
+}
+
+static void clean_dst(void)
+{
+	char p[200];
+	unlink(dst);
+	snprintf(p, sizeof(p), "%s.part", dst);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s.journal", dst);
+	unlink(p);
+}
+
+static void arrives_identical_and_sparse(void **state)
+{
+	struct mover_stats st;
+	struct recv_arg ra;
+
+	(void)state;
+	clean_dst();
+	assert_int_equal(transfer(&st, &ra), 0);
+	assert_int_equal(ra.r, 0);
+	assert_true(same_files());
+	assert_int_equal(st.frames, 32);                   /* the zero block went as nothing */
+	assert_int_equal(st.data_bytes, 32ULL * MOVER_BLOCK);
+	assert_true(st.wire_bytes < 26ULL * MOVER_BLOCK);  /* text compressed */
+	assert_true(allocated(dst) <= 33ULL * MOVER_BLOCK); /* sparse */
+	assert_int_equal(st.image_hash, ra.st.image_hash);
+	char j[200];
+	snprintf(j, sizeof(j), "%s.journal", dst);
+	assert_int_not_equal(access(j, F_OK), 0);          /* journal gone */
+}
+
+static void flipped_byte_is_caught(void **state)
+{
+	struct mover_stats st;
+	struct recv_arg ra;
+
+	(void)state;
+	clean_dst();
+	mover_fault_flip_frame = 5;
+	int r = transfer(&st, &ra);
+	mover_fault_flip_frame = 0;
+	assert_int_equal(r, 0);
+	assert_int_equal(ra.st.resent, 1);    /* caught, not written */
+	assert_int_equal(st.passes, 2);       /* asked for again */
+	assert_int_equal(st.resent, 1);
+	assert_true(same_files());
+}
+
+static void cut_transfer_resumes(void **state)
+{
+	struct mover_stats st;
+	struct recv_arg ra;
+
+	(void)state;
+	clean_dst();
+	mover_fault_stop_after = 20;   /* of 32 data blocks */
+	assert_int_not_equal(transfer(&st, &ra), 0);
+	mover_fault_stop_after = 0;
+	assert_int_not_equal(ra.r, 0);
+	assert_int_not_equal(access(dst, F_OK), 0);   /* nothing in place */
+	assert_int_equal(st.sent_bytes, 20ULL * MOVER_BLOCK);
+	assert_int_equal(transfer(&st, &ra), 0);
+	assert_int_equal(ra.r, 0);
+	assert_true(same_files());
+	assert_int_equal(st.skipped, 20);                  /* the journal kept them */
+	assert_true(st.sent_bytes < st.data_bytes / 2);    /* only the rest */
+}
+
+static void existing_destination_refused(void **state)
+{
+	struct mover_stats st;
+	struct recv_arg ra;
+
+	(void)state;
+	/* dst exists from the last test. */
+	assert_int_not_equal(transfer(&st, &ra), 0);
+	assert_int_equal(ra.r, -EEXIST);
+	assert_non_null(strstr(ra.err.msg, "exists already"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(arrives_identical_and_sparse),
+		cmocka_unit_test(flipped_byte_is_caught),
+		cmocka_unit_test(cut_transfer_resumes),
+		cmocka_unit_test(existing_destination_refused),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
