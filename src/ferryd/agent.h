@@ -127,6 +127,11 @@ void child_forget_all(struct agent *ag);
 /* From the SIGCHLD handler: true if pid was one of child_spawn's. */
 bool child_on_exit(struct agent *ag, pid_t pid, int status);
 
+/* mover_ops.c: the disk mover's ops (docs/mover.md). */
+struct request;
+void mover_op_copy(struct request *r, json_t *args, struct vm *unused);
+void mover_op_copy_in(struct request *r, json_t *args, struct vm *unused);
+
 /* server.c */
 int server_start(struct agent *ag, struct ferr *err);
 void server_stop(struct agent *ag);

@@ -133,6 +133,8 @@ static struct server_op {
 	{ "mig-abort", true, mig_dst_abort, NULL },
 	{ "mig-recover", true, mig_dst_recover, NULL },
 	{ "mig-pause", true, mig_dst_pause, NULL },
+	{ "copy", false, mover_op_copy, NULL },
+	{ "copy-in", false, mover_op_copy_in, NULL },
 	{ "pool-define", false, pool_op_define, NULL },
 	{ "pool-list", false, pool_op_list, NULL },
 	{ "pool-info", false, pool_op_info, NULL },

@@ -62,6 +62,18 @@ static const struct proto_arg a_migrate[] = {
 	END,
 };
 static const struct proto_arg a_record[] = { { "record", PA_RECORD, true, 0, RECORD_MAX_BYTES, NULL }, END };
+/* The disk mover (docs/mover.md): a path inside vm_dirs or POOL/VOLUME. */
+static const struct proto_arg a_copy[] = {
+	{ "source", PA_TEXT, true, 1, 4096, NULL },
+	{ "target", PA_TEXT, true, 1, 4096, NULL },
+	{ "dest", PA_OBJ, true, 0, 0, a_dest },
+	END,
+};
+static const struct proto_arg a_copy_in[] = {
+	{ "target", PA_TEXT, true, 1, 4096, NULL },
+	{ "size", PA_INT, true, 1, 1LL << 44, NULL },
+	END,
+};
 /* RAM and disk sizes: at most 16 TiB (the destination also checks them
  * against its own limits). */
 static const struct proto_arg a_prepare[] = {
@@ -139,6 +151,8 @@ static const struct proto_op ops[] = {
 	{ "vol-delete", a_vol },
 	{ "vol-import", a_vol_file },
 	{ "vol-export", a_vol_file },
+	{ "copy", a_copy },
+	{ "copy-in", a_copy_in },
 };
 
 const struct proto_op *proto_op_find(const char *name)
@@ -363,6 +377,7 @@ static const struct proto_arg r_resumed[] = {
 };
 static const struct proto_arg r_recover[] = { { "uri", PA_TEXT, true, 0, 128, NULL }, END };
 static const struct proto_arg r_abort[] = { { "running", PA_BOOL, false, 0, 0, NULL }, END };
+static const struct proto_arg r_copy_in[] = { { "port", PA_INT, true, 1, 65535, NULL }, END };
 
 static const struct {
 	const char *op;
@@ -373,6 +388,7 @@ static const struct {
 	{ "mig-resumed", r_resumed },
 	{ "mig-recover", r_recover },
 	{ "mig-abort", r_abort },
+	{ "copy-in", r_copy_in },
 };
 
 int proto_result_check(const char *op, json_t *result, struct ferr *err)
