@@ -335,7 +335,7 @@ int mover_receive(struct stream *s, const char *path, struct mover_stats *st, st
 			}
 			st->sent_bytes += f.len;
 			journal_mark(j, f.offset / MOVER_BLOCK);
-			if (++since_sync == 256) {   /* data, then the journal, every 256 MiB */
+			if (++since_sync == 64) {   /* data, then the journal, every 64 MiB */
 				if ((r = journal_sync(j, fd)) < 0) {
 					ferr_set(err, "cannot write %s: %s", part, strerror(-r));
 					goto out;
