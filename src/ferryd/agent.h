@@ -121,6 +121,11 @@ pid_t child_spawn_env(struct agent *ag, char *const argv[], char *const envp[], 
 typedef json_t *(*child_fn)(void *arg);
 typedef void (*child_done_fn)(struct agent *ag, json_t *result, const char *err, void *opaque);
 pid_t child_call(struct agent *ag, child_fn fn, void *arg, int timeout_ms, child_done_fn done, void *opaque);
+/* The same, and keep_fd stays open in the child as CHILD_KEEP_FD (every
+ * other fd but the result pipe is closed there). */
+#define CHILD_KEEP_FD 4
+pid_t child_call_keep(struct agent *ag, child_fn fn, void *arg, int keep_fd, int timeout_ms, child_done_fn done,
+		      void *opaque);
 /* At the agent's end: the children still running are left to themselves
  * (their callbacks are not called). */
 void child_forget_all(struct agent *ag);

@@ -147,6 +147,12 @@ static void call_io(struct loop *l, int fd, uint32_t events, void *opaque)
 
 pid_t child_call(struct agent *ag, child_fn fn, void *arg, int timeout_ms, child_done_fn done, void *opaque)
 {
+	return child_call_keep(ag, fn, arg, -1, timeout_ms, done, opaque);
+}
+
+pid_t child_call_keep(struct agent *ag, child_fn fn, void *arg, int keep_fd, int timeout_ms, child_done_fn done,
+		      void *opaque)
+{
 	int p[2];
 
 	if (pipe2(p, O_CLOEXEC) < 0)
@@ -162,8 +168,15 @@ pid_t child_call(struct agent *ag, child_fn fn, void *arg, int timeout_ms, child
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_DFL);
+		/* keep_fd out of the way first: it may be 3 itself. */
+		int keep = keep_fd >= 0 ? fcntl(keep_fd, F_DUPFD, 16) : -1;
 		dup2(p[1], 3);
-		close_range(4, ~0U, 0);
+		if (keep >= 0) {
+			dup2(keep, CHILD_KEEP_FD);
+			close_range(CHILD_KEEP_FD + 1, ~0U, 0);
+		} else {
+			close_range(4, ~0U, 0);
+		}
 		json_t *r = fn(arg);
 		char *s = r ? json_dumps(r, JSON_COMPACT) : NULL;
 		if (s)

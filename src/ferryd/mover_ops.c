@@ -19,6 +19,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +131,8 @@ static json_t *recv_main(void *arg)
 	struct mover_stats st;
 	int64_t deadline = time_mono_us() + ACCEPT_MS * 1000LL;
 
+	signal(SIGPIPE, SIG_IGN);   /* a cut stream is an error, not a death */
+	j->lfd = CHILD_KEEP_FD;      /* the listener, kept by child_call_keep */
 	for (;;) {
 		int left = (int)((deadline - time_mono_us()) / 1000);
 		struct pollfd p = { j->lfd, POLLIN, 0 };
@@ -213,7 +216,7 @@ void mover_op_copy_in(struct request *r, json_t *args, struct vm *unused)
 	}
 	j->key = ag->key;
 	int port = sock_addr_port(&ss);
-	if (child_call(ag, recv_main, j, COPY_TIMEOUT_MS, recv_done, j) < 0) {
+	if (child_call_keep(ag, recv_main, j, j->lfd, COPY_TIMEOUT_MS, recv_done, j) < 0) {
 		request_err(r, "cannot start the copy: out of processes");
 		close(j->lfd);
 		free(j);
@@ -229,6 +232,9 @@ void mover_op_copy_in(struct request *r, json_t *args, struct vm *unused)
 struct send_job {
 	struct request *r;
 	struct peer *peer;
+	int progress_fd;          /* parent: the read end of the child's progress lines */
+	char line[256];
+	size_t line_len;
 	char path[PATH_MAX], target[4200], host[64], addr[64];
 	int port;
 	uint64_t size, source_id;
@@ -236,12 +242,28 @@ struct send_job {
 	int64_t start_us;
 };
 
+/* In the child: a progress line to the agent now and then (dropped when
+ * the pipe is full: the transfer never waits for it). */
+static void send_progress(const struct mover_stats *st, void *opaque)
+{
+	char line[160];
+	int n = snprintf(line, sizeof(line), "{\"sent_bytes\":%llu,\"wire_bytes\":%llu,\"pos\":%llu,\"size\":%llu}\n",
+			 (unsigned long long)st->sent_bytes, (unsigned long long)st->wire_bytes,
+			 (unsigned long long)st->pos, (unsigned long long)st->size);
+	(void)opaque;
+	if (write(CHILD_KEEP_FD, line, (size_t)n) < 0) {
+		/* full or gone: fine */
+	}
+}
+
 static json_t *send_main(void *arg)
 {
 	struct send_job *j = arg;
 	struct ferr err = {0};
 	struct mover_stats st;
 	int fd = open(j->path, O_RDONLY | O_CLOEXEC);
+
+	signal(SIGPIPE, SIG_IGN);
 
 	if (fd < 0)
 		return error_json(strerror(errno));
@@ -255,11 +277,40 @@ static json_t *send_main(void *arg)
 	struct stream *s = stream_new_client(sfd, &j->key);
 	int r = handshake(s, &err);
 	if (r == 0)
-		r = mover_send(s, fd, j->size, j->source_id, &st, &err);
+		r = mover_send(s, fd, j->size, j->source_id, send_progress, NULL, &st, &err);
 	stream_bye(s);
 	stream_free(s);
 	close(fd);
 	return r < 0 ? error_json(err.msg) : stats_json(&st);
+}
+
+/* The child's progress lines, passed on to the client (the last whole one). */
+static void on_progress_fd(struct loop *l, int fd, uint32_t events, void *opaque)
+{
+	struct send_job *j = opaque;
+	char buf[1024];
+	ssize_t n = read(fd, buf, sizeof(buf));
+
+	(void)events;
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		loop_del_fd(l, fd);
+		close(fd);
+		j->progress_fd = -1;
+		return;
+	}
+	for (ssize_t i = 0; i < n; i++) {
+		if (buf[i] != '\n') {
+			if (j->line_len < sizeof(j->line) - 1)
+				j->line[j->line_len++] = buf[i];
+			continue;
+		}
+		j->line[j->line_len] = 0;
+		j->line_len = 0;
+		json_t *p = json_loads(j->line, 0, NULL);
+		if (json_is_integer(json_object_get(p, "sent_bytes")) && json_is_integer(json_object_get(p, "size")))
+			request_progress(j->r, json_incref(p));
+		json_decref(p);
+	}
 }
 
 static void send_done(struct agent *ag, json_t *result, const char *err, void *opaque)
@@ -267,7 +318,10 @@ static void send_done(struct agent *ag, json_t *result, const char *err, void *o
 	struct send_job *j = opaque;
 	const char *e = err ?: json_string_value(json_object_get(result, "error"));
 
-	(void)ag;
+	if (j->progress_fd >= 0) {
+		loop_del_fd(ag->loop, j->progress_fd);
+		close(j->progress_fd);
+	}
 	if (e) {
 		request_err(j->r, "copying %s to host %s failed: %s", j->path, j->host, e);
 	} else {
@@ -309,10 +363,22 @@ static void on_copy_in(struct peer *p, json_t *result, const char *err, void *op
 	}
 	drop_peer(ag, p);
 	j->peer = NULL;
-	if (child_call(j->r->ag, send_main, j, COPY_TIMEOUT_MS, send_done, j) < 0) {
-		request_err(j->r, "cannot start the copy: out of processes");
+	int pp[2];
+	if (pipe2(pp, O_CLOEXEC | O_NONBLOCK) < 0) {
+		request_err(j->r, "cannot start the copy: %s", strerror(errno));
 		free(j);
+		return;
 	}
+	if (child_call_keep(ag, send_main, j, pp[1], COPY_TIMEOUT_MS, send_done, j) < 0) {
+		request_err(j->r, "cannot start the copy: out of processes");
+		close(pp[0]);
+		close(pp[1]);
+		free(j);
+		return;
+	}
+	close(pp[1]);
+	j->progress_fd = pp[0];
+	loop_add_fd(ag->loop, pp[0], false, on_progress_fd, j);
 }
 
 static void on_peer(struct peer *p, const char *err, void *opaque)
@@ -339,6 +405,7 @@ void mover_op_copy(struct request *r, json_t *args, struct vm *unused)
 
 	(void)unused;
 	j->r = r;
+	j->progress_fd = -1;
 	snprintf(j->host, sizeof(j->host), "%s", json_string_value(json_object_get(dest, "host")));
 	snprintf(j->addr, sizeof(j->addr), "%s", json_string_value(json_object_get(dest, "addr")));
 	snprintf(j->target, sizeof(j->target), "%s", json_string_value(json_object_get(args, "target")));

@@ -107,8 +107,10 @@ static uint32_t block_len(uint64_t size, uint64_t block)
 
 /* ---- sender --------------------------------------------------------------- */
 
-int mover_send(struct stream *s, int fd, uint64_t size, uint64_t source_id, struct mover_stats *st, struct ferr *err)
+int mover_send(struct stream *s, int fd, uint64_t size, uint64_t source_id, mover_progress_fn progress, void *opaque,
+	       struct mover_stats *st, struct ferr *err)
 {
+	int64_t next_progress = 0;
 	uint8_t hdr[24], *buf = NULL, *wire = NULL, *want = NULL;
 	ZSTD_CCtx *cctx = ZSTD_createCCtx();
 	XXH3_state_t *ih = XXH3_createState();
@@ -151,6 +153,7 @@ int mover_send(struct stream *s, int fd, uint64_t size, uint64_t source_id, stru
 		int e;
 		while ((e = extents_next_block(fd, size, &next, &block)) == 0) {
 			uint32_t len = block_len(size, block);
+			st->pos = block * MOVER_BLOCK + len;
 			if (pread(fd, buf, len, (off_t)(block * MOVER_BLOCK)) != (ssize_t)len) {
 				ferr_set(err, "cannot read the image at %llu: %s", (unsigned long long)(block * MOVER_BLOCK),
 					 strerror(errno));
@@ -181,6 +184,10 @@ int mover_send(struct stream *s, int fd, uint64_t size, uint64_t source_id, stru
 				goto out;
 			st->sent_bytes += len;
 			st->wire_bytes += n;
+			if (progress && time_mono_us() >= next_progress) {
+				progress(st, opaque);
+				next_progress = time_mono_us() + 250000;
+			}
 		}
 		if (e < 0) {
 			ferr_set(err, "cannot map the image's data: %s", strerror(-e));

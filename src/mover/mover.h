@@ -25,6 +25,7 @@ struct mover_stats {
 	uint64_t frames, resent, skipped;   /* skipped: done in an earlier run */
 	int passes;
 	uint64_t image_hash;
+	uint64_t pos;             /* how far the sender's walk got (bytes) */
 };
 
 /* Test only: flip one payload byte of the Nth frame sent (1-based), after
@@ -35,7 +36,10 @@ extern uint64_t mover_fault_stop_after;
 
 /* Sends the open file fd (size bytes; source_id names this version of it,
  * e.g. from its inode, size and mtime). 0, or -errno with err. */
-int mover_send(struct stream *s, int fd, uint64_t size, uint64_t source_id, struct mover_stats *st, struct ferr *err);
+typedef void (*mover_progress_fn)(const struct mover_stats *st, void *opaque);
+/* progress (may be NULL) is called about every 250 ms with the counts so far. */
+int mover_send(struct stream *s, int fd, uint64_t size, uint64_t source_id, mover_progress_fn progress, void *opaque,
+	       struct mover_stats *st, struct ferr *err);
 /* Receives into path (path.part while it arrives, path.journal beside it).
  * Refuses to overwrite an existing path. 0, or -errno with err; after a
  * failure, path.part and its journal stay for a later run to resume. */

@@ -52,7 +52,7 @@ static int transfer(struct mover_stats *sst, struct recv_arg *ra)
 	pthread_create(&t, NULL, receiver, ra);
 	struct stream *s = stream_new_client(sv[0], NULL);
 	int fd = open(src, O_RDONLY);
-	int r = mover_send(s, fd, SIZE, 7, sst, &err);
+	int r = mover_send(s, fd, SIZE, 7, NULL, NULL, sst, &err);
 	close(fd);
 	stream_free(s);   /* a cut stream ends the receiver too */
 	pthread_join(t, NULL);
