@@ -183,7 +183,7 @@ void mover_op_copy_in(struct request *r, json_t *args, struct vm *unused)
 	struct agent *ag = r->ag;
 	struct ferr err = {0};
 	struct recv_job *j = xcalloc(1, sizeof(*j));
-	char addr[64], spec[80];
+	char addr[64];
 
 	(void)unused;
 	if (resolve(ag, json_string_value(json_object_get(args, "target")), true, j->path, sizeof(j->path), &err) < 0) {
@@ -203,19 +203,14 @@ void mover_op_copy_in(struct request *r, json_t *args, struct vm *unused)
 		free(j);
 		return;
 	}
-	snprintf(spec, sizeof(spec), "tcp:%s:0", addr);
-	j->lfd = sock_listen(spec, &err);
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	if (j->lfd < 0 || getsockname(j->lfd, (struct sockaddr *)&ss, &sl) < 0) {
-		request_err(r, "cannot listen for the copy on %s: %s", addr, err.msg[0] ? err.msg : strerror(errno));
-		if (j->lfd >= 0)
-			close(j->lfd);
+	int port = 0;
+	j->lfd = sock_listen_free_port(addr, 0, &port, &err);
+	if (j->lfd < 0) {
+		request_err(r, "cannot listen for the copy: %s", err.msg);
 		free(j);
 		return;
 	}
 	j->key = ag->key;
-	int port = sock_addr_port(&ss);
 	if (child_call_keep(ag, recv_main, j, j->lfd, COPY_TIMEOUT_MS, recv_done, j) < 0) {
 		request_err(r, "cannot start the copy: out of processes");
 		close(j->lfd);

@@ -390,30 +390,14 @@ pid_t tunnel_in_start(const char *addr, const char *from, int *port, const char 
 		      const struct tls_key *key, struct ferr *err)
 {
 	struct relay rl = { .out = false, .key = *key };
-	struct sockaddr_storage ss;
-	socklen_t sl;
 	int lfd;
 
 	snprintf(rl.unix_path, sizeof(rl.unix_path), "%s", unix_path);
 	snprintf(rl.from, sizeof(rl.from), "%s", from ? from : "");
 	/* Port 0: the kernel picks a free one, and it stays ours. */
-	if (sock_addr_parse(addr, 0, &ss, &sl) < 0) {
-		ferr_set(err, "tunnel: '%s' is not an IP address", addr);
-		return -EINVAL;
-	}
-	lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int sz = SOCKBUF;   /* set before listen: accepted sockets inherit it, window included */
-	if (lfd >= 0)
-		setsockopt(lfd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&ss, sl) < 0 || listen(lfd, 16) < 0 ||
-	    getsockname(lfd, (struct sockaddr *)&ss, &sl) < 0) {
-		int e = errno;
-		ferr_set(err, "tunnel: cannot listen on %s: %s", addr, strerror(e));
-		if (lfd >= 0)
-			close(lfd);
-		return -e;
-	}
-	*port = sock_addr_port(&ss);
+	lfd = sock_listen_free_port(addr, SOCKBUF, port, err);
+	if (lfd < 0)
+		return lfd;
 	return relay_fork(&rl, lfd, err);
 }
 

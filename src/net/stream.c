@@ -470,3 +470,28 @@ int sock_connect_tcp(const char *addr, int port, int timeout_ms, struct ferr *er
 	fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
 	return fd;
 }
+
+int sock_listen_free_port(const char *addr, int rcvbuf, int *port, struct ferr *err)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int lfd;
+
+	if (sock_addr_parse(addr, 0, &ss, &sl) < 0) {
+		ferr_set(err, "'%s' is not an IP address", addr);
+		return -EINVAL;
+	}
+	lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd >= 0 && rcvbuf > 0)
+		setsockopt(lfd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&ss, sl) < 0 || listen(lfd, 16) < 0 ||
+	    getsockname(lfd, (struct sockaddr *)&ss, &sl) < 0) {
+		int e = errno;
+		ferr_set(err, "cannot listen on %s: %s", addr, strerror(e));
+		if (lfd >= 0)
+			close(lfd);
+		return -e;
+	}
+	*port = sock_addr_port(&ss);
+	return lfd;
+}

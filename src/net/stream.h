@@ -62,6 +62,10 @@ int sock_addr_ntop(const struct sockaddr_storage *ss, char *out, size_t n);
 
 /* "unix:/path" or "tcp:ADDR:PORT" (ADDR an IPv4/IPv6 literal). */
 int sock_listen(const char *spec, struct ferr *err);
+/* Listens on addr (an IP literal) at a port the kernel picks, which stays
+ * ours (no probe-then-bind race): the fd, with the port in *port; rcvbuf > 0
+ * sets SO_RCVBUF first (accepted sockets inherit it). -errno with err. */
+int sock_listen_free_port(const char *addr, int rcvbuf, int *port, struct ferr *err);
 int sock_connect_unix(const char *path, struct ferr *err);
 int sock_connect_tcp(const char *addr, int port, int timeout_ms, struct ferr *err);
 
