@@ -63,6 +63,14 @@ static const struct pattern patterns[] = {
 	{ "rand-read", "randread", "4k" },
 };
 
+/* Ctrl-C (or SIGTERM): the step in progress fails (its children got the
+ * signal too), the pool is cleaned up, then the bench stops. */
+static volatile sig_atomic_t interrupted;
+static void on_signal(int sig)
+{
+	interrupted = sig;
+}
+
 static void say(const struct sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(const struct sb *b, const char *fmt, ...)
 {
@@ -420,7 +428,7 @@ static int bench_pool(struct sb *b, const char *name, struct ferr *err)
 	out = NULL;
 	for (int run = 1; run <= b->runs; run++) {
 		say(b, "%s: run %d/%d: fio from the host side", name, run, b->runs);
-		if (host_side(b, run, err) < 0)
+		if (host_side(b, run, err) < 0 || interrupted)
 			goto out;
 	}
 	snprintf(cfg, sizeof(cfg), "%s/sbench.cfg", b->tmp);
@@ -445,7 +453,7 @@ static int bench_pool(struct sb *b, const char *name, struct ferr *err)
 	}
 	free(out);
 	out = NULL;
-	for (int run = 1; run <= b->runs; run++) {
+	for (int run = 1; run <= b->runs && !interrupted; run++) {
 		say(b, "%s: run %d/%d: fio in the guest", name, run, b->runs);
 		if (guest_side(b, run, err) < 0)
 			goto out;
@@ -463,9 +471,13 @@ static int bench_pool(struct sb *b, const char *name, struct ferr *err)
 		if (move(b, "live", "a", "b", run, err) < 0 || move(b, "cold", "b", "a", run, err) < 0)
 			goto out;
 	}
-	rc = 0;
+	rc = interrupted ? -1 : 0;
+	if (interrupted)
+		ferr_set(err, "interrupted");
 out:
 	free(out);
+	if (interrupted && !err->msg[0])
+		ferr_set(err, "interrupted");
 	cleanup_pool(b);
 	json_decref(b->pool);
 	b->pool = NULL;
@@ -598,6 +610,9 @@ int cmd_storage(struct cli *cli, int argc, char **argv)
 	json_object_set_new(b.rec, "jobs", jl);
 	json_object_set_new(b.rec, "depths", dl);
 	int rc = 0;
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 	/* Every pool on both hosts before anything starts. */
 	for (int i = optind + 1; i < argc && rc == 0; i++)
 		for (const char *const *h = (const char *const[]){ "a", "b", NULL }; *h && rc == 0; h++) {
@@ -611,7 +626,7 @@ int cmd_storage(struct cli *cli, int argc, char **argv)
 			}
 			free(out);
 		}
-	for (int i = optind + 1; i < argc && rc == 0; i++)
+	for (int i = optind + 1; i < argc && rc == 0 && !interrupted; i++)
 		if (bench_pool(&b, argv[i], &err) < 0) {
 			fprintf(stderr, "ferry: storage bench: %s\n", err.msg);
 			rc = 1;
