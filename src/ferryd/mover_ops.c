@@ -30,6 +30,9 @@
 #define COPY_TIMEOUT_MS (6 * 3600 * 1000)   /* a transfer's whole life */
 #define ACCEPT_MS 30000                     /* the source connects within */
 #define HANDSHAKE_MS 5000
+/* Socket buffers of several frames each way: the sender reads and packs
+ * the next blocks while the receiver checks and writes the last ones. */
+#define MOVER_SOCKBUF (8 << 20)
 
 /* A target or source: "/abs/path" inside vm_dirs, or "POOL/VOL" of a pool
  * whose volumes are files here (not nfs: QEMU's client reaches those). For
@@ -204,7 +207,7 @@ void mover_op_copy_in(struct request *r, json_t *args, struct vm *unused)
 		return;
 	}
 	int port = 0;
-	j->lfd = sock_listen_free_port(addr, 0, &port, &err);
+	j->lfd = sock_listen_free_port(addr, MOVER_SOCKBUF, &port, &err);
 	if (j->lfd < 0) {
 		request_err(r, "cannot listen for the copy: %s", err.msg);
 		free(j);
@@ -267,8 +270,9 @@ static json_t *send_main(void *arg)
 		close(fd);
 		return error_json(err.msg);
 	}
-	int one = 1;
+	int one = 1, sz = MOVER_SOCKBUF;
 	setsockopt(sfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(sfd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 	struct stream *s = stream_new_client(sfd, &j->key);
 	int r = handshake(s, &err);
 	if (r == 0)

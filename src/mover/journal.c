@@ -103,6 +103,11 @@ uint64_t journal_count(const struct journal *j)
 	return j->count;
 }
 
+int journal_save(struct journal *j)
+{
+	return pwrite(j->fd, j->bits, j->nbytes, JHEAD) == (ssize_t)j->nbytes ? 0 : -EIO;
+}
+
 int journal_sync(struct journal *j, int data_fd)
 {
 	if (data_fd >= 0 && fdatasync(data_fd) < 0)

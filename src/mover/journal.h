@@ -20,6 +20,9 @@ bool journal_done(const struct journal *j, uint64_t block);
  * journal_sync makes both durable, data first). */
 void journal_mark(struct journal *j, uint64_t block);
 uint64_t journal_count(const struct journal *j);
+/* The bitmap to the journal file, without waiting for the disk: survives
+ * the process (a kill), not always a crash (the image check catches that). */
+int journal_save(struct journal *j);
 /* fdatasync(data_fd), then the bitmap to disk: 0 or -errno. */
 int journal_sync(struct journal *j, int data_fd);
 /* The bitmap, for the sender to skip what is done (journal_blocks bits). */
