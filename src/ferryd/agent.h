@@ -163,6 +163,9 @@ long long server_client_idle_us(struct agent *ag, long client_id);
 
 /* vm.c */
 struct vm *vm_find(struct agent *ag, const char *name);
+/* A VM of this agent with target (a disk's path or URL) among its disks
+ * (writers_only: opened writable); NULL: none. */
+struct vm *vm_image_user(struct agent *ag, const char *target, bool writers_only);
 /* Could cfg start here now (name free, its files allowed and there, QEMU,
  * bridges)? Resolves cfg's file paths (confine.c). */
 int vm_can_start(struct agent *ag, struct vm_config *cfg, struct ferr *err);

@@ -424,15 +424,13 @@ void mover_op_copy(struct request *r, json_t *args, struct vm *unused)
 		return;
 	}
 	/* A VM writing the image would make the copy torn. */
-	for (struct vm *vm = ag->vms; vm; vm = vm->next)
-		for (int i = 0; i < vm->cfg->n_disks; i++)
-			if (vm->cfg->disks[i].target && !strcmp(vm->cfg->disks[i].target, j->path) &&
-			    !vm->cfg->disks[i].readonly) {
-				request_err(r, "%s is in use by VM %s on host %s: copy it while the VM is off", j->path,
-					    vm->cfg->name, ag->cfg->host);
-				free(j);
-				return;
-			}
+	const struct vm *user = vm_image_user(ag, j->path, true);
+	if (user) {
+		request_err(r, "%s is in use by VM %s on host %s: copy it while the VM is off", j->path, user->cfg->name,
+			    ag->cfg->host);
+		free(j);
+		return;
+	}
 	j->size = (uint64_t)st.st_size;
 	/* This version of the file: a changed file is a new transfer. */
 	j->source_id = (uint64_t)st.st_ino * 0x9e3779b97f4a7c15ULL ^ (uint64_t)st.st_size ^

@@ -57,25 +57,6 @@ struct relay {
 	struct tls_key key;
 };
 
-static int tls_write_all(struct stream *s, const char *p, size_t n)
-{
-	struct ferr err = {0};
-
-	while (n) {
-		ssize_t w = stream_write(s, p, n, &err);
-		if (w == -EAGAIN) {   /* the socket is full: wait, do not spin */
-			struct pollfd pf = { stream_fd(s), POLLOUT, 0 };
-			poll(&pf, 1, -1);
-			continue;
-		}
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Copies plain <-> tls until either side ends. */
 static void pump(int plain, struct stream *tls)
 {
@@ -103,7 +84,7 @@ static void pump(int plain, struct stream *tls)
 				continue;
 			if (r <= 0)
 				return;
-			if (tls_write_all(tls, buf, (size_t)r) < 0)
+			if (stream_write_all(tls, buf, (size_t)r, &err) < 0)
 				return;
 		}
 	}

@@ -35,6 +35,17 @@ struct vm *vm_find(struct agent *ag, const char *name)
 	return NULL;
 }
 
+struct vm *vm_image_user(struct agent *ag, const char *target, bool writers_only)
+{
+	for (struct vm *vm = ag->vms; vm; vm = vm->next)
+		for (int i = 0; i < vm->cfg->n_disks; i++) {
+			const struct vm_disk *d = &vm->cfg->disks[i];
+			if (d->target && !strcmp(d->target, target) && !(writers_only && d->readonly))
+				return vm;
+		}
+	return NULL;
+}
+
 json_t *vm_describe(const struct vm *vm, bool full)
 {
 	json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:i, s:s, s:I, s:I}",

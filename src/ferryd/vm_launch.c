@@ -371,17 +371,16 @@ int vm_can_start(struct agent *ag, struct vm_config *cfg, struct ferr *err)
 	}
 	/* One writer per image on this host, whatever the storage locks: QEMU's
 	 * NFS client (libnfs) takes none. */
-	for (int i = 0; i < cfg->n_disks; i++)
-		for (struct vm *o = ag->vms; o; o = o->next)
-			for (int k = 0; k < o->cfg->n_disks; k++) {
-				const struct vm_disk *d = &cfg->disks[i], *od = &o->cfg->disks[k];
-				if ((d->readonly && od->readonly) || !od->target || strcmp(d->target, od->target))
-					continue;
-				ferr_set(err, "%s:%d: disk %s (%s) is in use by VM %s on host %s: one VM writes an image at a time",
-					 cfg->source ?: "<config>", d->line, d->vdev, d->pool[0] ? d->vol : d->target,
-					 o->cfg->name, ag->cfg->host);
-				return -EBUSY;
-			}
+	for (int i = 0; i < cfg->n_disks; i++) {
+		const struct vm_disk *d = &cfg->disks[i];
+		const struct vm *o = vm_image_user(ag, d->target, d->readonly);   /* two readers may share */
+		if (o) {
+			ferr_set(err, "%s:%d: disk %s (%s) is in use by VM %s on host %s: one VM writes an image at a time",
+				 cfg->source ?: "<config>", d->line, d->vdev, d->pool[0] ? d->vol : d->target, o->cfg->name,
+				 ag->cfg->host);
+			return -EBUSY;
+		}
+	}
 	r = vm_confine_paths(ag, cfg, err);
 	if (r < 0)
 		return r;

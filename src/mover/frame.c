@@ -28,30 +28,16 @@ uint64_t frame_hash(const void *p, size_t n)
 	return XXH3_64bits(p, n);
 }
 
-static void put32(uint8_t *p, uint32_t v)
+void le_put(uint8_t *p, uint64_t v, int n)
 {
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < n; i++)
 		p[i] = (uint8_t)(v >> (8 * i));
 }
 
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v = 0;
-	for (int i = 3; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint64_t get64(const uint8_t *p)
+uint64_t le_get(const uint8_t *p, int n)
 {
 	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
+	for (int i = n - 1; i >= 0; i--)
 		v = v << 8 | p[i];
 	return v;
 }
@@ -60,21 +46,21 @@ static uint64_t get64(const uint8_t *p)
  * hash u64; little endian. */
 static void put_header(uint8_t *h, const struct frame *f)
 {
-	put32(h, FRAME_MAGIC);
+	le_put(h, FRAME_MAGIC, 4);
 	h[4] = (uint8_t)f->kind;
 	h[5] = h[6] = h[7] = 0;
-	put64(h + 8, f->offset);
-	put32(h + 16, f->len);
-	put32(h + 20, f->payload);
-	put64(h + 24, f->hash);
+	le_put(h + 8, f->offset, 8);
+	le_put(h + 16, f->len, 4);
+	le_put(h + 20, f->payload, 4);
+	le_put(h + 24, f->hash, 8);
 }
 
-size_t frame_encode(struct ZSTD_CCtx_s *cctx, int level, uint64_t offset, const void *data, uint32_t len, uint8_t *out,
-		    struct frame *f)
+size_t frame_encode(struct ZSTD_CCtx_s *cctx, int level, uint64_t offset, const void *data, uint32_t len, uint64_t hash,
+		    uint8_t *out, struct frame *f)
 {
 	f->offset = offset;
 	f->len = len;
-	f->hash = frame_hash(data, len);
+	f->hash = hash;
 	f->payload = 0;
 	f->kind = FRAME_HOLE;
 	if (!frame_all_zero(data, len)) {
@@ -94,13 +80,13 @@ size_t frame_encode(struct ZSTD_CCtx_s *cctx, int level, uint64_t offset, const 
 
 int frame_parse_header(const uint8_t h[FRAME_HEADER], uint64_t image_size, struct frame *f)
 {
-	if (get32(h) != FRAME_MAGIC || h[4] > FRAME_ZSTD || h[5] || h[6] || h[7])
+	if (le_get(h, 4) != FRAME_MAGIC || h[4] > FRAME_ZSTD || h[5] || h[6] || h[7])
 		return -1;
 	f->kind = (enum frame_kind)h[4];
-	f->offset = get64(h + 8);
-	f->len = get32(h + 16);
-	f->payload = get32(h + 20);
-	f->hash = get64(h + 24);
+	f->offset = le_get(h + 8, 8);
+	f->len = (uint32_t)le_get(h + 16, 4);
+	f->payload = (uint32_t)le_get(h + 20, 4);
+	f->hash = le_get(h + 24, 8);
 	if (f->offset % MOVER_BLOCK || f->offset >= image_size || f->len == 0 || f->len > MOVER_BLOCK ||
 	    f->len > image_size - f->offset)
 		return -1;

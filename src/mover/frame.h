@@ -29,10 +29,16 @@ size_t frame_payload_max(void);
 
 /* Encodes data[0..len) at offset into out (FRAME_HEADER + frame_payload_max()
  * bytes): a hole when all zero, zstd when it pays (cctx may be NULL: then
- * never), else raw. Returns the frame's total size; f describes it. */
+ * never), else raw; hash is frame_hash(data, len), which the caller has
+ * already. Returns the frame's total size; f describes it. */
 struct ZSTD_CCtx_s;
-size_t frame_encode(struct ZSTD_CCtx_s *cctx, int level, uint64_t offset, const void *data, uint32_t len, uint8_t *out,
-		    struct frame *f);
+size_t frame_encode(struct ZSTD_CCtx_s *cctx, int level, uint64_t offset, const void *data, uint32_t len, uint64_t hash,
+		    uint8_t *out, struct frame *f);
+
+/* Little-endian n-byte integers (n <= 8), the one encoding of every
+ * header of the mover's (frames, offers, journal). */
+void le_put(uint8_t *p, uint64_t v, int n);
+uint64_t le_get(const uint8_t *p, int n);
 
 /* Reads a header: 0, or -1 when it is not a valid one for an image of
  * image_size bytes (bad magic or kind, an offset off the block grid or past

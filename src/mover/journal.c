@@ -25,12 +25,9 @@ static void header(const struct journal *j, uint8_t h[JHEAD])
 	memset(h, 0, JHEAD);
 	memcpy(h, "FJNL", 4);
 	h[4] = 1;
-	for (int i = 0; i < 8; i++) {
-		h[8 + i] = (uint8_t)(j->size >> (8 * i));
-		h[16 + i] = (uint8_t)(j->source_id >> (8 * i));
-	}
-	for (int i = 0; i < 4; i++)
-		h[24 + i] = (uint8_t)(MOVER_BLOCK >> (8 * i));
+	le_put(h + 8, j->size, 8);
+	le_put(h + 16, j->source_id, 8);
+	le_put(h + 24, MOVER_BLOCK, 4);
 }
 
 struct journal *journal_open(const char *path, uint64_t size, uint64_t source_id, bool *resumed)

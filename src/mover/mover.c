@@ -28,42 +28,6 @@ uint64_t mover_fault_stop_after;
 
 enum { RESULT_DONE = 0, RESULT_AGAIN = 1, RESULT_FAILED = 2 };
 
-static void put(uint8_t *p, uint64_t v, int n)
-{
-	for (int i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get(const uint8_t *p, int n)
-{
-	uint64_t v = 0;
-	for (int i = n - 1; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static int write_full(struct stream *s, const void *p, size_t n, struct ferr *err)
-{
-	const uint8_t *b = p;
-
-	while (n) {
-		ssize_t w = stream_write(s, b, n, err);
-		if (w == -EAGAIN) {
-			struct pollfd pf = { stream_fd(s), POLLOUT, 0 };
-			poll(&pf, 1, 1000);
-			continue;
-		}
-		if (w <= 0) {
-			if (!err->msg[0])
-				ferr_set(err, "the stream closed while sending");
-			return w < 0 ? (int)w : -EPIPE;
-		}
-		b += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static int read_full(struct stream *s, void *p, size_t n, struct ferr *err)
 {
 	uint8_t *b = p;
@@ -94,8 +58,8 @@ static void image_hash_add(XXH3_state_t *h, uint64_t block, uint64_t hash)
 {
 	uint8_t e[16];
 
-	put(e, block, 8);
-	put(e + 8, hash, 8);
+	le_put(e, block, 8);
+	le_put(e + 8, hash, 8);
 	XXH3_64bits_update(h, e, sizeof(e));
 }
 
@@ -130,17 +94,17 @@ int mover_send(struct stream *s, int fd, uint64_t size, uint64_t source_id, move
 	want = malloc(nbytes);
 	if (!cctx || !ih || !buf || !wire || !want)
 		goto out;
-	put(hdr, OFFER_MAGIC, 4);
-	put(hdr + 4, VERSION, 4);
-	put(hdr + 8, size, 8);
-	put(hdr + 16, source_id, 8);
-	if ((r = write_full(s, hdr, 24, err)) < 0)
+	le_put(hdr, OFFER_MAGIC, 4);
+	le_put(hdr + 4, VERSION, 4);
+	le_put(hdr + 8, size, 8);
+	le_put(hdr + 16, source_id, 8);
+	if ((r = stream_write_all(s, hdr, 24, err)) < 0)
 		goto out;
 	for (st->passes = 1; st->passes <= MOVER_PASSES; st->passes++) {
 		uint8_t w[16];
 		if ((r = read_full(s, w, 16, err)) < 0)
 			goto out;
-		if (get(w, 4) != WANT_MAGIC || get(w + 8, 8) != blocks) {
+		if (le_get(w, 4) != WANT_MAGIC || le_get(w + 8, 8) != blocks) {
 			ferr_set(err, "the receiver's answer is not the mover's");
 			r = -EPROTO;
 			goto out;
@@ -170,7 +134,7 @@ int mover_send(struct stream *s, int fd, uint64_t size, uint64_t source_id, move
 				continue;
 			}
 			struct frame f;
-			size_t n = frame_encode(cctx, ZSTD_LEVEL, block * MOVER_BLOCK, buf, len, wire, &f);
+			size_t n = frame_encode(cctx, ZSTD_LEVEL, block * MOVER_BLOCK, buf, len, bh, wire, &f);
 			st->frames++;
 			st->resent += st->passes > 1;
 			if (mover_fault_stop_after && st->frames > mover_fault_stop_after) {
@@ -180,7 +144,7 @@ int mover_send(struct stream *s, int fd, uint64_t size, uint64_t source_id, move
 			}
 			if (mover_fault_flip_frame == st->frames && f.payload)
 				wire[FRAME_HEADER + f.payload / 2] ^= 0x01;
-			if ((r = write_full(s, wire, n, err)) < 0)
+			if ((r = stream_write_all(s, wire, n, err)) < 0)
 				goto out;
 			st->sent_bytes += len;
 			st->wire_bytes += n;
@@ -195,21 +159,21 @@ int mover_send(struct stream *s, int fd, uint64_t size, uint64_t source_id, move
 			goto out;
 		}
 		st->image_hash = XXH3_64bits_digest(ih);
-		put(hdr, END_MAGIC, 4);
-		put(hdr + 4, 0, 4);
-		put(hdr + 8, st->image_hash, 8);
-		put(hdr + 16, st->data_bytes, 8);
-		if ((r = write_full(s, hdr, 24, err)) < 0)
+		le_put(hdr, END_MAGIC, 4);
+		le_put(hdr + 4, 0, 4);
+		le_put(hdr + 8, st->image_hash, 8);
+		le_put(hdr + 16, st->data_bytes, 8);
+		if ((r = stream_write_all(s, hdr, 24, err)) < 0)
 			goto out;
 		uint8_t res[8];
 		if ((r = read_full(s, res, 8, err)) < 0)
 			goto out;
-		if (get(res, 4) != RESULT_MAGIC) {
+		if (le_get(res, 4) != RESULT_MAGIC) {
 			ferr_set(err, "the receiver's answer is not the mover's");
 			r = -EPROTO;
 			goto out;
 		}
-		uint32_t status = (uint32_t)get(res + 4, 4);
+		uint32_t status = (uint32_t)le_get(res + 4, 4);
 		if (status == RESULT_DONE) {
 			r = 0;
 			goto out;
@@ -277,8 +241,8 @@ int mover_receive(struct stream *s, const char *path, struct mover_stats *st, st
 		goto out;
 	if ((r = read_full(s, hdr, 24, err)) < 0)
 		goto out;
-	uint64_t size = get(hdr + 8, 8), source_id = get(hdr + 16, 8);
-	if (get(hdr, 4) != OFFER_MAGIC || get(hdr + 4, 4) != VERSION || size == 0 || size > MOVER_SIZE_MAX) {
+	uint64_t size = le_get(hdr + 8, 8), source_id = le_get(hdr + 16, 8);
+	if (le_get(hdr, 4) != OFFER_MAGIC || le_get(hdr + 4, 4) != VERSION || size == 0 || size > MOVER_SIZE_MAX) {
 		ferr_set(err, "not a mover offer (or an image over 16 TiB)");
 		r = -EPROTO;
 		goto out;
@@ -305,17 +269,17 @@ int mover_receive(struct stream *s, const char *path, struct mover_stats *st, st
 	size_t nbytes = (size_t)((blocks + 7) / 8);
 	for (st->passes = 1; st->passes <= MOVER_PASSES; st->passes++) {
 		uint8_t w[16];
-		put(w, WANT_MAGIC, 4);
-		put(w + 4, 0, 4);
-		put(w + 8, blocks, 8);
-		if ((r = write_full(s, w, 16, err)) < 0 || (r = write_full(s, journal_bitmap(j), nbytes, err)) < 0)
+		le_put(w, WANT_MAGIC, 4);
+		le_put(w + 4, 0, 4);
+		le_put(w + 8, blocks, 8);
+		if ((r = stream_write_all(s, w, 16, err)) < 0 || (r = stream_write_all(s, journal_bitmap(j), nbytes, err)) < 0)
 			goto out;
 		uint64_t bad = 0, since_sync = 0;
 		for (;;) {
 			uint8_t h[FRAME_HEADER];
 			if ((r = read_full(s, h, 24, err)) < 0)
 				goto out;
-			if (get(h, 4) == END_MAGIC) {
+			if (le_get(h, 4) == END_MAGIC) {
 				memcpy(hdr, h, 24);
 				break;
 			}
@@ -365,15 +329,15 @@ int mover_receive(struct stream *s, const char *path, struct mover_stats *st, st
 			goto out;
 		}
 		st->resent += bad;
-		uint64_t mine = 0, theirs = get(hdr + 8, 8);
+		uint64_t mine = 0, theirs = le_get(hdr + 8, 8);
 		if (bad == 0 && (r = hash_file(fd, size, out, &mine)) < 0) {
 			ferr_set(err, "cannot read back %s: %s", part, strerror(-r));
 			goto out;
 		}
 		uint8_t res[8];
-		put(res, RESULT_MAGIC, 4);
+		le_put(res, RESULT_MAGIC, 4);
 		bool done = bad == 0 && mine == theirs;
-		put(res + 4, done ? RESULT_DONE : RESULT_AGAIN, 4);
+		le_put(res + 4, done ? RESULT_DONE : RESULT_AGAIN, 4);
 		if (!done && bad == 0) {
 			/* Every frame checked, yet the image differs: what the journal
 			 * says is done cannot be trusted; start afresh next pass. */
@@ -384,11 +348,11 @@ int mover_receive(struct stream *s, const char *path, struct mover_stats *st, st
 				goto out;
 			}
 		}
-		if ((r = write_full(s, res, 8, err)) < 0)
+		if ((r = stream_write_all(s, res, 8, err)) < 0)
 			goto out;
 		if (done) {
 			st->image_hash = mine;
-			st->data_bytes = get(hdr + 16, 8);
+			st->data_bytes = le_get(hdr + 16, 8);
 			if (fsync(fd) < 0 || rename(part, path) < 0) {
 				r = -errno;
 				ferr_set(err, "cannot put %s in place: %s", path, strerror(errno));

@@ -495,3 +495,25 @@ int sock_listen_free_port(const char *addr, int rcvbuf, int *port, struct ferr *
 	*port = sock_addr_port(&ss);
 	return lfd;
 }
+
+int stream_write_all(struct stream *s, const void *p, size_t n, struct ferr *err)
+{
+	const char *b = p;
+
+	while (n) {
+		ssize_t w = stream_write(s, b, n, err);
+		if (w == -EAGAIN) {   /* the socket is full: wait, do not spin */
+			struct pollfd pf = { stream_fd(s), POLLOUT, 0 };
+			poll(&pf, 1, -1);
+			continue;
+		}
+		if (w <= 0) {
+			if (!err->msg[0])
+				ferr_set(err, "the stream closed while sending");
+			return w < 0 ? (int)w : -EPIPE;
+		}
+		b += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}

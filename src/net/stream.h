@@ -37,6 +37,10 @@ bool stream_handshake_wants_write(const struct stream *s);
 /* n > 0 bytes, 0 at EOF, -EAGAIN, or -errno/-EPROTO. */
 ssize_t stream_read(struct stream *s, void *p, size_t n, struct ferr *err);
 ssize_t stream_write(struct stream *s, const void *p, size_t n, struct ferr *err);
+/* Writes all of p, waiting for the socket when it is full (for the relays'
+ * and the mover's children, which may block): 0, or -errno (-EPIPE when the
+ * stream ended) with err. */
+int stream_write_all(struct stream *s, const void *p, size_t n, struct ferr *err);
 /* Reads what is there (at most 16 KiB) into the JSON framer f: as
  * stream_read (n > 0 bytes fed, 0 at EOF, -EAGAIN, -errno). The one
  * read-and-frame step of the server, the peer client and the CLI. */

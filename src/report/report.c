@@ -28,7 +28,7 @@ const size_t report_n_defs = sizeof(report_defs) / sizeof(report_defs[0]);
 
 static const char *colors[] = { "#1f77b4", "#d62728", "#2ca02c", "#9467bd" };
 
-static void esc(FILE *f, const char *s)
+void report_esc(FILE *f, const char *s)
 {
 	for (; s && *s; s++) {
 		if (*s == '<') fputs("&lt;", f);
@@ -75,8 +75,7 @@ static double *values(json_t *runs, const char *mode, const char *def, size_t *n
 	return v;
 }
 
-/* A "nice" step for about n ticks over span. */
-static double nice_step(double span, int n)
+double report_nice_step(double span, int n)
 {
 	double raw = span / n, p = pow(10, floor(log10(raw))), m = raw / p;
 	return (m < 1.5 ? 1 : m < 3 ? 2 : m < 7 ? 5 : 10) * p;
@@ -103,14 +102,14 @@ static void boxplot(FILE *f, json_t *runs, const char **modes, int n_modes, cons
 			free(v[m]);
 		return;
 	}
-	double step = nice_step(hi - lo > 0 ? hi - lo : fmax(hi, 1), 5);
+	double step = report_nice_step(hi - lo > 0 ? hi - lo : fmax(hi, 1), 5);
 	lo = floor(fmax(0, lo - step / 2) / step) * step;
 	hi = ceil((hi + step / 2) / step) * step;
 	#define Y(x) (T + (H - T - B) * (1 - ((x) - lo) / (hi - lo)))
 	fprintf(f, "<figure><svg class=\"boxplot\" data-def=\"%s\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
 		   "xmlns=\"http://www.w3.org/2000/svg\" role=\"img\">\n", def, W, H, W, H);
 	fprintf(f, "<text x=\"%.0f\" y=\"18\" class=\"title\">", L);
-	esc(f, title);
+	report_esc(f, title);
 	fprintf(f, " (ms)</text>\n");
 	for (double t = lo; t <= hi + step / 1000; t += step)
 		fprintf(f, "<line class=\"grid\" x1=\"%.0f\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\"/><text class=\"tick\" x=\"%.0f\" y=\"%.1f\">%g</text>\n",
@@ -119,7 +118,7 @@ static void boxplot(FILE *f, json_t *runs, const char **modes, int n_modes, cons
 	for (int m = 0; m < n_modes; m++) {
 		double cx = L + slot * (m + 0.5), bw = fmin(60, slot * 0.5);
 		fprintf(f, "<text class=\"mode\" x=\"%.1f\" y=\"%.0f\">", cx, H - B + 18);
-		esc(f, modes[m]);
+		report_esc(f, modes[m]);
 		fprintf(f, " (n=%zu)</text>\n", n[m]);
 		if (!n[m])
 			continue;
@@ -127,7 +126,7 @@ static void boxplot(FILE *f, json_t *runs, const char **modes, int n_modes, cons
 		double q3 = stats_percentile_sorted(v[m], n[m], 75);
 		const char *c = colors[m % 4];
 		fprintf(f, "<g class=\"box\" data-mode=\"");
-		esc(f, modes[m]);
+		report_esc(f, modes[m]);
 		fprintf(f, "\" data-median=\"%.3f\">", med);
 		fprintf(f, "<line class=\"whisker\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>", cx, cx,
 			Y(v[m][0]), Y(v[m][n[m] - 1]), c);
@@ -143,7 +142,7 @@ static void boxplot(FILE *f, json_t *runs, const char **modes, int n_modes, cons
 	}
 	#undef Y
 	fprintf(f, "</svg><figcaption>");
-	esc(f, title);
+	report_esc(f, title);
 	fprintf(f, ": box from the 25th to the 75th percentile, line at the median, whiskers to min and max, dots: every run.</figcaption></figure>\n");
 }
 
@@ -202,11 +201,11 @@ static void timeline(FILE *f, json_t *r, const char *mode, const char *color)
 		b = a + 1;
 	#define X(ms) (L + (W - L - R) * (((ms) - a) / (b - a)))
 	fprintf(f, "<figure><svg class=\"timeline\" data-mode=\"");
-	esc(f, mode);
+	report_esc(f, mode);
 	fprintf(f, "\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" xmlns=\"http://www.w3.org/2000/svg\" role=\"img\">\n",
 		W, H, W, H);
 	fprintf(f, "<text x=\"%.0f\" y=\"18\" class=\"title\">", L);
-	esc(f, mode);
+	report_esc(f, mode);
 	fprintf(f, ": %s -> %s", json_string_value(json_object_get(r, "src")) ?: "?", json_string_value(json_object_get(r, "dst")) ?: "?");
 	if (json_is_number(json_object_get(r, "pause_ms")))
 		fprintf(f, ", pause %.1f ms", json_number_value(json_object_get(r, "pause_ms")));
@@ -241,7 +240,7 @@ static void timeline(FILE *f, json_t *r, const char *mode, const char *color)
 		fprintf(f, "\"/>\n");
 		row++;
 	}
-	double step = nice_step(b - a, 8), base = stop >= 0 ? stop : a;
+	double step = report_nice_step(b - a, 8), base = stop >= 0 ? stop : a;
 	double first = base - floor((base - a) / step) * step;
 	for (double t = first; t <= b; t += step)
 		fprintf(f, "<line class=\"grid\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.0f\" y2=\"%.0f\"/><text class=\"tick\" x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\">%+.0f</text>\n",
@@ -250,7 +249,7 @@ static void timeline(FILE *f, json_t *r, const char *mode, const char *color)
 		stop >= 0 ? "from the source's STOP" : "from the first probe");
 	#undef X
 	fprintf(f, "</svg><figcaption>One migration in mode ");
-	esc(f, mode);
+	report_esc(f, mode);
 	fprintf(f, " (the run with the median pause): a tick per reply or heartbeat received, the pause window shaded, each method's longest gap outlined.</figcaption></figure>\n");
 }
 
@@ -269,7 +268,7 @@ int report_write(const char *path, json_t *bench, struct ferr *err)
 		if (n_modes < 8)
 			modes[n_modes++] = mode;
 	fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>ferry bench: ");
-	esc(f, json_string_value(json_object_get(bench, "vm")));
+	report_esc(f, json_string_value(json_object_get(bench, "vm")));
 	fprintf(f, "</title>\n<style>\nbody{font:14px/1.4 sans-serif;margin:2em;color:#222}\n"
 		   "table{border-collapse:collapse}td,th{padding:2px 8px;text-align:right;border-bottom:1px solid #ddd}\n"
 		   "th:first-child,td:first-child,th:nth-child(2),td:nth-child(2){text-align:left}\n"
@@ -277,7 +276,7 @@ int report_write(const char *path, json_t *bench, struct ferr *err)
 		   ".grid{stroke:#e5e5e5}.tick{font-size:11px;fill:#555;text-anchor:end}.title{font-weight:bold;font-size:13px}\n"
 		   ".mode{font-size:12px;text-anchor:middle}.row{font-size:12px;text-anchor:end}.axis{font-size:11px;fill:#555}\n"
 		   "</style></head><body>\n<h1>ferry bench: ");
-	esc(f, json_string_value(json_object_get(bench, "vm")));
+	report_esc(f, json_string_value(json_object_get(bench, "vm")));
 	fprintf(f, " between %s and %s</h1>\n", json_string_value(json_array_get(json_object_get(bench, "hosts"), 0)) ?: "?",
 		json_string_value(json_array_get(json_object_get(bench, "hosts"), 1)) ?: "?");
 	fprintf(f, "<p>%lld counted runs per mode after one warm-up, alternating direction. Definitions: docs/downtime.md.</p>\n",
@@ -291,7 +290,7 @@ int report_write(const char *path, json_t *bench, struct ferr *err)
 			if (!s)
 				continue;
 			fprintf(f, "<tr><td>");
-			esc(f, modes[m]);
+			report_esc(f, modes[m]);
 			fprintf(f, "</td><td>%s</td><td>%lld</td><td>%.1f</td><td>%.1f</td><td>%.1f</td><td>%.1f</td><td>%.1f</td><td>%.1f</td><td>%.1f&ndash;%.1f</td></tr>\n",
 				report_defs[d].key, (long long)json_integer_value(json_object_get(s, "n")),
 				json_number_value(json_object_get(s, "mean")), json_number_value(json_object_get(s, "median")),

@@ -21,5 +21,10 @@ int report_storage_write(const char *path, json_t *rec, struct ferr *err);
 /* The values of definition def (a record key) over mode's completed runs,
  * in run order; caller frees. */
 double *report_run_values(json_t *runs, const char *mode, const char *def, size_t *n);
+/* Shared by both reports: s HTML-escaped into f; a "nice" axis step (1, 2,
+ * 5 times a power of ten) for about n ticks over span. */
+#include <stdio.h>
+void report_esc(FILE *f, const char *s);
+double report_nice_step(double span, int n);
 
 #endif

@@ -17,17 +17,6 @@
 
 static const char *colors[] = { "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b" };
 
-static void esc(FILE *f, const char *s)
-{
-	for (; s && *s; s++) {
-		if (*s == '<') fputs("&lt;", f);
-		else if (*s == '>') fputs("&gt;", f);
-		else if (*s == '&') fputs("&amp;", f);
-		else if (*s == '"') fputs("&quot;", f);
-		else fputc(*s, f);
-	}
-}
-
 struct chart {
 	const char *kind;                   /* data-chart */
 	char title[160];
@@ -59,14 +48,13 @@ static void bars(FILE *f, const struct chart *c)
 				hi = fmax(hi, fmax(fig(c->cell[g][s], "max"), fig(c->cell[g][s], "median")));
 	if (!(hi > 0))
 		hi = 1;
-	double raw = hi / 5, p = pow(10, floor(log10(raw))), m = raw / p;
-	double step = (m < 1.5 ? 1 : m < 3 ? 2 : m < 7 ? 5 : 10) * p;
+	double step = report_nice_step(hi, 5);
 	hi = ceil(hi / step) * step;
 #define Y(v) (T + (H - T - B) * (1 - (v) / hi))
 	fprintf(f, "<figure><svg class=\"bars\" data-chart=\"%s\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
 		   "xmlns=\"http://www.w3.org/2000/svg\" role=\"img\">\n<text x=\"%.0f\" y=\"18\" class=\"title\">",
 		c->kind, W, H, W, H, L);
-	esc(f, c->title);
+	report_esc(f, c->title);
 	fprintf(f, " (%s)</text>\n", c->unit);
 	for (double t = 0; t <= hi + step / 1000; t += step)
 		fprintf(f, "<line class=\"grid\" x1=\"%.0f\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\"/><text class=\"tick\" x=\"%.0f\" y=\"%.1f\">%g</text>\n",
@@ -74,7 +62,7 @@ static void bars(FILE *f, const struct chart *c)
 	for (int g = 0; g < c->n_groups; g++) {
 		double x0 = L + slot * g + (slot - 26.0 * c->n_series) / 2;
 		fprintf(f, "<text class=\"mode\" x=\"%.1f\" y=\"%.0f\">", L + slot * (g + 0.5), H - B + 16);
-		esc(f, c->groups[g]);
+		report_esc(f, c->groups[g]);
 		fprintf(f, "</text>\n");
 		for (int s = 0; s < c->n_series; s++) {
 			json_t *x = c->cell[g][s];
@@ -84,10 +72,10 @@ static void bars(FILE *f, const struct chart *c)
 			double bx = x0 + 26.0 * s + 2, lo = fig(x, "min"), up = fig(x, "max");
 			json_t *ci = json_object_get(x, "ci95");
 			fprintf(f, "<g class=\"bar\" data-pool=\"");
-			esc(f, c->series[s]);
+			report_esc(f, c->series[s]);
 			fprintf(f, "\" data-median=\"%.4g\"><rect x=\"%.1f\" y=\"%.1f\" width=\"22\" height=\"%.1f\" fill=\"%s\">"
 				   "<title>", med, bx, Y(med), fmax(Y(0) - Y(med), 0.5), colors[s % MAX_SERIES]);
-			esc(f, c->series[s]);
+			report_esc(f, c->series[s]);
 			fprintf(f, ": median %.4g %s, 95%% CI of the median %.4g-%.4g, runs %.4g-%.4g (n=%lld)</title></rect>",
 				med, c->unit, json_number_value(json_array_get(ci, 0)), json_number_value(json_array_get(ci, 1)),
 				lo, up, (long long)json_integer_value(json_object_get(x, "n")));
@@ -100,7 +88,7 @@ static void bars(FILE *f, const struct chart *c)
 	for (int s = 0; s < c->n_series; s++) {
 		fprintf(f, "<rect x=\"%.0f\" y=\"%.0f\" width=\"10\" height=\"10\" fill=\"%s\"/><text class=\"legend\" x=\"%.0f\" y=\"%.0f\">",
 			L + 110.0 * s, H - 16, colors[s % MAX_SERIES], L + 110.0 * s + 14, H - 7);
-		esc(f, c->series[s]);
+		report_esc(f, c->series[s]);
 		fprintf(f, "</text>\n");
 	}
 #undef Y
@@ -185,9 +173,9 @@ int report_storage_write(const char *path, json_t *rec, struct ferr *err)
 		   "</style></head><body>\n<section id=\"storage\">\n<h1>ferry storage bench: ");
 	json_array_foreach(json_object_get(rec, "pools"), i, p) {
 		fprintf(f, "%s", i ? " vs " : "");
-		esc(f, json_string_value(json_object_get(p, "name")));
+		report_esc(f, json_string_value(json_object_get(p, "name")));
 		fprintf(f, " (");
-		esc(f, json_string_value(json_object_get(p, "type")));
+		report_esc(f, json_string_value(json_object_get(p, "type")));
 		fprintf(f, ")");
 	}
 	fprintf(f, "</h1>\n<p>Medians of %lld run(s); bars at the median, whiskers from the slowest to the fastest run, the 95%% "

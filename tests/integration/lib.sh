@@ -85,3 +85,8 @@ guest() {
 # owner: the hosts where web1 runs (one line each).
 owners() { for h in a b; do $FERRY -H $h list 2>/dev/null | grep -qE '^web1 +[a-z]+ +running' && echo $h; done; }
 bootid() { $FERRY lab exec client curl -s -m 2 http://10.77.0.2/cgi-bin/bootid; }
+
+# chrome ARGS...: headless Chromium as the report tests run it; its profile
+# in $tmp/chromium (each test's own temporary folder).
+chrome() { timeout 90 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
+	--disable-component-update --disable-sync --user-data-dir="$tmp/chromium" --enable-logging=stderr --v=0 "$@"; }

@@ -97,8 +97,6 @@ runs = json.load(open('$tmp/bench.json'))['runs']
 sys.exit(0 if all(r['pause_ms'] <= r['net_gap_switchover_ms'] + 2 and r['net_gap_switchover_ms'] <= r['net_gap_ms'] + 0.01 for r in runs) else 1)\""
 check "the JSON has the runs and a median with its confidence interval" sh -c "grep -q '\"median_ci95\"' $tmp/bench.json && [ \$(grep -c '\"bench_run\"' $tmp/bench.json) = 3 ]"
 # The HTML report renders in headless Chromium: screenshot, plot elements, no console errors.
-chrome() { timeout 90 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
-	--disable-component-update --disable-sync --user-data-dir="$tmp/chromium" --enable-logging=stderr --v=0 "$@"; }
 check "chromium takes a screenshot of the report" sh -c "$(declare -f chrome); tmp=$tmp; chrome --window-size=1000,3200 --screenshot=$tmp/report.png file://$tmp/report.html 2>$tmp/chrome1.err >/dev/null; [ \$(stat -c %s $tmp/report.png) -gt 20000 ]"
 chrome --dump-dom "file://$tmp/report.html" > "$tmp/report.dom" 2> "$tmp/chrome2.err"
 check "the rendered page has a box plot per measured definition (7) and a timeline with a pause window" sh -c "[ \$(grep -o '<svg class=\"boxplot\"' $tmp/report.dom | wc -l) = 7 ] && [ \$(grep -o '<svg class=\"timeline\"' $tmp/report.dom | wc -l) = 1 ] && grep -q '<rect class=\"pause\"' $tmp/report.dom && grep -q 'data-method=\"guest\"' $tmp/report.dom"

@@ -51,8 +51,6 @@ check "the table has the raw, Apache and move sections" sh -c "grep -q '^Raw I/O
 check "the CSV from the record: a line per measurement" sh -c "$FERRY storage bench --from-json $tmp/sb.json --csv > $tmp/sb.csv && [ \$(grep -c '^raw,' $tmp/sb.csv) = 48 ] && [ \$(grep -c '^web,' $tmp/sb.csv) = 6 ] && [ \$(grep -c '^move,' $tmp/sb.csv) = 4 ]"
 check_fails "--from-json of something else is refused" "not a storage bench record" $FERRY storage bench --from-json /etc/hostname
 
-chrome() { timeout 90 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
-	--disable-component-update --disable-sync --user-data-dir="$tmp/chromium" --enable-logging=stderr --v=0 "$@"; }
 check "chromium takes a screenshot of the report" sh -c "$(declare -f chrome); tmp=$tmp; chrome --window-size=1200,2600 --screenshot=$tmp/storage.png file://$tmp/storage.html 2>$tmp/chrome1.err >/dev/null; [ \$(stat -c %s $tmp/storage.png) -gt 20000 ]"
 chrome --dump-dom "file://$tmp/storage.html" > "$tmp/storage.dom" 2> "$tmp/chrome2.err"
 check "the rendered page has the pools side by side: bar charts with a bar per pool" sh -c "[ \$(grep -o '<svg class=\"bars\"' $tmp/storage.dom | wc -l) -ge 15 ] && grep -q 'data-chart=\"raw-guest-rand-read\"' $tmp/storage.dom && for p in lab-dir lab-nfs lab-smb; do grep -q \"<g class=\\\"bar\\\" data-pool=\\\"\$p\\\"\" $tmp/storage.dom || exit 1; done"

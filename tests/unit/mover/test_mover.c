@@ -36,7 +36,7 @@ static size_t roundtrip(int kind, enum frame_kind want)
 	uint8_t *in = block_of(kind), *wire = malloc(FRAME_HEADER + frame_payload_max()), *out = malloc(MOVER_BLOCK);
 	struct frame f, g;
 
-	size_t n = frame_encode(c, 1, 3 * (uint64_t)MOVER_BLOCK, in, MOVER_BLOCK, wire, &f);
+	size_t n = frame_encode(c, 1, 3 * (uint64_t)MOVER_BLOCK, in, MOVER_BLOCK, frame_hash(in, MOVER_BLOCK), wire, &f);
 	assert_int_equal(f.kind, want);
 	assert_int_equal(n, FRAME_HEADER + f.payload);
 	assert_int_equal(frame_parse_header(wire, 8 * (uint64_t)MOVER_BLOCK, &g), 0);
@@ -71,7 +71,7 @@ static void frames_refused(void **state)
 	uint64_t size = 8 * (uint64_t)MOVER_BLOCK;
 
 	(void)state;
-	frame_encode(NULL, 0, 0, in, MOVER_BLOCK, wire, &f);
+	frame_encode(NULL, 0, 0, in, MOVER_BLOCK, frame_hash(in, MOVER_BLOCK), wire, &f);
 	uint8_t h[FRAME_HEADER];
 	memcpy(h, wire, FRAME_HEADER);
 	assert_int_equal(frame_parse_header(h, size, &g), 0);
@@ -89,7 +89,7 @@ static void frames_refused(void **state)
 	assert_int_equal(frame_parse_header(h, size, &g), -1);
 	/* A short last block is fine, a short block elsewhere is not. */
 	struct frame s;
-	frame_encode(NULL, 0, 2 * (uint64_t)MOVER_BLOCK, in, 4096, wire, &s);
+	frame_encode(NULL, 0, 2 * (uint64_t)MOVER_BLOCK, in, 4096, frame_hash(in, 4096), wire, &s);
 	assert_int_equal(frame_parse_header(wire, 2 * (uint64_t)MOVER_BLOCK + 4096, &g), 0);
 	assert_int_equal(frame_parse_header(wire, size, &g), -1);
 	free(in);
