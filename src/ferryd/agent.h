@@ -136,6 +136,8 @@ bool child_on_exit(struct agent *ag, pid_t pid, int status);
 struct request;
 void mover_op_copy(struct request *r, json_t *args, struct vm *unused);
 void mover_op_copy_in(struct request *r, json_t *args, struct vm *unused);
+/* mig-disks-drop: the disks a failed cold move sent here, removed. */
+void mover_op_disks_drop(struct request *r, json_t *args, struct vm *unused);
 
 /* server.c */
 int server_start(struct agent *ag, struct ferr *err);

@@ -1,5 +1,6 @@
 /* main.c: ferryd, the host agent: config, signals, the event loop. */
 #include "ferryd/agent.h"
+#include "ferryd/mover_ops.h"
 #include "ferryd/pool.h"
 #include "ferryd/mig.h"
 #include "util/log.h"
@@ -163,6 +164,7 @@ int main(int argc, char **argv)
 	}
 	pool_load_all(&ag);
 	vm_reattach_all(&ag);
+	mover_drop_partial(&ag);
 	loop_set_cron(ag.loop, 1000, cron, &ag);
 	ag.qemu_version = qemu_probe_version(ag.cfg->qemu);
 	log_info("ferryd ready", "host=%s version=%s pid=%d qemu=%d.%d", ag.cfg->host, FERRY_VERSION, (int)getpid(),

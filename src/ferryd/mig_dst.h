@@ -55,6 +55,9 @@ void dst_on_paused(struct vm *vm, json_t *ret, const char *err, void *opaque);
 /* mig_dst_prepare.c */
 int dst_listen_addr(struct agent *ag, long client_id, char *out, size_t n);
 int dst_free_port(const char *addr);
+/* Where a disk that is not shared lands here (--copy-storage, or the mover
+ * of a cold move): STATE/disks/NAME-VDEV.FORMAT (the folder is made). */
+void dst_disk_path(struct agent *ag, const struct vm_config *cfg, const struct vm_disk *dk, char *out, size_t n);
 void dst_tcp_uri(char *out, size_t n, const char *addr, int port);
 
 #endif

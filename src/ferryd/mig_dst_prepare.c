@@ -42,6 +42,13 @@ int dst_listen_addr(struct agent *ag, long client_id, char *out, size_t n)
 	return mig_address(ag, out, n);
 }
 
+void dst_disk_path(struct agent *ag, const struct vm_config *cfg, const struct vm_disk *dk, char *out, size_t n)
+{
+	snprintf(out, n, "%s/disks", ag->cfg->state_dir);
+	mkdir_p(out, 0700);
+	snprintf(out, n, "%s/disks/%s-%s.%s", ag->cfg->state_dir, cfg->name, dk->vdev, dk->format);
+}
+
 /* A free TCP port on addr (the kernel picks it; QEMU binds it right after). */
 int dst_free_port(const char *addr)
 {
@@ -344,9 +351,7 @@ static void prep_next_disk(struct agent *ag, int status, void *opaque)
 		prep_fail(ag, p, msg);
 		return;
 	}
-	snprintf(p->path, sizeof(p->path), "%s/disks", ag->cfg->state_dir);
-	mkdir_p(p->path, 0700);
-	snprintf(p->path, sizeof(p->path), "%s/disks/%s-%s.%s", ag->cfg->state_dir, cfg->name, dk->vdev, dk->format);
+	dst_disk_path(ag, cfg, dk, p->path, sizeof(p->path));
 	snprintf(sz, sizeof(sz), "%lld", (long long)size);
 	char *argv[] = { "qemu-img", "create", "-q", "-f", dk->format, p->path, sz, NULL };
 	if (child_spawn(ag, argv, prep_next_disk, p) < 0) {

@@ -1,12 +1,17 @@
 /* mover_ops.c: ferryd's side of the disk mover (src/mover, docs/mover.md).
  * copy (on the source agent): sends a file of its vm_dirs, or a volume of a
- * file-backed pool, to another agent; copy-in (on the destination, asked by
- * the source agent): listens on the address the source reached it on, for
- * one TLS-PSK connection from that source's address, and receives into a new
- * file of its vm_dirs or a new volume. Each end runs in a child process
- * (child_call): the transfer blocks, the agent does not. */
+ * file-backed pool, to another agent (a push); copy-in (on the destination,
+ * asked by the source agent): listens on the address the source reached it
+ * on, for one TLS-PSK connection from that source's address, and receives
+ * into a new file of its vm_dirs or a new volume (TARGET.part, renamed when
+ * whole) or, for a cold move, into the disk's place in its state folder
+ * (named by this agent from the guest's config and the disk's name; kept
+ * with a clean journal after a first pass so that the final one sends only
+ * what changed). Each end runs in a child process (child_call): the
+ * transfer blocks, the agent does not. */
 #include "ferryd/agent.h"
 #include "ferryd/mig_dst.h"
+#include "ferryd/mover_ops.h"
 #include "ferryd/peer.h"
 #include "ferryd/pool.h"
 #include "ferryd/request.h"
@@ -25,7 +30,9 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #define COPY_TIMEOUT_MS (6 * 3600 * 1000)   /* a transfer's whole life */
 #define ACCEPT_MS 30000                     /* the source connects within */
@@ -118,7 +125,11 @@ struct recv_job {
 	int lfd;
 	char from[64];
 	struct tls_key key;
-	char path[PATH_MAX];
+	char path[PATH_MAX];     /* the file written */
+	char jpath[PATH_MAX + 16];
+	char final[PATH_MAX];    /* renamed to this when whole ("": stays) */
+	bool keep_journal;       /* a cold move's first pass */
+	bool move_disk;          /* a cold move's disk: removed if it fails */
 };
 
 static json_t *error_json(const char *msg)
@@ -160,11 +171,29 @@ static json_t *recv_main(void *arg)
 			stream_free(s);
 			return error_json(err.msg);
 		}
-		int r = mover_receive(s, j->path, &st, &err);
+		int r = mover_receive(s, j->path, j->jpath, j->keep_journal, &st, &err);
 		stream_bye(s);
 		stream_free(s);
+		if (r == 0 && j->final[0] && renameat2(AT_FDCWD, j->path, AT_FDCWD, j->final, RENAME_NOREPLACE) < 0) {
+			ferr_set(&err, "cannot put %s in place: %s", j->final, strerror(errno));
+			r = -errno;
+		}
 		return r < 0 ? error_json(err.msg) : stats_json(&st);
 	}
+}
+
+/* A cold move's disk that did not arrive whole goes (unless a VM of ours
+ * opened it: its own end removes it). */
+static void drop_move_disk(struct agent *ag, const char *path)
+{
+	char jpath[PATH_MAX + 16];
+
+	if (vm_image_user(ag, path, false))
+		return;
+	snprintf(jpath, sizeof(jpath), "%s.journal", path);
+	if (unlink(path) == 0)
+		log_info("removed a disk a cold move did not finish", "path=%s", path);
+	unlink(jpath);
 }
 
 static void recv_done(struct agent *ag, json_t *result, const char *err, void *opaque)
@@ -172,13 +201,91 @@ static void recv_done(struct agent *ag, json_t *result, const char *err, void *o
 	struct recv_job *j = opaque;
 	const char *e = err ?: json_string_value(json_object_get(result, "error"));
 
-	(void)ag;
-	if (e)
+	if (e) {
 		log_warn("copy in failed", "path=%s error=\"%s\"", j->path, e);
-	else
-		log_info("copy in done", "path=%s bytes=%lld", j->path,
+		if (j->move_disk)
+			drop_move_disk(ag, j->path);
+	} else {
+		log_info("copy in done", "path=%s bytes=%lld", j->final[0] ? j->final : j->path,
 			 (long long)json_integer_value(json_object_get(result, "sent_bytes")));
+	}
 	free(j);
+}
+
+/* copy-in for `ferry copy`: a new file or volume (TARGET.part meanwhile). */
+static int target_in(struct request *r, json_t *args, struct recv_job *j)
+{
+	struct ferr err = {0};
+	const char *target = json_string_value(json_object_get(args, "target"));
+
+	if (!target) {
+		request_err(r, "copy-in needs a target, or a config and a disk");
+		return -EINVAL;
+	}
+	if (resolve(r->ag, target, true, j->final, sizeof(j->final), &err) < 0) {
+		request_err(r, "%s", err.msg);
+		return -EINVAL;
+	}
+	if (access(j->final, F_OK) == 0) {
+		request_err(r, "%s exists already on host %s", target, r->ag->cfg->host);
+		return -EEXIST;
+	}
+	snprintf(j->path, sizeof(j->path), "%.*s.part", PATH_MAX - 6, j->final);
+	snprintf(j->jpath, sizeof(j->jpath), "%s.journal", j->final);
+	return 0;
+}
+
+/* copy-in for a cold move: the disk `vdev` of the guest in `config` goes to
+ * its place in this host's state folder (this agent names it). A first pass
+ * keeps its journal; the final one ("final") removes it. Refused when the
+ * file belongs to anything but this move: another VM, or a whole file (no
+ * journal) nobody is moving. */
+static int move_disk_in(struct request *r, json_t *args, struct recv_job *j)
+{
+	struct agent *ag = r->ag;
+	const char *text = json_string_value(json_object_get(args, "config"));
+	const char *vdev = json_string_value(json_object_get(args, "vdev"));
+	struct vm_config *cfg;
+	struct ferr err = {0};
+	int i;
+
+	if (vmcfg_parse(text, strlen(text), "<moving config>", NULL, &cfg, &err) < 0) {
+		request_err(r, "%s", err.msg);
+		return -EINVAL;
+	}
+	for (i = 0; i < cfg->n_disks && strcmp(cfg->disks[i].vdev, vdev ?: ""); i++)
+		;
+	if (i == cfg->n_disks) {
+		request_err(r, "%s has no disk %s", cfg->name, vdev ?: "(none given)");
+		vmcfg_free(cfg);
+		return -EINVAL;
+	}
+	dst_disk_path(ag, cfg, &cfg->disks[i], j->path, sizeof(j->path));
+	snprintf(j->jpath, sizeof(j->jpath), "%s.journal", j->path);
+	j->keep_journal = !json_is_true(json_object_get(args, "final"));
+	j->move_disk = true;
+	/* Only the incoming QEMU of this very move may have it open. */
+	const struct vm *vm = vm_find(ag, cfg->name), *user = vm_image_user(ag, j->path, false);
+	int rc = 0;
+	if (vm && (vm->state != VM_INCOMING || vm != user))
+		request_err(r, "a VM named %s already exists on host %s", cfg->name, ag->cfg->host), rc = -EEXIST;
+	else if (user && user != vm)
+		request_err(r, "%s is in use by VM %s on host %s", j->path, user->cfg->name, ag->cfg->host), rc = -EBUSY;
+	else if (access(j->path, F_OK) == 0 && access(j->jpath, F_OK) < 0)
+		request_err(r, "%s exists already on host %s and no move is filling it", j->path, ag->cfg->host), rc = -EEXIST;
+	vmcfg_free(cfg);
+	if (rc < 0)
+		return rc;
+	/* Room for its data (what is not there yet). */
+	long long need = json_integer_value(json_object_get(args, "data_bytes")) - mover_file_data_bytes(j->path);
+	struct statvfs fs;
+	if (need > 0 && statvfs(ag->cfg->state_dir, &fs) == 0 && need > (long long)fs.f_bavail * (long long)fs.f_frsize) {
+		request_err(r, "host %s has %lld MB free in %s: disk %s needs %lld MB", ag->cfg->host,
+			    (long long)fs.f_bavail * (long long)fs.f_frsize / 1000000, ag->cfg->state_dir, vdev,
+			    need / 1000000);
+		return -ENOSPC;
+	}
+	return 0;
 }
 
 void mover_op_copy_in(struct request *r, json_t *args, struct vm *unused)
@@ -189,14 +296,7 @@ void mover_op_copy_in(struct request *r, json_t *args, struct vm *unused)
 	char addr[64];
 
 	(void)unused;
-	if (resolve(ag, json_string_value(json_object_get(args, "target")), true, j->path, sizeof(j->path), &err) < 0) {
-		request_err(r, "%s", err.msg);
-		free(j);
-		return;
-	}
-	if (access(j->path, F_OK) == 0) {
-		request_err(r, "%s exists already on host %s", json_string_value(json_object_get(args, "target")),
-			    ag->cfg->host);
+	if ((json_object_get(args, "config") ? move_disk_in(r, args, j) : target_in(r, args, j)) < 0) {
 		free(j);
 		return;
 	}
@@ -222,22 +322,72 @@ void mover_op_copy_in(struct request *r, json_t *args, struct vm *unused)
 	}
 	close(j->lfd);   /* the child has it */
 	log_info("copy in", "path=%s from=%s port=%d", j->path, j->from, port);
-	request_ok(r, json_pack("{s:i}", "port", port));
+	request_ok(r, json_pack("{s:i, s:s}", "port", port, "path", j->final[0] ? j->final : j->path));
 }
 
-/* ---- copy: the sending end ------------------------------------------------ */
+void mover_op_disks_drop(struct request *r, json_t *args, struct vm *unused)
+{
+	const char *text = json_string_value(json_object_get(args, "config"));
+	struct vm_config *cfg;
+	struct ferr err = {0};
+	char path[PATH_MAX];
 
-struct send_job {
-	struct request *r;
+	(void)unused;
+	if (vmcfg_parse(text, strlen(text), "<moving config>", NULL, &cfg, &err) < 0) {
+		request_err(r, "%s", err.msg);
+		return;
+	}
+	for (int i = 0; i < cfg->n_disks; i++) {
+		dst_disk_path(r->ag, cfg, &cfg->disks[i], path, sizeof(path));
+		drop_move_disk(r->ag, path);
+	}
+	vmcfg_free(cfg);
+	request_ok(r, NULL);
+}
+
+long long mover_file_data_bytes(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? (long long)st.st_blocks * 512 : 0;
+}
+
+void mover_drop_partial(struct agent *ag)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 300];
+	DIR *d;
+	struct dirent *e;
+
+	snprintf(dir, sizeof(dir), "%s/disks", ag->cfg->state_dir);
+	if (!(d = opendir(dir)))
+		return;
+	while ((e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		if (n <= 8 || strcmp(e->d_name + n - 8, ".journal"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%.*s", dir, (int)(n - 8), e->d_name);
+		drop_move_disk(ag, path);
+	}
+	closedir(d);
+}
+
+/* ---- push: the sending end ------------------------------------------------ */
+
+struct push {
+	struct agent *ag;
 	struct peer *peer;
+	long call;                /* the copy-in request; 0 once answered */
+	pid_t pid;                /* the sending child; 0: not yet */
+	bool cancelled;
 	int progress_fd;          /* parent: the read end of the child's progress lines */
 	char line[256];
 	size_t line_len;
-	char path[PATH_MAX], target[4200], host[64], addr[64];
+	char path[PATH_MAX], addr[64], rpath[PATH_MAX];
 	int port;
 	uint64_t size, source_id;
 	struct tls_key key;
-	int64_t start_us;
+	push_progress_fn progress;
+	push_done_fn done;
+	void *opaque;
 };
 
 /* In the child: a progress line to the agent now and then (dropped when
@@ -256,16 +406,16 @@ static void send_progress(const struct mover_stats *st, void *opaque)
 
 static json_t *send_main(void *arg)
 {
-	struct send_job *j = arg;
+	struct push *x = arg;
 	struct ferr err = {0};
 	struct mover_stats st;
-	int fd = open(j->path, O_RDONLY | O_CLOEXEC);
+	int fd = open(x->path, O_RDONLY | O_CLOEXEC);
 
 	signal(SIGPIPE, SIG_IGN);
 
 	if (fd < 0)
 		return error_json(strerror(errno));
-	int sfd = sock_connect_tcp(j->addr, j->port, 5000, &err);
+	int sfd = sock_connect_tcp(x->addr, x->port, 5000, &err);
 	if (sfd < 0) {
 		close(fd);
 		return error_json(err.msg);
@@ -273,20 +423,20 @@ static json_t *send_main(void *arg)
 	int one = 1, sz = MOVER_SOCKBUF;
 	setsockopt(sfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	setsockopt(sfd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-	struct stream *s = stream_new_client(sfd, &j->key);
+	struct stream *s = stream_new_client(sfd, &x->key);
 	int r = handshake(s, &err);
 	if (r == 0)
-		r = mover_send(s, fd, j->size, j->source_id, send_progress, NULL, &st, &err);
+		r = mover_send(s, fd, x->size, x->source_id, send_progress, NULL, &st, &err);
 	stream_bye(s);
 	stream_free(s);
 	close(fd);
 	return r < 0 ? error_json(err.msg) : stats_json(&st);
 }
 
-/* The child's progress lines, passed on to the client (the last whole one). */
+/* The child's progress lines, passed on (each whole one). */
 static void on_progress_fd(struct loop *l, int fd, uint32_t events, void *opaque)
 {
-	struct send_job *j = opaque;
+	struct push *x = opaque;
 	char buf[1024];
 	ssize_t n = read(fd, buf, sizeof(buf));
 
@@ -294,46 +444,151 @@ static void on_progress_fd(struct loop *l, int fd, uint32_t events, void *opaque
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
 		loop_del_fd(l, fd);
 		close(fd);
-		j->progress_fd = -1;
+		x->progress_fd = -1;
 		return;
 	}
 	for (ssize_t i = 0; i < n; i++) {
 		if (buf[i] != '\n') {
-			if (j->line_len < sizeof(j->line) - 1)
-				j->line[j->line_len++] = buf[i];
+			if (x->line_len < sizeof(x->line) - 1)
+				x->line[x->line_len++] = buf[i];
 			continue;
 		}
-		j->line[j->line_len] = 0;
-		j->line_len = 0;
-		json_t *p = json_loads(j->line, 0, NULL);
-		if (json_is_integer(json_object_get(p, "sent_bytes")) && json_is_integer(json_object_get(p, "size")))
-			request_progress(j->r, json_incref(p));
+		x->line[x->line_len] = 0;
+		x->line_len = 0;
+		json_t *p = json_loads(x->line, 0, NULL);
+		if (x->progress && json_is_integer(json_object_get(p, "sent_bytes")) &&
+		    json_is_integer(json_object_get(p, "size")))
+			x->progress(p, x->opaque);
 		json_decref(p);
 	}
 }
 
+static void push_free(struct push *x)
+{
+	if (x->progress_fd >= 0) {
+		loop_del_fd(x->ag->loop, x->progress_fd);
+		close(x->progress_fd);
+	}
+	free(x);
+}
+
 static void send_done(struct agent *ag, json_t *result, const char *err, void *opaque)
 {
-	struct send_job *j = opaque;
+	struct push *x = opaque;
 	const char *e = err ?: json_string_value(json_object_get(result, "error"));
 
-	if (j->progress_fd >= 0) {
-		loop_del_fd(ag->loop, j->progress_fd);
-		close(j->progress_fd);
+	if (!x->cancelled) {
+		if (e) {
+			x->done(ag, NULL, e, x->opaque);
+		} else {
+			json_t *o = json_deep_copy(result);
+			json_object_set_new(o, "path", json_string(x->rpath));
+			x->done(ag, o, NULL, x->opaque);
+			json_decref(o);
+		}
 	}
-	if (e) {
-		request_err(j->r, "copying %s to host %s failed: %s", j->path, j->host, e);
-	} else {
-		json_t *o = json_deep_copy(result);
-		double s = (double)(time_mono_us() - j->start_us) / 1e6;
-		json_object_set_new(o, "seconds", json_real(s));
-		json_object_set_new(o, "source", json_string(j->path));
-		json_object_set_new(o, "target", json_string(j->target));
-		json_object_set_new(o, "host", json_string(j->host));
-		request_ok(j->r, o);
-	}
-	free(j);
+	push_free(x);
 }
+
+static void on_copy_in(struct peer *p, json_t *result, const char *err, void *opaque)
+{
+	struct push *x = opaque;
+	struct agent *ag = x->ag;
+	char msg[600];
+
+	(void)p;
+	x->call = 0;
+	if (x->cancelled) {
+		push_free(x);
+		return;
+	}
+	if (!err)
+		x->port = (int)json_integer_value(json_object_get(result, "port"));
+	snprintf(x->rpath, sizeof(x->rpath), "%s", json_string_value(json_object_get(result, "path")) ?: "");
+	if (err || x->port <= 0 || x->port > 65535) {
+		snprintf(msg, sizeof(msg), "%s", err ? err : "no port in its answer");
+		x->done(ag, NULL, msg, x->opaque);
+		push_free(x);
+		return;
+	}
+	int pp[2];
+	if (pipe2(pp, O_CLOEXEC | O_NONBLOCK) < 0) {
+		snprintf(msg, sizeof(msg), "cannot start the copy: %s", strerror(errno));
+		x->done(ag, NULL, msg, x->opaque);
+		push_free(x);
+		return;
+	}
+	x->pid = child_call_keep(ag, send_main, x, pp[1], COPY_TIMEOUT_MS, send_done, x);
+	close(pp[1]);
+	if (x->pid < 0) {
+		close(pp[0]);
+		x->done(ag, NULL, "cannot start the copy: out of processes", x->opaque);
+		push_free(x);
+		return;
+	}
+	x->progress_fd = pp[0];
+	loop_add_fd(ag->loop, pp[0], false, on_progress_fd, x);
+}
+
+struct push *mover_push(struct agent *ag, struct peer *p, const char *addr, const char *path, json_t *copy_in_args,
+			push_progress_fn progress, push_done_fn done, void *opaque)
+{
+	struct push *x = xcalloc(1, sizeof(*x));
+	struct stat st;
+
+	x->ag = ag;
+	x->progress_fd = -1;
+	x->progress = progress;
+	x->done = done;
+	x->opaque = opaque;
+	snprintf(x->path, sizeof(x->path), "%s", path);
+	snprintf(x->addr, sizeof(x->addr), "%s", addr);
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) {
+		char msg[PATH_MAX + 100];
+		json_decref(copy_in_args);
+		snprintf(msg, sizeof(msg), "%s is not a non-empty regular file on host %s", path, ag->cfg->host);
+		done(ag, NULL, msg, opaque);
+		free(x);
+		return NULL;
+	}
+	x->size = (uint64_t)st.st_size;
+	/* This version of the file (for the logs: the journal's hashes decide
+	 * what is sent). */
+	x->source_id = (uint64_t)st.st_ino * 0x9e3779b97f4a7c15ULL ^ (uint64_t)st.st_size ^
+		       ((uint64_t)st.st_mtim.tv_sec << 20) ^ (uint64_t)st.st_mtim.tv_nsec ^ (uint64_t)st.st_dev << 40;
+	x->key = ag->key;
+	json_object_set_new(copy_in_args, "size", json_integer((json_int_t)x->size));
+	json_object_set_new(copy_in_args, "data_bytes", json_integer(mover_file_data_bytes(path)));
+	x->peer = p;
+	long id = peer_call(p, "copy-in", copy_in_args, on_copy_in, x);
+	if (id < 0)
+		return NULL;   /* on_copy_in ran: done was called */
+	x->call = id;
+	return x;
+}
+
+void mover_push_cancel(struct push *x)
+{
+	if (!x)
+		return;
+	x->cancelled = true;
+	if (x->pid > 0) {
+		kill(x->pid, SIGKILL);   /* send_done frees it */
+	} else if (x->call) {
+		peer_forget(x->peer, x->call);   /* the answer would find x gone */
+		push_free(x);
+	}
+}
+
+/* ---- copy: ferry copy's sending end -------------------------------------- */
+
+struct copy_job {
+	struct request *r;
+	struct peer *peer;
+	char path[PATH_MAX], target[4200], host[64], addr[64];
+	int port;
+	int64_t start_us;
+};
 
 /* A peer is dropped from the loop, never from inside its own callback. */
 static void free_peer_later(struct loop *l, void *opaque)
@@ -342,56 +597,41 @@ static void free_peer_later(struct loop *l, void *opaque)
 	peer_free(opaque);
 }
 
-static void drop_peer(struct agent *ag, struct peer *p)
+static void copy_progress(json_t *p, void *opaque)
 {
-	loop_add_timer(ag->loop, 0, free_peer_later, p);
+	struct copy_job *c = opaque;
+	request_progress(c->r, json_incref(p));
 }
 
-static void on_copy_in(struct peer *p, json_t *result, const char *err, void *opaque)
+static void copy_done(struct agent *ag, json_t *result, const char *err, void *opaque)
 {
-	struct send_job *j = opaque;
-	struct agent *ag = j->r->ag;
+	struct copy_job *c = opaque;
 
-	if (!err)
-		j->port = (int)json_integer_value(json_object_get(result, "port"));
-	if (err || j->port <= 0 || j->port > 65535) {
-		request_err(j->r, "host %s cannot take the copy: %s", j->host, err ? err : "no port in its answer");
-		drop_peer(ag, p);
-		free(j);
-		return;
+	if (err) {
+		request_err(c->r, "copying %s to host %s failed: %s", c->path, c->host, err);
+	} else {
+		json_t *o = json_deep_copy(result);
+		double s = (double)(time_mono_us() - c->start_us) / 1e6;
+		json_object_del(o, "path");
+		json_object_set_new(o, "seconds", json_real(s));
+		json_object_set_new(o, "source", json_string(c->path));
+		json_object_set_new(o, "target", json_string(c->target));
+		json_object_set_new(o, "host", json_string(c->host));
+		request_ok(c->r, o);
 	}
-	drop_peer(ag, p);
-	j->peer = NULL;
-	int pp[2];
-	if (pipe2(pp, O_CLOEXEC | O_NONBLOCK) < 0) {
-		request_err(j->r, "cannot start the copy: %s", strerror(errno));
-		free(j);
-		return;
-	}
-	if (child_call_keep(ag, send_main, j, pp[1], COPY_TIMEOUT_MS, send_done, j) < 0) {
-		request_err(j->r, "cannot start the copy: out of processes");
-		close(pp[0]);
-		close(pp[1]);
-		free(j);
-		return;
-	}
-	close(pp[1]);
-	j->progress_fd = pp[0];
-	loop_add_fd(ag->loop, pp[0], false, on_progress_fd, j);
+	loop_add_timer(ag->loop, 0, free_peer_later, c->peer);
+	free(c);
 }
 
 static void on_peer(struct peer *p, const char *err, void *opaque)
 {
-	struct send_job *j = opaque;
+	struct copy_job *c = opaque;
 
 	if (err) {
-		struct agent *ag = j->r->ag;
-		request_err(j->r, "%s", err);
-		drop_peer(ag, p);
-		free(j);
+		copy_done(c->r->ag, NULL, err, c);
 		return;
 	}
-	peer_call(p, "copy-in", json_pack("{s:s, s:I}", "target", j->target, "size", (json_int_t)j->size), on_copy_in, j);
+	mover_push(c->r->ag, p, c->addr, c->path, json_pack("{s:s}", "target", c->target), copy_progress, copy_done, c);
 }
 
 void mover_op_copy(struct request *r, json_t *args, struct vm *unused)
@@ -399,47 +639,35 @@ void mover_op_copy(struct request *r, json_t *args, struct vm *unused)
 	struct agent *ag = r->ag;
 	struct ferr err = {0};
 	json_t *dest = json_object_get(args, "dest");
-	struct send_job *j = xcalloc(1, sizeof(*j));
-	struct stat st;
+	struct copy_job *c = xcalloc(1, sizeof(*c));
 
 	(void)unused;
-	j->r = r;
-	j->progress_fd = -1;
-	snprintf(j->host, sizeof(j->host), "%s", json_string_value(json_object_get(dest, "host")));
-	snprintf(j->addr, sizeof(j->addr), "%s", json_string_value(json_object_get(dest, "addr")));
-	snprintf(j->target, sizeof(j->target), "%s", json_string_value(json_object_get(args, "target")));
+	c->r = r;
+	snprintf(c->host, sizeof(c->host), "%s", json_string_value(json_object_get(dest, "host")));
+	snprintf(c->addr, sizeof(c->addr), "%s", json_string_value(json_object_get(dest, "addr")));
+	snprintf(c->target, sizeof(c->target), "%s", json_string_value(json_object_get(args, "target")));
 	if (!ag->have_key) {
-		request_err(r, "host %s has no key_file: it cannot talk to %s", ag->cfg->host, j->host);
-		free(j);
+		request_err(r, "host %s has no key_file: it cannot talk to %s", ag->cfg->host, c->host);
+		free(c);
 		return;
 	}
-	if (resolve(ag, json_string_value(json_object_get(args, "source")), false, j->path, sizeof(j->path), &err) < 0) {
+	if (resolve(ag, json_string_value(json_object_get(args, "source")), false, c->path, sizeof(c->path), &err) < 0) {
 		request_err(r, "%s", err.msg);
-		free(j);
-		return;
-	}
-	if (stat(j->path, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) {
-		request_err(r, "%s is not a non-empty regular file on host %s", j->path, ag->cfg->host);
-		free(j);
+		free(c);
 		return;
 	}
 	/* A VM writing the image would make the copy torn. */
-	const struct vm *user = vm_image_user(ag, j->path, true);
+	const struct vm *user = vm_image_user(ag, c->path, true);
 	if (user) {
-		request_err(r, "%s is in use by VM %s on host %s: copy it while the VM is off", j->path, user->cfg->name,
+		request_err(r, "%s is in use by VM %s on host %s: copy it while the VM is off", c->path, user->cfg->name,
 			    ag->cfg->host);
-		free(j);
+		free(c);
 		return;
 	}
-	j->size = (uint64_t)st.st_size;
-	/* This version of the file: a changed file is a new transfer. */
-	j->source_id = (uint64_t)st.st_ino * 0x9e3779b97f4a7c15ULL ^ (uint64_t)st.st_size ^
-		       ((uint64_t)st.st_mtim.tv_sec << 20) ^ (uint64_t)st.st_mtim.tv_nsec ^ (uint64_t)st.st_dev << 40;
-	j->key = ag->key;
-	j->start_us = time_mono_us();
-	j->peer = peer_connect(ag, j->host, j->addr, (int)json_integer_value(json_object_get(dest, "port")), on_peer, j);
-	if (!j->peer) {
-		request_err(r, "cannot reach host %s", j->host);
-		free(j);
+	c->start_us = time_mono_us();
+	c->peer = peer_connect(ag, c->host, c->addr, (int)json_integer_value(json_object_get(dest, "port")), on_peer, c);
+	if (!c->peer) {
+		request_err(r, "cannot reach host %s", c->host);
+		free(c);
 	}
 }

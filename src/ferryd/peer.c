@@ -161,6 +161,20 @@ static void peer_free_now(struct loop *l, void *opaque)
  * retry): the peer's I/O code is still on the stack then. So: detach it now
  * (no more I/O, timers or callbacks: the loops below stop on P_DEAD), free
  * the memory from the loop once that code has returned. */
+void peer_forget(struct peer *p, long id)
+{
+	for (struct call **pc = &p->calls; *pc; pc = &(*pc)->next) {
+		struct call *c = *pc;
+		if (c->id != id)
+			continue;
+		*pc = c->next;
+		if (c->timer)
+			loop_cancel_timer(p->ag->loop, c->timer);
+		free(c);
+		return;
+	}
+}
+
 void peer_free(struct peer *p)
 {
 	if (!p || p->freeing)

@@ -19,6 +19,8 @@ struct peer *peer_connect(struct agent *ag, const char *host, const char *addr, 
 /* A call without an answer within 60 s (or timeout_ms) fails with err. */
 long peer_call(struct peer *p, const char *op, json_t *args, peer_reply_cb cb, void *opaque);
 long peer_call_timeout(struct peer *p, const char *op, json_t *args, int timeout_ms, peer_reply_cb cb, void *opaque);
+/* Forgets a call still waiting (its callback will not run). */
+void peer_forget(struct peer *p, long id);
 /* Drops the connection; pending callbacks are not called. NULL is a no-op. */
 void peer_free(struct peer *p);
 /* Microseconds since the peer last sent anything (for liveness checks). */

@@ -135,6 +135,7 @@ static struct server_op {
 	{ "mig-pause", true, mig_dst_pause, NULL },
 	{ "copy", false, mover_op_copy, NULL },
 	{ "copy-in", false, mover_op_copy_in, NULL },
+	{ "mig-disks-drop", false, mover_op_disks_drop, NULL },
 	{ "pool-define", false, pool_op_define, NULL },
 	{ "pool-list", false, pool_op_list, NULL },
 	{ "pool-info", false, pool_op_info, NULL },

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +24,7 @@ uint64_t mover_fault_stop_after;
 #define WANT_MAGIC 0x57564d46u    /* "FMVW" */
 #define END_MAGIC 0x45564d46u     /* "FMVE" */
 #define RESULT_MAGIC 0x52564d46u  /* "FMVR" */
-#define VERSION 1
+#define VERSION 2
 #define ZSTD_LEVEL 1
 
 enum { RESULT_DONE = 0, RESULT_AGAIN = 1, RESULT_FAILED = 2 };
@@ -71,28 +72,139 @@ static uint32_t block_len(uint64_t size, uint64_t block)
 
 /* ---- sender --------------------------------------------------------------- */
 
+struct sender {
+	struct stream *s;
+	ZSTD_CCtx *cctx;
+	uint8_t *wire, *zero;
+	struct mover_stats *st;
+	struct ferr *err;
+	mover_progress_fn progress;
+	void *opaque;
+	int64_t next_progress;
+};
+
+/* One frame of block `block` (data, or NULL: a hole). */
+static int send_frame(struct sender *x, uint64_t size, uint64_t block, const uint8_t *data, uint64_t hash)
+{
+	uint32_t len = block_len(size, block);
+	struct frame f;
+	int r;
+
+	if (!data) {
+		data = x->zero;
+		hash = frame_hash(x->zero, len);
+	}
+	size_t n = frame_encode(x->cctx, ZSTD_LEVEL, block * MOVER_BLOCK, data, len, hash, x->wire, &f);
+	x->st->frames++;
+	x->st->resent += x->st->passes > 1;
+	if (mover_fault_stop_after && x->st->frames > mover_fault_stop_after) {
+		ferr_set(x->err, "stopped after %llu frames (test fault)", (unsigned long long)mover_fault_stop_after);
+		return -ECONNABORTED;
+	}
+	if (mover_fault_flip_frame == x->st->frames && f.payload)
+		x->wire[FRAME_HEADER + f.payload / 2] ^= 0x01;
+	if ((r = stream_write_all(x->s, x->wire, n, x->err)) < 0)
+		return r;
+	x->st->sent_bytes += f.kind == FRAME_HOLE ? 0 : len;
+	x->st->wire_bytes += n;
+	if (x->progress && time_mono_us() >= x->next_progress) {
+		x->progress(x->st, x->opaque);
+		x->next_progress = time_mono_us() + 250000;
+	}
+	return 0;
+}
+
+/* Reads the receiver's table (blocks little-endian u64) into theirs. */
+static int read_want(struct stream *s, uint64_t blocks, uint64_t *theirs, struct ferr *err)
+{
+	uint8_t w[16];
+	int r;
+
+	if ((r = read_full(s, w, 16, err)) < 0)
+		return r;
+	if (le_get(w, 4) != WANT_MAGIC || le_get(w + 8, 8) != blocks) {
+		ferr_set(err, "the receiver's answer is not the mover's");
+		return -EPROTO;
+	}
+	if ((r = read_full(s, theirs, blocks * 8, err)) < 0)
+		return r;
+	for (uint64_t b = 0; b < blocks; b++)   /* in place: same offsets */
+		theirs[b] = le_get((uint8_t *)&theirs[b], 8);
+	return 0;
+}
+
+/* One pass: every block whose content differs from what the receiver holds
+ * (theirs): data as frames, blocks now zero or unallocated that it holds as
+ * holes. */
+static int send_pass(struct sender *x, int fd, uint64_t size, const uint64_t *theirs, uint8_t *buf, XXH3_state_t *ih)
+{
+	struct mover_stats *st = x->st;
+	uint64_t blocks = (size + MOVER_BLOCK - 1) / MOVER_BLOCK, next = 0, gap = 0, block;
+	int e, r;
+
+	XXH3_64bits_reset(ih);
+	st->data_bytes = 0;
+	while ((e = extents_next_block(fd, size, &next, &block)) == 0) {
+		for (; gap < block; gap++)
+			if (theirs[gap] && (r = send_frame(x, size, gap, NULL, 0)) < 0)
+				return r;
+		gap = block + 1;
+		uint32_t len = block_len(size, block);
+		st->pos = block * MOVER_BLOCK + len;
+		if (pread(fd, buf, len, (off_t)(block * MOVER_BLOCK)) != (ssize_t)len) {
+			ferr_set(x->err, "cannot read the image at %llu: %s", (unsigned long long)(block * MOVER_BLOCK),
+				 strerror(errno));
+			return -EIO;
+		}
+		if (frame_all_zero(buf, len)) {
+			if (theirs[block] && (r = send_frame(x, size, block, NULL, 0)) < 0)
+				return r;
+			continue;
+		}
+		uint64_t bh = frame_hash(buf, len);
+		image_hash_add(ih, block, bh);
+		st->data_bytes += len;
+		if (theirs[block] == bh) {
+			st->skipped += st->passes == 1;
+			continue;
+		}
+		if ((r = send_frame(x, size, block, buf, bh)) < 0)
+			return r;
+	}
+	if (e < 0) {
+		ferr_set(x->err, "cannot map the image's data: %s", strerror(-e));
+		return e;
+	}
+	for (; gap < blocks; gap++)
+		if (theirs[gap] && (r = send_frame(x, size, gap, NULL, 0)) < 0)
+			return r;
+	st->pos = size;
+	return 0;
+}
+
 int mover_send(struct stream *s, int fd, uint64_t size, uint64_t source_id, mover_progress_fn progress, void *opaque,
 	       struct mover_stats *st, struct ferr *err)
 {
-	int64_t next_progress = 0;
-	uint8_t hdr[24], *buf = NULL, *wire = NULL, *want = NULL;
-	ZSTD_CCtx *cctx = ZSTD_createCCtx();
+	uint8_t hdr[24], *buf = NULL;
+	uint64_t *theirs = NULL;
+	struct sender x = { .s = s, .st = st, .err = err, .progress = progress, .opaque = opaque };
 	XXH3_state_t *ih = XXH3_createState();
 	int r = -ENOMEM;
 
 	memset(st, 0, sizeof(*st));
 	st->size = size;
+	x.cctx = ZSTD_createCCtx();
 	if (size == 0 || size > MOVER_SIZE_MAX) {
-		ferr_set(err, "an image of %llu bytes cannot be moved (1 byte to 16 TiB)", (unsigned long long)size);
+		ferr_set(err, "an image of %llu bytes cannot be moved (1 byte to 4 TiB)", (unsigned long long)size);
 		r = -EFBIG;
 		goto out;
 	}
 	uint64_t blocks = (size + MOVER_BLOCK - 1) / MOVER_BLOCK;
-	size_t nbytes = (size_t)((blocks + 7) / 8);
 	buf = malloc(MOVER_BLOCK);
-	wire = malloc(FRAME_HEADER + frame_payload_max());
-	want = malloc(nbytes);
-	if (!cctx || !ih || !buf || !wire || !want)
+	x.zero = calloc(1, MOVER_BLOCK);
+	x.wire = malloc(FRAME_HEADER + frame_payload_max());
+	theirs = malloc(blocks * 8);
+	if (!x.cctx || !ih || !buf || !x.zero || !x.wire || !theirs)
 		goto out;
 	le_put(hdr, OFFER_MAGIC, 4);
 	le_put(hdr + 4, VERSION, 4);
@@ -101,63 +213,8 @@ int mover_send(struct stream *s, int fd, uint64_t size, uint64_t source_id, move
 	if ((r = stream_write_all(s, hdr, 24, err)) < 0)
 		goto out;
 	for (st->passes = 1; st->passes <= MOVER_PASSES; st->passes++) {
-		uint8_t w[16];
-		if ((r = read_full(s, w, 16, err)) < 0)
+		if ((r = read_want(s, blocks, theirs, err)) < 0 || (r = send_pass(&x, fd, size, theirs, buf, ih)) < 0)
 			goto out;
-		if (le_get(w, 4) != WANT_MAGIC || le_get(w + 8, 8) != blocks) {
-			ferr_set(err, "the receiver's answer is not the mover's");
-			r = -EPROTO;
-			goto out;
-		}
-		if ((r = read_full(s, want, nbytes, err)) < 0)   /* its done-bitmap */
-			goto out;
-		XXH3_64bits_reset(ih);
-		st->data_bytes = 0;
-		uint64_t next = 0, block;
-		int e;
-		while ((e = extents_next_block(fd, size, &next, &block)) == 0) {
-			uint32_t len = block_len(size, block);
-			st->pos = block * MOVER_BLOCK + len;
-			if (pread(fd, buf, len, (off_t)(block * MOVER_BLOCK)) != (ssize_t)len) {
-				ferr_set(err, "cannot read the image at %llu: %s", (unsigned long long)(block * MOVER_BLOCK),
-					 strerror(errno));
-				r = -EIO;
-				goto out;
-			}
-			if (frame_all_zero(buf, len))
-				continue;
-			uint64_t bh = frame_hash(buf, len);
-			image_hash_add(ih, block, bh);
-			st->data_bytes += len;
-			if (want[block / 8] & (1u << (block % 8))) {
-				st->skipped += st->passes == 1;
-				continue;
-			}
-			struct frame f;
-			size_t n = frame_encode(cctx, ZSTD_LEVEL, block * MOVER_BLOCK, buf, len, bh, wire, &f);
-			st->frames++;
-			st->resent += st->passes > 1;
-			if (mover_fault_stop_after && st->frames > mover_fault_stop_after) {
-				ferr_set(err, "stopped after %llu frames (test fault)", (unsigned long long)mover_fault_stop_after);
-				r = -ECONNABORTED;
-				goto out;
-			}
-			if (mover_fault_flip_frame == st->frames && f.payload)
-				wire[FRAME_HEADER + f.payload / 2] ^= 0x01;
-			if ((r = stream_write_all(s, wire, n, err)) < 0)
-				goto out;
-			st->sent_bytes += len;
-			st->wire_bytes += n;
-			if (progress && time_mono_us() >= next_progress) {
-				progress(st, opaque);
-				next_progress = time_mono_us() + 250000;
-			}
-		}
-		if (e < 0) {
-			ferr_set(err, "cannot map the image's data: %s", strerror(-e));
-			r = e;
-			goto out;
-		}
 		st->image_hash = XXH3_64bits_digest(ih);
 		le_put(hdr, END_MAGIC, 4);
 		le_put(hdr + 4, 0, 4);
@@ -189,90 +246,110 @@ int mover_send(struct stream *s, int fd, uint64_t size, uint64_t source_id, move
 out:
 	if (r == -ENOMEM && !err->msg[0])
 		ferr_set(err, "out of memory");
-	ZSTD_freeCCtx(cctx);
+	ZSTD_freeCCtx(x.cctx);
 	XXH3_freeState(ih);
 	free(buf);
-	free(wire);
-	free(want);
+	free(x.zero);
+	free(x.wire);
+	free(theirs);
 	return r;
 }
 
 /* ---- receiver ------------------------------------------------------------- */
 
-/* The image hash of what the receiver holds, read back from its file. */
-static int hash_file(int fd, uint64_t size, uint8_t *buf, uint64_t *out)
+/* A journal left by a run that did not finish may name blocks whose data
+ * never reached the disk: each is read back and kept only if it matches. */
+static int check_held(struct journal *j, int fd, uint64_t size, uint8_t *buf)
 {
-	XXH3_state_t *ih = XXH3_createState();
-	uint64_t next = 0, block;
-	int e;
-
-	if (!ih)
-		return -ENOMEM;
-	XXH3_64bits_reset(ih);
-	while ((e = extents_next_block(fd, size, &next, &block)) == 0) {
-		uint32_t len = block_len(size, block);
-		if (pread(fd, buf, len, (off_t)(block * MOVER_BLOCK)) != (ssize_t)len) {
-			XXH3_freeState(ih);
+	for (uint64_t b = 0; b < journal_blocks(j); b++) {
+		uint64_t h = journal_hash(j, b);
+		uint32_t len = block_len(size, b);
+		if (!h)
+			continue;
+		if (pread(fd, buf, len, (off_t)(b * MOVER_BLOCK)) != (ssize_t)len)
 			return -EIO;
-		}
-		if (!frame_all_zero(buf, len))
-			image_hash_add(ih, block, frame_hash(buf, len));
+		if (frame_hash(buf, len) != h)
+			journal_set(j, b, 0);
 	}
-	*out = XXH3_64bits_digest(ih);
-	XXH3_freeState(ih);
-	return e < 0 ? e : 0;
+	return 0;
 }
 
-int mover_receive(struct stream *s, const char *path, struct mover_stats *st, struct ferr *err)
+/* The image hash of what the journal says the receiver holds. */
+static uint64_t held_hash(const struct journal *j)
 {
-	char part[4200], jpath[4200];
-	uint8_t hdr[24], *payload = NULL, *out = NULL;
+	XXH3_state_t *ih = XXH3_createState();
+	uint64_t h = 0;
+
+	if (!ih)
+		return 0;
+	XXH3_64bits_reset(ih);
+	for (uint64_t b = 0; b < journal_blocks(j); b++)
+		if (journal_hash(j, b))
+			image_hash_add(ih, b, journal_hash(j, b));
+	h = XXH3_64bits_digest(ih);
+	XXH3_freeState(ih);
+	return h;
+}
+
+/* Block b becomes a hole (it was zeroed at the source). */
+static int punch(int fd, uint64_t size, uint64_t b, const uint8_t *zero)
+{
+	uint32_t len = block_len(size, b);
+	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)(b * MOVER_BLOCK), len) == 0)
+		return 0;
+	return pwrite(fd, zero, len, (off_t)(b * MOVER_BLOCK)) == (ssize_t)len ? 0 : -errno;
+}
+
+int mover_receive(struct stream *s, const char *path, const char *jpath, bool keep_journal, struct mover_stats *st,
+		  struct ferr *err)
+{
+	uint8_t hdr[24], *payload = NULL, *out = NULL, *table = NULL;
 	ZSTD_DCtx *dctx = ZSTD_createDCtx();
 	struct journal *j = NULL;
 	int fd = -1, r = -ENOMEM;
-	bool resumed;
+	enum journal_state js;
 
 	memset(st, 0, sizeof(*st));
-	snprintf(part, sizeof(part), "%s.part", path);
-	snprintf(jpath, sizeof(jpath), "%s.journal", path);
 	payload = malloc(frame_payload_max());
 	out = malloc(MOVER_BLOCK);
 	if (!dctx || !payload || !out)
 		goto out;
 	if ((r = read_full(s, hdr, 24, err)) < 0)
 		goto out;
-	uint64_t size = le_get(hdr + 8, 8), source_id = le_get(hdr + 16, 8);
+	uint64_t size = le_get(hdr + 8, 8);
 	if (le_get(hdr, 4) != OFFER_MAGIC || le_get(hdr + 4, 4) != VERSION || size == 0 || size > MOVER_SIZE_MAX) {
-		ferr_set(err, "not a mover offer (or an image over 16 TiB)");
+		ferr_set(err, "not a mover offer (or an image over 4 TiB)");
 		r = -EPROTO;
 		goto out;
 	}
 	st->size = size;
-	if (access(path, F_OK) == 0) {
-		ferr_set(err, "%s exists already", path);
-		r = -EEXIST;
-		goto out;
-	}
-	if (!(j = journal_open(jpath, size, source_id, &resumed))) {
+	if (!(j = journal_open(jpath, size, &js))) {
 		r = -errno;
 		ferr_set(err, "cannot keep a journal at %s: %s", jpath, strerror(errno));
 		goto out;
 	}
-	/* Resuming: the part file of the same source. Else a fresh sparse one. */
-	fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (resumed ? 0 : O_TRUNC), 0600);
+	/* What the journal holds is in the file; a new journal, a new file. */
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (js == JOURNAL_NEW ? O_TRUNC : 0), 0600);
 	if (fd < 0 || ftruncate(fd, (off_t)size) < 0) {
 		r = -errno;
-		ferr_set(err, "cannot write %s: %s", part, strerror(errno));
+		ferr_set(err, "cannot write %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (js == JOURNAL_DIRTY && (r = check_held(j, fd, size, out)) < 0) {
+		ferr_set(err, "cannot read back %s: %s", path, strerror(-r));
 		goto out;
 	}
 	uint64_t blocks = journal_blocks(j);
-	size_t nbytes = (size_t)((blocks + 7) / 8);
+	r = -ENOMEM;
+	if (!(table = malloc(blocks * 8)))
+		goto out;
 	for (st->passes = 1; st->passes <= MOVER_PASSES; st->passes++) {
 		uint8_t w[16];
 		le_put(w, WANT_MAGIC, 4);
 		le_put(w + 4, 0, 4);
 		le_put(w + 8, blocks, 8);
-		if ((r = stream_write_all(s, w, 16, err)) < 0 || (r = stream_write_all(s, journal_bitmap(j), nbytes, err)) < 0)
+		journal_table(j, table);
+		if ((r = stream_write_all(s, w, 16, err)) < 0 || (r = stream_write_all(s, table, blocks * 8, err)) < 0)
 			goto out;
 		uint64_t bad = 0, since_sync = 0;
 		for (;;) {
@@ -296,70 +373,72 @@ int mover_receive(struct stream *s, const char *path, struct mover_stats *st, st
 			st->frames++;
 			st->wire_bytes += FRAME_HEADER + f.payload;
 			if (frame_decode(dctx, &f, payload, out) < 0) {
-				bad++;   /* not written, not marked: asked for again */
+				bad++;   /* not written, not recorded: asked for again */
 				continue;
 			}
-			if (f.kind != FRAME_HOLE && pwrite(fd, out, f.len, (off_t)f.offset) != (ssize_t)f.len) {
-				r = -errno;
-				ferr_set(err, "cannot write %s: %s", part, strerror(errno));
+			uint64_t b = f.offset / MOVER_BLOCK;
+			if (f.kind == FRAME_HOLE ? (r = punch(fd, size, b, out)) < 0
+						 : pwrite(fd, out, f.len, (off_t)f.offset) != (ssize_t)f.len) {
+				r = r < 0 ? r : -errno;
+				ferr_set(err, "cannot write %s: %s", path, strerror(-r));
 				goto out;
 			}
-			st->sent_bytes += f.len;
-			journal_mark(j, f.offset / MOVER_BLOCK);
+			st->sent_bytes += f.kind == FRAME_HOLE ? 0 : f.len;
+			journal_set(j, b, f.kind == FRAME_HOLE ? 0 : f.hash);
 			/* Every 64 MiB: writeback starts, without waiting for it (the
 			 * disk works while the stream does), and the journal is saved
 			 * (a killed receiver resumes from it). Every 512 MiB data then
-			 * journal reach the disk. After a crash the journal may claim
-			 * a block whose data was lost: the image check at the end of
-			 * the pass finds it and the next pass starts afresh. */
+			 * journal reach the disk. After a crash the journal may name
+			 * a block whose data was lost: a dirty journal's blocks are
+			 * read back when it is opened again (check_held). */
 			if (++since_sync % 64 == 0) {
 				sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 				journal_save(j);
 			}
 			if (since_sync == 512) {
 				if ((r = journal_sync(j, fd)) < 0) {
-					ferr_set(err, "cannot write %s: %s", part, strerror(-r));
+					ferr_set(err, "cannot write %s: %s", path, strerror(-r));
 					goto out;
 				}
 				since_sync = 0;
 			}
 		}
-		if ((r = journal_sync(j, fd)) < 0) {
-			ferr_set(err, "cannot write %s: %s", part, strerror(-r));
-			goto out;
-		}
 		st->resent += bad;
-		uint64_t mine = 0, theirs = le_get(hdr + 8, 8);
-		if (bad == 0 && (r = hash_file(fd, size, out, &mine)) < 0) {
-			ferr_set(err, "cannot read back %s: %s", part, strerror(-r));
+		uint64_t mine = held_hash(j), theirs = le_get(hdr + 8, 8);
+		bool done = bad == 0 && mine == theirs;
+		if (!done && bad == 0) {
+			/* Every frame checked, yet the image differs: what the journal
+			 * holds cannot be trusted; start afresh next pass. */
+			journal_reset(j);
+			if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)size) < 0) {
+				r = -errno;
+				ferr_set(err, "cannot write %s: %s", path, strerror(errno));
+				goto out;
+			}
+		}
+		/* Done: the data and the journal on disk before the answer. */
+		if (done && (r = journal_sync(j, fd)) < 0) {
+			ferr_set(err, "cannot write %s: %s", path, strerror(-r));
 			goto out;
 		}
 		uint8_t res[8];
 		le_put(res, RESULT_MAGIC, 4);
-		bool done = bad == 0 && mine == theirs;
 		le_put(res + 4, done ? RESULT_DONE : RESULT_AGAIN, 4);
-		if (!done && bad == 0) {
-			/* Every frame checked, yet the image differs: what the journal
-			 * says is done cannot be trusted; start afresh next pass. */
-			journal_close(j);
-			unlink(jpath);
-			if (!(j = journal_open(jpath, size, source_id, &resumed))) {
-				r = -errno;
-				goto out;
-			}
-		}
 		if ((r = stream_write_all(s, res, 8, err)) < 0)
 			goto out;
 		if (done) {
 			st->image_hash = mine;
 			st->data_bytes = le_get(hdr + 16, 8);
-			if (fsync(fd) < 0 || rename(part, path) < 0) {
-				r = -errno;
-				ferr_set(err, "cannot put %s in place: %s", path, strerror(errno));
-				goto out;
+			if (keep_journal) {
+				r = journal_close_clean(j, fd);
+				j = NULL;
+			} else {
+				journal_close(j);
+				j = NULL;
+				r = unlink(jpath) < 0 ? -errno : 0;
 			}
-			unlink(jpath);
-			r = 0;
+			if (r < 0)
+				ferr_set(err, "cannot finish the journal %s: %s", jpath, strerror(-r));
 			goto out;
 		}
 	}
@@ -368,7 +447,7 @@ int mover_receive(struct stream *s, const char *path, struct mover_stats *st, st
 out:
 	if (r == -ENOMEM && !err->msg[0])
 		ferr_set(err, "out of memory");
-	/* Cut short: what was written and checked stays done for the next run. */
+	/* Cut short: what was written and checked stays for the next run. */
 	if (r < 0 && j && fd >= 0)
 		journal_sync(j, fd);
 	if (fd >= 0)
@@ -377,5 +456,6 @@ out:
 	ZSTD_freeDCtx(dctx);
 	free(payload);
 	free(out);
+	free(table);
 	return r;
 }

@@ -1,21 +1,23 @@
 /* mover.h: the disk mover's two ends over a stream (TLS-PSK between agents,
  * docs/mover.md). The sender offers an image (size, identity); the receiver
- * answers with what its journal already holds; the sender sends every other
- * block that holds data (frames: holes, raw, zstd), the receiver checks each
- * before it writes it and marks it done, and after each pass both compare the
- * image hash (over every non-zero block: its index and xxh3). Blocks that did
- * not arrive intact are asked for again, up to MOVER_PASSES passes. The
- * receiver writes PATH.part and renames it to PATH only when the whole image
- * checks. Both ends block; run them in a child process. */
+ * answers with the hash of every block its journal says it holds; the sender
+ * sends every block whose content differs (frames: holes, raw, zstd), the
+ * receiver checks each before it writes it and records it, and after each
+ * pass both compare the image hash (over every non-zero block: its index and
+ * xxh3). Blocks that did not arrive intact are asked for again, up to
+ * MOVER_PASSES passes. The same exchange finishes an interrupted transfer or
+ * brings a finished copy up to date with a source that changed since (the
+ * final pass of a cold move). Both ends block; run them in a child. */
 #ifndef FERRY_MOVER_H
 #define FERRY_MOVER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include "net/stream.h"
 #include "util/util.h"
 
 #define MOVER_PASSES 3
-#define MOVER_SIZE_MAX (16ULL << 40)   /* 16 TiB: a 2 MiB journal bitmap */
+#define MOVER_SIZE_MAX (4ULL << 40)   /* 4 TiB: a 32 MiB journal (8 bytes a MiB) */
 
 struct mover_stats {
 	uint64_t size;            /* of the image */
@@ -40,9 +42,12 @@ typedef void (*mover_progress_fn)(const struct mover_stats *st, void *opaque);
 /* progress (may be NULL) is called about every 250 ms with the counts so far. */
 int mover_send(struct stream *s, int fd, uint64_t size, uint64_t source_id, mover_progress_fn progress, void *opaque,
 	       struct mover_stats *st, struct ferr *err);
-/* Receives into path (path.part while it arrives, path.journal beside it).
- * Refuses to overwrite an existing path. 0, or -errno with err; after a
- * failure, path.part and its journal stay for a later run to resume. */
-int mover_receive(struct stream *s, const char *path, struct mover_stats *st, struct ferr *err);
+/* Receives into the file path, keeping its journal at jpath: what the journal
+ * holds is not asked for again. On success the data is on disk, and the
+ * journal is removed, or (keep_journal) closed clean for a later update of
+ * the same copy. 0, or -errno with err; after a failure both stay for a later
+ * run to resume. The caller decides the names (and renames when done). */
+int mover_receive(struct stream *s, const char *path, const char *jpath, bool keep_journal, struct mover_stats *st,
+		  struct ferr *err);
 
 #endif

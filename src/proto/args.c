@@ -69,11 +69,18 @@ static const struct proto_arg a_copy[] = {
 	{ "dest", PA_OBJ, true, 0, 0, a_dest },
 	END,
 };
+/* copy-in: a target (ferry copy), or a cold move's disk: the guest's config
+ * and the disk's name (the receiver names the file), first pass or final. */
 static const struct proto_arg a_copy_in[] = {
-	{ "target", PA_TEXT, true, 1, 4096, NULL },
-	{ "size", PA_INT, true, 1, 1LL << 44, NULL },
+	{ "target", PA_TEXT, false, 1, 4096, NULL },
+	{ "config", PA_TEXT, false, 0, CONFIG_MAX_BYTES, NULL },
+	{ "vdev", PA_NAME, false, 0, 0, NULL },
+	{ "final", PA_BOOL, false, 0, 0, NULL },
+	{ "size", PA_INT, true, 1, 1LL << 42, NULL },
+	{ "data_bytes", PA_INT, false, 0, 1LL << 42, NULL },
 	END,
 };
+static const struct proto_arg a_config[] = { { "config", PA_TEXT, true, 0, CONFIG_MAX_BYTES, NULL }, END };
 /* RAM and disk sizes: at most 16 TiB (the destination also checks them
  * against its own limits). */
 static const struct proto_arg a_prepare[] = {
@@ -153,6 +160,7 @@ static const struct proto_op ops[] = {
 	{ "vol-export", a_vol_file },
 	{ "copy", a_copy },
 	{ "copy-in", a_copy_in },
+	{ "mig-disks-drop", a_config },
 };
 
 const struct proto_op *proto_op_find(const char *name)
@@ -377,7 +385,11 @@ static const struct proto_arg r_resumed[] = {
 };
 static const struct proto_arg r_recover[] = { { "uri", PA_TEXT, true, 0, 128, NULL }, END };
 static const struct proto_arg r_abort[] = { { "running", PA_BOOL, false, 0, 0, NULL }, END };
-static const struct proto_arg r_copy_in[] = { { "port", PA_INT, true, 1, 65535, NULL }, END };
+static const struct proto_arg r_copy_in[] = {
+	{ "port", PA_INT, true, 1, 65535, NULL },
+	{ "path", PA_TEXT, false, 1, 4096, NULL },
+	END,
+};
 
 static const struct {
 	const char *op;

@@ -100,41 +100,56 @@ static void journal_resumes(void **state)
 {
 	char path[] = "/tmp/ferry-journal-XXXXXX";
 	int fd = mkstemp(path);
-	bool resumed;
+	enum journal_state js;
 	uint64_t size = 10 * (uint64_t)MOVER_BLOCK + 5;
 
 	(void)state;
 	close(fd);
 	unlink(path);
-	struct journal *j = journal_open(path, size, 42, &resumed);
+	struct journal *j = journal_open(path, size, &js);
 	assert_non_null(j);
-	assert_false(resumed);
+	assert_int_equal(js, JOURNAL_NEW);
 	assert_int_equal(journal_blocks(j), 11);
-	journal_mark(j, 0);
-	journal_mark(j, 10);
-	journal_mark(j, 10);
-	journal_mark(j, 99);   /* out of range: ignored */
+	journal_set(j, 0, 0x1111);
+	journal_set(j, 10, 0xaaaa);
+	journal_set(j, 10, 0xaaab);
+	journal_set(j, 99, 5);   /* out of range: ignored */
 	assert_int_equal(journal_count(j), 2);
 	assert_int_equal(journal_sync(j, -1), 0);
 	journal_close(j);
-	j = journal_open(path, size, 42, &resumed);
-	assert_true(resumed);
-	assert_true(journal_done(j, 0) && journal_done(j, 10) && !journal_done(j, 5));
+	/* Not closed clean: dirty (its blocks get checked). */
+	j = journal_open(path, size, &js);
+	assert_int_equal(js, JOURNAL_DIRTY);
+	assert_true(journal_hash(j, 0) == 0x1111 && journal_hash(j, 10) == 0xaaab && journal_hash(j, 5) == 0);
+	journal_set(j, 0, 0);    /* a hole now */
+	assert_int_equal(journal_count(j), 1);
+	assert_int_equal(journal_close_clean(j, -1), 0);
+	j = journal_open(path, size, &js);
+	assert_int_equal(js, JOURNAL_CLEAN);
+	assert_int_equal(journal_hash(j, 0), 0);
+	uint8_t t[11 * 8];
+	journal_table(j, t);
+	assert_int_equal(t[10 * 8], 0xab);
+	assert_int_equal(t[10 * 8 + 1], 0xaa);
 	journal_close(j);
-	/* Another source (or size): afresh. */
-	j = journal_open(path, size, 43, &resumed);
-	assert_false(resumed);
+	/* Opened once: dirty again until closed clean. */
+	j = journal_open(path, size, &js);
+	assert_int_equal(js, JOURNAL_DIRTY);
+	journal_close(j);
+	/* Another size: afresh. */
+	j = journal_open(path, size + MOVER_BLOCK, &js);
+	assert_int_equal(js, JOURNAL_NEW);
 	assert_int_equal(journal_count(j), 0);
-	journal_mark(j, 3);
+	journal_set(j, 3, 7);
 	journal_sync(j, -1);
 	journal_close(j);
-	/* Damaged: a bit past the last block; afresh too. */
+	/* Damaged header (a clean flag that is neither): afresh too. */
 	fd = open(path, O_RDWR);
-	uint8_t b = 0x80 | 0x08;
-	assert_int_equal(pwrite(fd, &b, 1, 32 + 1), 1);
+	uint8_t b = 7;
+	assert_int_equal(pwrite(fd, &b, 1, 5), 1);
 	close(fd);
-	j = journal_open(path, size, 43, &resumed);
-	assert_false(resumed);
+	j = journal_open(path, size + MOVER_BLOCK, &js);
+	assert_int_equal(js, JOURNAL_NEW);
 	journal_close(j);
 	unlink(path);
 }

@@ -2,7 +2,9 @@
  * with scattered data and zeros arrives identical and sparse; a byte flipped
  * in transit is caught, asked for again and never written as good; a
  * transfer cut halfway and run again sends less than half the second time;
- * an existing destination is refused. */
+ * a finished copy kept with its journal is brought up to date with a source
+ * that changed since by sending only what changed (the final pass of a cold
+ * move). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,13 +18,15 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <linux/falloc.h>
 
 #include "mover/frame.h"
 #include "mover/mover.h"
 
 #define SIZE (64ULL << 20)
 
-static char dir[64], src[128], dst[128];
+static char dir[64], src[128], dst[128], jrn[140];
+static bool keep_journal;
 
 struct recv_arg {
 	struct stream *s;
@@ -34,7 +38,7 @@ struct recv_arg {
 static void *receiver(void *opaque)
 {
 	struct recv_arg *a = opaque;
-	a->r = mover_receive(a->s, dst, &a->st, &a->err);
+	a->r = mover_receive(a->s, dst, jrn, keep_journal, &a->st, &a->err);
 	stream_free(a->s);
 	return NULL;
 }
@@ -79,6 +83,7 @@ static int setup(void **state)
 	assert_non_null(mkdtemp(dir));
 	snprintf(src, sizeof(src), "%s/src.img", dir);
 	snprintf(dst, sizeof(dst), "%s/dst.img", dir);
+	snprintf(jrn, sizeof(jrn), "%s/dst.img.journal", dir);
 	/* 64 MiB sparse: random data in 24 scattered blocks, text in 8, a
 	 * written block of zeros, and holes. */
 	int fd = open(src, O_RDWR | O_CREAT | O_TRUNC, 0600);
@@ -109,12 +114,8 @@ static int teardown(void **state)
 
 static void clean_dst(void)
 {
-	char p[200];
 	unlink(dst);
-	snprintf(p, sizeof(p), "%s.part", dst);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s.journal", dst);
-	unlink(p);
+	unlink(jrn);
 }
 
 static void arrives_identical_and_sparse(void **state)
@@ -132,9 +133,7 @@ static void arrives_identical_and_sparse(void **state)
 	assert_true(st.wire_bytes < 26ULL * MOVER_BLOCK);  /* text compressed */
 	assert_true(allocated(dst) <= 33ULL * MOVER_BLOCK); /* sparse */
 	assert_int_equal(st.image_hash, ra.st.image_hash);
-	char j[200];
-	snprintf(j, sizeof(j), "%s.journal", dst);
-	assert_int_not_equal(access(j, F_OK), 0);          /* journal gone */
+	assert_int_not_equal(access(jrn, F_OK), 0);        /* journal gone */
 }
 
 static void flipped_byte_is_caught(void **state)
@@ -165,7 +164,7 @@ static void cut_transfer_resumes(void **state)
 	assert_int_not_equal(transfer(&st, &ra), 0);
 	mover_fault_stop_after = 0;
 	assert_int_not_equal(ra.r, 0);
-	assert_int_not_equal(access(dst, F_OK), 0);   /* nothing in place */
+	assert_int_equal(access(jrn, F_OK), 0);       /* what arrived is noted */
 	assert_int_equal(st.sent_bytes, 20ULL * MOVER_BLOCK);
 	assert_int_equal(transfer(&st, &ra), 0);
 	assert_int_equal(ra.r, 0);
@@ -174,16 +173,37 @@ static void cut_transfer_resumes(void **state)
 	assert_true(st.sent_bytes < st.data_bytes / 2);    /* only the rest */
 }
 
-static void existing_destination_refused(void **state)
+static void changed_source_updates(void **state)
 {
 	struct mover_stats st;
 	struct recv_arg ra;
+	uint8_t *b = malloc(MOVER_BLOCK);
 
 	(void)state;
-	/* dst exists from the last test. */
-	assert_int_not_equal(transfer(&st, &ra), 0);
-	assert_int_equal(ra.r, -EEXIST);
-	assert_non_null(strstr(ra.err.msg, "exists already"));
+	clean_dst();
+	keep_journal = true;
+	assert_int_equal(transfer(&st, &ra), 0);
+	assert_int_equal(access(jrn, F_OK), 0);            /* kept, clean */
+	/* The source changes: two blocks rewritten, one punched out, one
+	 * written where there was a hole. */
+	int fd = open(src, O_RDWR);
+	memset(b, 0x5a, MOVER_BLOCK);
+	assert_int_equal(pwrite(fd, b, MOVER_BLOCK, 3LL * MOVER_BLOCK), MOVER_BLOCK);
+	assert_int_equal(pwrite(fd, b, 100, 41LL * MOVER_BLOCK + 7), 100);
+	assert_int_equal(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 5LL * MOVER_BLOCK, MOVER_BLOCK), 0);
+	assert_int_equal(pwrite(fd, b, MOVER_BLOCK, 20LL * MOVER_BLOCK), MOVER_BLOCK);
+	close(fd);
+	free(b);
+	uint64_t before = allocated(dst);
+	keep_journal = false;
+	assert_int_equal(transfer(&st, &ra), 0);
+	assert_int_equal(ra.r, 0);
+	assert_true(same_files());
+	assert_int_equal(st.frames, 4);                    /* 3 blocks and a hole */
+	assert_int_equal(st.sent_bytes, 3ULL * MOVER_BLOCK);
+	assert_int_equal(st.image_hash, ra.st.image_hash);
+	assert_true(allocated(dst) <= before);             /* the hole punched */
+	assert_int_not_equal(access(jrn, F_OK), 0);
 }
 
 int main(void)
@@ -192,7 +212,7 @@ int main(void)
 		cmocka_unit_test(arrives_identical_and_sparse),
 		cmocka_unit_test(flipped_byte_is_caught),
 		cmocka_unit_test(cut_transfer_resumes),
-		cmocka_unit_test(existing_destination_refused),
+		cmocka_unit_test(changed_source_updates),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
