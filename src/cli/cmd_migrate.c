@@ -169,6 +169,15 @@ static void on_progress(json_t *p, void *opaque)
 	(void)opaque;
 	if (!tty_progress)
 		return;
+	if (json_is_string(json_object_get(p, "disk"))) {   /* a cold move's disk pass */
+		fprintf(stderr, "\r\033[K%-19s disk %-5s %5.1f%%  %8.1f MB/s  left %8.1f MB  eta %5.1f s",
+			json_string_value(json_object_get(p, "phase")), json_string_value(json_object_get(p, "disk")),
+			json_number_value(json_object_get(p, "percent")), json_number_value(json_object_get(p, "mbps")) / 8,
+			json_integer_value(json_object_get(p, "remaining_bytes")) / 1e6,
+			json_number_value(json_object_get(p, "eta_s")));
+		fflush(stderr);
+		return;
+	}
 	fprintf(stderr, "\r\033[K%-10s %5.1f%%  %8.1f MB/s  dirty %7.1f MB/s  round %lld  left %6.1f MB  eta %4.1f s",
 		json_string_value(json_object_get(p, "phase")),
 		json_number_value(json_object_get(p, "percent")),
@@ -180,15 +189,85 @@ static void on_progress(json_t *p, void *opaque)
 	fflush(stderr);
 }
 
+/* Milliseconds the move spent in the phases named (from the record's
+ * "phases": each lasts until the next begins). */
+static long long phase_ms(json_t *r, const char *const names[])
+{
+	json_t *ph = json_object_get(r, "phases");
+	long long sum = 0;
+
+	for (size_t i = 0; i + 1 < json_array_size(ph); i++) {
+		const char *n = json_string_value(json_object_get(json_array_get(ph, i), "phase"));
+		for (int k = 0; n && names[k]; k++)
+			if (!strcmp(n, names[k]))
+				sum += json_integer_value(json_object_get(json_array_get(ph, i + 1), "ms")) -
+				       json_integer_value(json_object_get(json_array_get(ph, i), "ms"));
+	}
+	return sum;
+}
+
+/* A cold move's summary says what it measured: the guest's stop, its disks,
+ * its state, its start, each timed; for a reboot, what the guest's own boot
+ * adds is not in there (only a --probe sees it: then it leads). */
+static void print_cold(json_t *r, bool reboot)
+{
+	static const char *const stop[] = { "suspending", "powering-off", NULL }, *const disks[] = { "copying-disks-final", NULL },
+			  *const live[] = { "copying-disks", NULL }, *const state[] = { "migrating", NULL },
+			  *const start[] = { "finishing", "booting-there", NULL };
+	json_t *pause = json_object_get(r, "pause_ms");
+
+	if (reboot && json_is_number(json_object_get(r, "net_gap_ms")))
+		printf("client-seen outage %.0f ms (ICMP%s); ", json_number_value(json_object_get(r, "net_gap_ms")),
+		       json_is_number(json_object_get(r, "service_gap_ms")) ? "" : ", boot included");
+	if (reboot)
+		printf("power-off to QEMU running there %lld ms (the guest's boot is not included)",
+		       phase_ms(r, stop) + phase_ms(r, disks) + phase_ms(r, start));
+	else if (json_is_number(pause))
+		printf("paused %.1f ms", json_number_value(pause));
+	printf(": stop %lld ms, disks %lld ms, %s %lld ms", phase_ms(r, stop), phase_ms(r, disks),
+	       reboot ? "boot there" : "state", reboot ? phase_ms(r, start) : phase_ms(r, state));
+	if (!reboot)
+		printf(", resume %lld ms", phase_ms(r, start));
+	printf("; total %lld ms", (long long)json_integer_value(json_object_get(r, "total_ms")));
+	json_t *d = json_object_get(r, "disks");
+	if (json_array_size(d)) {
+		printf("; %zu disk%s moved (%.1f MB of data, %.1f MB on the wire", json_array_size(d),
+		       json_array_size(d) > 1 ? "s" : "", json_integer_value(json_object_get(r, "disk_data_bytes")) / 1e6,
+		       json_integer_value(json_object_get(r, "disk_wire_bytes")) / 1e6);
+		if (json_integer_value(json_object_get(r, "disk_passes")) == 2) {
+			long long fin = 0;
+			size_t i;
+			json_t *x;
+			json_array_foreach(d, i, x)
+				fin += json_integer_value(json_object_get(x, "final_wire_bytes"));
+			printf("; first pass %lld ms while it ran, final pass %.1f MB", phase_ms(r, live), fin / 1e6);
+		}
+		printf(")");
+	}
+	if (!reboot) {
+		if (json_is_number(json_object_get(r, "net_gap_ms")))
+			printf(", ICMP gap %.1f ms", json_number_value(json_object_get(r, "net_gap_ms")));
+		if (json_is_number(json_object_get(r, "service_gap_ms")))
+			printf(", service gap %.1f ms", json_number_value(json_object_get(r, "service_gap_ms")));
+	} else if (json_is_number(json_object_get(r, "service_gap_ms"))) {
+		printf(", service gap %.1f ms", json_number_value(json_object_get(r, "service_gap_ms")));
+	}
+	printf("\n");
+}
+
 static void print_record(json_t *r)
 {
 	json_t *pause = json_object_get(r, "pause_ms");
+	const char *mode = json_string_value(json_object_get(r, "mode")) ?: "";
 
-	printf("%s moved %s -> %s (%s%s): total %lld ms, pause ",
-	       json_string_value(json_object_get(r, "name")), json_string_value(json_object_get(r, "src")),
-	       json_string_value(json_object_get(r, "dst")), json_string_value(json_object_get(r, "mode")),
-	       json_is_true(json_object_get(r, "tls")) ? ", TLS" : ", no TLS",
-	       (long long)json_integer_value(json_object_get(r, "total_ms")));
+	printf("%s moved %s -> %s (%s%s): ", json_string_value(json_object_get(r, "name")),
+	       json_string_value(json_object_get(r, "src")), json_string_value(json_object_get(r, "dst")), mode,
+	       json_is_true(json_object_get(r, "tls")) ? ", TLS" : ", no TLS");
+	if (!strcmp(mode, "suspend") || !strcmp(mode, "reboot")) {
+		print_cold(r, !strcmp(mode, "reboot"));
+		return;
+	}
+	printf("total %lld ms, pause ", (long long)json_integer_value(json_object_get(r, "total_ms")));
 	if (json_is_number(pause))
 		printf("%.1f ms", json_number_value(pause));
 	else
@@ -197,7 +276,7 @@ static void print_record(json_t *r)
 	       (long long)json_integer_value(json_object_get(r, "qemu_downtime_ms")),
 	       json_integer_value(json_object_get(r, "bytes")) / 1e6,
 	       (long long)json_integer_value(json_object_get(r, "rounds")));
-	if (!strcmp(json_string_value(json_object_get(r, "mode")) ?: "", "postcopy"))
+	if (!strcmp(mode, "postcopy"))
 		printf(", %lld post-copy page requests", (long long)json_integer_value(json_object_get(r, "postcopy_requests")));
 	if (json_is_number(json_object_get(r, "net_gap_ms")))
 		printf(", ICMP gap %.1f ms%s", json_number_value(json_object_get(r, "net_gap_ms")),
@@ -237,6 +316,8 @@ static int parse_opts(struct cli *cli, int argc, char **argv, struct migrate_arg
 		{ "probe", required_argument, NULL, 'X' },
 		{ "probe-timeline", no_argument, NULL, 'L' },
 		{ "cold", required_argument, NULL, 'C' },
+		{ "disk-passes", required_argument, NULL, 'D' },
+		{ "keep-source", no_argument, NULL, 'K' },
 		{ 0 }
 	};
 	/* The numeric options: name, key, bounds. */
@@ -245,6 +326,7 @@ static int parse_opts(struct cli *cli, int argc, char **argv, struct migrate_arg
 		{ 'b', "--bandwidth", "bandwidth_mbps", 1, 1000000 },
 		{ 'p', "--parallel", "parallel", 1, 64 },
 		{ 't', "--timeout", "timeout_s", 1, 86400 },
+		{ 'D', "--disk-passes", "disk_passes", 1, 2 },
 	};
 	json_t *o = m->opts;
 	long long v;
@@ -265,6 +347,7 @@ static int parse_opts(struct cli *cli, int argc, char **argv, struct migrate_arg
 		case 's': json_object_set_new(o, "copy_storage", json_true()); break;
 		case 'i': json_object_set_new(o, "insecure", json_true()); break;
 		case 'Q': json_object_set_new(o, "qemu_tls", json_true()); break;
+		case 'K': json_object_set_new(o, "keep_source", json_true()); break;
 		case 'c': m->special = "migrate-cancel"; break;
 		case 'r': m->special = "migrate-recover"; break;
 		case 'X': m->probe = optarg; break;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 struct child {
@@ -157,6 +158,7 @@ pid_t child_call_keep(struct agent *ag, child_fn fn, void *arg, int keep_fd, int
 
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -errno;
+	pid_t ag_pid = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
 		close(p[0]);
@@ -168,6 +170,11 @@ pid_t child_call_keep(struct agent *ag, child_fn fn, void *arg, int keep_fd, int
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_DFL);
+		/* A helper never outlives its agent (a killed agent's transfer
+		 * must not go on writing behind the next one's back). */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != ag_pid)
+			_exit(1);
 		/* keep_fd out of the way first: it may be 3 itself. */
 		int keep = keep_fd >= 0 ? fcntl(keep_fd, F_DUPFD, 16) : -1;
 		dup2(p[1], 3);

@@ -42,6 +42,16 @@ int qcow2_names_file(const char *path)
 	return qcow2_header_names_file(h, n > 0 ? (size_t)n : 0);
 }
 
+/* vm_dirs, and the folder where this agent keeps the disks it received for
+ * its guests (STATE/disks: --copy-storage, cold moves). */
+static bool path_allowed(const struct agent *ag, const char *path)
+{
+	size_t n = strlen(ag->cfg->state_dir);
+
+	return agentcfg_path_allowed(ag->cfg, path) ||
+	       (!strncmp(path, ag->cfg->state_dir, n) && !strncmp(path + n, "/disks/", 7) && !strchr(path + n + 7, '/'));
+}
+
 /* Resolves *path in place (every symlink, every ".."), then checks it. */
 static int confine_one(const struct agent *ag, const struct vm_config *c, const char *what, int line, char **path,
 		       const char *format, struct ferr *err)
@@ -56,7 +66,7 @@ static int confine_one(const struct agent *ag, const struct vm_config *c, const 
 	/* Outside first, then missing: a key holder learns nothing about the
 	 * files outside vm_dirs, not even whether they exist. */
 	bool lexical_ok = (*path)[0] == '/' && !strstr(*path, "/../") && !strstr(*path, "/./") &&
-			  agentcfg_path_allowed(ag->cfg, *path);
+			  path_allowed(ag, *path);
 	if (!realpath(*path, real)) {
 		if (lexical_ok) {
 			ferr_set(err, "%s%s %s cannot be used on host %s: %s", where, what, *path, ag->cfg->host,
@@ -65,7 +75,7 @@ static int confine_one(const struct agent *ag, const struct vm_config *c, const 
 		}
 		snprintf(real, sizeof(real), "%s", *path);
 	}
-	if (!agentcfg_path_allowed(ag->cfg, real) || !lexical_ok) {
+	if (!path_allowed(ag, real) || !lexical_ok) {
 		struct buf dirs = {0};
 		for (int i = 0; i < ag->cfg->n_vm_dirs; i++)
 			buf_printf(&dirs, "%s%s", i ? ", " : "", ag->cfg->vm_dirs[i]);

@@ -43,6 +43,7 @@ void mig_opts_default(struct mig_opts *o)
 	o->bandwidth_mbps = 0;
 	o->parallel = 1;
 	o->postcopy = POSTCOPY_OFF;
+	o->disk_passes = 2;
 }
 
 json_t *mig_opts_to_json(const struct mig_opts *o)
@@ -55,8 +56,12 @@ json_t *mig_opts_to_json(const struct mig_opts *o)
 			      "auto_converge", o->auto_converge, "postcopy", pc[o->postcopy],
 			      "timeout_s", o->timeout_s, "copy_storage", o->copy_storage, "insecure", o->insecure,
 			      "qemu_tls", o->qemu_tls);
-	if (o->cold != COLD_NONE)
+	if (o->cold != COLD_NONE) {
 		json_object_set_new(j, "cold", json_string(o->cold == COLD_SUSPEND ? "suspend" : "reboot"));
+		json_object_set_new(j, "disk_passes", json_integer(o->disk_passes));
+		json_object_set_new(j, "keep_source", json_boolean(o->keep_source));
+		json_object_set_new(j, "move_disks", json_boolean(o->move_disks));
+	}
 	return j;
 }
 
@@ -99,6 +104,11 @@ int mig_opts_from_json(json_t *j, struct mig_opts *o, char *err, size_t n)
 	o->copy_storage = json_is_true(json_object_get(j, "copy_storage"));
 	o->insecure = json_is_true(json_object_get(j, "insecure"));
 	o->qemu_tls = json_is_true(json_object_get(j, "qemu_tls"));
+	o->keep_source = json_is_true(json_object_get(j, "keep_source"));
+	o->move_disks = json_is_true(json_object_get(j, "move_disks"));
+	v = o->disk_passes;
+	if (get_int(j, "disk_passes", 1, 2, &v, err, n) < 0) return -EINVAL;
+	o->disk_passes = (int)v;
 	if ((pc = json_string_value(json_object_get(j, "postcopy")))) {
 		if (!strcmp(pc, "off")) o->postcopy = POSTCOPY_OFF;
 		else if (!strcmp(pc, "on")) o->postcopy = POSTCOPY_ON;
@@ -125,9 +135,13 @@ int mig_opts_from_json(json_t *j, struct mig_opts *o, char *err, size_t n)
 				o->insecure ? "--insecure" : o->qemu_tls ? "--qemu-tls" : NULL;
 		if (clash) {
 			snprintf(err, n, "a cold migration takes no %s%s", clash,
-				 o->copy_storage ? " (its disks must be on shared storage)" : "");
+				 o->copy_storage ? " (its disks not on shared storage travel with the disk mover)" : "");
 			return -EINVAL;
 		}
+	} else if (json_object_get(j, "disk_passes") || o->keep_source || o->move_disks) {
+		snprintf(err, n, "--disk-passes and --keep-source are for cold moves (a live move copies disks with "
+			 "--copy-storage)");
+		return -EINVAL;
 	}
 	return 0;
 }

@@ -45,6 +45,14 @@ struct mig_opts {
 	bool insecure;            /* no TLS on the migration stream */
 	bool qemu_tls;            /* QEMU's own TLS channel instead of ferry's tunnel */
 	enum mig_cold cold;
+	/* Cold moves whose disks are not all on shared storage: those disks
+	 * travel with the disk mover (move_disks, set by the source), in two
+	 * passes (the first while the guest still runs, the final one of what
+	 * changed after it stopped) or one (after it stopped); the source's
+	 * files are removed once the guest runs there, unless keep_source. */
+	bool move_disks;
+	int disk_passes;
+	bool keep_source;
 };
 
 /* The states of a source-side job. Every change goes through the transition
@@ -52,9 +60,12 @@ struct mig_opts {
  * does not allow fails the job safely instead. */
 enum mig_state {
 	MIG_CONNECTING,   /* to the destination agent */
+	MIG_CHECKING,     /* cold, disks to move: could the destination take the guest? */
+	MIG_COPYING,      /* cold: disks not shared sent by the mover while the guest runs */
 	MIG_PREPARING,    /* destination QEMU starting, waiting for us */
 	MIG_MIRRORING,    /* --copy-storage: disks copied to the destination */
 	MIG_SUSPENDING,   /* --cold suspend: the guest is being paused */
+	MIG_COPYING_FINAL,/* cold: the disks' final pass (or only one), the guest stopped */
 	MIG_MIGRATING,    /* pre-copy */
 	MIG_POSTCOPY_ASKED, /* pre-copy still, the switch to post-copy asked for */
 	MIG_MIRRORS_COMPLETING, /* pre-switchover: guest paused, mirrors finishing */

@@ -337,8 +337,25 @@ static void prep_next_disk(struct agent *ag, int status, void *opaque)
 		prep_fail(ag, p, "the source went away");
 		return;
 	}
-	while (++p->disk < cfg->n_disks && cfg->disks[p->disk].shared)
-		;
+	while (++p->disk < cfg->n_disks) {
+		struct vm_disk *dk = &cfg->disks[p->disk];
+		if (dk->shared)
+			continue;
+		if (!d->o.move_disks)
+			break;   /* --copy-storage: a blank one, below */
+		/* A cold move: the disk mover put it here already. */
+		dst_disk_path(ag, cfg, dk, p->path, sizeof(p->path));
+		if (access(p->path, F_OK) < 0) {
+			snprintf(msg, sizeof(msg), "disk %s of %s did not arrive on host %s (is it on a pool the source "
+				 "shares with this host, but not at the same place?)", dk->vdev, cfg->name, ag->cfg->host);
+			prep_fail(ag, p, msg);
+			return;
+		}
+		snprintf(d->created[d->n_created++], sizeof(d->created[0]), "%s", p->path);
+		free(dk->target);
+		dk->target = xstrdup(p->path);
+		dk->pool[0] = 0;
+	}
 	if (p->disk >= cfg->n_disks) {
 		start_incoming(ag, p);
 		return;
@@ -391,7 +408,7 @@ static const char *refusal(struct request *r, struct mig_dst *d, struct vm_confi
 	}
 	/* Disks not on shared storage get a blank twin here, filled over NBD. */
 	for (int i = 0; i < cfg->n_disks; i++) {
-		if (!cfg->disks[i].shared && !d->o.copy_storage) {
+		if (!cfg->disks[i].shared && !d->o.copy_storage && !d->o.move_disks) {
 			if (cfg->disks[i].pool[0])
 				snprintf(msg, n, "disk %s of %s is on pool %s, which host %s does not share with the source "
 					 "(no such pool here, or at another place): use --copy-storage", cfg->disks[i].vdev,
@@ -445,17 +462,49 @@ void mig_dst_prepare(struct request *r, json_t *args, struct vm *unused)
 
 void mig_dst_check(struct request *r, json_t *args, struct vm *unused)
 {
+	struct agent *ag = r->ag;
 	struct vm_config *cfg = config_arg(r, args);
 	struct ferr err = {0};
+	struct mig_opts o;
+	char why[400], path[600];
+	long long need = 0;
 
 	(void)unused;
 	if (!cfg)
 		return;
-	if (pool_resolve_disks(r->ag, cfg, json_object_get(args, "pools"), &err) == 0)
-		vm_can_start(r->ag, cfg, &err);
-	for (int i = 0; !err.msg[0] && i < cfg->n_disks; i++)
-		if (!cfg->disks[i].shared)
-			ferr_set(&err, "disk %s of %s is not on shared storage", cfg->disks[i].vdev, cfg->name);
+	if (mig_opts_from_json(json_object_get(args, "opts"), &o, why, sizeof(why)) < 0)
+		ferr_set(&err, "%s", why);
+	else
+		pool_resolve_disks(ag, cfg, json_object_get(args, "pools"), &err);
+	/* Disks that are not shared come with the disk mover (move_disks):
+	 * their place here must be free, and the folder must have room. The
+	 * rest must be here already. */
+	for (int i = 0; !err.msg[0] && i < cfg->n_disks; i++) {
+		struct vm_disk *dk = &cfg->disks[i];
+		if (dk->shared)
+			continue;
+		if (!o.move_disks) {
+			ferr_set(&err, "disk %s of %s is not on shared storage", dk->vdev, cfg->name);
+			break;
+		}
+		dst_disk_path(ag, cfg, dk, path, sizeof(path));
+		if (access(path, F_OK) == 0)
+			ferr_set(&err, "%s exists already on host %s", path, ag->cfg->host);
+		need += json_integer_value(json_object_get(json_object_get(args, "disk_data"), dk->vdev));
+		free(dk->target);
+		free(dk->format);
+		memmove(dk, dk + 1, (size_t)(cfg->n_disks - i - 1) * sizeof(*dk));
+		cfg->n_disks--;
+		i--;
+	}
+	struct statvfs fs;
+	char dir[600];
+	snprintf(dir, sizeof(dir), "%s/disks", ag->cfg->state_dir);
+	if (!err.msg[0] && need > 0 && statvfs(dir, &fs) == 0 && need > (long long)fs.f_bavail * (long long)fs.f_frsize)
+		ferr_set(&err, "the disks to move hold %lld MB of data; %s on host %s has %lld MB free", need / 1000000,
+			 dir, ag->cfg->host, (long long)fs.f_bavail * (long long)fs.f_frsize / 1000000);
+	if (!err.msg[0])
+		vm_can_start(ag, cfg, &err);
 	if (err.msg[0])
 		request_err(r, "%s", err.msg);
 	else

@@ -69,7 +69,23 @@ struct mig_job {
 	struct { enum mig_state state; int64_t mono_us; } trail[MIG_N_STATES * 2];
 	int n_trail;
 	char error[700];
-	char *cfg_text;            /* --cold reboot: the config, to boot it there (or here again) */
+	char *cfg_text;            /* cold: the config, to boot it there (or here again), or to name disks */
+	/* Cold moves of disks not on shared storage (mig_src_disks.c). */
+	struct push *push;         /* the disk being sent */
+	int n_moved, moving;       /* disks to move; the one being sent (-1: none) */
+	bool moving_final;         /* the pass under way is the final one */
+	bool disks_sent;           /* a pass began: the destination may hold files */
+	bool stopped_early;        /* one pass: the guest stopped before the prepare */
+	void (*after_disks)(struct mig_job *j);
+	int64_t push_start_us;
+	struct moved_disk {
+		int disk;              /* its index in the config */
+		char vdev[8];
+		char src[600], dst[600];
+		long long size, data_bytes;
+		long long sent[2], wire[2], ms[2];   /* per pass: 0 live, 1 final */
+		long long pos;         /* progress of the pass under way */
+	} moved[VM_MAX_DISKS];
 };
 
 /* mig_src_job.c */
@@ -113,7 +129,32 @@ void src_mirrors_switchover(struct mig_job *j);
 void src_mirrors_on_event(struct mig_job *j, const char *event, json_t *data);
 void src_mirrors_drop(struct mig_job *j);
 
+/* mig_src_prepare.c (continued) */
+void src_send_prepare(struct mig_job *j, json_t *sizes);
+
+/* mig_src_disks.c */
+/* Which disks must move (not on shared storage); their config (cfg_text,
+ * those disks named by path). */
+void src_disks_plan(struct mig_job *j);
+/* Sends every disk to move, one after another, then calls next (or fails
+ * the job: the guest stays here). final: the pass after the guest stopped. */
+void src_disks_copy(struct mig_job *j, bool final, void (*next)(struct mig_job *j));
+/* A failure: the transfer stopped, the destination told to drop the files. */
+void src_disks_drop(struct mig_job *j);
+/* Success: the source's files go (unless --keep-source). */
+void src_disks_remove_source(struct mig_job *j);
+/* The record's "disks" and its byte counts. */
+void src_disks_record(struct mig_job *j, json_t *rec);
+/* The config the destination boots (--cold reboot): moved disks at the
+ * paths the destination named. NULL after failing the job. */
+char *src_disks_dest_config(struct mig_job *j);
+
 /* mig_src_cold.c */
+/* The cold move of a guest with disks to move begins (after CONNECTING). */
+void src_cold_disks_start(struct mig_job *j);
+/* --cold reboot: the guest is powered off and cannot go there: boot it here
+ * again (j->error says why). */
+void src_reboot_here(struct mig_job *j);
 void src_suspend_start(struct mig_job *j);
 void src_reboot_start(struct mig_job *j);
 /* The guest powered off as asked: boot it there (from the loop). */

@@ -6,7 +6,14 @@
  * the guest powers off here (POWERING_OFF, ACPI, bounded by --timeout or
  * REBOOT_SHUTDOWN_S); the destination boots it from the same config, shared
  * disks (BOOTING_THERE). If that boot fails, it boots here again
- * (BOOTING_HERE): its disks never moved, so nothing is lost. */
+ * (BOOTING_HERE): its disks are still here, so nothing is lost.
+ * Disks that are not shared travel with the mover (mig_src_disks.c):
+ *   suspend, two passes: CONNECTING -> CHECKING -> COPYING -> PREPARING ->
+ *     SUSPENDING -> COPYING_FINAL -> MIGRATING -> FINISHING -> DONE
+ *   suspend, one pass: CONNECTING -> CHECKING -> SUSPENDING ->
+ *     COPYING_FINAL -> PREPARING -> MIGRATING -> FINISHING -> DONE
+ *   reboot: CONNECTING -> PREPARING -> (COPYING) -> POWERING_OFF ->
+ *     COPYING_FINAL -> BOOTING_THERE -> DONE */
 #include "ferryd/mig_src.h"
 #include "ferryd/peer.h"
 #include "ferryd/pool.h"
@@ -18,6 +25,16 @@
 #include <string.h>
 
 #define REBOOT_SHUTDOWN_S 60
+
+/* Suspend: the disks are whole there. Two passes: the destination's QEMU
+ * waits already, send the state; one: it can start now. */
+static void after_final_pass(struct mig_job *j)
+{
+	if (j->stopped_early)
+		src_send_prepare(j, NULL);
+	else if (src_enter(j, MIG_MIGRATING))
+		src_send_migrate(j);
+}
 
 static void on_suspended(struct vm *vm, json_t *ret, const char *err, void *opaque)
 {
@@ -31,14 +48,75 @@ static void on_suspended(struct vm *vm, json_t *ret, const char *err, void *opaq
 		src_fail(j, "cannot pause %s: %s", j->name, err);
 		return;
 	}
+	if (j->o.move_disks) {
+		src_disks_copy(j, true, after_final_pass);
+		return;
+	}
 	if (src_enter(j, MIG_MIGRATING))
 		src_send_migrate(j);
 }
 
+/* From PREPARING: pause the guest; or, when it was paused before the
+ * destination prepared (one disk pass), send its state now. */
 void src_suspend_start(struct mig_job *j)
 {
+	if (j->stopped_early) {
+		if (src_enter(j, MIG_MIGRATING))
+			src_send_migrate(j);
+		return;
+	}
 	if (src_enter(j, MIG_SUSPENDING))
 		vm_qmp(j->vm, "stop", NULL, on_suspended, j);
+}
+
+static void after_live_pass(struct mig_job *j)
+{
+	src_send_prepare(j, NULL);
+}
+
+static void on_suspend_checked(struct peer *p, json_t *result, const char *err, void *opaque)
+{
+	struct mig_job *j = opaque;
+
+	(void)p;
+	(void)result;
+	if (!src_live(j))
+		return;
+	if (err) {
+		src_fail(j, "host %s cannot take %s: %s", j->dest, j->name, err);
+		return;
+	}
+	if (j->o.disk_passes == 2) {
+		src_disks_copy(j, false, after_live_pass);
+		return;
+	}
+	/* One pass: the disks travel while the guest is paused; the
+	 * destination's QEMU can open them only after that. */
+	j->stopped_early = true;
+	if (src_enter(j, MIG_SUSPENDING))
+		vm_qmp(j->vm, "stop", NULL, on_suspended, j);
+}
+
+/* What a cold move with disks to move asks the destination first. */
+static json_t *check_args(struct mig_job *j)
+{
+	json_t *args = json_pack("{s:s, s:o}", "config", j->cfg_text, "opts", mig_opts_to_json(&j->o));
+	json_t *pools = pool_locations(j->ag, j->vm->cfg), *data = json_object();
+	if (pools)
+		json_object_set_new(args, "pools", pools);
+	for (int k = 0; k < j->n_moved; k++)
+		json_object_set_new(data, j->moved[k].vdev, json_integer(j->moved[k].data_bytes));
+	json_object_set_new(args, "disk_data", data);
+	return args;
+}
+
+void src_cold_disks_start(struct mig_job *j)
+{
+	json_t *args = check_args(j);
+	if (src_enter(j, MIG_CHECKING))
+		peer_call(j->peer, "mig-check", args, on_suspend_checked, j);
+	else
+		json_decref(args);
 }
 
 static void on_rebooted_here(struct vm *vm, const char *err, void *opaque)
@@ -60,11 +138,24 @@ static void on_rebooted_here(struct vm *vm, const char *err, void *opaque)
 	src_end(j);
 }
 
+void src_reboot_here(struct mig_job *j)
+{
+	struct vm_config *cfg;
+	struct ferr ferr = {0};
+
+	log_error("cold move failed after the shutdown; booting the guest here again", "vm=%s error=\"%s\"", j->name,
+		  j->error);
+	src_disks_drop(j);
+	if (!src_enter(j, MIG_BOOTING_HERE))
+		return;
+	if (vmcfg_parse(j->cfg_text, strlen(j->cfg_text), "<config>", NULL, &cfg, &ferr) < 0 ||
+	    !vm_boot(j->ag, cfg, on_rebooted_here, j, &ferr))
+		on_rebooted_here(NULL, ferr.msg, j);
+}
+
 static void on_booted_there(struct peer *p, json_t *result, const char *err, void *opaque)
 {
 	struct mig_job *j = opaque;
-	struct vm_config *cfg;
-	struct ferr ferr = {0};
 
 	(void)p;
 	(void)result;
@@ -77,12 +168,22 @@ static void on_booted_there(struct peer *p, json_t *result, const char *err, voi
 		return;
 	}
 	snprintf(j->error, sizeof(j->error), "host %s could not boot %s: %s", j->dest, j->name, err);
-	log_error("cold move failed after the shutdown; booting the guest here again", "vm=%s error=\"%s\"", j->name, err);
-	if (!src_enter(j, MIG_BOOTING_HERE))
+	src_reboot_here(j);
+}
+
+static void boot_there_now(struct mig_job *j)
+{
+	char *text = j->o.move_disks ? src_disks_dest_config(j) : xstrdup(j->cfg_text);
+
+	if (!text)
 		return;
-	if (vmcfg_parse(j->cfg_text, strlen(j->cfg_text), "<config>", NULL, &cfg, &ferr) < 0 ||
-	    !vm_boot(j->ag, cfg, on_rebooted_here, j, &ferr))
-		on_rebooted_here(NULL, ferr.msg, j);
+	if (!src_enter(j, MIG_BOOTING_THERE)) {
+		free(text);
+		return;
+	}
+	log_info("cold move: powered off, booting on the destination", "vm=%s dest=%s", j->name, j->dest);
+	peer_call(j->peer, "create", json_pack("{s:s, s:s}", "config", text, "source", "<cold move>"), on_booted_there, j);
+	free(text);
 }
 
 static void boot_there(struct loop *l, void *opaque)
@@ -91,11 +192,10 @@ static void boot_there(struct loop *l, void *opaque)
 
 	(void)l;
 	j->timer = 0;
-	if (!src_enter(j, MIG_BOOTING_THERE))
-		return;
-	log_info("cold move: powered off, booting on the destination", "vm=%s dest=%s", j->name, j->dest);
-	peer_call(j->peer, "create", json_pack("{s:s, s:s}", "config", j->cfg_text, "source", "<cold move>"),
-		  on_booted_there, j);
+	if (j->o.move_disks)
+		src_disks_copy(j, true, boot_there_now);
+	else
+		boot_there_now(j);
 }
 
 /* From the loop: the VM is still listed until vm.c is done with it, and
@@ -117,6 +217,17 @@ static void on_shutdown_timeout(struct loop *l, void *opaque)
 		 j->o.timeout_s ? j->o.timeout_s : REBOOT_SHUTDOWN_S);
 }
 
+static void power_off(struct mig_job *j)
+{
+	if (!src_enter(j, MIG_POWERING_OFF))
+		return;
+	j->stop_us = time_real_us();
+	log_info("cold move: powering off", "vm=%s dest=%s", j->name, j->dest);
+	vm_qmp(j->vm, "system_powerdown", NULL, src_on_ignore, NULL);
+	j->timer = loop_add_timer(j->ag->loop, (j->o.timeout_s ? j->o.timeout_s : REBOOT_SHUTDOWN_S) * 1000,
+				  on_shutdown_timeout, j);
+}
+
 static void on_reboot_checked(struct peer *p, json_t *result, const char *err, void *opaque)
 {
 	struct mig_job *j = opaque;
@@ -129,21 +240,15 @@ static void on_reboot_checked(struct peer *p, json_t *result, const char *err, v
 		src_fail(j, "host %s cannot take %s: %s", j->dest, j->name, err);
 		return;
 	}
-	if (!src_enter(j, MIG_POWERING_OFF))
-		return;
-	j->stop_us = time_real_us();
-	log_info("cold move: powering off", "vm=%s dest=%s", j->name, j->dest);
-	vm_qmp(j->vm, "system_powerdown", NULL, src_on_ignore, NULL);
-	j->timer = loop_add_timer(j->ag->loop, (j->o.timeout_s ? j->o.timeout_s : REBOOT_SHUTDOWN_S) * 1000,
-				  on_shutdown_timeout, j);
+	if (j->o.move_disks && j->o.disk_passes == 2)
+		src_disks_copy(j, false, power_off);
+	else
+		power_off(j);
 }
 
 void src_reboot_start(struct mig_job *j)
 {
-	j->cfg_text = vmcfg_format(j->vm->cfg);
-	json_t *args = json_pack("{s:s}", "config", j->cfg_text), *pools = pool_locations(j->ag, j->vm->cfg);
-	if (pools)
-		json_object_set_new(args, "pools", pools);
+	json_t *args = check_args(j);
 	if (src_enter(j, MIG_PREPARING))
 		peer_call(j->peer, "mig-check", args, on_reboot_checked, j);
 	else

@@ -5,7 +5,8 @@
  * A live move: CONNECTING -> PREPARING -> (MIRRORING) -> MIGRATING
  * (-> POSTCOPY_ASKED -> POSTCOPY <-> RECOVERING) (-> MIRRORS_COMPLETING ->
  * SWITCHOVER) -> FINISHING -> DONE; any running state -> FAILING -> FAILED.
- * Before the switchover any failure leaves the guest running here. */
+ * Before the switchover any failure leaves the guest running here. Cold
+ * moves: mig_src_cold.c, and with disks to move, mig_src_disks.c. */
 #include "ferryd/mig_src.h"
 #include "ferryd/peer.h"
 #include "ferryd/request.h"
@@ -29,11 +30,16 @@ static const struct {
 	bool qemu_migrating;   /* QEMU's outgoing migration was started: cancel it */
 	bool before_switch;    /* the guest has not stopped for good here yet */
 } states[MIG_N_STATES] = {
-	[MIG_CONNECTING] = { "connecting", B(MIG_PREPARING) | ANY_RUNNING_TO_FAIL, false, true },
+	[MIG_CONNECTING] = { "connecting", B(MIG_PREPARING) | B(MIG_CHECKING) | ANY_RUNNING_TO_FAIL, false, true },
+	[MIG_CHECKING] = { "checking", B(MIG_COPYING) | B(MIG_SUSPENDING) | ANY_RUNNING_TO_FAIL, false, true },
+	[MIG_COPYING] = { "copying-disks", B(MIG_PREPARING) | B(MIG_POWERING_OFF) | ANY_RUNNING_TO_FAIL, false, true },
 	[MIG_PREPARING] = { "preparing", B(MIG_MIRRORING) | B(MIG_SUSPENDING) | B(MIG_MIGRATING) | B(MIG_POWERING_OFF) |
-		ANY_RUNNING_TO_FAIL, false, true },
+		B(MIG_COPYING) | ANY_RUNNING_TO_FAIL, false, true },
 	[MIG_MIRRORING] = { "mirroring", B(MIG_MIGRATING) | B(MIG_SUSPENDING) | ANY_RUNNING_TO_FAIL, false, true },
-	[MIG_SUSPENDING] = { "suspending", B(MIG_MIGRATING) | ANY_RUNNING_TO_FAIL, true, true },
+	[MIG_SUSPENDING] = { "suspending", B(MIG_MIGRATING) | B(MIG_COPYING_FINAL) | ANY_RUNNING_TO_FAIL, true, true },
+	/* The guest stopped here (suspend: paused; reboot: powered off). */
+	[MIG_COPYING_FINAL] = { "copying-disks-final", B(MIG_MIGRATING) | B(MIG_PREPARING) | B(MIG_BOOTING_THERE) |
+		B(MIG_BOOTING_HERE) | ANY_RUNNING_TO_FAIL, false, true },
 	[MIG_MIGRATING] = { "migrating", B(MIG_POSTCOPY_ASKED) | B(MIG_POSTCOPY) | B(MIG_MIRRORS_COMPLETING) |
 		B(MIG_FINISHING) | ANY_RUNNING_TO_FAIL, true, true },
 	/* Back to MIGRATING when the destination could not be told. */
@@ -43,7 +49,8 @@ static const struct {
 	[MIG_SWITCHOVER] = { "switchover", B(MIG_FINISHING) | ANY_RUNNING_TO_FAIL, true, true },
 	[MIG_POSTCOPY] = { "postcopy", B(MIG_RECOVERING) | B(MIG_FINISHING) | ANY_RUNNING_TO_FAIL, true, true },
 	[MIG_RECOVERING] = { "recovering", B(MIG_POSTCOPY) | B(MIG_FINISHING) | ANY_RUNNING_TO_FAIL, true, true },
-	[MIG_POWERING_OFF] = { "powering-off", B(MIG_BOOTING_THERE) | ANY_RUNNING_TO_FAIL, false, true },
+	[MIG_POWERING_OFF] = { "powering-off", B(MIG_BOOTING_THERE) | B(MIG_COPYING_FINAL) | ANY_RUNNING_TO_FAIL, false,
+		true },
 	[MIG_BOOTING_THERE] = { "booting-there", B(MIG_DONE) | B(MIG_BOOTING_HERE) | ANY_RUNNING_TO_FAIL, false, false },
 	[MIG_BOOTING_HERE] = { "booting-here", B(MIG_FAILED) | ANY_RUNNING_TO_FAIL, false, false },
 	/* FAILED directly: completed here, unconfirmed there (nothing to undo). */
@@ -175,6 +182,8 @@ static void job_free(struct loop *l, void *opaque)
 	(void)l;
 	if (j->timer)
 		loop_cancel_timer(j->ag->loop, j->timer);
+	if (j->push)
+		src_disks_drop(j);
 	peer_free(j->peer);
 	tunnel_stop(j->tunnel);
 	request_drop(j->req);
@@ -226,6 +235,8 @@ json_t *src_record(struct mig_job *j, const char *status)
 		json_array_append_new(phases, json_pack("{s:s, s:I}", "phase", mig_state_name(j->trail[i].state),
 							 "ms", (json_int_t)((j->trail[i].mono_us - j->start_mono_us) / 1000)));
 	json_object_set_new(r, "phases", phases);
+	if (j->o.move_disks)
+		src_disks_record(j, r);
 	if (j->error[0])
 		json_object_set_new(r, "error", json_string(j->error));
 	return r;
@@ -330,6 +341,7 @@ void src_fail(struct mig_job *j, const char *fmt, ...)
 		loop_cancel_timer(j->ag->loop, j->timer);
 		j->timer = 0;
 	}
+	src_disks_drop(j);   /* a transfer under way stops; the destination drops its files */
 	if (!j->vm) {
 		src_finish_failure(j, false);
 		return;
@@ -346,6 +358,8 @@ void src_fail(struct mig_job *j, const char *fmt, ...)
 /* The move is done: its record goes to both histories and to the client. */
 void src_report_completed(struct mig_job *j)
 {
+	if (j->o.move_disks)
+		src_disks_remove_source(j);
 	json_t *rec = src_record(j, "completed");
 
 	mig_any_history_append(j->ag, rec);
@@ -424,7 +438,8 @@ static const char *refusal(struct agent *ag, struct vm *vm, const struct mig_opt
 		snprintf(msg, n, "host %s has no key_file: it cannot talk to %s", ag->cfg->host, dname);
 	else
 		msg[0] = 0;
-	for (int i = 0; !msg[0] && !o->copy_storage && i < vm->cfg->n_disks; i++)
+	/* A cold move takes disks that are not shared along (the mover). */
+	for (int i = 0; !msg[0] && !o->copy_storage && o->cold == COLD_NONE && i < vm->cfg->n_disks; i++)
 		if (!vm->cfg->disks[i].shared)
 			snprintf(msg, n, "disk %s of %s (%s) is not on shared storage; use --copy-storage, or mark it "
 				 "shared=yes if both hosts see it", vm->cfg->disks[i].vdev, vm->cfg->name,
@@ -463,6 +478,9 @@ static void start_now(struct request *r, json_t *args, struct vm *vm)
 	snprintf(j->dest_addr, sizeof(j->dest_addr), "%s", daddr);
 	j->dest_port = dport;
 	j->state = MIG_CONNECTING;
+	j->moving = -1;
+	if (o.cold != COLD_NONE)
+		src_disks_plan(j);   /* cfg_text, and the disks that must travel */
 	trail_add(j);
 	vm_listen(vm, &listener, j);
 	log_info("migration start", "vm=%s dest=%s addr=%s:%d", vm->cfg->name, dname, daddr, dport);

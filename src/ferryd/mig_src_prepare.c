@@ -119,9 +119,9 @@ static void on_prepared(struct peer *p, json_t *result, const char *err, void *o
 	vm_qmp(j->vm, "object-del", json_pack("{s:s}", "id", QMP_TLS_CREDS_ID), on_old_tls_gone, j);
 }
 
-static void send_prepare(struct mig_job *j, json_t *sizes)
+void src_send_prepare(struct mig_job *j, json_t *sizes)
 {
-	char *text = vmcfg_format(j->vm->cfg);
+	char *text = j->o.move_disks ? xstrdup(j->cfg_text) : vmcfg_format(j->vm->cfg);
 	json_t *args = json_pack("{s:s, s:s, s:o, s:I}", "config", text, "src_host", j->ag->cfg->host,
 				 "opts", mig_opts_to_json(&j->o), "ram_bytes", (json_int_t)j->ram_bytes);
 	free(text);
@@ -159,7 +159,7 @@ static void on_block_info(struct vm *vm, json_t *ret, const char *err, void *opa
 		if (node)
 			json_object_set_new(sizes, node, json_integer(size));
 	}
-	send_prepare(j, sizes);
+	src_send_prepare(j, sizes);
 	json_decref(sizes);
 }
 
@@ -178,8 +178,10 @@ static void on_mem_size(struct vm *vm, json_t *ret, const char *err, void *opaqu
 	j->ram_bytes = json_integer_value(json_object_get(ret, "base-memory"));
 	if (j->o.copy_storage)
 		vm_qmp(j->vm, "query-block", NULL, on_block_info, j);
+	else if (j->o.cold == COLD_SUSPEND && j->o.move_disks)
+		src_cold_disks_start(j);
 	else
-		send_prepare(j, NULL);
+		src_send_prepare(j, NULL);
 }
 
 static void on_peer_ready(struct peer *p, const char *err, void *opaque)

@@ -279,10 +279,11 @@ static int move_disk_in(struct request *r, json_t *args, struct recv_job *j)
 	/* Room for its data (what is not there yet). */
 	long long need = json_integer_value(json_object_get(args, "data_bytes")) - mover_file_data_bytes(j->path);
 	struct statvfs fs;
-	if (need > 0 && statvfs(ag->cfg->state_dir, &fs) == 0 && need > (long long)fs.f_bavail * (long long)fs.f_frsize) {
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s/disks", ag->cfg->state_dir);
+	if (need > 0 && statvfs(dir, &fs) == 0 && need > (long long)fs.f_bavail * (long long)fs.f_frsize) {
 		request_err(r, "host %s has %lld MB free in %s: disk %s needs %lld MB", ag->cfg->host,
-			    (long long)fs.f_bavail * (long long)fs.f_frsize / 1000000, ag->cfg->state_dir, vdev,
-			    need / 1000000);
+			    (long long)fs.f_bavail * (long long)fs.f_frsize / 1000000, dir, vdev, need / 1000000);
 		return -ENOSPC;
 	}
 	return 0;

@@ -83,6 +83,43 @@ struct sender {
 	int64_t next_progress;
 };
 
+#define FAIL_MSG_MAX 300
+
+/* The receiver's RESULT_FAILED: its reason into err. */
+static int read_failure(struct stream *s, struct ferr *err)
+{
+	uint8_t n[4];
+	char msg[FAIL_MSG_MAX + 1];
+	struct ferr e = {0};
+
+	if (read_full(s, n, 4, &e) < 0 || le_get(n, 4) > FAIL_MSG_MAX || read_full(s, msg, le_get(n, 4), &e) < 0) {
+		ferr_set(err, "the receiver could not store the image (see its log)");
+		return -EIO;
+	}
+	msg[le_get(n, 4)] = 0;
+	for (char *c = msg; *c; c++)
+		if ((unsigned char)*c < 32 || *c == 127)
+			*c = '?';
+	ferr_set(err, "the receiver stopped: %s", msg);
+	return -EIO;
+}
+
+/* Has the receiver said something mid-pass? Only a failure may come then. */
+static int check_receiver(struct stream *s, struct ferr *err)
+{
+	struct pollfd pf = { stream_fd(s), POLLIN, 0 };
+	uint8_t res[8];
+
+	if (!stream_pending(s) && poll(&pf, 1, 0) <= 0)
+		return 0;
+	if (read_full(s, res, 8, err) < 0)
+		return -EPIPE;
+	if (le_get(res, 4) == RESULT_MAGIC && le_get(res + 4, 4) == RESULT_FAILED)
+		return read_failure(s, err);
+	ferr_set(err, "the receiver's answer is not the mover's");
+	return -EPROTO;
+}
+
 /* One frame of block `block` (data, or NULL: a hole). */
 static int send_frame(struct sender *x, uint64_t size, uint64_t block, const uint8_t *data, uint64_t hash)
 {
@@ -103,8 +140,16 @@ static int send_frame(struct sender *x, uint64_t size, uint64_t block, const uin
 	}
 	if (mover_fault_flip_frame == x->st->frames && f.payload)
 		x->wire[FRAME_HEADER + f.payload / 2] ^= 0x01;
-	if ((r = stream_write_all(x->s, x->wire, n, x->err)) < 0)
+	if (x->st->frames % 8 == 0 && (r = check_receiver(x->s, x->err)) < 0)
 		return r;
+	if ((r = stream_write_all(x->s, x->wire, n, x->err)) < 0) {
+		/* Cut: perhaps it said why first. */
+		struct ferr why = {0};
+		struct pollfd pf = { stream_fd(x->s), POLLIN, 0 };
+		if (poll(&pf, 1, 500) > 0 && check_receiver(x->s, &why) == -EIO)
+			*x->err = why;
+		return r;
+	}
 	x->st->sent_bytes += f.kind == FRAME_HOLE ? 0 : len;
 	x->st->wire_bytes += n;
 	if (x->progress && time_mono_us() >= x->next_progress) {
@@ -120,7 +165,11 @@ static int read_want(struct stream *s, uint64_t blocks, uint64_t *theirs, struct
 	uint8_t w[16];
 	int r;
 
-	if ((r = read_full(s, w, 16, err)) < 0)
+	if ((r = read_full(s, w, 8, err)) < 0)
+		return r;
+	if (le_get(w, 4) == RESULT_MAGIC && le_get(w + 4, 4) == RESULT_FAILED)
+		return read_failure(s, err);
+	if ((r = read_full(s, w + 8, 8, err)) < 0)
 		return r;
 	if (le_get(w, 4) != WANT_MAGIC || le_get(w + 8, 8) != blocks) {
 		ferr_set(err, "the receiver's answer is not the mover's");
@@ -235,9 +284,13 @@ int mover_send(struct stream *s, int fd, uint64_t size, uint64_t source_id, move
 			r = 0;
 			goto out;
 		}
+		if (status == RESULT_FAILED) {
+			r = read_failure(s, err);
+			goto out;
+		}
 		if (status != RESULT_AGAIN) {
-			ferr_set(err, "the receiver could not store the image (see its log)");
-			r = -EIO;
+			ferr_set(err, "the receiver's answer is not the mover's");
+			r = -EPROTO;
 			goto out;
 		}
 	}
@@ -291,18 +344,67 @@ static uint64_t held_hash(const struct journal *j)
 	return h;
 }
 
+/* All of p at off: 0, or -errno (a file system that takes no more is
+ * ENOSPC, even when it says so by writing less). */
+static int write_all_at(int fd, const uint8_t *p, size_t n, uint64_t off)
+{
+	while (n) {
+		ssize_t w = pwrite(fd, p, n, (off_t)off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		if (w == 0)
+			return -ENOSPC;
+		p += w;
+		n -= (size_t)w;
+		off += (uint64_t)w;
+	}
+	return 0;
+}
+
 /* Block b becomes a hole (it was zeroed at the source). */
 static int punch(int fd, uint64_t size, uint64_t b, const uint8_t *zero)
 {
 	uint32_t len = block_len(size, b);
 	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)(b * MOVER_BLOCK), len) == 0)
 		return 0;
-	return pwrite(fd, zero, len, (off_t)(b * MOVER_BLOCK)) == (ssize_t)len ? 0 : -errno;
+	return write_all_at(fd, zero, len, b * MOVER_BLOCK);
+}
+
+/* A failure of the receiver's own (its disk, its journal) is told to the
+ * sender, which stops; what it still sends meanwhile is drained (bounded)
+ * so that the report is read before the connection closes. */
+static void tell_failure(struct stream *s, const char *msg)
+{
+	uint8_t h[12], buf[65536];
+	struct ferr e = {0};
+	size_t n = strlen(msg) > FAIL_MSG_MAX ? FAIL_MSG_MAX : strlen(msg);
+	int64_t end = time_mono_us() + 10000000;
+
+	le_put(h, RESULT_MAGIC, 4);
+	le_put(h + 4, RESULT_FAILED, 4);
+	le_put(h + 8, n, 4);
+	if (stream_write_all(s, h, 12, &e) < 0 || stream_write_all(s, msg, n, &e) < 0)
+		return;
+	while (time_mono_us() < end) {
+		ssize_t r = stream_read(s, buf, sizeof(buf), &e);
+		if (r == -EAGAIN) {
+			struct pollfd pf = { stream_fd(s), POLLIN, 0 };
+			if (!stream_pending(s))
+				poll(&pf, 1, 100);
+			continue;
+		}
+		if (r <= 0)
+			return;
+	}
 }
 
 int mover_receive(struct stream *s, const char *path, const char *jpath, bool keep_journal, struct mover_stats *st,
 		  struct ferr *err)
 {
+	bool told = false;   /* the offer was read: the sender can be told */
+	bool local = false;  /* the failure is ours (disk, journal), not the stream's */
 	uint8_t hdr[24], *payload = NULL, *out = NULL, *table = NULL;
 	ZSTD_DCtx *dctx = ZSTD_createDCtx();
 	struct journal *j = NULL;
@@ -323,8 +425,10 @@ int mover_receive(struct stream *s, const char *path, const char *jpath, bool ke
 		goto out;
 	}
 	st->size = size;
+	told = true;
 	if (!(j = journal_open(jpath, size, &js))) {
 		r = -errno;
+		local = true;
 		ferr_set(err, "cannot keep a journal at %s: %s", jpath, strerror(errno));
 		goto out;
 	}
@@ -332,17 +436,21 @@ int mover_receive(struct stream *s, const char *path, const char *jpath, bool ke
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (js == JOURNAL_NEW ? O_TRUNC : 0), 0600);
 	if (fd < 0 || ftruncate(fd, (off_t)size) < 0) {
 		r = -errno;
+		local = true;
 		ferr_set(err, "cannot write %s: %s", path, strerror(errno));
 		goto out;
 	}
 	if (js == JOURNAL_DIRTY && (r = check_held(j, fd, size, out)) < 0) {
+		local = true;
 		ferr_set(err, "cannot read back %s: %s", path, strerror(-r));
 		goto out;
 	}
 	uint64_t blocks = journal_blocks(j);
 	r = -ENOMEM;
-	if (!(table = malloc(blocks * 8)))
+	if (!(table = malloc(blocks * 8))) {
+		local = true;
 		goto out;
+	}
 	for (st->passes = 1; st->passes <= MOVER_PASSES; st->passes++) {
 		uint8_t w[16];
 		le_put(w, WANT_MAGIC, 4);
@@ -377,9 +485,8 @@ int mover_receive(struct stream *s, const char *path, const char *jpath, bool ke
 				continue;
 			}
 			uint64_t b = f.offset / MOVER_BLOCK;
-			if (f.kind == FRAME_HOLE ? (r = punch(fd, size, b, out)) < 0
-						 : pwrite(fd, out, f.len, (off_t)f.offset) != (ssize_t)f.len) {
-				r = r < 0 ? r : -errno;
+			if ((r = f.kind == FRAME_HOLE ? punch(fd, size, b, out) : write_all_at(fd, out, f.len, f.offset)) < 0) {
+				local = true;
 				ferr_set(err, "cannot write %s: %s", path, strerror(-r));
 				goto out;
 			}
@@ -397,6 +504,7 @@ int mover_receive(struct stream *s, const char *path, const char *jpath, bool ke
 			}
 			if (since_sync == 512) {
 				if ((r = journal_sync(j, fd)) < 0) {
+					local = true;
 					ferr_set(err, "cannot write %s: %s", path, strerror(-r));
 					goto out;
 				}
@@ -412,12 +520,14 @@ int mover_receive(struct stream *s, const char *path, const char *jpath, bool ke
 			journal_reset(j);
 			if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)size) < 0) {
 				r = -errno;
+				local = true;
 				ferr_set(err, "cannot write %s: %s", path, strerror(errno));
 				goto out;
 			}
 		}
 		/* Done: the data and the journal on disk before the answer. */
 		if (done && (r = journal_sync(j, fd)) < 0) {
+			local = true;
 			ferr_set(err, "cannot write %s: %s", path, strerror(-r));
 			goto out;
 		}
@@ -447,6 +557,9 @@ int mover_receive(struct stream *s, const char *path, const char *jpath, bool ke
 out:
 	if (r == -ENOMEM && !err->msg[0])
 		ferr_set(err, "out of memory");
+	/* Our own failure (not the stream's): the sender hears why. */
+	if (r < 0 && told && local)
+		tell_failure(s, err->msg);
 	/* Cut short: what was written and checked stays for the next run. */
 	if (r < 0 && j && fd >= 0)
 		journal_sync(j, fd);

@@ -24,11 +24,6 @@ static const struct proto_arg a_create[] = {
 	{ "source", PA_TEXT, false, 0, 256, NULL },
 	END,
 };
-static const struct proto_arg a_check[] = {
-	{ "config", PA_TEXT, true, 0, CONFIG_MAX_BYTES, NULL },
-	{ "pools", PA_NAMES, false, 0, 255, NULL },
-	END,
-};
 static const struct proto_arg a_shutdown[] = {
 	{ "name", PA_NAME, true, 0, 0, NULL },
 	{ "timeout_s", PA_INT, false, 1, 3600, NULL },
@@ -53,6 +48,17 @@ static const struct proto_arg a_opts[] = {
 	{ "insecure", PA_BOOL, false, 0, 0, NULL },
 	{ "qemu_tls", PA_BOOL, false, 0, 0, NULL },
 	{ "cold", PA_TEXT, false, 0, 8, NULL },
+	{ "disk_passes", PA_INT, false, 1, 2, NULL },
+	{ "keep_source", PA_BOOL, false, 0, 0, NULL },
+	{ "move_disks", PA_BOOL, false, 0, 0, NULL },
+	END,
+};
+static const struct proto_arg a_check[] = {
+	{ "config", PA_TEXT, true, 0, CONFIG_MAX_BYTES, NULL },
+	{ "pools", PA_NAMES, false, 0, 255, NULL },
+	{ "opts", PA_OBJ, false, 0, 0, a_opts },
+	/* Cold moves: the data of each disk the mover will bring. */
+	{ "disk_data", PA_SIZES, false, 0, 1LL << 42, NULL },
 	END,
 };
 static const struct proto_arg a_migrate[] = {

@@ -206,6 +206,35 @@ static void changed_source_updates(void **state)
 	assert_int_not_equal(access(jrn, F_OK), 0);
 }
 
+/* A failure of the receiver's own reaches the sender with its reason. */
+static void receiver_failure_is_told(void **state)
+{
+	struct mover_stats st;
+	struct recv_arg ra;
+	struct ferr err = {0};
+	char saved[sizeof(jrn)];
+	int sv[2];
+	pthread_t t;
+
+	(void)state;
+	clean_dst();
+	memcpy(saved, jrn, sizeof(jrn));
+	snprintf(jrn, sizeof(jrn), "%s/no/such/folder.journal", dir);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	memset(&ra, 0, sizeof(ra));
+	ra.s = stream_new_server(sv[1], NULL);
+	pthread_create(&t, NULL, receiver, &ra);
+	struct stream *s = stream_new_client(sv[0], NULL);
+	int fd = open(src, O_RDONLY);
+	int r = mover_send(s, fd, SIZE, 7, NULL, NULL, &st, &err);
+	close(fd);
+	stream_free(s);
+	pthread_join(t, NULL);
+	memcpy(jrn, saved, sizeof(jrn));
+	assert_int_not_equal(r, 0);
+	assert_non_null(strstr(err.msg, "the receiver stopped: cannot keep a journal"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -213,6 +242,7 @@ int main(void)
 		cmocka_unit_test(flipped_byte_is_caught),
 		cmocka_unit_test(cut_transfer_resumes),
 		cmocka_unit_test(changed_source_updates),
+		cmocka_unit_test(receiver_failure_is_told),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
