@@ -80,6 +80,8 @@ void cli_prober_finish(struct prober *p, json_t *rec);
 int cmd_pause(struct cli *cli, int argc, char **argv);
 int cmd_storage(struct cli *cli, int argc, char **argv);
 int cmd_copy(struct cli *cli, int argc, char **argv);
+int cmd_save(struct cli *cli, int argc, char **argv);
+int cmd_restore(struct cli *cli, int argc, char **argv);
 /* The pid of the lab agent of host ("a", "b"), or 0 when it does not run. */
 #include <sys/types.h>
 pid_t lab_agent_pid(const char *host);

@@ -122,6 +122,18 @@ static const struct verb verbs[] = {
 	  "inside the hosts' vm_dirs; POOL/VOLUME names a volume of a dir, path or smb\n"
 	  "pool. The target must not exist. A copy cut short leaves TARGET.part and its\n"
 	  "journal: the same command again sends only what is missing." },
+	{ "save", cmd_save, "save NAME FILE [--keep-running | -c]",
+	  "Saves the VM's whole state (memory and devices) into FILE on its host, like\n"
+	  "xl save: the guest is paused, QEMU streams its state into FILE (no temporary\n"
+	  "copy) behind a header naming the QEMU version and machine type that wrote it,\n"
+	  "then the VM ends; --keep-running (xl save -c) lets it run on. Its disks stay\n"
+	  "where they are: restore needs them (as they were: a guest kept running goes\n"
+	  "on writing to them). FILE is new, in the host's vm_dirs (docs/save.md)." },
+	{ "restore", cmd_restore, "restore FILE [--paused | -p]",
+	  "Starts the VM saved in FILE on this host (-H; the same or another one whose\n"
+	  "agent can read FILE and the guest's disks), running, or paused with --paused.\n"
+	  "FILE is checked whole first (its checksum); a file written by another machine\n"
+	  "type, or by a newer QEMU than this host's, is refused with the reason." },
 	{ "storage", cmd_storage,
 	  "storage bench POOL... [--runs N] [--seconds S] [--jobs 1,4,16] [--depths 1,32]\n"
 	  "              [--wrk-seconds S] [--connections N] [--no-migrate] [--image DIR]\n"

@@ -136,6 +136,9 @@ bool child_on_exit(struct agent *ag, pid_t pid, int status);
 struct request;
 void mover_op_copy(struct request *r, json_t *args, struct vm *unused);
 void mover_op_copy_in(struct request *r, json_t *args, struct vm *unused);
+/* saverestore.c: save (the guest's state into a file) and restore. */
+void save_op_save(struct request *r, json_t *args, struct vm *vm);
+void save_op_restore(struct request *r, json_t *args, struct vm *unused);
 /* mig-disks-drop: the disks a failed cold move sent here, removed. */
 void mover_op_disks_drop(struct request *r, json_t *args, struct vm *unused);
 
@@ -183,6 +186,10 @@ int qcow2_names_file(const char *path);
 /* One file a request names (vol import): resolved into out, inside vm_dirs,
  * a regular file; errors as for a config's files. */
 int vm_confine_file(const struct agent *ag, const char *what, const char *path, char *out, size_t n, struct ferr *err);
+/* A new file's path (absolute, a plain name, its folder inside vm_dirs),
+ * resolved into out; -EPERM with err otherwise. Whether it exists is the
+ * caller's to check. */
+int vm_confine_new_file(const struct agent *ag, const char *spec, char *out, size_t n, struct ferr *err);
 int qcow2_header_names_file(const unsigned char *h, size_t n);
 /* Starts a VM (takes cfg). The reply goes to the client when it runs. */
 void vm_create(struct request *req, struct vm_config *cfg);

@@ -139,3 +139,26 @@ int vm_confine_file(const struct agent *ag, const char *what, const char *path, 
 	free(p);
 	return r;
 }
+
+int vm_confine_new_file(const struct agent *ag, const char *spec, char *out, size_t n, struct ferr *err)
+{
+	const char *slash = spec ? strrchr(spec, '/') : NULL;
+	char dir[PATH_MAX], real[PATH_MAX];
+	const char *base = slash ? slash + 1 : "";
+	bool name_ok = base[0] && base[0] != '.' && strlen(base) <= 200;
+
+	for (const char *c = base; name_ok && *c; c++)
+		name_ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+			  *c == '.' || *c == '_' || *c == '-' || *c == '+';
+	if (spec && spec[0] == '/' && name_ok)
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - spec), spec);
+	if (!spec || spec[0] != '/' || !name_ok || !realpath(dir[0] ? dir : "/", real) || !path_allowed(ag, real) ||
+	    strlen(real) + strlen(slash) >= n) {
+		ferr_set(err, "the file must be a new one with a plain name, by absolute path, in a folder VM files may "
+			 "come from on host %s (vm_dirs)", ag->cfg->host);
+		return -EPERM;
+	}
+	memcpy(out, real, strlen(real));
+	memcpy(out + strlen(real), slash, strlen(slash) + 1);
+	return 0;
+}

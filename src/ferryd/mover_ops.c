@@ -76,18 +76,7 @@ static int resolve(struct agent *ag, const char *spec, bool want_new, char *out,
 	}
 	if (!want_new)
 		return vm_confine_file(ag, "file", spec, out, n, err);
-	const char *slash = strrchr(spec, '/');
-	char dir[PATH_MAX], real[PATH_MAX];
-	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - spec), spec);
-	if (!pool_vol_name_ok(slash + 1) || !realpath(dir[0] ? dir : "/", real) ||
-	    !agentcfg_path_allowed(ag->cfg, real) || strlen(real) + strlen(slash) >= n) {
-		ferr_set(err, "the copy must be a new file with a plain name, by absolute path, in a folder VM files may "
-			 "come from on host %s (vm_dirs)", ag->cfg->host);
-		return -EPERM;
-	}
-	memcpy(out, real, strlen(real));
-	memcpy(out + strlen(real), slash, strlen(slash) + 1);
-	return 0;
+	return vm_confine_new_file(ag, spec, out, n, err);
 }
 
 static json_t *stats_json(const struct mover_stats *st)

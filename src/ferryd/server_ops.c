@@ -136,6 +136,8 @@ static struct server_op {
 	{ "copy", false, mover_op_copy, NULL },
 	{ "copy-in", false, mover_op_copy_in, NULL },
 	{ "mig-disks-drop", false, mover_op_disks_drop, NULL },
+	{ "save", true, save_op_save, NULL },
+	{ "restore", false, save_op_restore, NULL },
 	{ "pool-define", false, pool_op_define, NULL },
 	{ "pool-list", false, pool_op_list, NULL },
 	{ "pool-info", false, pool_op_info, NULL },

@@ -86,6 +86,18 @@ static const struct proto_arg a_copy_in[] = {
 	{ "data_bytes", PA_INT, false, 0, 1LL << 42, NULL },
 	END,
 };
+/* save and restore (docs/save.md): a file on the agent's host, in vm_dirs. */
+static const struct proto_arg a_save[] = {
+	{ "name", PA_NAME, true, 0, 0, NULL },
+	{ "file", PA_TEXT, true, 1, 4096, NULL },
+	{ "keep_running", PA_BOOL, false, 0, 0, NULL },
+	END,
+};
+static const struct proto_arg a_restore[] = {
+	{ "file", PA_TEXT, true, 1, 4096, NULL },
+	{ "paused", PA_BOOL, false, 0, 0, NULL },
+	END,
+};
 static const struct proto_arg a_config[] = { { "config", PA_TEXT, true, 0, CONFIG_MAX_BYTES, NULL }, END };
 /* RAM and disk sizes: at most 16 TiB (the destination also checks them
  * against its own limits). */
@@ -167,6 +179,8 @@ static const struct proto_op ops[] = {
 	{ "copy", a_copy },
 	{ "copy-in", a_copy_in },
 	{ "mig-disks-drop", a_config },
+	{ "save", a_save },
+	{ "restore", a_restore },
 };
 
 const struct proto_op *proto_op_find(const char *name)
