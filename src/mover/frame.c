@@ -6,6 +6,8 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#define FRAME_SAMPLE 16384
+
 size_t frame_payload_max(void)
 {
 	return ZSTD_COMPRESSBOUND(MOVER_BLOCK);
@@ -64,6 +66,15 @@ size_t frame_encode(struct ZSTD_CCtx_s *cctx, int level, uint64_t offset, const 
 	f->payload = 0;
 	f->kind = FRAME_HOLE;
 	if (!frame_all_zero(data, len)) {
+		/* A sample first: a block whose middle 16 KiB zstd cannot shrink
+		 * by a sixteenth (random, already compressed, encrypted) goes raw
+		 * without compressing the whole of it in vain. */
+		if (cctx && len >= 4 * FRAME_SAMPLE) {
+			size_t zs = ZSTD_compressCCtx(cctx, out + FRAME_HEADER, frame_payload_max(),
+						      (const uint8_t *)data + len / 2, FRAME_SAMPLE, level);
+			if (!ZSTD_isError(zs) && zs > FRAME_SAMPLE - FRAME_SAMPLE / 16)
+				cctx = NULL;
+		}
 		size_t z = cctx ? ZSTD_compressCCtx(cctx, out + FRAME_HEADER, frame_payload_max(), data, len, level) : 0;
 		if (cctx && !ZSTD_isError(z) && z <= len - len / 8) {
 			f->kind = FRAME_ZSTD;

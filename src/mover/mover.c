@@ -26,6 +26,7 @@ uint64_t mover_fault_stop_after;
 #define RESULT_MAGIC 0x52564d46u  /* "FMVR" */
 #define VERSION 2
 #define ZSTD_LEVEL 1
+#define READ_AHEAD (32ULL << 20)
 
 enum { RESULT_DONE = 0, RESULT_AGAIN = 1, RESULT_FAILED = 2 };
 
@@ -188,7 +189,7 @@ static int read_want(struct stream *s, uint64_t blocks, uint64_t *theirs, struct
 static int send_pass(struct sender *x, int fd, uint64_t size, const uint64_t *theirs, uint8_t *buf, XXH3_state_t *ih)
 {
 	struct mover_stats *st = x->st;
-	uint64_t blocks = (size + MOVER_BLOCK - 1) / MOVER_BLOCK, next = 0, gap = 0, block;
+	uint64_t blocks = (size + MOVER_BLOCK - 1) / MOVER_BLOCK, next = 0, gap = 0, block, ra_next = 0;
 	int e, r;
 
 	XXH3_64bits_reset(ih);
@@ -200,6 +201,15 @@ static int send_pass(struct sender *x, int fd, uint64_t size, const uint64_t *th
 		gap = block + 1;
 		uint32_t len = block_len(size, block);
 		st->pos = block * MOVER_BLOCK + len;
+		/* Reads ahead of the walk, so that the disk works while the
+		 * blocks before are hashed, compressed and sent (holes cost no
+		 * I/O). */
+		if (ra_next < st->pos + READ_AHEAD) {
+			if (ra_next < st->pos)
+				ra_next = st->pos;
+			posix_fadvise(fd, (off_t)ra_next, READ_AHEAD / 2, POSIX_FADV_WILLNEED);
+			ra_next += READ_AHEAD / 2;
+		}
 		if (pread(fd, buf, len, (off_t)(block * MOVER_BLOCK)) != (ssize_t)len) {
 			ferr_set(x->err, "cannot read the image at %llu: %s", (unsigned long long)(block * MOVER_BLOCK),
 				 strerror(errno));
@@ -494,21 +504,14 @@ int mover_receive(struct stream *s, const char *path, const char *jpath, bool ke
 			journal_set(j, b, f.kind == FRAME_HOLE ? 0 : f.hash);
 			/* Every 64 MiB: writeback starts, without waiting for it (the
 			 * disk works while the stream does), and the journal is saved
-			 * (a killed receiver resumes from it). Every 512 MiB data then
-			 * journal reach the disk. After a crash the journal may name
-			 * a block whose data was lost: a dirty journal's blocks are
-			 * read back when it is opened again (check_held). */
+			 * (a killed receiver resumes from it). Nothing waits for the
+			 * disk before the end of the pass: after a crash the journal
+			 * may name a block whose data was lost, and a journal not
+			 * closed clean has its blocks read back when it is opened
+			 * again (check_held). */
 			if (++since_sync % 64 == 0) {
 				sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 				journal_save(j);
-			}
-			if (since_sync == 512) {
-				if ((r = journal_sync(j, fd)) < 0) {
-					local = true;
-					ferr_set(err, "cannot write %s: %s", path, strerror(-r));
-					goto out;
-				}
-				since_sync = 0;
 			}
 		}
 		st->resent += bad;
