@@ -56,7 +56,7 @@ $(B)/tests/%: tests/unit/%.c $(FERRYD_LIB_OBJ) $(B)/libferry.a
 # and a fake peer agent (peer_* wrapped at link time), on a clock it moves.
 $(B)/tests/ferryd/test_migsm: tests/unit/ferryd/migsm/harness.c | $(B)/tools/fake_qemu
 $(B)/tests/ferryd/test_migsm: CFLAGS += -Itests/unit/ferryd/migsm
-$(B)/tests/ferryd/test_migsm: LDFLAGS += -Wl,--wrap=time_mono_us,--wrap=peer_connect,--wrap=peer_call,--wrap=peer_call_timeout,--wrap=peer_free,--wrap=server_client_idle_us,--wrap=server_client_local_addr
+$(B)/tests/ferryd/test_migsm: LDFLAGS += -Wl,--wrap=time_mono_us,--wrap=peer_connect,--wrap=peer_call,--wrap=peer_call_timeout,--wrap=peer_free,--wrap=peer_forget,--wrap=server_client_idle_us,--wrap=server_client_local_addr
 
 # Test tools (tests/tools/*.c): programs the integration and unit tests run.
 $(B)/tools/%: tests/tools/%.c $(B)/libferry.a

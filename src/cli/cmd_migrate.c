@@ -224,12 +224,14 @@ static void print_cold(json_t *r, bool reboot)
 		       phase_ms(r, stop) + phase_ms(r, disks) + phase_ms(r, start));
 	else if (json_is_number(pause))
 		printf("paused %.1f ms", json_number_value(pause));
-	printf(": stop %lld ms, disks %lld ms, %s %lld ms", phase_ms(r, stop), phase_ms(r, disks),
-	       reboot ? "boot there" : "state", reboot ? phase_ms(r, start) : phase_ms(r, state));
+	json_t *d = json_object_get(r, "disks");
+	printf(": stop %lld ms", phase_ms(r, stop));
+	if (json_array_size(d))
+		printf(", disks %lld ms", phase_ms(r, disks));
+	printf(", %s %lld ms", reboot ? "boot there" : "state", reboot ? phase_ms(r, start) : phase_ms(r, state));
 	if (!reboot)
 		printf(", resume %lld ms", phase_ms(r, start));
 	printf("; total %lld ms", (long long)json_integer_value(json_object_get(r, "total_ms")));
-	json_t *d = json_object_get(r, "disks");
 	if (json_array_size(d)) {
 		printf("; %zu disk%s moved (%.1f MB of data, %.1f MB on the wire", json_array_size(d),
 		       json_array_size(d) > 1 ? "s" : "", json_integer_value(json_object_get(r, "disk_data_bytes")) / 1e6,

@@ -219,6 +219,9 @@ void vm_unwait(struct vm *vm, void *opaque);
 /* Ends the VM's QEMU without a client to answer. */
 void vm_kill(struct vm *vm);
 void vm_shutdown(struct vm *vm, int timeout_s, struct request *req);
+/* Presses the guest's ACPI power button, and again every 5 s for for_s
+ * seconds while it runs (a guest may miss a press); for_s 0: once. */
+void vm_power_button(struct vm *vm, int for_s);
 void vm_destroy(struct vm *vm, struct request *req);
 /* QMP stop (pause) or cont; answers the client. */
 void vm_pause(struct vm *vm, bool pause, struct request *req);

@@ -358,18 +358,23 @@ static void on_button_timer(struct loop *l, void *opaque)
 	vm->button_timer = loop_add_timer(vm->ag->loop, BUTTON_REPEAT_MS, on_button_timer, vm);
 }
 
+void vm_power_button(struct vm *vm, int for_s)
+{
+	if (vm->qmp) {
+		qmp_send(vm->qmp, "system_powerdown", NULL, NULL, NULL);
+		vm_qmp_kick(vm);
+	}
+	vm->button_presses = for_s * 1000 / BUTTON_REPEAT_MS - 1;
+	if (!vm->button_timer && vm->button_presses > 0)
+		vm->button_timer = loop_add_timer(vm->ag->loop, BUTTON_REPEAT_MS, on_button_timer, vm);
+}
+
 void vm_shutdown(struct vm *vm, int timeout_s, struct request *req)
 {
 	struct waiter *w = vm_add_waiter(vm, WAIT_GONE, req);
 
 	w->timer_id = loop_add_timer(vm->ag->loop, timeout_s * 1000, on_timeout, w);
-	if (vm->qmp) {
-		qmp_send(vm->qmp, "system_powerdown", NULL, NULL, NULL);
-		vm_qmp_kick(vm);
-	}
-	vm->button_presses = timeout_s * 1000 / BUTTON_REPEAT_MS - 1;
-	if (!vm->button_timer && vm->button_presses > 0)
-		vm->button_timer = loop_add_timer(vm->ag->loop, BUTTON_REPEAT_MS, on_button_timer, vm);
+	vm_power_button(vm, timeout_s);
 }
 
 void vm_on_kill_timer(struct loop *l, void *opaque)

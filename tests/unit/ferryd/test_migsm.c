@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "ferryd/mig.h"
@@ -371,6 +372,76 @@ static void test_cold_reboot_destination_gone(void **state)
 	assert_int_not_equal(vm_find(ag, "web1")->pid, first);
 }
 
+/* Cold moves of a disk that is not shared: the destination cannot take
+ * the disk (copy-in refused). Two passes: it fails before the pause, the
+ * guest never stopped; the destination is told to drop what it got. */
+static void test_cold_disk_copy_fails(void **state)
+{
+	char disk[300];
+
+	(void)state;
+	snprintf(disk, sizeof(disk), "%s/data.img", tmp);
+	peer_rule("mig-check", 1, "{}", NULL, false);
+	peer_rule("copy-in", 1, NULL, "host b has 1 MB free", false);
+	peer_rule("mig-disks-drop", 1, "{}", NULL, false);
+	peer_rule("mig-abort", 1, "{\"running\": false}", NULL, false);
+	boot_web1_disk(disk);
+	json_t *r = migrate("{\"insecure\": true, \"cold\": \"suspend\"}");
+	const char *e = error_of(r);
+	assert_non_null(strstr(e, "copying disk vda"));
+	assert_non_null(strstr(e, "1 MB free"));
+	assert_non_null(strstr(e, "keeps running on host a"));
+	expect_phases("connecting>checking>copying-disks>failing>failed");
+	assert_string_equal(peer_ops(), "mig-check,copy-in,mig-disks-drop,mig-abort");
+	expect_not_sent("stop");
+	expect_running_here();
+	assert_int_equal(access(disk, F_OK), 0);   /* the source keeps its disk */
+}
+
+/* One pass: the copy comes after the pause; it fails, the guest runs again. */
+static void test_cold_disk_one_pass_fails(void **state)
+{
+	char disk[300];
+
+	(void)state;
+	snprintf(disk, sizeof(disk), "%s/data.img", tmp);
+	peer_rule("mig-check", 1, "{}", NULL, false);
+	peer_rule("copy-in", 1, NULL, "the link is down", false);
+	peer_rule("mig-disks-drop", 1, "{}", NULL, false);
+	peer_rule("mig-abort", 1, NULL, "no VM named web1 on host b", false);
+	boot_web1_disk(disk);
+	json_t *r = migrate("{\"insecure\": true, \"cold\": \"suspend\", \"disk_passes\": 1}");
+	const char *e = error_of(r);
+	assert_non_null(strstr(e, "the link is down"));
+	assert_non_null(strstr(e, "keeps running on host a"));
+	expect_phases("connecting>checking>suspending>copying-disks-final>failing>failed");
+	expect_sent("stop,query-status,cont");
+	expect_running_here();
+}
+
+/* Reboot: the final pass fails once the guest is off: it boots here again
+ * from its own disk. */
+static void test_cold_disk_reboot_fails(void **state)
+{
+	char disk[300];
+
+	(void)state;
+	snprintf(disk, sizeof(disk), "%s/data.img", tmp);
+	qemu_script(NULL, "[{\"cmd\": \"system_powerdown\", \"exit\": true, \"events\": "
+			  "[{\"event\": \"SHUTDOWN\", \"data\": {\"guest\": true, \"reason\": \"guest-shutdown\"}}]}]");
+	peer_rule("mig-check", 1, "{}", NULL, false);
+	peer_rule("copy-in", 1, NULL, "host b has 1 MB free", false);
+	peer_rule("mig-disks-drop", 1, "{}", NULL, false);
+	boot_web1_disk(disk);
+	json_t *r = migrate("{\"cold\": \"reboot\", \"disk_passes\": 1}");
+	const char *e = error_of(r);
+	assert_non_null(strstr(e, "copying disk vda"));
+	assert_non_null(strstr(e, "was booted again on host a"));
+	expect_phases("connecting>preparing>powering-off>copying-disks-final>booting-here>failed");
+	assert_string_equal(peer_ops(), "mig-check,copy-in,mig-disks-drop");
+	expect_running_here();
+}
+
 static void test_postcopy_success(void **state)
 {
 	(void)state;
@@ -610,6 +681,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_postcopy_dst_dies_stays_paused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cold_suspend_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cold_reboot_destination_gone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cold_disk_copy_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cold_disk_one_pass_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cold_disk_reboot_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dst_success, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dst_abort, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dst_source_gone, setup, teardown),

@@ -60,6 +60,8 @@ struct peer {
 	struct peer *next;
 };
 struct pcall {
+	long id;
+	struct pcall *next;       /* pending calls */
 	struct peer *p;
 	json_t *result;
 	char err[200];
@@ -70,6 +72,8 @@ static struct { char op[32]; int from; char *result; char err[200]; bool hang; }
 static int n_prules, connect_fail_from, n_connects;
 static char connect_err[200];
 static struct peer *peers;
+static struct pcall *pending;
+static long next_call_id = 1;
 static char ops_seen[4096];
 static json_t *op_counts;
 
@@ -134,6 +138,11 @@ static void answered(struct loop *l, void *opaque)
 	struct pcall *c = opaque;
 
 	(void)l;
+	for (struct pcall **pc = &pending; *pc; pc = &(*pc)->next)
+		if (*pc == c) {
+			*pc = c->next;
+			break;
+		}
 	if (!c->p->dead && c->cb)
 		c->cb(c->p, c->result, c->err[0] ? c->err : NULL, c->opaque);
 	json_decref(c->result);
@@ -159,12 +168,23 @@ long __wrap_peer_call_timeout(struct peer *p, const char *op, json_t *args, int 
 	c->p = p;
 	c->cb = cb;
 	c->opaque = opaque;
+	c->id = next_call_id++;
+	c->next = pending;
+	pending = c;
 	if (rule >= 0 && prules[rule].err[0])
 		snprintf(c->err, sizeof(c->err), "%s", prules[rule].err);
 	else
 		c->result = rule >= 0 && prules[rule].result ? json_loads(prules[rule].result, 0, NULL) : json_object();
 	loop_add_timer(ag->loop, 1, answered, c);
-	return 1;
+	return c->id;
+}
+
+void __wrap_peer_forget(struct peer *p, long id);
+void __wrap_peer_forget(struct peer *p, long id)
+{
+	for (struct pcall *c = pending; c; c = c->next)
+		if (c->p == p && c->id == id)
+			c->cb = NULL;
 }
 
 long __wrap_peer_call(struct peer *p, const char *op, json_t *args, peer_reply_cb cb, void *opaque)
@@ -419,13 +439,11 @@ void harness_teardown(void)
 	rm_rf(tmp);
 }
 
-struct vm *boot_web1(void)
+static struct vm *boot_text(const char *text)
 {
-	char text[512];
 	struct vm_config *cfg;
 	struct ferr err = {0};
 
-	snprintf(text, sizeof(text), "name = \"web1\"\nmemory = 64\nkernel = \"%s/vmlinuz\"\naccel = \"tcg\"\n", tmp);
 	assert_int_equal(vmcfg_parse(text, strlen(text), "web1.cfg", NULL, &cfg, &err), 0);
 	vm_create(client_request(1), cfg);
 	json_t *r = wait_reply(1, 10000);
@@ -435,6 +453,28 @@ struct vm *boot_web1(void)
 	assert_non_null(vm);
 	assert_int_equal(vm->state, VM_RUNNING);
 	return vm;
+}
+
+struct vm *boot_web1(void)
+{
+	char text[512];
+
+	snprintf(text, sizeof(text), "name = \"web1\"\nmemory = 64\nkernel = \"%s/vmlinuz\"\naccel = \"tcg\"\n", tmp);
+	return boot_text(text);
+}
+
+struct vm *boot_web1_disk(const char *path)
+{
+	char text[1024];
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs("some data on the disk", f);
+	assert_int_equal(ftruncate(fileno(f), 1 << 20), 0);
+	fclose(f);
+	snprintf(text, sizeof(text), "name = \"web1\"\nmemory = 64\nkernel = \"%s/vmlinuz\"\naccel = \"tcg\"\n"
+		 "disk = [ \"target=%s,format=raw,vdev=vda,access=w\" ]\n", tmp, path);
+	return boot_text(text);
 }
 
 json_t *last_record(void)

@@ -38,6 +38,8 @@ void harness_setup(void);
 void harness_teardown(void);
 /* Starts web1 (no disk, a dummy kernel) and waits until it runs. */
 struct vm *boot_web1(void);
+/* The same with a 1 MiB disk vda at path, not shared (made here). */
+struct vm *boot_web1_disk(const char *path);
 /* A request from the test as a client; its answers are kept. */
 struct request *client_request(long id);
 /* Runs the loop until request id is answered (not a progress message) or
