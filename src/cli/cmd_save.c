@@ -1,4 +1,4 @@
-/* cmd_save.c: ferry [-H HOST] save NAME FILE [--keep-running] and
+/* cmd_save.c: ferry [-H HOST] save NAME FILE [--keep-running] [--with-disks] and
  * ferry [-H HOST] restore FILE [--paused] (xl save / xl save -c / xl restore
  * [-p]; docs/save.md). FILE is on the agent's host, inside its vm_dirs; a
  * relative FILE is taken from this folder (the lab's hosts share it). */
@@ -24,8 +24,12 @@ static void absolute(const char *file, char *out, size_t n)
 
 int cmd_save(struct cli *cli, int argc, char **argv)
 {
-	static const struct option opts[] = { { "keep-running", no_argument, NULL, 'k' }, { 0 } };
-	bool keep = false;
+	static const struct option opts[] = {
+		{ "keep-running", no_argument, NULL, 'k' },
+		{ "with-disks", no_argument, NULL, 'w' },
+		{ 0 }
+	};
+	bool keep = false, disks = false;
 	char path[PATH_MAX + 256];
 	json_t *res;
 	int c;
@@ -33,6 +37,8 @@ int cmd_save(struct cli *cli, int argc, char **argv)
 	while ((c = cli_getopt(cli, argc, argv, "c", opts)) != -1) {
 		if (c == 'k' || c == 'c')
 			keep = true;
+		else if (c == 'w')
+			disks = true;
 		else
 			return 2;
 	}
@@ -41,8 +47,8 @@ int cmd_save(struct cli *cli, int argc, char **argv)
 	absolute(argv[optind + 1], path, sizeof(path));
 	if (isatty(2) && !cli->json)
 		fprintf(stderr, "saving %s to %s ...", argv[optind], path);
-	int r = cli_call(cli, "save", json_pack("{s:s, s:s, s:b}", "name", argv[optind], "file", path, "keep_running", keep),
-			 &res);
+	int r = cli_call(cli, "save", json_pack("{s:s, s:s, s:b, s:b}", "name", argv[optind], "file", path, "keep_running",
+						 keep, "with_disks", disks), &res);
 	if (isatty(2) && !cli->json)
 		fputc('\n', stderr);
 	if (r)
@@ -57,6 +63,12 @@ int cmd_save(struct cli *cli, int argc, char **argv)
 		       json_number_value(json_object_get(res, "seconds")), json_string_value(json_object_get(res, "qemu")),
 		       json_string_value(json_object_get(res, "machine")),
 		       json_is_true(json_object_get(res, "kept_running")) ? "; it keeps running" : "; it is off now");
+	for (size_t i = 0; i < json_array_size(json_object_get(res, "disks")); i++) {
+		json_t *d = json_array_get(json_object_get(res, "disks"), i);
+		printf("  and its disk in %s: %.1f MB of data in %.1f MB\n", json_string_value(json_object_get(d, "file")),
+		       json_integer_value(json_object_get(d, "data_bytes")) / 1e6,
+		       json_integer_value(json_object_get(d, "bytes")) / 1e6);
+	}
 	json_decref(res);
 	return 0;
 }

@@ -122,13 +122,16 @@ static const struct verb verbs[] = {
 	  "inside the hosts' vm_dirs; POOL/VOLUME names a volume of a dir, path or smb\n"
 	  "pool. The target must not exist. A copy cut short leaves TARGET.part and its\n"
 	  "journal: the same command again sends only what is missing." },
-	{ "save", cmd_save, "save NAME FILE [--keep-running | -c]",
+	{ "save", cmd_save, "save NAME FILE [--keep-running | -c] [--with-disks]",
 	  "Saves the VM's whole state (memory and devices) into FILE on its host, like\n"
 	  "xl save: the guest is paused, QEMU streams its state into FILE (no temporary\n"
 	  "copy) behind a header naming the QEMU version and machine type that wrote it,\n"
 	  "then the VM ends; --keep-running (xl save -c) lets it run on. Its disks stay\n"
 	  "where they are: restore needs them (as they were: a guest kept running goes\n"
-	  "on writing to them). FILE is new, in the host's vm_dirs (docs/save.md)." },
+	  "on writing to them); --with-disks packs each disk that is not on shared\n"
+	  "storage beside it (FILE.disk-VDEV, the disk mover's format, every block\n"
+	  "hashed), and restore then runs the guest on copies of those, wherever it is\n"
+	  "restored. FILE is new, in the host's vm_dirs (docs/save.md)." },
 	{ "restore", cmd_restore, "restore FILE [--paused | -p]",
 	  "Starts the VM saved in FILE on this host (-H; the same or another one whose\n"
 	  "agent can read FILE and the guest's disks), running, or paused with --paused.\n"

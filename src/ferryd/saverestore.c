@@ -11,8 +11,10 @@
  * at least as new, and a child feeds it the stream. A failure ends that
  * QEMU: nothing is left. */
 #include "ferryd/agent.h"
+#include "ferryd/mig_dst.h"
 #include "ferryd/mig.h"
 #include "ferryd/request.h"
+#include "mover/pack.h"
 #include "qmp/cmds.h"
 #include "save/statefile.h"
 #include "util/log.h"
@@ -109,7 +111,54 @@ struct save_job {
 	pid_t child;
 	json_t *result;              /* the child's */
 	int64_t start_us;
+	/* --with-disks: the disks that are not shared, packed beside FILE
+	 * (FILE.disk-VDEV) while the guest is still paused. */
+	bool with_disks, packing, packed;
+	int n_pack;
+	char pack_src[STATEFILE_MAX_DISKS][600], pack_dst[STATEFILE_MAX_DISKS][PATH_MAX + 16];
+	json_t *pack_result;
 };
+
+/* In a child: each disk packed into its FILE.disk-VDEV (.part meanwhile). */
+static json_t *pack_main(void *arg)
+{
+	struct save_job *s = arg;
+	json_t *out = json_array();
+
+	for (int i = 0; i < s->n_pack; i++) {
+		char part[PATH_MAX + 32];
+		struct mover_stats st;
+		struct ferr err = {0};
+		struct stat sb;
+		int in = open(s->pack_src[i], O_RDONLY | O_CLOEXEC), o = -1, r = -errno;
+		snprintf(part, sizeof(part), "%s.part", s->pack_dst[i]);
+		if (in >= 0 && fstat(in, &sb) == 0 &&
+		    (o = open(part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600)) >= 0) {
+			r = mover_pack(in, (uint64_t)sb.st_size, o, &st, &err);
+			if (r == 0 && renameat2(AT_FDCWD, part, AT_FDCWD, s->pack_dst[i], RENAME_NOREPLACE) < 0) {
+				r = -errno;
+				ferr_set(&err, "cannot put %s in place: %s", s->pack_dst[i], strerror(errno));
+			}
+		} else {
+			r = -errno;
+			ferr_set(&err, "%s: %s", in < 0 ? s->pack_src[i] : part, strerror(errno));
+		}
+		if (in >= 0)
+			close(in);
+		if (o >= 0)
+			close(o);
+		if (r < 0) {
+			unlink(part);
+			for (int k = 0; k < i; k++)
+				unlink(s->pack_dst[k]);
+			json_decref(out);
+			return error_json("packing %s: %s", s->pack_src[i], err.msg);
+		}
+		json_array_append_new(out, json_pack("{s:s, s:I, s:I}", "file", s->pack_dst[i], "bytes",
+						     (json_int_t)st.wire_bytes, "data_bytes", (json_int_t)st.data_bytes));
+	}
+	return json_pack("{s:o}", "disks", out);
+}
 
 /* In the child: QEMU's one connection, streamed into the part file. */
 static json_t *save_main(void *arg)
@@ -165,6 +214,7 @@ static void save_free(struct loop *l, void *opaque)
 	statefile_header_free(&s->h);
 	free(s->hdr);
 	json_decref(s->result);
+	json_decref(s->pack_result);
 	free(s);
 }
 
@@ -183,6 +233,8 @@ static void save_fail(struct save_job *s, const char *fmt, ...)
 	if (s->child > 0 && !s->child_done)
 		kill(s->child, SIGKILL);
 	unlink(s->part);
+	for (int i = 0; s->packed && i < s->n_pack; i++)
+		unlink(s->pack_dst[i]);
 	if (s->vm && s->migrating && !s->qemu_done)
 		vm_qmp(s->vm, "migrate_cancel", NULL, ignore_reply, NULL);
 	if (s->vm && s->stopped && s->was_running) {
@@ -201,16 +253,26 @@ static void save_end(struct save_job *s)
 	if (s->vm)
 		vm_unlisten(s->vm, &save_listener, s);
 	unlink(s->sock);
-	if (s->child_done || s->child <= 0)
+	if ((s->child_done || s->child <= 0) && !s->packing)
 		loop_add_timer(s->ag->loop, 0, save_free, s);
-	/* else: save_done frees it when the child is reaped */
+	/* else: save_done or on_packed frees it when its child is reaped */
 }
 
 /* Both QEMU and the writer are done: FILE is put in place. */
+static void on_packed(struct agent *ag, json_t *result, const char *err, void *opaque);
+
 static void save_maybe_done(struct save_job *s)
 {
-	if (s->ended || !s->qemu_done || !s->child_done)
+	if (s->ended || !s->qemu_done || !s->child_done || s->packing)
 		return;
+	if (s->with_disks && !s->packed) {
+		s->packing = true;
+		if (child_call(s->ag, pack_main, s, SAVE_TIMEOUT_MS, on_packed, s) < 0) {
+			s->packing = false;
+			save_fail(s, "cannot pack the disks: out of processes");
+		}
+		return;
+	}
 	if (renameat2(AT_FDCWD, s->part, AT_FDCWD, s->path, RENAME_NOREPLACE) < 0) {
 		save_fail(s, "cannot put %s in place: %s", s->path, strerror(errno));
 		return;
@@ -223,6 +285,8 @@ static void save_maybe_done(struct save_job *s)
 				json_integer_value(json_object_get(s->result, "stream_bytes")), "hash",
 				json_string_value(json_object_get(s->result, "hash")) ?: "", "seconds",
 				(time_mono_us() - s->start_us) / 1e6, "kept_running", s->keep_running);
+	if (s->pack_result)
+		json_object_set(res, "disks", json_object_get(s->pack_result, "disks"));
 	log_info("saved", "vm=%s file=%s bytes=%lld", s->name, s->path, (long long)st.st_size);
 	if (s->keep_running) {
 		if (s->was_running)
@@ -233,6 +297,29 @@ static void save_maybe_done(struct save_job *s)
 	request_ok(s->r, res);
 	s->r = NULL;
 	save_end(s);
+}
+
+static void on_packed(struct agent *ag, json_t *result, const char *err, void *opaque)
+{
+	struct save_job *s = opaque;
+	const char *e = err ?: json_string_value(json_object_get(result, "error"));
+
+	(void)ag;
+	s->packing = false;
+	if (s->ended) {
+		/* The save failed meanwhile: what the packer made goes too. */
+		for (int i = 0; i < s->n_pack; i++)
+			unlink(s->pack_dst[i]);
+		loop_add_timer(s->ag->loop, 0, save_free, s);
+		return;
+	}
+	if (e) {
+		save_fail(s, "saving %s failed: %s", s->name, e);
+		return;
+	}
+	s->packed = true;
+	s->pack_result = json_incref(result);
+	save_maybe_done(s);
 }
 
 static void save_done(struct agent *ag, json_t *result, const char *err, void *opaque)
@@ -400,6 +487,7 @@ void save_op_save(struct request *r, json_t *args, struct vm *vm)
 	s->lfd = -1;
 	s->start_us = time_mono_us();
 	s->keep_running = json_is_true(json_object_get(args, "keep_running"));
+	s->with_disks = json_is_true(json_object_get(args, "with_disks"));
 	snprintf(s->name, sizeof(s->name), "%s", vm->cfg->name);
 	if (vm_confine_new_file(ag, file, s->path, sizeof(s->path), &err) < 0) {
 		request_err(r, "%s", err.msg);
@@ -411,6 +499,23 @@ void save_op_save(struct request *r, json_t *args, struct vm *vm)
 		request_err(r, "%s exists already on host %s", s->path, ag->cfg->host);
 		free(s);
 		return;
+	}
+	/* --with-disks: every disk that is not on shared storage goes beside it. */
+	for (int i = 0; s->with_disks && i < vm->cfg->n_disks; i++) {
+		const struct vm_disk *d = &vm->cfg->disks[i];
+		char part[PATH_MAX + 32];
+		if (d->shared)
+			continue;
+		snprintf(s->pack_src[s->n_pack], sizeof(s->pack_src[0]), "%s", d->target);
+		snprintf(s->pack_dst[s->n_pack], sizeof(s->pack_dst[0]), "%s.disk-%s", s->path, d->vdev);
+		snprintf(part, sizeof(part), "%s.part", s->pack_dst[s->n_pack]);
+		if (access(s->pack_dst[s->n_pack], F_OK) == 0 || access(part, F_OK) == 0) {
+			request_err(r, "%s exists already on host %s", s->pack_dst[s->n_pack], ag->cfg->host);
+			free(s);
+			return;
+		}
+		snprintf(s->h.disks[s->h.n_disks++], sizeof(s->h.disks[0]), "%s", d->vdev);
+		s->n_pack++;
 	}
 	char spec[620];
 	snprintf(s->sock, sizeof(s->sock), "%s/save.sock", vm->dir);
@@ -448,7 +553,19 @@ struct restore_job {
 	bool started, fed, loaded, ended;
 	pid_t feeder;
 	int64_t start_us;
+	/* Disks saved beside it (--with-disks): unpacked into this host's
+	 * STATE/disks before QEMU starts, removed if the restore fails. */
+	int n_unpack;
+	bool unpacked;
+	char unpack_src[STATEFILE_MAX_DISKS][PATH_MAX + 16], unpack_dst[STATEFILE_MAX_DISKS][600];
 };
+
+static void drop_unpacked(struct restore_job *j)
+{
+	for (int i = 0; j->unpacked && i < j->n_unpack; i++)
+		unlink(j->unpack_dst[i]);
+	j->unpacked = false;
+}
 
 /* In a child: the stream checked against the trailer. */
 static json_t *verify_main(void *arg)
@@ -476,6 +593,19 @@ static json_t *verify_main(void *arg)
 	}
 	if (XXH3_64bits_digest(xh) != hash)
 		return error_json("%s is damaged: its checksum does not match the saved state", j->path);
+	for (int i = 0; i < j->n_unpack; i++) {
+		struct mover_stats st;
+		struct ferr err = {0};
+		int in = open(j->unpack_src[i], O_RDONLY | O_CLOEXEC);
+		int r = in < 0 ? -errno : mover_unpack(in, j->unpack_dst[i], &st, &err);
+		if (in >= 0)
+			close(in);
+		if (r < 0) {
+			for (int k = 0; k < i; k++)
+				unlink(j->unpack_dst[k]);
+			return error_json("%s: %s", j->unpack_src[i], in < 0 ? strerror(-r) : err.msg);
+		}
+	}
 	return json_pack("{s:b}", "ok", 1);
 }
 
@@ -541,6 +671,7 @@ static void restore_fail(struct restore_job *j, const char *fmt, ...)
 		kill(j->feeder, SIGKILL);
 	if (j->vm)
 		vm_kill(j->vm);   /* nothing of it stays */
+	drop_unpacked(j);
 	request_err(j->r, "%s", msg);
 	j->r = NULL;
 	restore_end(j);
@@ -742,20 +873,34 @@ static void on_verified(struct agent *ag, json_t *result, const char *err, void 
 		restore_free(NULL, j);
 		return;
 	}
+	j->unpacked = j->n_unpack > 0;
 	if (vmcfg_parse(j->h.config, strlen(j->h.config), "<saved config>", NULL, &cfg, &ferr) < 0) {
 		request_err(j->r, "%s", ferr.msg);
+		drop_unpacked(j);
 		restore_free(NULL, j);
 		return;
 	}
 	if (vm_find(ag, cfg->name)) {
 		request_err(j->r, "a VM named %s already exists on host %s", cfg->name, ag->cfg->host);
 		vmcfg_free(cfg);
+		drop_unpacked(j);
 		restore_free(NULL, j);
 		return;
+	}
+	/* The disks saved beside it are the ones it runs on here. */
+	for (int k = 0; k < j->n_unpack; k++) {
+		for (int i = 0; i < cfg->n_disks; i++) {
+			if (strcmp(cfg->disks[i].vdev, j->h.disks[k]))
+				continue;
+			free(cfg->disks[i].target);
+			cfg->disks[i].target = xstrdup(j->unpack_dst[k]);
+			cfg->disks[i].pool[0] = 0;
+		}
 	}
 	j->vm = vm_create_incoming(ag, cfg, (long)(j->h.ram_bytes / 1024), on_incoming_started, j, &ferr);
 	if (!j->vm) {
 		request_err(j->r, "%s", ferr.msg);
+		drop_unpacked(j);
 		restore_free(NULL, j);
 		return;
 	}
@@ -805,6 +950,38 @@ void save_op_restore(struct request *r, json_t *args, struct vm *unused)
 	j->offset = used;
 	j->length = (uint64_t)st.st_size - used - STATEFILE_TRAILER;
 	free(head);
+	head = NULL;
+	/* Disks saved beside it: each FILE.disk-VDEV goes to its place here. */
+	if (j->h.n_disks > 0) {
+		struct vm_config *cfg;
+		if (vmcfg_parse(j->h.config, strlen(j->h.config), "<saved config>", NULL, &cfg, &err) < 0) {
+			request_err(r, "%s", err.msg);
+			goto fail;
+		}
+		for (int k = 0; k < j->h.n_disks; k++) {
+			int i;
+			for (i = 0; i < cfg->n_disks && strcmp(cfg->disks[i].vdev, j->h.disks[k]); i++)
+				;
+			if (i == cfg->n_disks) {
+				request_err(r, "%s names a disk %s its config does not have", j->path, j->h.disks[k]);
+				vmcfg_free(cfg);
+				goto fail;
+			}
+			snprintf(j->unpack_src[k], sizeof(j->unpack_src[0]), "%s.disk-%s", j->path, j->h.disks[k]);
+			dst_disk_path(ag, cfg, &cfg->disks[i], j->unpack_dst[k], sizeof(j->unpack_dst[0]));
+			const char *why = access(j->unpack_src[k], R_OK) < 0 ? "is missing (it was saved with --with-disks)"
+					  : access(j->unpack_dst[k], F_OK) == 0 ? "would go where a file exists already" : NULL;
+			if (why) {
+				request_err(r, "disk %s of %s %s (%s, on host %s)", j->h.disks[k], j->path, why,
+					    access(j->unpack_src[k], R_OK) < 0 ? j->unpack_src[k] : j->unpack_dst[k],
+					    ag->cfg->host);
+				vmcfg_free(cfg);
+				goto fail;
+			}
+			j->n_unpack++;
+		}
+		vmcfg_free(cfg);
+	}
 	if (child_call(ag, verify_main, j, SAVE_TIMEOUT_MS, on_verified, j) < 0) {
 		request_err(r, "cannot start the restore: out of processes");
 		restore_free(NULL, j);

@@ -136,3 +136,9 @@ int frame_decode(struct ZSTD_DCtx_s *dctx, const struct frame *f, const uint8_t 
 	}
 	return frame_hash(out, f->len) == f->hash ? 0 : -1;
 }
+
+uint32_t frame_block_len(uint64_t size, uint64_t block)
+{
+	uint64_t left = size - block * MOVER_BLOCK;
+	return left < MOVER_BLOCK ? (uint32_t)left : MOVER_BLOCK;
+}

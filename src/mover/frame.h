@@ -55,5 +55,7 @@ int frame_decode(struct ZSTD_DCtx_s *dctx, const struct frame *f, const uint8_t 
 bool frame_all_zero(const void *p, size_t n);
 /* xxh3-64 of p[0..n). */
 uint64_t frame_hash(const void *p, size_t n);
+/* Bytes of block `block` of an image of size bytes (the last may be short). */
+uint32_t frame_block_len(uint64_t size, uint64_t block);
 
 #endif

@@ -54,22 +54,18 @@ static int read_full(struct stream *s, void *p, size_t n, struct ferr *err)
 	return 0;
 }
 
-/* The image hash: over (index, block hash) of every non-zero block, in
- * order. */
-static void image_hash_add(XXH3_state_t *h, uint64_t block, uint64_t hash)
+#define block_len(size, block) frame_block_len((size), (block))
+
+void mover_image_hash_add(void *state, uint64_t block, uint64_t hash)
 {
+	XXH3_state_t *h = state;
 	uint8_t e[16];
 
 	le_put(e, block, 8);
 	le_put(e + 8, hash, 8);
 	XXH3_64bits_update(h, e, sizeof(e));
 }
-
-static uint32_t block_len(uint64_t size, uint64_t block)
-{
-	uint64_t left = size - block * MOVER_BLOCK;
-	return left < MOVER_BLOCK ? (uint32_t)left : MOVER_BLOCK;
-}
+#define image_hash_add(h, block, hash) mover_image_hash_add((h), (block), (hash))
 
 /* ---- sender --------------------------------------------------------------- */
 

@@ -36,6 +36,10 @@ extern uint64_t mover_fault_flip_frame;
 /* Test only: stop (as if cut) after sending N frames. 0: never. */
 extern uint64_t mover_fault_stop_after;
 
+/* The image hash (the whole-image check): xxh3 over (index, block hash) of
+ * every non-zero block, in order; state an XXH3_state_t. */
+void mover_image_hash_add(void *state, uint64_t block, uint64_t hash);
+
 /* Sends the open file fd (size bytes; source_id names this version of it,
  * e.g. from its inode, size and mtime). 0, or -errno with err. */
 typedef void (*mover_progress_fn)(const struct mover_stats *st, void *opaque);

@@ -91,6 +91,7 @@ static const struct proto_arg a_save[] = {
 	{ "name", PA_NAME, true, 0, 0, NULL },
 	{ "file", PA_TEXT, true, 1, 4096, NULL },
 	{ "keep_running", PA_BOOL, false, 0, 0, NULL },
+	{ "with_disks", PA_BOOL, false, 0, 0, NULL },
 	END,
 };
 static const struct proto_arg a_restore[] = {

@@ -27,6 +27,12 @@ uint8_t *statefile_header_encode(const struct statefile_header *h, size_t *len)
 			      "qemu", h->qemu, "machine", h->machine, "accel", h->accel, "name", h->name, "config",
 			      h->config ? h->config : "", "ram_bytes", (json_int_t)h->ram_bytes, "saved_us",
 			      (json_int_t)h->saved_us, "running", h->running);
+	if (j && h->n_disks > 0) {
+		json_t *a = json_array();
+		for (int i = 0; i < h->n_disks && i < STATEFILE_MAX_DISKS; i++)
+			json_array_append_new(a, json_string(h->disks[i]));
+		json_object_set_new(j, "disks", a);
+	}
 	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(j);
 	if (!s || strlen(s) > STATEFILE_HEADER_MAX) {
@@ -105,6 +111,24 @@ int statefile_header_parse(const uint8_t *p, size_t n, struct statefile_header *
 	    !json_is_boolean(json_object_get(j, "running"))) {
 		ferr_set(err, "the state file's header lacks the guest's config, RAM size, time or run state");
 		goto out;
+	}
+	json_t *disks = json_object_get(j, "disks"), *d;
+	size_t i;
+	if (disks && (!json_is_array(disks) || json_array_size(disks) > STATEFILE_MAX_DISKS)) {
+		ferr_set(err, "the state file's header has no valid \"disks\"");
+		goto out;
+	}
+	json_array_foreach(disks, i, d) {
+		const char *v = json_string_value(d);
+		size_t vl = v ? strlen(v) : 0;
+		bool ok = vl > 0 && vl < sizeof(h->disks[0]);
+		for (size_t k = 0; ok && k < vl; k++)
+			ok = (v[k] >= 'a' && v[k] <= 'z') || (v[k] >= '0' && v[k] <= '9');
+		if (!ok) {
+			ferr_set(err, "the state file's header has no valid \"disks\"");
+			goto out;
+		}
+		memcpy(h->disks[h->n_disks++], v, vl + 1);
 	}
 	h->config = strdup(cfg);
 	h->ram_bytes = json_integer_value(ram);

@@ -19,6 +19,7 @@
 #define STATEFILE_MAGIC_LEN 14
 #define STATEFILE_HEADER_MAX 65536
 #define STATEFILE_TRAILER 24
+#define STATEFILE_MAX_DISKS 8
 
 struct statefile_header {
 	char host[64];
@@ -30,6 +31,9 @@ struct statefile_header {
 	long long ram_bytes;
 	long long saved_us;  /* realtime */
 	bool running;        /* was it running when saved (restored running unless --paused) */
+	/* --with-disks: the disks packed beside it (FILE.disk-VDEV, pack.h). */
+	char disks[STATEFILE_MAX_DISKS][8];
+	int n_disks;
 };
 
 /* magic + length + JSON into a new buffer (*len bytes); NULL if the JSON

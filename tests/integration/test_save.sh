@@ -1,8 +1,9 @@
 #!/bin/bash
 # test_save.sh: ferry save / restore (xl save / restore): the guest's whole
 # state into a file and back, on the same host and on the other, running or
-# --paused, with --keep-running; a damaged file, and a file another QEMU or
-# machine type wrote, are refused with nothing left behind.
+# --paused, with --keep-running, --with-disks (the disk packed beside it runs
+# the guest on the other host); a damaged file or packed disk, and a file
+# another QEMU or machine type wrote, are refused with nothing left behind.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/integration/lib.sh
 tmp=$(mktemp -d)
@@ -70,5 +71,35 @@ check "restore the kept-running save on b, --paused" $FERRY -H b restore $D/web1
 check "web1 is paused on b" sh -c "$FERRY -H b list | grep -qE '^web1 +[a-z]+ +paused'"
 check "unpause it" $FERRY -H b unpause web1
 check "web1 serves from b, same boot id" sh -c "$(declare -f wait_http); FERRY=$FERRY wait_http 10.77.0.2 30 >/dev/null && [ \"\$($FERRY lab exec client curl -s -m 2 http://10.77.0.2/cgi-bin/bootid)\" = '$boot' ]"
+check "destroy web1 on b" $FERRY -H b destroy web1
+
+# --with-disks: a guest whose disk is a's own; the disk goes beside the state,
+# and a restore on b runs on a copy of it there (a's file is gone by then).
+ldisk=/var/lib/ferry-lab/a/pool/web1-local.img
+cp build/guest/web1-data.img $ldisk
+sed -e "s|target=web1-data.img,format=raw,vdev=vda,access=w,shared=yes|target=$ldisk,format=raw,vdev=vda,access=w|" \
+    -e "s|^kernel = \"vmlinuz\"|kernel = \"$PWD/build/guest/vmlinuz\"|" \
+    -e "s|^ramdisk = \"initrd.img\"|ramdisk = \"$PWD/build/guest/initrd.img\"|" build/guest/web1.cfg > "$tmp/web1-local.cfg"
+check "create web1 with a local disk on a" $FERRY -H a create "$tmp/web1-local.cfg"
+check "web1 serves" wait_http 10.77.0.2 90
+lboot=$(bootid)
+guest a 'dd if=/dev/urandom of=/www/saved bs=1M count=2 2>/dev/null; sync; md5sum /www/saved > /tmp/saved.sum' >/dev/null
+for i in $(seq 20); do lsum=$(guest a 'cat /tmp/saved.sum 2>/dev/null' | cut -d' ' -f1); [ -n "$lsum" ] && break; done
+check "the guest wrote a file to its disk" test -n "$lsum"
+check "save --with-disks" sh -c "$FERRY -H a save web1 $D/local.state --with-disks > $tmp/wd.out"
+check "the disk is packed beside the state" sh -c "[ -s $D/local.state.disk-vda ] && head -c 13 $D/local.state.disk-vda | grep -q FERRY-DISK && grep -q 'and its disk in' $tmp/wd.out"
+rm -f $ldisk
+check "restore it on b (a's disk file is gone)" $FERRY -H b restore $D/local.state
+check "web1 serves from b, same boot id" sh -c "$(declare -f wait_http); FERRY=$FERRY wait_http 10.77.0.2 30 >/dev/null && [ \"\$($FERRY lab exec client curl -s -m 2 http://10.77.0.2/cgi-bin/bootid)\" = '$lboot' ]"
+check "it runs on b's copy of the disk" sh -c "$FERRY -H b --json status web1 | grep -q '/run/ferry-lab/b/disks/web1-vda.raw'"
+guest b 'sync; echo 3 > /proc/sys/vm/drop_caches; md5sum /www/saved' > "$tmp/lsums"
+check "the file reads back identical from that disk" grep -q "^$lsum  /www/saved" "$tmp/lsums"
+check_fails "restoring it again on b is refused (its disk's place is taken)" "already exists on host b|exists already" $FERRY -H b restore $D/local.state
+cp $D/local.state.disk-vda $D/damaged.pack
+$FERRY -H b destroy web1 >/dev/null
+rm -f /run/ferry-lab/b/disks/web1-vda.raw
+printf 'X' | dd of=$D/local.state.disk-vda bs=1 seek=$(( $(stat -c %s $D/local.state.disk-vda) / 2 )) conv=notrunc status=none
+check_fails "a damaged packed disk is refused" "damaged" $FERRY -H b restore $D/local.state
+check "and nothing is left on b (no VM, no disk)" sh -c "! $FERRY -H b list | grep -q web1 && [ ! -e /run/ferry-lab/b/disks/web1-vda.raw ] && [ ! -e /run/ferry-lab/b/disks/web1-vda.raw.part ]"
 check "lab down" $FERRY lab down
 finish
