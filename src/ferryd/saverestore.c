@@ -967,7 +967,9 @@ void save_op_restore(struct request *r, json_t *args, struct vm *unused)
 				vmcfg_free(cfg);
 				goto fail;
 			}
-			snprintf(j->unpack_src[k], sizeof(j->unpack_src[0]), "%s.disk-%s", j->path, j->h.disks[k]);
+			char src[sizeof(j->unpack_src[0])];
+			snprintf(src, sizeof(src), "%s.disk-%s", j->path, j->h.disks[k]);
+			memcpy(j->unpack_src[k], src, sizeof(src));
 			dst_disk_path(ag, cfg, &cfg->disks[i], j->unpack_dst[k], sizeof(j->unpack_dst[0]));
 			const char *why = access(j->unpack_src[k], R_OK) < 0 ? "is missing (it was saved with --with-disks)"
 					  : access(j->unpack_dst[k], F_OK) == 0 ? "would go where a file exists already" : NULL;
