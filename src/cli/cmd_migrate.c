@@ -233,7 +233,7 @@ static void print_cold(json_t *r, bool reboot)
 		printf(", resume %lld ms", phase_ms(r, start));
 	printf("; total %lld ms", (long long)json_integer_value(json_object_get(r, "total_ms")));
 	if (json_array_size(d)) {
-		printf("; %zu disk%s moved (%.1f MB of data, %.1f MB on the wire", json_array_size(d),
+		printf("; %zu disk%s moved (%.2f MB of data, %.2f MB on the wire", json_array_size(d),
 		       json_array_size(d) > 1 ? "s" : "", json_integer_value(json_object_get(r, "disk_data_bytes")) / 1e6,
 		       json_integer_value(json_object_get(r, "disk_wire_bytes")) / 1e6);
 		if (json_integer_value(json_object_get(r, "disk_passes")) == 2) {
@@ -242,7 +242,7 @@ static void print_cold(json_t *r, bool reboot)
 			json_t *x;
 			json_array_foreach(d, i, x)
 				fin += json_integer_value(json_object_get(x, "final_wire_bytes"));
-			printf("; first pass %lld ms while it ran, final pass %.1f MB", phase_ms(r, live), fin / 1e6);
+			printf("; first pass %lld ms while it ran, final pass %.2f MB", phase_ms(r, live), fin / 1e6);
 		}
 		printf(")");
 	}

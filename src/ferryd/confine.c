@@ -150,10 +150,16 @@ int vm_confine_new_file(const struct agent *ag, const char *spec, char *out, siz
 	for (const char *c = base; name_ok && *c; c++)
 		name_ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
 			  *c == '.' || *c == '_' || *c == '-' || *c == '+';
+	char full[PATH_MAX + 256];
+	dir[0] = 0;
 	if (spec && spec[0] == '/' && name_ok)
 		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - spec), spec);
-	if (!spec || spec[0] != '/' || !name_ok || !realpath(dir[0] ? dir : "/", real) || !path_allowed(ag, real) ||
-	    strlen(real) + strlen(slash) >= n) {
+	/* The new file's own path must be inside vm_dirs (its folder may be
+	 * one of them). */
+	bool ok = spec && spec[0] == '/' && name_ok && realpath(dir[0] ? dir : "/", real);
+	if (ok)
+		snprintf(full, sizeof(full), "%s%s", strcmp(real, "/") ? real : "", slash);
+	if (!ok || !path_allowed(ag, full) || strlen(real) + strlen(slash) >= n) {
 		ferr_set(err, "the file must be a new one with a plain name, by absolute path, in a folder VM files may "
 			 "come from on host %s (vm_dirs)", ag->cfg->host);
 		return -EPERM;

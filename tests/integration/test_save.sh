@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/integration/lib.sh
 tmp=$(mktemp -d)
 trap '$FERRY lab down >/dev/null 2>&1; rm -rf "$tmp"' EXIT
-D=/var/lib/ferry-lab/saved
+D=/var/lib/ferry-lab   # a folder of vm_dirs itself
 
 $FERRY lab down >/dev/null 2>&1
 check "lab up" $FERRY lab up

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "ferryd/agent.h"
 
@@ -115,10 +116,49 @@ static void test_confine(void **state)
 	assert_int_equal(system(text), 0);
 }
 
+/* A new file (save's FILE, copy's target): its own path inside vm_dirs,
+ * also directly in one of them; a plain name; never outside or relative. */
+static void test_new_file(void **state)
+{
+	char text[800], out[600], want[600], sub[400];
+	struct agent *ag = calloc(1, sizeof(*ag));
+	struct ferr err = {0};
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/ferry-confine-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(sub, sizeof(sub), "%s/sub", dir);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	snprintf(text, sizeof(text), "host = \"a\"\nlisten = [ \"unix:/s\" ]\nstate_dir = \"%s/state\"\nvm_dirs = [ \"%s\" ]\n",
+		 dir, dir);
+	assert_int_equal(agentcfg_parse(text, strlen(text), "a.conf", &ag->cfg, &err), 0);
+	snprintf(text, sizeof(text), "%s/web1.state", dir);   /* directly in a vm_dirs folder */
+	assert_int_equal(vm_confine_new_file(ag, text, out, sizeof(out), &err), 0);
+	assert_string_equal(out, text);
+	snprintf(text, sizeof(text), "%s/sub/../sub/x.img", dir);
+	snprintf(want, sizeof(want), "%s/sub/x.img", dir);
+	assert_int_equal(vm_confine_new_file(ag, text, out, sizeof(out), &err), 0);
+	assert_string_equal(out, want);
+	assert_int_equal(vm_confine_new_file(ag, "/etc/x.state", out, sizeof(out), &err), -EPERM);
+	assert_non_null(strstr(err.msg, "vm_dirs"));
+	assert_int_equal(vm_confine_new_file(ag, "x.state", out, sizeof(out), &err), -EPERM);
+	snprintf(text, sizeof(text), "%s/sub/..", dir);
+	assert_int_equal(vm_confine_new_file(ag, text, out, sizeof(out), &err), -EPERM);
+	snprintf(text, sizeof(text), "%s/a b", dir);
+	assert_int_equal(vm_confine_new_file(ag, text, out, sizeof(out), &err), -EPERM);
+	snprintf(text, sizeof(text), "%s", dir);   /* the folder itself is not a new file in it */
+	assert_int_equal(vm_confine_new_file(ag, text, out, sizeof(out), &err), -EPERM);
+	agentcfg_free(ag->cfg);
+	free(ag);
+	snprintf(text, sizeof(text), "rm -rf %s", dir);
+	assert_int_equal(system(text), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_confine),
+		cmocka_unit_test(test_new_file),
 	};
 	return cmocka_run_group_tests_name("confine", tests, NULL, NULL);
 }
