@@ -82,6 +82,7 @@ struct client;
 typedef void (*client_gone_fn)(struct agent *ag, long client_id, void *opaque);
 
 #define AGENT_MAX_UNRESUMED 8   /* see agent.ended_unresumed */
+#define AGENT_MAX_MOVED_IN 32   /* see agent.moved_in */
 
 struct agent {
 	struct agent_config *cfg;
@@ -105,6 +106,10 @@ struct agent {
 	struct child *children;  /* child.c: helpers running, with their callbacks */
 	struct mig_prep *preps;  /* mig_dst.c: prepares creating their disks */
 	struct pool *pools;      /* pool.c: this host's storage pools */
+	/* Disks cold moves sent here that no guest has run on yet (mover_ops.c):
+	 * the only ones mig-disks-drop may remove. */
+	char moved_in[AGENT_MAX_MOVED_IN][600];
+	int next_moved_in;
 };
 
 /* child.c */

@@ -171,6 +171,31 @@ static json_t *recv_main(void *arg)
 	}
 }
 
+static int moved_in_slot(struct agent *ag, const char *path)
+{
+	for (int i = 0; i < AGENT_MAX_MOVED_IN; i++)
+		if (!strcmp(ag->moved_in[i], path))
+			return i;
+	return -1;
+}
+
+static void note_moved_in(struct agent *ag, const char *path)
+{
+	if (moved_in_slot(ag, path) >= 0 || strlen(path) >= sizeof(ag->moved_in[0]))
+		return;   /* (a path that long: never dropped by request) */
+	memcpy(ag->moved_in[ag->next_moved_in], path, strlen(path) + 1);
+	ag->next_moved_in = (ag->next_moved_in + 1) % AGENT_MAX_MOVED_IN;
+}
+
+void mover_forget_vm(struct agent *ag, const struct vm *vm)
+{
+	for (int i = 0; i < vm->cfg->n_disks; i++) {
+		int k = vm->cfg->disks[i].target ? moved_in_slot(ag, vm->cfg->disks[i].target) : -1;
+		if (k >= 0)
+			ag->moved_in[k][0] = 0;
+	}
+}
+
 /* A cold move's disk that did not arrive whole goes (unless a VM of ours
  * opened it: its own end removes it). */
 static void drop_move_disk(struct agent *ag, const char *path)
@@ -253,6 +278,7 @@ static int move_disk_in(struct request *r, json_t *args, struct recv_job *j)
 	snprintf(j->jpath, sizeof(j->jpath), "%s.journal", j->path);
 	j->keep_journal = !json_is_true(json_object_get(args, "final"));
 	j->move_disk = true;
+	note_moved_in(ag, j->path);
 	/* Only the incoming QEMU of this very move may have it open. */
 	const struct vm *vm = vm_find(ag, cfg->name), *user = vm_image_user(ag, j->path, false);
 	int rc = 0;
@@ -327,9 +353,15 @@ void mover_op_disks_drop(struct request *r, json_t *args, struct vm *unused)
 		request_err(r, "%s", err.msg);
 		return;
 	}
+	/* Only what a cold move sent and no guest has run on yet: a key holder
+	 * cannot remove a stopped guest's disk this way. */
 	for (int i = 0; i < cfg->n_disks; i++) {
 		dst_disk_path(r->ag, cfg, &cfg->disks[i], path, sizeof(path));
-		drop_move_disk(r->ag, path);
+		int k = moved_in_slot(r->ag, path);
+		if (k >= 0 && !vm_image_user(r->ag, path, false)) {
+			drop_move_disk(r->ag, path);
+			r->ag->moved_in[k][0] = 0;
+		}
 	}
 	vmcfg_free(cfg);
 	request_ok(r, NULL);

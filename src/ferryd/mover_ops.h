@@ -27,6 +27,10 @@ void mover_push_cancel(struct push *x);
 /* The allocated bytes of a file (what the receiver must have room for). */
 long long mover_file_data_bytes(const char *path);
 
+/* A guest runs on its disks now (RESUME): those a cold move sent are its
+ * own, no longer a move's to drop. */
+void mover_forget_vm(struct agent *ag, const struct vm *vm);
+
 /* At the agent's start: disks a cold move was receiving when this agent
  * stopped (a journal beside them) are removed: nothing half-made stays. */
 void mover_drop_partial(struct agent *ag);

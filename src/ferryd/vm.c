@@ -2,6 +2,7 @@
  * who listens to them, shutdown, destroy and pause, the end of a VM and its
  * cleanup. Starting QEMU and re-attaching: vm_launch.c; QMP: vm_qmp.c. */
 #include "ferryd/agent.h"
+#include "ferryd/mover_ops.h"
 #include "ferryd/request.h"
 #include "ferryd/vm_int.h"
 #include "proto/proto.h"
@@ -155,6 +156,7 @@ void vm_on_qmp_event(struct qmp *q, const char *event, json_t *data, int64_t qem
 		vm->state = VM_PAUSED;
 	else if (!strcmp(event, "RESUME") && vm->state != VM_SHUTTING_DOWN) {
 		vm->state = VM_RUNNING;
+		mover_forget_vm(vm->ag, vm);
 		vm_notify(vm, WAIT_RUNNING, NULL);
 	} else if (!strcmp(event, "SHUTDOWN"))
 		vm->state = VM_SHUTTING_DOWN;

@@ -85,6 +85,7 @@ check "web1 still runs on a, same boot" test "$(owners | tr '\n' ' ')/$(bootid)"
 wait_agent_stopped b
 ip netns exec ferry-b ${FERRY%ferry}ferryd -c /run/ferry-lab/b.conf 2>>/run/ferry-lab/b/ferryd.log &
 for i in $(seq 50); do [ -S /run/ferry-lab/b/ferryd.sock ] && ! flock -n /run/ferry-lab/b/ferryd.lock true && break; sleep 0.1; done
+for i in $(seq 50); do ls $DISKS_B | grep -q web1 || break; sleep 0.1; done
 check "b's agent, started again, removed the half-received disk" sh -c "! ls $DISKS_B | grep -q web1"
 ref=$(tailsum $disk)
 dsize=$(stat -c %s $disk)
@@ -140,5 +141,17 @@ check "--cold reboot moves it back b -> a" sh -c "$FERRY -H b migrate web1 a --c
 check "the summary says what it measured, and that the boot is not in it" grep -q "power-off to QEMU running there .* ms (the guest's boot is not included): stop .* disks .* boot there" "$tmp/r2.out"
 check "web1 serves on a" wait_http 10.77.0.2 120
 check "b's disk folder is empty" sh -c "[ -z \"\$(ls -A $DISKS_B)\" ]"
+# mig-disks-drop removes only what a move sent and no guest ran on: not the
+# disk of a guest that ran here and is off now.
+check "shut web1 down on a" $FERRY -H a shutdown web1 --timeout 60
+check "its disk stays in a's folder" test -s $adisk
+python3 - /run/ferry-lab/a/ferryd.sock "$tmp/web1.cfg" > "$tmp/drop.out" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(10)
+f = s.makefile("rb"); f.readline()
+s.sendall((json.dumps({"id": 1, "op": "mig-disks-drop", "args": {"config": open(sys.argv[2]).read()}}) + "\n").encode())
+print(f.readline().decode().strip())
+PY
+check "a mig-disks-drop request for it answers, and the disk is still there" sh -c "grep -q '\"ok\":true' $tmp/drop.out && [ -s $adisk ]"
 check "lab down" $FERRY lab down
 finish
