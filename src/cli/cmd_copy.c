@@ -34,7 +34,15 @@ int cmd_copy(struct cli *cli, int argc, char **argv)
 	json_t *res;
 	struct agent_conn *conn = NULL;
 
-	if (cli_getopt(cli, argc, argv, "", NULL) != -1 || cli_args_done(argc, argv, 2) < 0)
+	static const struct option opts[] = { { "streams", required_argument, NULL, 's' }, { 0 } };
+	long long streams = 0;
+	int c;
+
+	while ((c = cli_getopt(cli, argc, argv, "", opts)) != -1) {
+		if (c != 's' || cli_parse_num("--streams", optarg, 1, 8, &streams) < 0)
+			return 2;
+	}
+	if (cli_args_done(argc, argv, 2) < 0)
 		return 2;
 	const char *src = argv[optind], *to = argv[optind + 1], *colon = strchr(to, ':');
 	char host[64];
@@ -55,6 +63,8 @@ int cmd_copy(struct cli *cli, int argc, char **argv)
 	bool tty = isatty(2) && !cli->json;
 	json_t *args = json_pack("{s:s, s:s, s:{s:s, s:s, s:i}}", "source", src, "target", colon + 1, "dest", "host", host,
 				 "addr", h.addr, "port", h.port);
+	if (streams)
+		json_object_set_new(args, "streams", json_integer(streams));
 	/* The agent bounds the transfer (6 h); no shorter limit here. */
 	if (agent_connect(cli, cli->host, &conn, &err) < 0 ||
 	    agent_call_progress(conn, "copy", args, 6 * 3600 * 1000 + 60000, &res, &err, tty ? on_progress : NULL, &t0) < 0) {
@@ -75,8 +85,11 @@ int cmd_copy(struct cli *cli, int argc, char **argv)
 		double data = (double)json_integer_value(json_object_get(res, "data_bytes")) / 1048576;
 		double sent = (double)json_integer_value(json_object_get(res, "sent_bytes")) / 1048576;
 		double wire = (double)json_integer_value(json_object_get(res, "wire_bytes")) / 1048576;
-		printf("copied %s to %s: %.1f MiB of data (%.1f MiB sent, %.1f MiB on the wire) in %.2f s, %.1f MiB/s%s\n",
+		printf("copied %s to %s: %.1f MiB of data (%.1f MiB sent, %.1f MiB on the wire) in %.2f s, %.1f MiB/s, "
+		       "%lld stream%s%s\n",
 		       json_string_value(json_object_get(res, "source")), to, data, sent, wire, s, s > 0 ? sent / s : 0,
+		       (long long)json_integer_value(json_object_get(res, "streams")),
+		       json_integer_value(json_object_get(res, "streams")) == 1 ? "" : "s",
 		       json_integer_value(json_object_get(res, "skipped_blocks")) ? " (resumed: the rest was there)" : "");
 	}
 	json_decref(res);

@@ -114,14 +114,15 @@ static const struct verb verbs[] = {
 	  "Lists the migrations this host's agent took part in (of NAME only, if given):\n"
 	  "the newest 100, or N with --last (a reply holds at most 512 KiB of records);\n"
 	  "--since keeps those started at or after that time (seconds since 1970)." },
-	{ "copy", cmd_copy, "copy PATH|POOL/VOLUME HOST:PATH|HOST:POOL/VOLUME",
+	{ "copy", cmd_copy, "copy PATH|POOL/VOLUME HOST:PATH|HOST:POOL/VOLUME [--streams N]",
 	  "Copies a disk image from this agent's host (-H) to another host with the disk\n"
 	  "mover (docs/mover.md): agent to agent in TLS, only the blocks that hold data,\n"
 	  "zeros as holes, zstd where it pays, every block hashed and checked before it\n"
 	  "is written, the whole image checked before it is put in place. Paths are\n"
 	  "inside the hosts' vm_dirs; POOL/VOLUME names a volume of a dir, path or smb\n"
 	  "pool. The target must not exist. A copy cut short leaves TARGET.part and its\n"
-	  "journal: the same command again sends only what is missing." },
+	  "journals: the same command again sends only what is missing. --streams N:\n"
+	  "N connections at once, each with a share of the image (default 2; 1-8)." },
 	{ "save", cmd_save, "save NAME FILE [--keep-running | -c] [--with-disks]",
 	  "Saves the VM's whole state (memory and devices) into FILE on its host, like\n"
 	  "xl save: the guest is paused, QEMU streams its state into FILE (no temporary\n"

@@ -10,6 +10,7 @@
  * drop what it received (mig-disks-drop). */
 #include "ferryd/mig_src.h"
 #include "ferryd/mover_ops.h"
+#include "mover/mover.h"
 #include "ferryd/peer.h"
 #include "ferryd/request.h"
 #include "util/log.h"
@@ -111,7 +112,8 @@ static void push_next(struct mig_job *j)
 		return;
 	}
 	struct moved_disk *m = &j->moved[j->moving];
-	json_t *args = json_pack("{s:s, s:s, s:b}", "config", j->cfg_text, "vdev", m->vdev, "final", j->moving_final);
+	json_t *args = json_pack("{s:s, s:s, s:b, s:i}", "config", j->cfg_text, "vdev", m->vdev, "final", j->moving_final,
+				 "streams", MOVER_STREAMS_DEFAULT);
 	j->push_start_us = time_mono_us();
 	j->disks_sent = true;
 	j->push = mover_push(j->ag, j->peer, j->dest_addr, m->src, args, on_push_progress, on_pushed, j);

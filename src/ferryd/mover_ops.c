@@ -110,10 +110,17 @@ static int handshake(struct stream *s, struct ferr *err)
 
 /* ---- copy-in: the receiving end ------------------------------------------ */
 
+/* One copy-in: its streams' receivers, each in a child. */
 struct recv_job {
+	struct agent *ag;
 	int lfd;
 	char from[64];
 	struct tls_key key;
+	uint32_t streams;
+	int pending;             /* children still running */
+	bool failed;
+	char error[600];
+	json_t *sum;             /* the streams' stats, added up */
 	char path[PATH_MAX];     /* the file written */
 	char jpath[PATH_MAX + 16];
 	char final[PATH_MAX];    /* renamed to this when whole ("": stays) */
@@ -126,7 +133,8 @@ static json_t *error_json(const char *msg)
 	return json_pack("{s:s}", "error", msg);
 }
 
-/* In the child: one connection from the source's address, then receive. */
+/* In a child: one connection from the source's address, then receive one
+ * stream (the offer says which). */
 static json_t *recv_main(void *arg)
 {
 	struct recv_job *j = arg;
@@ -145,6 +153,8 @@ static json_t *recv_main(void *arg)
 			continue;
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
+		/* The listener is non-blocking: another stream's child may have
+		 * taken this connection (EAGAIN). The accepted one blocks. */
 		int fd = accept4(j->lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
 		char host[64] = "";
 		if (fd < 0)
@@ -160,15 +170,30 @@ static json_t *recv_main(void *arg)
 			stream_free(s);
 			return error_json(err.msg);
 		}
-		int r = mover_receive(s, j->path, j->jpath, j->keep_journal, &st, &err);
+		int r = mover_receive(s, j->path, j->jpath, j->keep_journal, j->streams, &st, &err);
 		stream_bye(s);
 		stream_free(s);
-		if (r == 0 && j->final[0] && renameat2(AT_FDCWD, j->path, AT_FDCWD, j->final, RENAME_NOREPLACE) < 0) {
-			ferr_set(&err, "cannot put %s in place: %s", j->final, strerror(errno));
-			r = -errno;
-		}
 		return r < 0 ? error_json(err.msg) : stats_json(&st);
 	}
+}
+
+/* The stats of several streams as one. */
+static void add_stats(json_t **sum, json_t *one)
+{
+	static const char *keys[] = { "data_bytes", "sent_bytes", "wire_bytes", "frames", "resent", "skipped_blocks" };
+
+	if (!*sum) {
+		*sum = json_deep_copy(one);
+		json_object_set_new(*sum, "streams", json_integer(1));
+		return;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		json_object_set_new(*sum, keys[i], json_integer(json_integer_value(json_object_get(*sum, keys[i])) +
+							       json_integer_value(json_object_get(one, keys[i]))));
+	if (json_integer_value(json_object_get(one, "passes")) > json_integer_value(json_object_get(*sum, "passes")))
+		json_object_set(*sum, "passes", json_object_get(one, "passes"));
+	json_object_set_new(*sum, "streams", json_integer(json_integer_value(json_object_get(*sum, "streams")) + 1));
+	json_object_set_new(*sum, "image_hash", json_string(""));   /* one per stream: no single one */
 }
 
 static int moved_in_slot(struct agent *ag, const char *path)
@@ -204,10 +229,15 @@ static void drop_move_disk(struct agent *ag, const char *path)
 
 	if (vm_image_user(ag, path, false))
 		return;
-	snprintf(jpath, sizeof(jpath), "%s.journal", path);
 	if (unlink(path) == 0)
 		log_info("removed a disk a cold move did not finish", "path=%s", path);
+	snprintf(jpath, sizeof(jpath), "%s.journal", path);
 	unlink(jpath);
+	for (uint32_t n = 2; n <= MOVER_STREAMS_MAX; n++)
+		for (uint32_t k = 0; k < n; k++) {
+			snprintf(jpath, sizeof(jpath), "%s.journal.%u-%u", path, k, n);
+			unlink(jpath);
+		}
 }
 
 static void recv_done(struct agent *ag, json_t *result, const char *err, void *opaque)
@@ -216,13 +246,28 @@ static void recv_done(struct agent *ag, json_t *result, const char *err, void *o
 	const char *e = err ?: json_string_value(json_object_get(result, "error"));
 
 	if (e) {
-		log_warn("copy in failed", "path=%s error=\"%s\"", j->path, e);
+		if (!j->failed)
+			snprintf(j->error, sizeof(j->error), "%s", e);
+		j->failed = true;
+	} else {
+		add_stats(&j->sum, result);
+	}
+	if (--j->pending > 0)
+		return;
+	/* Every stream has ended: the file is whole only if each did. */
+	if (!j->failed && j->final[0] && renameat2(AT_FDCWD, j->path, AT_FDCWD, j->final, RENAME_NOREPLACE) < 0) {
+		snprintf(j->error, sizeof(j->error), "cannot put %.400s in place: %s", j->final, strerror(errno));
+		j->failed = true;
+	}
+	if (j->failed) {
+		log_warn("copy in failed", "path=%s error=\"%s\"", j->path, j->error);
 		if (j->move_disk)
 			drop_move_disk(ag, j->path);
 	} else {
-		log_info("copy in done", "path=%s bytes=%lld", j->final[0] ? j->final : j->path,
-			 (long long)json_integer_value(json_object_get(result, "sent_bytes")));
+		log_info("copy in done", "path=%s bytes=%lld streams=%u", j->final[0] ? j->final : j->path,
+			 (long long)json_integer_value(json_object_get(j->sum, "sent_bytes")), j->streams);
 	}
+	json_decref(j->sum);
 	free(j);
 }
 
@@ -312,6 +357,8 @@ void mover_op_copy_in(struct request *r, json_t *args, struct vm *unused)
 	char addr[64];
 
 	(void)unused;
+	json_int_t n = json_integer_value(json_object_get(args, "streams"));
+	j->streams = n > 0 ? (uint32_t)n : 1;
 	if ((json_object_get(args, "config") ? move_disk_in(r, args, j) : target_in(r, args, j)) < 0) {
 		free(j);
 		return;
@@ -330,14 +377,23 @@ void mover_op_copy_in(struct request *r, json_t *args, struct vm *unused)
 		return;
 	}
 	j->key = ag->key;
-	if (child_call_keep(ag, recv_main, j, j->lfd, COPY_TIMEOUT_MS, recv_done, j) < 0) {
-		request_err(r, "cannot start the copy: out of processes");
-		close(j->lfd);
-		free(j);
-		return;
+	j->ag = ag;
+	fd_set_nonblock(j->lfd);
+	/* One child per stream, each taking one connection. */
+	for (uint32_t k = 0; k < j->streams; k++) {
+		if (child_call_keep(ag, recv_main, j, j->lfd, COPY_TIMEOUT_MS, recv_done, j) < 0) {
+			if (k == 0) {
+				request_err(r, "cannot start the copy: out of processes");
+				close(j->lfd);
+				free(j);
+				return;
+			}
+			break;   /* the sender's extra streams find nobody: the copy fails, cleanly */
+		}
+		j->pending++;
 	}
-	close(j->lfd);   /* the child has it */
-	log_info("copy in", "path=%s from=%s port=%d", j->path, j->from, port);
+	close(j->lfd);   /* the children have it */
+	log_info("copy in", "path=%s from=%s port=%d streams=%u", j->path, j->from, port, j->streams);
 	request_ok(r, json_pack("{s:i, s:s}", "port", port, "path", j->final[0] ? j->final : j->path));
 }
 
@@ -383,10 +439,13 @@ void mover_drop_partial(struct agent *ag)
 	if (!(d = opendir(dir)))
 		return;
 	while ((e = readdir(d))) {
-		size_t n = strlen(e->d_name);
-		if (n <= 8 || strcmp(e->d_name + n - 8, ".journal"))
+		/* NAME.journal, or a stream's NAME.journal.K-N */
+		const char *j = strstr(e->d_name, ".journal");
+		unsigned k, n;
+		char tail[8];
+		if (!j || j == e->d_name || (j[8] && sscanf(j + 8, ".%u-%u%7s", &k, &n, tail) != 2))
 			continue;
-		snprintf(path, sizeof(path), "%s/%.*s", dir, (int)(n - 8), e->d_name);
+		snprintf(path, sizeof(path), "%s/%.*s", dir, (int)(j - e->d_name), e->d_name);
 		drop_move_disk(ag, path);
 	}
 	closedir(d);
@@ -398,11 +457,16 @@ struct push {
 	struct agent *ag;
 	struct peer *peer;
 	long call;                /* the copy-in request; 0 once answered */
-	pid_t pid;                /* the sending child; 0: not yet */
-	bool cancelled;
-	int progress_fd;          /* parent: the read end of the child's progress lines */
+	uint32_t streams;
+	pid_t pid[MOVER_STREAMS_MAX];   /* the sending children; 0: not (any more) */
+	int pending;              /* children still running */
+	bool cancelled, failed;
+	char error[600];
+	json_t *sum;
+	int progress_fd;          /* parent: the read end of the children's progress lines */
 	char line[256];
 	size_t line_len;
+	uint64_t sent[MOVER_STREAMS_MAX], wire[MOVER_STREAMS_MAX], pos[MOVER_STREAMS_MAX];
 	char path[PATH_MAX], addr[64], rpath[PATH_MAX];
 	int port;
 	uint64_t size, source_id;
@@ -412,15 +476,21 @@ struct push {
 	void *opaque;
 };
 
+/* One sending child: which stream it sends. */
+struct push_one {
+	struct push *x;
+	uint32_t index;
+};
+
 /* In the child: a progress line to the agent now and then (dropped when
  * the pipe is full: the transfer never waits for it). */
 static void send_progress(const struct mover_stats *st, void *opaque)
 {
-	char line[160];
-	int n = snprintf(line, sizeof(line), "{\"sent_bytes\":%llu,\"wire_bytes\":%llu,\"pos\":%llu,\"size\":%llu}\n",
-			 (unsigned long long)st->sent_bytes, (unsigned long long)st->wire_bytes,
+	char line[200];
+	int n = snprintf(line, sizeof(line),
+			 "{\"i\":%u,\"sent_bytes\":%llu,\"wire_bytes\":%llu,\"pos\":%llu,\"size\":%llu}\n",
+			 *(uint32_t *)opaque, (unsigned long long)st->sent_bytes, (unsigned long long)st->wire_bytes,
 			 (unsigned long long)st->pos, (unsigned long long)st->size);
-	(void)opaque;
 	if (write(CHILD_KEEP_FD, line, (size_t)n) < 0) {
 		/* full or gone: fine */
 	}
@@ -428,7 +498,8 @@ static void send_progress(const struct mover_stats *st, void *opaque)
 
 static json_t *send_main(void *arg)
 {
-	struct push *x = arg;
+	struct push_one *one = arg;
+	struct push *x = one->x;
 	struct ferr err = {0};
 	struct mover_stats st;
 	int fd = open(x->path, O_RDONLY | O_CLOEXEC);
@@ -442,20 +513,20 @@ static json_t *send_main(void *arg)
 		close(fd);
 		return error_json(err.msg);
 	}
-	int one = 1, sz = MOVER_SOCKBUF;
-	setsockopt(sfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	int yes = 1, sz = MOVER_SOCKBUF;
+	setsockopt(sfd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
 	setsockopt(sfd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 	struct stream *s = stream_new_client(sfd, &x->key);
 	int r = handshake(s, &err);
 	if (r == 0)
-		r = mover_send(s, fd, x->size, x->source_id, send_progress, NULL, &st, &err);
+		r = mover_send(s, fd, x->size, x->source_id, one->index, x->streams, send_progress, &one->index, &st, &err);
 	stream_bye(s);
 	stream_free(s);
 	close(fd);
 	return r < 0 ? error_json(err.msg) : stats_json(&st);
 }
 
-/* The child's progress lines, passed on (each whole one). */
+/* The children's progress lines, summed over the streams and passed on. */
 static void on_progress_fd(struct loop *l, int fd, uint32_t events, void *opaque)
 {
 	struct push *x = opaque;
@@ -478,9 +549,22 @@ static void on_progress_fd(struct loop *l, int fd, uint32_t events, void *opaque
 		x->line[x->line_len] = 0;
 		x->line_len = 0;
 		json_t *p = json_loads(x->line, 0, NULL);
-		if (x->progress && json_is_integer(json_object_get(p, "sent_bytes")) &&
-		    json_is_integer(json_object_get(p, "size")))
-			x->progress(p, x->opaque);
+		json_int_t k = json_integer_value(json_object_get(p, "i"));
+		if (x->progress && k >= 0 && k < (json_int_t)x->streams && json_is_integer(json_object_get(p, "size"))) {
+			x->sent[k] = (uint64_t)json_integer_value(json_object_get(p, "sent_bytes"));
+			x->wire[k] = (uint64_t)json_integer_value(json_object_get(p, "wire_bytes"));
+			x->pos[k] = (uint64_t)json_integer_value(json_object_get(p, "pos"));
+			uint64_t sent = 0, wire = 0, pos = UINT64_MAX;
+			for (uint32_t m = 0; m < x->streams; m++) {
+				sent += x->sent[m];
+				wire += x->wire[m];
+				pos = x->pos[m] < pos ? x->pos[m] : pos;   /* the slowest stream's walk */
+			}
+			json_t *sum = json_pack("{s:I, s:I, s:I, s:I}", "sent_bytes", (json_int_t)sent, "wire_bytes",
+						(json_int_t)wire, "pos", (json_int_t)pos, "size", (json_int_t)x->size);
+			x->progress(sum, x->opaque);
+			json_decref(sum);
+		}
 		json_decref(p);
 	}
 }
@@ -491,22 +575,37 @@ static void push_free(struct push *x)
 		loop_del_fd(x->ag->loop, x->progress_fd);
 		close(x->progress_fd);
 	}
+	json_decref(x->sum);
 	free(x);
 }
 
 static void send_done(struct agent *ag, json_t *result, const char *err, void *opaque)
 {
-	struct push *x = opaque;
+	struct push_one *one = opaque;
+	struct push *x = one->x;
 	const char *e = err ?: json_string_value(json_object_get(result, "error"));
 
+	x->pid[one->index] = 0;
+	free(one);
+	if (e && !x->failed) {
+		snprintf(x->error, sizeof(x->error), "%s", e);
+		x->failed = true;
+		/* One stream failed: the others stop too (the copy cannot be
+		 * whole); what they sent stays in the journals. */
+		for (uint32_t k = 0; k < x->streams; k++)
+			if (x->pid[k] > 0)
+				kill(x->pid[k], SIGKILL);
+	} else if (!e) {
+		add_stats(&x->sum, result);
+	}
+	if (--x->pending > 0)
+		return;
 	if (!x->cancelled) {
-		if (e) {
-			x->done(ag, NULL, e, x->opaque);
+		if (x->failed) {
+			x->done(ag, NULL, x->error, x->opaque);
 		} else {
-			json_t *o = json_deep_copy(result);
-			json_object_set_new(o, "path", json_string(x->rpath));
-			x->done(ag, o, NULL, x->opaque);
-			json_decref(o);
+			json_object_set_new(x->sum, "path", json_string(x->rpath));
+			x->done(ag, x->sum, NULL, x->opaque);
 		}
 	}
 	push_free(x);
@@ -540,16 +639,29 @@ static void on_copy_in(struct peer *p, json_t *result, const char *err, void *op
 		push_free(x);
 		return;
 	}
-	x->pid = child_call_keep(ag, send_main, x, pp[1], COPY_TIMEOUT_MS, send_done, x);
-	close(pp[1]);
-	if (x->pid < 0) {
-		close(pp[0]);
-		x->done(ag, NULL, "cannot start the copy: out of processes", x->opaque);
-		push_free(x);
-		return;
+	for (uint32_t k = 0; k < x->streams; k++) {
+		struct push_one *one = xcalloc(1, sizeof(*one));
+		one->x = x;
+		one->index = k;
+		pid_t pid = child_call_keep(ag, send_main, one, pp[1], COPY_TIMEOUT_MS, send_done, one);
+		if (pid < 0) {
+			free(one);
+			snprintf(x->error, sizeof(x->error), "cannot start the copy: out of processes");
+			x->failed = true;
+			for (uint32_t m = 0; m < k; m++)
+				kill(x->pid[m], SIGKILL);
+			break;
+		}
+		x->pid[k] = pid;
+		x->pending++;
 	}
+	close(pp[1]);
 	x->progress_fd = pp[0];
 	loop_add_fd(ag->loop, pp[0], false, on_progress_fd, x);
+	if (x->pending == 0) {
+		x->done(ag, NULL, x->error, x->opaque);
+		push_free(x);
+	}
 }
 
 struct push *mover_push(struct agent *ag, struct peer *p, const char *addr, const char *path, json_t *copy_in_args,
@@ -563,6 +675,9 @@ struct push *mover_push(struct agent *ag, struct peer *p, const char *addr, cons
 	x->progress = progress;
 	x->done = done;
 	x->opaque = opaque;
+	json_int_t n = json_integer_value(json_object_get(copy_in_args, "streams"));
+	x->streams = n >= 1 && n <= MOVER_STREAMS_MAX ? (uint32_t)n : 1;
+	json_object_set_new(copy_in_args, "streams", json_integer(x->streams));
 	snprintf(x->path, sizeof(x->path), "%s", path);
 	snprintf(x->addr, sizeof(x->addr), "%s", addr);
 	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) {
@@ -594,8 +709,10 @@ void mover_push_cancel(struct push *x)
 	if (!x)
 		return;
 	x->cancelled = true;
-	if (x->pid > 0) {
-		kill(x->pid, SIGKILL);   /* send_done frees it */
+	if (x->pending > 0) {
+		for (uint32_t k = 0; k < x->streams; k++)
+			if (x->pid[k] > 0)
+				kill(x->pid[k], SIGKILL);   /* send_done frees it after the last */
 	} else if (x->call) {
 		peer_forget(x->peer, x->call);   /* the answer would find x gone */
 		push_free(x);
@@ -607,6 +724,7 @@ void mover_push_cancel(struct push *x)
 struct copy_job {
 	struct request *r;
 	struct peer *peer;
+	int streams;
 	char path[PATH_MAX], target[4200], host[64], addr[64];
 	int port;
 	int64_t start_us;
@@ -653,7 +771,8 @@ static void on_peer(struct peer *p, const char *err, void *opaque)
 		copy_done(c->r->ag, NULL, err, c);
 		return;
 	}
-	mover_push(c->r->ag, p, c->addr, c->path, json_pack("{s:s}", "target", c->target), copy_progress, copy_done, c);
+	mover_push(c->r->ag, p, c->addr, c->path, json_pack("{s:s, s:i}", "target", c->target, "streams", c->streams),
+		   copy_progress, copy_done, c);
 }
 
 void mover_op_copy(struct request *r, json_t *args, struct vm *unused)
@@ -668,6 +787,8 @@ void mover_op_copy(struct request *r, json_t *args, struct vm *unused)
 	snprintf(c->host, sizeof(c->host), "%s", json_string_value(json_object_get(dest, "host")));
 	snprintf(c->addr, sizeof(c->addr), "%s", json_string_value(json_object_get(dest, "addr")));
 	snprintf(c->target, sizeof(c->target), "%s", json_string_value(json_object_get(args, "target")));
+	c->streams = json_object_get(args, "streams") ? (int)json_integer_value(json_object_get(args, "streams"))
+						       : MOVER_STREAMS_DEFAULT;
 	if (!ag->have_key) {
 		request_err(r, "host %s has no key_file: it cannot talk to %s", ag->cfg->host, c->host);
 		free(c);

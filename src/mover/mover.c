@@ -78,6 +78,7 @@ struct sender {
 	mover_progress_fn progress;
 	void *opaque;
 	int64_t next_progress;
+	uint32_t index, count;       /* this stream's share */
 };
 
 #define FAIL_MSG_MAX 300
@@ -191,8 +192,17 @@ static int send_pass(struct sender *x, int fd, uint64_t size, const uint64_t *th
 	XXH3_64bits_reset(ih);
 	st->data_bytes = 0;
 	while ((e = extents_next_block(fd, size, &next, &block)) == 0) {
+		if (!mover_block_mine(block, x->index, x->count)) {
+			/* On to this stream's next stripe. */
+			uint64_t stripe = block / MOVER_STRIPE + 1;
+			while (!mover_block_mine(stripe * MOVER_STRIPE, x->index, x->count))
+				stripe++;
+			next = stripe * MOVER_STRIPE;
+			continue;
+		}
 		for (; gap < block; gap++)
-			if (theirs[gap] && (r = send_frame(x, size, gap, NULL, 0)) < 0)
+			if (theirs[gap] && mover_block_mine(gap, x->index, x->count) &&
+			    (r = send_frame(x, size, gap, NULL, 0)) < 0)
 				return r;
 		gap = block + 1;
 		uint32_t len = block_len(size, block);
@@ -231,18 +241,19 @@ static int send_pass(struct sender *x, int fd, uint64_t size, const uint64_t *th
 		return e;
 	}
 	for (; gap < blocks; gap++)
-		if (theirs[gap] && (r = send_frame(x, size, gap, NULL, 0)) < 0)
+		if (theirs[gap] && mover_block_mine(gap, x->index, x->count) && (r = send_frame(x, size, gap, NULL, 0)) < 0)
 			return r;
 	st->pos = size;
 	return 0;
 }
 
-int mover_send(struct stream *s, int fd, uint64_t size, uint64_t source_id, mover_progress_fn progress, void *opaque,
-	       struct mover_stats *st, struct ferr *err)
+int mover_send(struct stream *s, int fd, uint64_t size, uint64_t source_id, uint32_t index, uint32_t count,
+	       mover_progress_fn progress, void *opaque, struct mover_stats *st, struct ferr *err)
 {
-	uint8_t hdr[24], *buf = NULL;
+	uint8_t hdr[32], *buf = NULL;
 	uint64_t *theirs = NULL;
-	struct sender x = { .s = s, .st = st, .err = err, .progress = progress, .opaque = opaque };
+	struct sender x = { .s = s, .st = st, .err = err, .progress = progress, .opaque = opaque, .index = index,
+			    .count = count ? count : 1 };
 	XXH3_state_t *ih = XXH3_createState();
 	int r = -ENOMEM;
 
@@ -261,11 +272,18 @@ int mover_send(struct stream *s, int fd, uint64_t size, uint64_t source_id, move
 	theirs = malloc(blocks * 8);
 	if (!x.cctx || !ih || !buf || !x.zero || !x.wire || !theirs)
 		goto out;
+	if (x.count > MOVER_STREAMS_MAX || index >= x.count) {
+		ferr_set(err, "stream %u of %u: not a valid share", index, x.count);
+		r = -EINVAL;
+		goto out;
+	}
 	le_put(hdr, OFFER_MAGIC, 4);
 	le_put(hdr + 4, VERSION, 4);
 	le_put(hdr + 8, size, 8);
 	le_put(hdr + 16, source_id, 8);
-	if ((r = stream_write_all(s, hdr, 24, err)) < 0)
+	le_put(hdr + 24, index, 4);
+	le_put(hdr + 28, x.count, 4);
+	if ((r = stream_write_all(s, hdr, 32, err)) < 0)
 		goto out;
 	for (st->passes = 1; st->passes <= MOVER_PASSES; st->passes++) {
 		if ((r = read_want(s, blocks, theirs, err)) < 0 || (r = send_pass(&x, fd, size, theirs, buf, ih)) < 0)
@@ -406,12 +424,29 @@ static void tell_failure(struct stream *s, const char *msg)
 	}
 }
 
-int mover_receive(struct stream *s, const char *path, const char *jpath, bool keep_journal, struct mover_stats *st,
-		  struct ferr *err)
+/* Stream index of count starts afresh: its blocks of an old file go. */
+static int clear_share(int fd, uint64_t size, uint32_t index, uint32_t count)
+{
+	uint64_t blocks = (size + MOVER_BLOCK - 1) / MOVER_BLOCK;
+
+	for (uint64_t b = (uint64_t)index * MOVER_STRIPE; b < blocks; b += (uint64_t)count * MOVER_STRIPE) {
+		uint64_t n = blocks - b < MOVER_STRIPE ? blocks - b : MOVER_STRIPE;
+		uint64_t off = b * MOVER_BLOCK, len = n * MOVER_BLOCK;
+		if (off + len > size)
+			len = size - off;
+		if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+int mover_receive(struct stream *s, const char *path, const char *jbase, bool keep_journal, uint32_t count,
+		  struct mover_stats *st, struct ferr *err)
 {
 	bool told = false;   /* the offer was read: the sender can be told */
 	bool local = false;  /* the failure is ours (disk, journal), not the stream's */
-	uint8_t hdr[24], *payload = NULL, *out = NULL, *table = NULL;
+	uint8_t hdr[32], *payload = NULL, *out = NULL, *table = NULL;
+	char jpath[4200];
 	ZSTD_DCtx *dctx = ZSTD_createDCtx();
 	struct journal *j = NULL;
 	int fd = -1, r = -ENOMEM;
@@ -422,14 +457,20 @@ int mover_receive(struct stream *s, const char *path, const char *jpath, bool ke
 	out = malloc(MOVER_BLOCK);
 	if (!dctx || !payload || !out)
 		goto out;
-	if ((r = read_full(s, hdr, 24, err)) < 0)
+	if ((r = read_full(s, hdr, 32, err)) < 0)
 		goto out;
 	uint64_t size = le_get(hdr + 8, 8);
-	if (le_get(hdr, 4) != OFFER_MAGIC || le_get(hdr + 4, 4) != VERSION || size == 0 || size > MOVER_SIZE_MAX) {
-		ferr_set(err, "not a mover offer (or an image over 4 TiB)");
+	uint32_t index = (uint32_t)le_get(hdr + 24, 4), n = (uint32_t)le_get(hdr + 28, 4);
+	if (le_get(hdr, 4) != OFFER_MAGIC || le_get(hdr + 4, 4) != VERSION || size == 0 || size > MOVER_SIZE_MAX ||
+	    n != (count ? count : 1) || index >= n) {
+		ferr_set(err, "not a mover offer of this transfer (an image over 4 TiB, or another number of streams)");
 		r = -EPROTO;
 		goto out;
 	}
+	if (n > 1)
+		snprintf(jpath, sizeof(jpath), "%s.%u-%u", jbase, index, n);
+	else
+		snprintf(jpath, sizeof(jpath), "%s", jbase);
 	st->size = size;
 	told = true;
 	if (!(j = journal_open(jpath, size, &js))) {
@@ -438,9 +479,10 @@ int mover_receive(struct stream *s, const char *path, const char *jpath, bool ke
 		ferr_set(err, "cannot keep a journal at %s: %s", jpath, strerror(errno));
 		goto out;
 	}
-	/* What the journal holds is in the file; a new journal, a new file. */
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (js == JOURNAL_NEW ? O_TRUNC : 0), 0600);
-	if (fd < 0 || ftruncate(fd, (off_t)size) < 0) {
+	/* What the journal holds is in the file; a new journal, a new file (or,
+	 * one stream of several, its share of the file cleared). */
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (js == JOURNAL_NEW && n == 1 ? O_TRUNC : 0), 0600);
+	if (fd < 0 || ftruncate(fd, (off_t)size) < 0 || (js == JOURNAL_NEW && n > 1 && clear_share(fd, size, index, n) < 0)) {
 		r = -errno;
 		local = true;
 		ferr_set(err, "cannot write %s: %s", path, strerror(errno));
@@ -491,6 +533,11 @@ int mover_receive(struct stream *s, const char *path, const char *jpath, bool ke
 				continue;
 			}
 			uint64_t b = f.offset / MOVER_BLOCK;
+			if (!mover_block_mine(b, index, n)) {
+				ferr_set(err, "a frame of another stream's share: the stream cannot be trusted");
+				r = -EPROTO;
+				goto out;
+			}
 			if ((r = f.kind == FRAME_HOLE ? punch(fd, size, b, out) : write_all_at(fd, out, f.len, f.offset)) < 0) {
 				local = true;
 				ferr_set(err, "cannot write %s: %s", path, strerror(-r));

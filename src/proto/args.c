@@ -73,6 +73,7 @@ static const struct proto_arg a_copy[] = {
 	{ "source", PA_TEXT, true, 1, 4096, NULL },
 	{ "target", PA_TEXT, true, 1, 4096, NULL },
 	{ "dest", PA_OBJ, true, 0, 0, a_dest },
+	{ "streams", PA_INT, false, 1, 8, NULL },
 	END,
 };
 /* copy-in: a target (ferry copy), or a cold move's disk: the guest's config
@@ -84,6 +85,7 @@ static const struct proto_arg a_copy_in[] = {
 	{ "final", PA_BOOL, false, 0, 0, NULL },
 	{ "size", PA_INT, true, 1, 1LL << 42, NULL },
 	{ "data_bytes", PA_INT, false, 0, 1LL << 42, NULL },
+	{ "streams", PA_INT, false, 1, 8, NULL },
 	END,
 };
 /* save and restore (docs/save.md): a file on the agent's host, in vm_dirs. */

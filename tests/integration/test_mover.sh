@@ -1,8 +1,9 @@
 #!/bin/bash
 # test_mover.sh: ferry copy between the lab's agents: a sparse image with
 # scattered data and zeros arrives identical and sparse; bad input is refused
-# with nothing made; an interrupted copy (the receiving agent killed) leaves
-# nothing in place, and the same command again sends less than half.
+# with nothing made; an interrupted copy (one of the receiving streams
+# killed) leaves nothing in place, and the same command again sends less than
+# half; one stream and four give the same image.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/integration/lib.sh
 tmp=$(mktemp -d)
@@ -39,21 +40,28 @@ check_fails "an NFS pool is not a copy target" "opened by QEMU's own client" $FE
 check_fails "an unknown host is refused" "nosuch" $FERRY -H a copy $src nosuch:/var/lib/ferry-lab/b/pool/x
 check_fails "a bad target is a usage error" "HOST:PATH" $FERRY -H a copy $src /var/lib/ferry-lab/b/pool/x
 
-# Cut: kill b's agent while the copy runs (its receiver child with it), start
-# it again, copy again: only the rest travels.
-$FERRY -H a --json copy $src b:/var/lib/ferry-lab/b/pool/cut.img > $tmp/cut1.json 2>&1 &
+# Cut: one of b's receiving streams killed while the copy runs (the other
+# stream stops too); the same copy again: only the rest travels. 1 GiB of
+# random data (incompressible: a few seconds on the wire), cut once 800 MiB
+# have arrived.
+big=/var/lib/ferry-lab/a/pool/big.img
+head -c 1G /dev/urandom > $big
+$FERRY -H a --json copy $big b:/var/lib/ferry-lab/b/pool/cut.img > $tmp/cut1.json 2>&1 &
 cp_pid=$!
-for i in $(seq 100); do [ -s /var/lib/ferry-lab/b/pool/cut.img.journal ] && [ $(stat -c %b /var/lib/ferry-lab/b/pool/cut.img.part 2>/dev/null || echo 0) -gt 409600 ] && break; sleep 0.05; done
+for i in $(seq 1000); do ls /var/lib/ferry-lab/b/pool/cut.img.journal* >/dev/null 2>&1 && [ $(stat -c %b /var/lib/ferry-lab/b/pool/cut.img.part 2>/dev/null || echo 0) -gt 1638400 ] && break; sleep 0.02; done
 bpid=$(cat /run/ferry-lab/b/ferryd.lock)
 recv=$(pgrep -P "$bpid" -x ferryd | head -1)
 kill -9 "$recv" 2>/dev/null
 wait $cp_pid
 check "the cut copy failed, and nothing is in place" test ! -e /var/lib/ferry-lab/b/pool/cut.img
-check "its part and journal stay for the next run" test -e /var/lib/ferry-lab/b/pool/cut.img.journal
-check "the same copy again" sh -c "$FERRY -H a --json copy $src b:/var/lib/ferry-lab/b/pool/cut.img > $tmp/cut2.json"
+check "its part and its streams' journals stay for the next run" sh -c "[ -e /var/lib/ferry-lab/b/pool/cut.img.part ] && [ \$(ls /var/lib/ferry-lab/b/pool/cut.img.journal.* | wc -l) = 2 ]"
+check "the same copy again" sh -c "$FERRY -H a --json copy $big b:/var/lib/ferry-lab/b/pool/cut.img > $tmp/cut2.json"
 check "it sent less than half the data" python3 -c "
 import json,sys; r=json.load(open('$tmp/cut2.json')); sys.exit(not (r['sent_bytes'] < r['data_bytes'] / 2 and r['skipped_blocks'] > 0))"
-check "and the image is whole" cmp $src /var/lib/ferry-lab/b/pool/cut.img
-check "the journal is gone" test ! -e /var/lib/ferry-lab/b/pool/cut.img.journal
+check "and the image is whole" cmp $big /var/lib/ferry-lab/b/pool/cut.img
+check "the journals are gone" sh -c "! ls /var/lib/ferry-lab/b/pool/cut.img.journal* 2>/dev/null"
+check "one stream (--streams 1) arrives identical too" sh -c "$FERRY -H a --json copy --streams 1 $src b:/var/lib/ferry-lab/b/pool/one.img > $tmp/one.json && cmp $src /var/lib/ferry-lab/b/pool/one.img"
+check "and four (--streams 4)" sh -c "$FERRY -H a --json copy $src b:/var/lib/ferry-lab/b/pool/four.img --streams 4 > $tmp/four.json && cmp $src /var/lib/ferry-lab/b/pool/four.img && grep -q '\"streams\": 4' $tmp/four.json"
+check_fails "--streams takes 1 to 8" "streams" $FERRY -H a copy --streams 9 $src b:/var/lib/ferry-lab/b/pool/nine.img
 check "lab down" $FERRY lab down
 finish

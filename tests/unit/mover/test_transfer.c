@@ -23,12 +23,13 @@
 #include "mover/frame.h"
 #include "mover/mover.h"
 
-#define SIZE (64ULL << 20)
+#define SIZE (128ULL << 20)
 
 static char dir[64], src[128], dst[128], jrn[140];
 static bool keep_journal;
 
 struct recv_arg {
+	uint32_t count;
 	struct stream *s;
 	struct mover_stats st;
 	struct ferr err;
@@ -38,7 +39,7 @@ struct recv_arg {
 static void *receiver(void *opaque)
 {
 	struct recv_arg *a = opaque;
-	a->r = mover_receive(a->s, dst, jrn, keep_journal, &a->st, &a->err);
+	a->r = mover_receive(a->s, dst, jrn, keep_journal, a->count ? a->count : 1, &a->st, &a->err);
 	stream_free(a->s);
 	return NULL;
 }
@@ -56,7 +57,7 @@ static int transfer(struct mover_stats *sst, struct recv_arg *ra)
 	pthread_create(&t, NULL, receiver, ra);
 	struct stream *s = stream_new_client(sv[0], NULL);
 	int fd = open(src, O_RDONLY);
-	int r = mover_send(s, fd, SIZE, 7, NULL, NULL, sst, &err);
+	int r = mover_send(s, fd, SIZE, 7, 0, 1, NULL, NULL, sst, &err);
 	close(fd);
 	stream_free(s);   /* a cut stream ends the receiver too */
 	pthread_join(t, NULL);
@@ -84,8 +85,8 @@ static int setup(void **state)
 	snprintf(src, sizeof(src), "%s/src.img", dir);
 	snprintf(dst, sizeof(dst), "%s/dst.img", dir);
 	snprintf(jrn, sizeof(jrn), "%s/dst.img.journal", dir);
-	/* 64 MiB sparse: random data in 24 scattered blocks, text in 8, a
-	 * written block of zeros, and holes. */
+	/* 128 MiB sparse: random data in 24 scattered blocks, text in 8, a
+	 * written block of zeros (all in the first 64 MiB), and holes. */
 	int fd = open(src, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	uint8_t *b = malloc(MOVER_BLOCK);
 	uint32_t x = 99;
@@ -226,13 +227,81 @@ static void receiver_failure_is_told(void **state)
 	pthread_create(&t, NULL, receiver, &ra);
 	struct stream *s = stream_new_client(sv[0], NULL);
 	int fd = open(src, O_RDONLY);
-	int r = mover_send(s, fd, SIZE, 7, NULL, NULL, &st, &err);
+	int r = mover_send(s, fd, SIZE, 7, 0, 1, NULL, NULL, &st, &err);
 	close(fd);
 	stream_free(s);
 	pthread_join(t, NULL);
 	memcpy(jrn, saved, sizeof(jrn));
 	assert_int_not_equal(r, 0);
 	assert_non_null(strstr(err.msg, "the receiver stopped: cannot keep a journal"));
+}
+
+/* Two streams, each its share of 64 MiB stripes (a block in the second
+ * stripe for stream 1), then three (the third has nothing, and still ends
+ * in order): identical, each stream's journal gone. */
+static void streams_split_the_image(void **state)
+{
+	(void)state;
+	int wfd = open(src, O_RDWR);
+	assert_int_equal(pwrite(wfd, "second stripe", 13, 100LL << 20), 13);
+	close(wfd);
+	for (uint32_t n = 2; n <= 3; n++) {
+		struct recv_arg ra[3];
+		struct mover_stats st[3];
+		pthread_t t[3];
+		int sv[3][2];
+		uint64_t sent = 0;
+
+		clean_dst();
+		for (uint32_t k = 0; k < n; k++) {
+			assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv[k]), 0);
+			memset(&ra[k], 0, sizeof(ra[k]));
+			ra[k].count = n;
+			ra[k].s = stream_new_server(sv[k][1], NULL);
+			pthread_create(&t[k], NULL, receiver, &ra[k]);
+		}
+		for (uint32_t k = 0; k < n; k++) {
+			struct ferr err = {0};
+			struct stream *s = stream_new_client(sv[k][0], NULL);
+			int fd = open(src, O_RDONLY);
+			assert_int_equal(mover_send(s, fd, SIZE, 7, k, n, NULL, NULL, &st[k], &err), 0);
+			close(fd);
+			stream_free(s);
+			sent += st[k].sent_bytes;
+		}
+		for (uint32_t k = 0; k < n; k++) {
+			pthread_join(t[k], NULL);
+			assert_int_equal(ra[k].r, 0);
+			char j[200];
+			snprintf(j, sizeof(j), "%s.%u-%u", jrn, k, n);
+			assert_int_not_equal(access(j, F_OK), 0);
+		}
+		assert_true(same_files());
+		assert_int_equal(sent, 33ULL * MOVER_BLOCK);
+		assert_int_equal(st[1].sent_bytes, MOVER_BLOCK);   /* stream 1: its stripe */
+	}
+	wfd = open(src, O_RDWR);
+	assert_int_equal(fallocate(wfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 100LL << 20, MOVER_BLOCK), 0);
+	close(wfd);
+	/* A stream the receiver does not expect is refused. */
+	struct mover_stats st;
+	struct recv_arg ra;
+	clean_dst();
+	int sv[2];
+	pthread_t t;
+	struct ferr err = {0};
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	memset(&ra, 0, sizeof(ra));
+	ra.count = 2;
+	ra.s = stream_new_server(sv[1], NULL);
+	pthread_create(&t, NULL, receiver, &ra);
+	struct stream *s = stream_new_client(sv[0], NULL);
+	int fd = open(src, O_RDONLY);
+	assert_int_not_equal(mover_send(s, fd, SIZE, 7, 0, 1, NULL, NULL, &st, &err), 0);
+	close(fd);
+	stream_free(s);
+	pthread_join(t, NULL);
+	assert_int_equal(ra.r, -EPROTO);
 }
 
 int main(void)
@@ -243,6 +312,7 @@ int main(void)
 		cmocka_unit_test(cut_transfer_resumes),
 		cmocka_unit_test(changed_source_updates),
 		cmocka_unit_test(receiver_failure_is_told),
+		cmocka_unit_test(streams_split_the_image),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
