@@ -196,6 +196,23 @@ static void add_stats(json_t **sum, json_t *one)
 	json_object_set_new(*sum, "image_hash", json_string(""));   /* one per stream: no single one */
 }
 
+/* Does a transfer (of any number of streams) have a journal for path? */
+static bool has_journal(const char *path)
+{
+	char jpath[PATH_MAX + 32];
+
+	snprintf(jpath, sizeof(jpath), "%s.journal", path);
+	if (access(jpath, F_OK) == 0)
+		return true;
+	for (uint32_t n = 2; n <= MOVER_STREAMS_MAX; n++)
+		for (uint32_t k = 0; k < n; k++) {
+			snprintf(jpath, sizeof(jpath), "%s.journal.%u-%u", path, k, n);
+			if (access(jpath, F_OK) == 0)
+				return true;
+		}
+	return false;
+}
+
 static int moved_in_slot(struct agent *ag, const char *path)
 {
 	for (int i = 0; i < AGENT_MAX_MOVED_IN; i++)
@@ -331,7 +348,7 @@ static int move_disk_in(struct request *r, json_t *args, struct recv_job *j)
 		request_err(r, "a VM named %s already exists on host %s", cfg->name, ag->cfg->host), rc = -EEXIST;
 	else if (user && user != vm)
 		request_err(r, "%s is in use by VM %s on host %s", j->path, user->cfg->name, ag->cfg->host), rc = -EBUSY;
-	else if (access(j->path, F_OK) == 0 && access(j->jpath, F_OK) < 0)
+	else if (access(j->path, F_OK) == 0 && !has_journal(j->path))
 		request_err(r, "%s exists already on host %s and no move is filling it", j->path, ag->cfg->host), rc = -EEXIST;
 	vmcfg_free(cfg);
 	if (rc < 0)
