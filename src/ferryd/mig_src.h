@@ -122,6 +122,9 @@ void src_postcopy_start(struct mig_job *j, const char *why);
 /* A query-migrate status postcopy-*: follow it (stall rule, recovery). */
 void src_postcopy_status(struct mig_job *j, const char *st, int64_t now);
 void src_recovery_start(struct mig_job *j);
+/* QEMU said failed once its post-copy had begun, before a poll saw it:
+ * the destination is asked whether the guest ran there, then the job fails. */
+void src_postcopy_failed(struct mig_job *j);
 
 /* mig_src_storage.c */
 void src_mirrors_start(struct mig_job *j);

@@ -95,6 +95,31 @@ static void on_dst_resumed(struct peer *p, json_t *result, const char *err, void
 		 (long long)json_integer_value(json_object_get(result, "resume_us")));
 }
 
+/* QEMU's post-copy ended in failure before a poll saw it running (the
+ * destination QEMU died right as post-copy began): the destination says
+ * whether the guest ever ran there, and so which failure this is. */
+static void on_failed_resumed(struct peer *p, json_t *result, const char *err, void *opaque)
+{
+	struct mig_job *j = opaque;
+
+	(void)p;
+	if (!src_live(j))
+		return;
+	if (!err && json_is_true(json_object_get(result, "ended")))
+		src_fail(j, "the destination QEMU on %s ended before the guest resumed there", j->dest);
+	else
+		src_fail(j, "post-copy migration failed: %s", j->last.error_desc[0] ? j->last.error_desc : "QEMU gave no reason");
+}
+
+void src_postcopy_failed(struct mig_job *j)
+{
+	if (!j->peer) {
+		src_fail(j, "post-copy migration failed: %s", j->last.error_desc[0] ? j->last.error_desc : "QEMU gave no reason");
+		return;
+	}
+	peer_call_timeout(j->peer, "mig-resumed", json_pack("{s:s}", "name", j->name), 5000, on_failed_resumed, j);
+}
+
 /* Post-copy: learn when the destination resumes the guest. Until then a
  * stalled stream is waited out, never paused (see the stall rule). */
 static void ask_resumed(struct mig_job *j)

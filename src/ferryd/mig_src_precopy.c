@@ -196,6 +196,8 @@ static void on_query(struct vm *vm, json_t *ret, const char *err, void *opaque)
 		if (j->state == MIG_POSTCOPY || j->state == MIG_RECOVERING)
 			/* The destination has the newest memory: nothing to resume here. */
 			src_fail(j, "post-copy migration %s: %s", st, why ?: "no reason given");
+		else if (j->went_postcopy && !strcmp(st, "failed") && !j->cancel_requested)
+			src_postcopy_failed(j);   /* it began between two polls */
 		else if (j->cancel_requested)
 			src_fail(j, "migration cancelled by the user");
 		else

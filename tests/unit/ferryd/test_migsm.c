@@ -334,6 +334,31 @@ static void test_postcopy_dst_dies_stays_paused(void **state)
 	postcopy_dst_dies(true);
 }
 
+/* The destination QEMU dies right as post-copy begins: QEMU announced
+ * postcopy-active (an event), but the next poll already says failed. The
+ * destination is asked whether the guest ran there; it did not: the guest
+ * is taken back, and the answer says why (a race seen once in CI). */
+static void test_postcopy_fails_between_polls(void **state)
+{
+	(void)state;
+	qemu_script(NULL, "[{\"cmd\": \"query-migrate\", \"reply\": " Q_ACTIVE(5000000) "},"
+			  " {\"cmd\": \"migrate-start-postcopy\", \"events\": [{\"event\": \"MIGRATION\", \"data\": "
+			  "{\"status\": \"postcopy-active\"}}]},"
+			  " {\"cmd\": \"query-migrate\", \"after\": \"migrate-start-postcopy\", \"reply\": " Q_FAILED "},"
+			  " {\"cmd\": \"query-status\", \"after\": \"migrate_cancel\", \"reply\": "
+			  "{\"return\": {\"status\": \"postmigrate\", \"running\": false}}}]");
+	peer_rule("mig-prepare", 1, PREPARED, NULL, false);
+	peer_rule("mig-postcopy", 1, "{}", NULL, false);
+	peer_rule("mig-resumed", 1, "{\"ended\": true}", NULL, false);
+	peer_rule("mig-abort", 1, NULL, "no VM named web1 on host b", false);
+	boot_web1();
+	json_t *r = migrate("{\"insecure\": true, \"postcopy\": \"on\"}");
+	const char *e = error_of(r);
+	assert_non_null(strstr(e, "ended before the guest resumed there"));
+	assert_non_null(strstr(peer_ops(), "mig-resumed"));
+	expect_running_here();
+}
+
 static void test_cold_suspend_fails(void **state)
 {
 	(void)state;
@@ -680,6 +705,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_postcopy_dst_dies_taken_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_postcopy_dst_dies_stays_paused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cold_suspend_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_postcopy_fails_between_polls, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cold_reboot_destination_gone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cold_disk_copy_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cold_disk_one_pass_fails, setup, teardown),
