@@ -78,6 +78,7 @@ struct mig_job {
 	bool stopped_early;        /* one pass: the guest stopped before the prepare */
 	void (*after_disks)(struct mig_job *j);
 	int64_t push_start_us;
+	long hb_timer;             /* pings the destination while disks travel */
 	struct moved_disk {
 		int disk;              /* its index in the config */
 		char vdev[8];

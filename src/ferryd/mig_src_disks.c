@@ -72,6 +72,27 @@ static void on_push_progress(json_t *p, void *opaque)
 
 static void push_next(struct mig_job *j);
 
+/* While disks travel on their own connections, the agents' connection is
+ * quiet: a ping each second, so that a destination holding a prepared QEMU
+ * (the final pass of two) does not take the source for gone (10 s). */
+static void heartbeat(struct loop *l, void *opaque)
+{
+	struct mig_job *j = opaque;
+
+	j->hb_timer = 0;
+	if (!src_live(j) || j->moving < 0 || !j->peer)
+		return;
+	peer_call_timeout(j->peer, "ping", NULL, 5000, NULL, NULL);
+	j->hb_timer = loop_add_timer(l, 1000, heartbeat, j);
+}
+
+static void heartbeat_stop(struct mig_job *j)
+{
+	if (j->hb_timer)
+		loop_cancel_timer(j->ag->loop, j->hb_timer);
+	j->hb_timer = 0;
+}
+
 static void on_pushed(struct agent *ag, json_t *result, const char *err, void *opaque)
 {
 	struct mig_job *j = opaque;
@@ -86,6 +107,7 @@ static void on_pushed(struct agent *ag, json_t *result, const char *err, void *o
 		char msg[sizeof(j->error)];
 		snprintf(msg, sizeof(msg), "copying disk %s (%s) to host %s failed: %s", m->vdev, m->src, j->dest, err);
 		j->moving = -1;
+		heartbeat_stop(j);
 		if (j->o.cold == COLD_REBOOT && j->state == MIG_COPYING_FINAL) {
 			snprintf(j->error, sizeof(j->error), "%s", msg);
 			src_reboot_here(j);   /* powered off: it boots here again */
@@ -108,6 +130,7 @@ static void push_next(struct mig_job *j)
 {
 	if (++j->moving >= j->n_moved) {
 		j->moving = -1;
+		heartbeat_stop(j);
 		j->after_disks(j);
 		return;
 	}
@@ -126,11 +149,14 @@ void src_disks_copy(struct mig_job *j, bool final, void (*next)(struct mig_job *
 	j->moving_final = final;
 	j->after_disks = next;
 	j->moving = -1;
+	if (!j->hb_timer)
+		j->hb_timer = loop_add_timer(j->ag->loop, 1000, heartbeat, j);
 	push_next(j);
 }
 
 void src_disks_drop(struct mig_job *j)
 {
+	heartbeat_stop(j);
 	if (j->push) {
 		mover_push_cancel(j->push);
 		j->push = NULL;

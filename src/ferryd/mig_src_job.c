@@ -182,7 +182,7 @@ static void job_free(struct loop *l, void *opaque)
 	(void)l;
 	if (j->timer)
 		loop_cancel_timer(j->ag->loop, j->timer);
-	if (j->push)
+	if (j->push || j->hb_timer)
 		src_disks_drop(j);
 	peer_free(j->peer);
 	tunnel_stop(j->tunnel);
@@ -358,6 +358,7 @@ void src_fail(struct mig_job *j, const char *fmt, ...)
 /* The move is done: its record goes to both histories and to the client. */
 void src_report_completed(struct mig_job *j)
 {
+	j->disks_sent = false;   /* they are the guest's disks there now */
 	if (j->o.move_disks)
 		src_disks_remove_source(j);
 	json_t *rec = src_record(j, "completed");
