@@ -153,5 +153,31 @@ s.sendall((json.dumps({"id": 1, "op": "mig-disks-drop", "args": {"config": open(
 print(f.readline().decode().strip())
 PY
 check "a mig-disks-drop request for it answers, and the disk is still there" sh -c "grep -q '\"ok\":true' $tmp/drop.out && [ -s $adisk ]"
+
+# A final pass longer than the 10 s after which a destination holding a
+# prepared QEMU takes a silent source for gone: the link slowed to 20 MB/s
+# for the first pass, 100 MiB it already sent rewritten, then the senders
+# frozen for 12 s in the final pass. The source pings while the disks travel:
+# the move completes.
+cp $adisk $disk
+check "create web1 on a again" $FERRY -H a create "$tmp/web1.cfg"
+check "web1 serves" wait_http 10.77.0.2 90
+phase() { $FERRY -H a --json status web1 2>/dev/null | python3 -c "import json,sys; print(json.load(sys.stdin).get('migration',{}).get('phase',''))" 2>/dev/null; }
+ip netns exec ferry-a tc qdisc add dev mig0 root tbf rate 160mbit burst 256k latency 200ms
+$FERRY -H a --json migrate web1 b --cold suspend > "$tmp/long.json" 2> "$tmp/long.err" &
+mig=$!
+# Half the first pass (the 100 MiB at 160 MiB sent by then), then rewrite it.
+for i in $(seq 2000); do [ "$(stat -c %b $DISKS_B/web1-vda.raw 2>/dev/null || echo 0)" -gt 460000 ] && break; sleep 0.02; done
+dd if=/dev/urandom of=$disk bs=1M seek=160 count=100 conv=notrunc status=none
+for i in $(seq 1000); do [ "$(phase)" = copying-disks-final ] && break; sleep 0.02; done
+senders=$(pgrep -P "$(cat /run/ferry-lab/a/ferryd.lock)" -x ferryd | tr '\n' ' ')
+kill -STOP $senders 2>/dev/null
+ip netns exec ferry-a tc qdisc del dev mig0 root
+sleep 12
+kill -CONT $senders 2>/dev/null
+wait $mig; rc=$?
+check "a cold move whose final pass takes over 10 s completes" sh -c "[ $rc = 0 ] && python3 -c \"
+import json,sys; r=json.load(open('$tmp/long.json')); sys.exit(not (r['disks'][0]['final_ms'] > 10000 and r['disks'][0]['final_sent_bytes'] > 50e6))\""
+note "long final pass: $(python3 -c "import json; r=json.load(open('$tmp/long.json')); d=r['disks'][0]; print('%.0f MB in %d ms, pause %.0f ms' % (d['final_sent_bytes']/1e6, d['final_ms'], r['pause_ms']))" 2>/dev/null || cat "$tmp/long.err")"
 check "lab down" $FERRY lab down
 finish
