@@ -117,6 +117,7 @@ struct save_job {
 	int n_pack;
 	char pack_src[STATEFILE_MAX_DISKS][600], pack_dst[STATEFILE_MAX_DISKS][PATH_MAX + 16];
 	json_t *pack_result;
+	json_t *reply;               /* saved, waiting for the VM to be gone to answer */
 };
 
 /* In a child: each disk packed into its FILE.disk-VDEV (.part meanwhile). */
@@ -215,6 +216,7 @@ static void save_free(struct loop *l, void *opaque)
 	free(s->hdr);
 	json_decref(s->result);
 	json_decref(s->pack_result);
+	json_decref(s->reply);
 	free(s);
 }
 
@@ -292,7 +294,12 @@ static void save_maybe_done(struct save_job *s)
 		if (s->was_running)
 			vm_qmp(s->vm, "cont", NULL, ignore_reply, NULL);
 	} else {
-		vm_kill(s->vm);   /* like xl save: the guest lives on in the file */
+		/* Like xl save: the guest lives on in the file. The answer waits
+		 * until the VM is gone here (a restore right after finds its name
+		 * free). */
+		s->reply = res;
+		vm_kill(s->vm);
+		return;
 	}
 	request_ok(s->r, res);
 	s->r = NULL;
@@ -364,6 +371,13 @@ static void save_on_gone(void *opaque, struct vm *vm)
 
 	(void)vm;
 	s->vm = NULL;
+	if (s->reply && !s->ended) {
+		request_ok(s->r, s->reply);
+		s->reply = NULL;
+		s->r = NULL;
+		save_end(s);
+		return;
+	}
 	if (!s->ended)
 		save_fail(s, "the QEMU of %s ended during the save", s->name);
 }

@@ -24,7 +24,7 @@ check "the record names the QEMU and machine type" python3 -c "
 import json,sys; r=json.load(open('$tmp/save.json'))
 sys.exit(not (r['qemu'].startswith('7.') and r['machine'].startswith('pc') and r['bytes'] > 1e6 and not r['kept_running']))"
 note "figure: save of web1 (256 MiB guest): $(python3 -c "import json; r=json.load(open('$tmp/save.json')); print('%.1f MB in %.2f s' % (r['bytes']/1e6, r['seconds']))")"
-check "web1 is off on a after the save" sh -c "! $FERRY -H a list | grep -q web1"
+check "web1 is off on a when the save answers (no wait)" sh -c "! $FERRY -H a list | grep -q web1"
 check "the file starts with the header" sh -c "head -c 14 $D/web1.state | grep -q FERRY-STATE"
 check "nothing half-made is left beside it" test ! -e $D/web1.state.part
 
