@@ -82,9 +82,20 @@ kill -9 "$bpid"
 wait $mig; rc=$?
 check "killing b's agent mid-copy fails the move" sh -c "[ $rc != 0 ] && grep -q 'copying disk vda.*failed.*keeps running on host a' '$tmp/kill.out'"
 check "web1 still runs on a, same boot" test "$(owners | tr '\n' ' ')/$(bootid)" = "a /$boot"
-wait_agent_stopped b
-ip netns exec ferry-b ${FERRY%ferry}ferryd -c /run/ferry-lab/b.conf 2>>/run/ferry-lab/b/ferryd.log &
-for i in $(seq 50); do [ -S /run/ferry-lab/b/ferryd.sock ] && ! flock -n /run/ferry-lab/b/ferryd.lock true && break; sleep 0.1; done
+# The old agent and its helpers gone (a helper in the middle of a disk write
+# dies when the write returns), then b's agent again.
+for i in $(seq 300); do dead "$bpid" && break; sleep 0.1; done
+for i in 1 2 3; do wait_agent_stopped b && break; done
+# (Waiting by taking the lock for a moment could make the new agent's own
+# lock fail: it answering is what is waited for.)
+for try in 1 2 3; do
+	ip netns exec ferry-b ${FERRY%ferry}ferryd -c /run/ferry-lab/b.conf 2>>/run/ferry-lab/b/ferryd.log &
+	newb=$!
+	for i in $(seq 150); do $FERRY -H b list >/dev/null 2>&1 && break; alive $newb || break; sleep 0.1; done
+	$FERRY -H b list >/dev/null 2>&1 && break
+	note "b's agent did not start (try $try): $(tail -3 /run/ferry-lab/b/ferryd.log | tr '\n' ' ')"
+	sleep 2
+done
 for i in $(seq 50); do ls $DISKS_B | grep -q web1 || break; sleep 0.1; done
 check "b's agent, started again, removed the half-received disk" sh -c "! ls $DISKS_B | grep -q web1"
 ref=$(tailsum $disk)
