@@ -10,4 +10,8 @@
  * system without SEEK_DATA reports every block. */
 int extents_next_block(int fd, uint64_t size, uint64_t *next, uint64_t *block);
 
+/* Asks the kernel to read the data of [from, from + len) ahead, extent by
+ * extent: never the holes (read ahead, a hole costs zeroed page cache). */
+void extents_readahead(int fd, uint64_t from, uint64_t len, uint64_t size);
+
 #endif

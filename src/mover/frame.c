@@ -57,36 +57,55 @@ static void put_header(uint8_t *h, const struct frame *f)
 	le_put(h + 24, f->hash, 8);
 }
 
-size_t frame_encode(struct ZSTD_CCtx_s *cctx, int level, uint64_t offset, const void *data, uint32_t len, uint64_t hash,
-		    uint8_t *out, struct frame *f)
+/* How data[0..len) travels: a hole, raw, or zstd into zout's payload (the
+ * frame's header room before it); f filled but for the header bytes. */
+static void choose(struct ZSTD_CCtx_s *cctx, int level, uint64_t offset, const uint8_t *data, uint32_t len,
+		   uint64_t hash, uint8_t *zout, struct frame *f)
 {
 	f->offset = offset;
 	f->len = len;
 	f->hash = hash;
 	f->payload = 0;
 	f->kind = FRAME_HOLE;
-	if (!frame_all_zero(data, len)) {
-		/* A sample first: a block whose middle 16 KiB zstd cannot shrink
-		 * by a sixteenth (random, already compressed, encrypted) goes raw
-		 * without compressing the whole of it in vain. */
-		if (cctx && len >= 4 * FRAME_SAMPLE) {
-			size_t zs = ZSTD_compressCCtx(cctx, out + FRAME_HEADER, frame_payload_max(),
-						      (const uint8_t *)data + len / 2, FRAME_SAMPLE, level);
-			if (!ZSTD_isError(zs) && zs > FRAME_SAMPLE - FRAME_SAMPLE / 16)
-				cctx = NULL;
-		}
-		size_t z = cctx ? ZSTD_compressCCtx(cctx, out + FRAME_HEADER, frame_payload_max(), data, len, level) : 0;
-		if (cctx && !ZSTD_isError(z) && z <= len - len / 8) {
-			f->kind = FRAME_ZSTD;
-			f->payload = (uint32_t)z;
-		} else {
-			f->kind = FRAME_RAW;
-			f->payload = len;
-			memcpy(out + FRAME_HEADER, data, len);
-		}
+	if (frame_all_zero(data, len))
+		return;
+	/* A sample first: a block whose middle 16 KiB zstd cannot shrink by a
+	 * sixteenth (random, already compressed, encrypted) goes raw without
+	 * compressing the whole of it in vain. */
+	if (cctx && len >= 4 * FRAME_SAMPLE) {
+		size_t zs = ZSTD_compressCCtx(cctx, zout + FRAME_HEADER, frame_payload_max(), data + len / 2,
+					      FRAME_SAMPLE, level);
+		if (!ZSTD_isError(zs) && zs > FRAME_SAMPLE - FRAME_SAMPLE / 16)
+			cctx = NULL;
 	}
+	size_t z = cctx ? ZSTD_compressCCtx(cctx, zout + FRAME_HEADER, frame_payload_max(), data, len, level) : 0;
+	if (cctx && !ZSTD_isError(z) && z <= len - len / 8) {
+		f->kind = FRAME_ZSTD;
+		f->payload = (uint32_t)z;
+	} else {
+		f->kind = FRAME_RAW;
+		f->payload = len;
+	}
+}
+
+size_t frame_encode(struct ZSTD_CCtx_s *cctx, int level, uint64_t offset, const void *data, uint32_t len, uint64_t hash,
+		    uint8_t *out, struct frame *f)
+{
+	choose(cctx, level, offset, data, len, hash, out, f);
+	if (f->kind == FRAME_RAW)
+		memcpy(out + FRAME_HEADER, data, len);
 	put_header(out, f);
 	return FRAME_HEADER + f->payload;
+}
+
+const uint8_t *frame_encode_inplace(struct ZSTD_CCtx_s *cctx, int level, uint64_t offset, uint8_t *raw, uint32_t len,
+				    uint64_t hash, uint8_t *zout, struct frame *f, size_t *n)
+{
+	choose(cctx, level, offset, raw + FRAME_HEADER, len, hash, zout, f);
+	uint8_t *out = f->kind == FRAME_RAW ? raw : zout;
+	put_header(out, f);
+	*n = FRAME_HEADER + f->payload;
+	return out;
 }
 
 int frame_parse_header(const uint8_t h[FRAME_HEADER], uint64_t image_size, struct frame *f)
@@ -119,7 +138,8 @@ int frame_decode(struct ZSTD_DCtx_s *dctx, const struct frame *f, const uint8_t 
 		memset(out, 0, f->len);
 		break;
 	case FRAME_RAW:
-		memcpy(out, payload, f->len);
+		if (out != payload)
+			memcpy(out, payload, f->len);
 		break;
 	case FRAME_ZSTD: {
 		/* The frame must say its size, and it must be the block's. */

@@ -34,6 +34,12 @@ size_t frame_payload_max(void);
 struct ZSTD_CCtx_s;
 size_t frame_encode(struct ZSTD_CCtx_s *cctx, int level, uint64_t offset, const void *data, uint32_t len, uint64_t hash,
 		    uint8_t *out, struct frame *f);
+/* The same for a block read in place at raw + FRAME_HEADER (raw has the
+ * header's room before it): a raw frame is sent from raw without a copy, a
+ * compressed one is built in zout (as out above). Returns the frame to send,
+ * raw or zout; *n is its size. */
+const uint8_t *frame_encode_inplace(struct ZSTD_CCtx_s *cctx, int level, uint64_t offset, uint8_t *raw, uint32_t len,
+				    uint64_t hash, uint8_t *zout, struct frame *f, size_t *n);
 
 /* Little-endian n-byte integers (n <= 8), the one encoding of every
  * header of the mover's (frames, offers, journal). */
@@ -47,7 +53,8 @@ uint64_t le_get(const uint8_t *p, int n);
 int frame_parse_header(const uint8_t h[FRAME_HEADER], uint64_t image_size, struct frame *f);
 
 /* Decodes f's payload into out (f->len bytes) and checks the hash: 0, or -1
- * (corrupt: it must not be written). */
+ * (corrupt: it must not be written). A raw payload may already be in out
+ * (payload == out). */
 struct ZSTD_DCtx_s;
 int frame_decode(struct ZSTD_DCtx_s *dctx, const struct frame *f, const uint8_t *payload, uint8_t *out);
 

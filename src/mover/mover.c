@@ -118,18 +118,23 @@ static int check_receiver(struct stream *s, struct ferr *err)
 	return -EPROTO;
 }
 
-/* One frame of block `block` (data, or NULL: a hole). */
-static int send_frame(struct sender *x, uint64_t size, uint64_t block, const uint8_t *data, uint64_t hash)
+/* One frame of block `block`: its data read in place at raw + FRAME_HEADER,
+ * or raw NULL: a hole. */
+static int send_frame(struct sender *x, uint64_t size, uint64_t block, uint8_t *raw, uint64_t hash)
 {
 	uint32_t len = block_len(size, block);
 	struct frame f;
+	uint8_t *out;
+	size_t n;
 	int r;
 
-	if (!data) {
-		data = x->zero;
-		hash = frame_hash(x->zero, len);
+	if (!raw) {
+		n = frame_encode(NULL, 0, block * MOVER_BLOCK, x->zero, len, frame_hash(x->zero, len), x->wire, &f);
+		out = x->wire;
+	} else {
+		out = (uint8_t *)frame_encode_inplace(x->cctx, ZSTD_LEVEL, block * MOVER_BLOCK, raw, len, hash, x->wire,
+						      &f, &n);
 	}
-	size_t n = frame_encode(x->cctx, ZSTD_LEVEL, block * MOVER_BLOCK, data, len, hash, x->wire, &f);
 	x->st->frames++;
 	x->st->resent += x->st->passes > 1;
 	if (mover_fault_stop_after && x->st->frames > mover_fault_stop_after) {
@@ -137,10 +142,10 @@ static int send_frame(struct sender *x, uint64_t size, uint64_t block, const uin
 		return -ECONNABORTED;
 	}
 	if (mover_fault_flip_frame == x->st->frames && f.payload)
-		x->wire[FRAME_HEADER + f.payload / 2] ^= 0x01;
+		out[FRAME_HEADER + f.payload / 2] ^= 0x01;
 	if (x->st->frames % 8 == 0 && (r = check_receiver(x->s, x->err)) < 0)
 		return r;
-	if ((r = stream_write_all(x->s, x->wire, n, x->err)) < 0) {
+	if ((r = stream_write_all(x->s, out, n, x->err)) < 0) {
 		/* Cut: perhaps it said why first. */
 		struct ferr why = {0};
 		struct pollfd pf = { stream_fd(x->s), POLLIN, 0 };
@@ -183,8 +188,9 @@ static int read_want(struct stream *s, uint64_t blocks, uint64_t *theirs, struct
 /* One pass: every block whose content differs from what the receiver holds
  * (theirs): data as frames, blocks now zero or unallocated that it holds as
  * holes. */
-static int send_pass(struct sender *x, int fd, uint64_t size, const uint64_t *theirs, uint8_t *buf, XXH3_state_t *ih)
+static int send_pass(struct sender *x, int fd, uint64_t size, const uint64_t *theirs, uint8_t *raw, XXH3_state_t *ih)
 {
+	uint8_t *buf = raw + FRAME_HEADER;   /* read in place: a raw frame goes without a copy */
 	struct mover_stats *st = x->st;
 	uint64_t blocks = (size + MOVER_BLOCK - 1) / MOVER_BLOCK, next = 0, gap = 0, block, ra_next = 0;
 	int e, r;
@@ -213,7 +219,7 @@ static int send_pass(struct sender *x, int fd, uint64_t size, const uint64_t *th
 		if (ra_next < st->pos + READ_AHEAD) {
 			if (ra_next < st->pos)
 				ra_next = st->pos;
-			posix_fadvise(fd, (off_t)ra_next, READ_AHEAD / 2, POSIX_FADV_WILLNEED);
+			extents_readahead(fd, ra_next, READ_AHEAD / 2, size);
 			ra_next += READ_AHEAD / 2;
 		}
 		if (pread(fd, buf, len, (off_t)(block * MOVER_BLOCK)) != (ssize_t)len) {
@@ -233,7 +239,7 @@ static int send_pass(struct sender *x, int fd, uint64_t size, const uint64_t *th
 			st->skipped += st->passes == 1;
 			continue;
 		}
-		if ((r = send_frame(x, size, block, buf, bh)) < 0)
+		if ((r = send_frame(x, size, block, raw, bh)) < 0)
 			return r;
 	}
 	if (e < 0) {
@@ -266,7 +272,7 @@ int mover_send(struct stream *s, int fd, uint64_t size, uint64_t source_id, uint
 		goto out;
 	}
 	uint64_t blocks = (size + MOVER_BLOCK - 1) / MOVER_BLOCK;
-	buf = malloc(MOVER_BLOCK);
+	buf = malloc(FRAME_HEADER + MOVER_BLOCK);
 	x.zero = calloc(1, MOVER_BLOCK);
 	x.wire = malloc(FRAME_HEADER + frame_payload_max());
 	theirs = malloc(blocks * 8);
@@ -524,11 +530,13 @@ int mover_receive(struct stream *s, const char *path, const char *jbase, bool ke
 				r = -EPROTO;
 				goto out;
 			}
-			if ((r = read_full(s, payload, f.payload, err)) < 0)
+			/* A raw block is read where it is written from. */
+			uint8_t *in = f.kind == FRAME_RAW ? out : payload;
+			if ((r = read_full(s, in, f.payload, err)) < 0)
 				goto out;
 			st->frames++;
 			st->wire_bytes += FRAME_HEADER + f.payload;
-			if (frame_decode(dctx, &f, payload, out) < 0) {
+			if (frame_decode(dctx, &f, in, out) < 0) {
 				bad++;   /* not written, not recorded: asked for again */
 				continue;
 			}
