@@ -58,6 +58,16 @@ int cmd_destroy(struct cli *cli, int argc, char **argv);
 int cmd_console(struct cli *cli, int argc, char **argv);
 int cmd_lab(struct cli *cli, int argc, char **argv);
 int cmd_migrate(struct cli *cli, int argc, char **argv);
+int cmd_check(struct cli *cli, int argc, char **argv);
+/* migrate's options (check takes the same): the agent's opts into m->opts;
+ * 0, or 2 (the exit status) after saying why. */
+struct migrate_args {
+	json_t *opts;            /* for the agent */
+	const char *special;     /* "migrate-cancel" or "migrate-recover" */
+	const char *probe;
+	bool timeline;
+};
+int migrate_parse_opts(struct cli *cli, int argc, char **argv, struct migrate_args *m);
 int cmd_history(struct cli *cli, int argc, char **argv);
 int cmd_pool(struct cli *cli, int argc, char **argv);
 int cmd_vol(struct cli *cli, int argc, char **argv);

@@ -293,15 +293,7 @@ static void print_record(json_t *r)
 	printf("\n");
 }
 
-struct migrate_args {
-	json_t *opts;            /* for the agent */
-	const char *special;     /* "migrate-cancel" or "migrate-recover" */
-	const char *probe;
-	bool timeline;
-};
-
-/* The options into m; 0, or 2 (the exit status) after saying why. */
-static int parse_opts(struct cli *cli, int argc, char **argv, struct migrate_args *m)
+int migrate_parse_opts(struct cli *cli, int argc, char **argv, struct migrate_args *m)
 {
 	static const struct option opts[] = {
 		{ "downtime-ms", required_argument, NULL, 'd' },
@@ -320,6 +312,8 @@ static int parse_opts(struct cli *cli, int argc, char **argv, struct migrate_arg
 		{ "cold", required_argument, NULL, 'C' },
 		{ "disk-passes", required_argument, NULL, 'D' },
 		{ "keep-source", no_argument, NULL, 'K' },
+		{ "force", no_argument, NULL, 'F' },
+		{ "live", no_argument, NULL, 'l' },
 		{ 0 }
 	};
 	/* The numeric options: name, key, bounds. */
@@ -350,6 +344,8 @@ static int parse_opts(struct cli *cli, int argc, char **argv, struct migrate_arg
 		case 'i': json_object_set_new(o, "insecure", json_true()); break;
 		case 'Q': json_object_set_new(o, "qemu_tls", json_true()); break;
 		case 'K': json_object_set_new(o, "keep_source", json_true()); break;
+		case 'F': json_object_set_new(o, "force", json_true()); break;
+		case 'l': json_object_del(o, "cold"); break;   /* the default, said */
 		case 'c': m->special = "migrate-cancel"; break;
 		case 'r': m->special = "migrate-recover"; break;
 		case 'X': m->probe = optarg; break;
@@ -436,7 +432,7 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 	struct host_entry h;
 	struct ferr err = {0};
 	struct agent_conn *conn;
-	int rc = parse_opts(cli, argc, argv, &m);
+	int rc = migrate_parse_opts(cli, argc, argv, &m);
 
 	if (rc || m.special) {
 		json_decref(m.opts);

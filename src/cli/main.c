@@ -25,7 +25,7 @@ static const struct verb verbs[] = {
 	{ "migrate", cmd_migrate,
 	  "migrate NAME DEST [--downtime-ms N] [--bandwidth MBPS] [--parallel N] [--auto-converge]\n"
 	  "              [--postcopy off|on|auto] [--timeout S] [--copy-storage] [--insecure | --qemu-tls]\n"
-	  "              [--probe ADDR[:methods]]\n"
+	  "              [--probe ADDR[:methods]] [--force]\n"
 	  "       ferry [-H HOST] migrate NAME DEST --cold suspend|reboot [--disk-passes 1|2] [--keep-source]\n"
 	  "              [--timeout S] ...\n"
 	  "       ferry [-H HOST] migrate --cancel NAME | --recover NAME",
@@ -65,6 +65,18 @@ static const struct verb verbs[] = {
 	  "                    in the lab run ferry from the client: ferry lab exec client ...\n"
 	  "Ends with a result record (--json for all of it). If anything fails before\n"
 	  "switchover, the guest keeps running on the source." },
+	{ "check", cmd_check,
+	  "check NAME DEST [--live | --cold suspend|reboot] [--copy-storage] [--insecure]\n"
+	  "              [--postcopy off|on|auto] [--auto-converge] [--downtime-ms N]",
+	  "Checks, before anything moves, every requirement of moving running VM NAME\n"
+	  "from this host (-H) to DEST with these options (those of ferry migrate), and\n"
+	  "says for each: ok, warning or blocking, what was seen on both hosts, and why\n"
+	  "it matters for this kind of move (docs/requirements.md). It measures the\n"
+	  "link's round trip, the hosts' clock offset, the VM bridges' L2 segment and\n"
+	  "the guest's dirty rate (1 s), and estimates the move's time. ferry migrate\n"
+	  "runs the same checks (without the dirty rate) and refuses a move that one\n"
+	  "blocks; migrate --force overrides the blocking checks marked overridable.\n"
+	  "Exits 1 when a check blocks." },
 	{ "probe", cmd_probe,
 	  "probe TARGET [--method icmp,udp,tcp,http,guest] [--interval-ms N] [--duration S]\n"
 	  "              [--threshold-ms N] [--timeout-ms N] [--csv FILE]",

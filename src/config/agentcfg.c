@@ -20,6 +20,8 @@ void agentcfg_free(struct agent_config *c)
 	free(c->qemu);
 	for (int i = 0; i < c->n_vm_dirs; i++)
 		free(c->vm_dirs[i]);
+	for (int i = 0; i < c->n_cpu_models; i++)
+		free(c->cpu_models[i]);
 	free(c);
 }
 
@@ -74,6 +76,28 @@ static int parse_dirs(const struct cfg_doc *d, const struct cfg_entry *e, struct
 			return -EINVAL;
 		}
 		c->vm_dirs[c->n_vm_dirs++] = dir_clean(real);
+	}
+	return 0;
+}
+
+/* cpu_models = [ "qemu64", "Nehalem" ]: what this host lets its guests
+ * see (an operator's pick of a model every host of theirs can offer). */
+static int parse_cpu_models(const struct cfg_doc *d, const struct cfg_entry *e, struct agent_config *c,
+			    struct ferr *err)
+{
+	if (e->val.type != CFG_LIST || e->val.n_items == 0 || e->val.n_items > AGENT_MAX_CPU_MODELS) {
+		ferr_set(err, "%s:%d: 'cpu_models' must be a list of 1 to %d CPU model names", d->path, e->line,
+			 AGENT_MAX_CPU_MODELS);
+		return -EINVAL;
+	}
+	for (size_t j = 0; j < e->val.n_items; j++) {
+		const struct cfg_value *v = &e->val.items[j];
+		if (v->type != CFG_STR || !vm_cpu_model_valid(v->str)) {
+			ferr_set(err, "%s:%d: each of 'cpu_models' must be a CPU model's name (qemu-system-x86_64 -cpu help)",
+				 d->path, v->line);
+			return -EINVAL;
+		}
+		c->cpu_models[c->n_cpu_models++] = xstrdup(v->str);
 	}
 	return 0;
 }
@@ -195,8 +219,20 @@ static int parse_entry(const struct cfg_doc *d, const struct cfg_entry *e, struc
 		return need_size(d, e, 64 * 1024, 1LL << 30, &c->client_queue_max, err);
 	if (!strcmp(e->key, "unix_group"))
 		return parse_group(d, e, c, err);
+	if (!strcmp(e->key, "cpu_models"))
+		return parse_cpu_models(d, e, c, err);
+	if (!strcmp(e->key, "guest_memory_mb")) {
+		if (e->val.type != CFG_INT || e->val.num < 16 || e->val.num > (1LL << 30)) {
+			ferr_set(err, "%s:%d: 'guest_memory_mb' must be a number of MiB from 16 to %lld", d->path, e->line,
+				 1LL << 30);
+			return -EINVAL;
+		}
+		c->guest_memory_mb = e->val.num;
+		return 0;
+	}
 	ferr_set(err, "%s:%d: unknown key '%s' (host, listen, state_dir, key_file, qemu, accel, allow_insecure, "
-		 "vm_dirs, history_max_bytes, log_max_bytes, client_queue_max, unix_group)", d->path, e->line, e->key);
+		 "vm_dirs, history_max_bytes, log_max_bytes, client_queue_max, unix_group, cpu_models, guest_memory_mb)",
+		 d->path, e->line, e->key);
 	return -EINVAL;
 }
 
@@ -244,6 +280,7 @@ int agentcfg_parse(const char *text, size_t len, const char *path, struct agent_
 		return r;
 	c = xcalloc(1, sizeof(*c));
 	c->history_max_bytes = AGENT_HISTORY_MAX_DEFAULT;
+	c->guest_memory_mb = -1;
 	c->log_max_bytes = AGENT_LOG_MAX_DEFAULT;
 	c->client_queue_max = AGENT_CLIENT_QUEUE_DEFAULT;
 	c->unix_gid = -1;

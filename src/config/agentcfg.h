@@ -10,6 +10,8 @@
 #define AGENT_LOG_MAX_DEFAULT (4LL << 20)
 #define AGENT_CLIENT_QUEUE_DEFAULT (4LL << 20)
 
+#define AGENT_MAX_CPU_MODELS 32
+
 struct agent_config {
 	char host[VM_NAME_MAX + 1];        /* this host's name, e.g. "a" */
 	char *listen[AGENT_MAX_LISTEN];    /* "unix:/path" or "tcp:ADDR:PORT" */
@@ -24,6 +26,9 @@ struct agent_config {
 	long long history_max_bytes;       /* history.jsonl and its predecessor together */
 	long long log_max_bytes;           /* each VM's serial.log and events.jsonl */
 	long long client_queue_max;        /* bytes queued to one client before it is held back */
+	char *cpu_models[AGENT_MAX_CPU_MODELS]; /* the CPU models guests may have here; none listed: any QEMU knows */
+	int n_cpu_models;
+	long long guest_memory_mb;         /* RAM all guests here may have together; -1: no limit but the host's */
 	int unix_gid;                      /* -1: only root on the Unix socket; else root or this group */
 };
 

@@ -2,6 +2,7 @@
 #include "config/vmcfg.h"
 #include "config/cfgfile.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,23 @@ static int bad(struct ctx *x, int line, const char *fmt, ...)
 	va_end(ap);
 	ferr_set(x->err, "%s:%d: %s", x->path, line, msg);
 	return -EINVAL;
+}
+
+bool vm_cpu_model_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 30 || !isalnum((unsigned char)s[0]))
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("_.-", *s))
+			return false;
+	return true;
+}
+
+const char *vm_cpu_model(const struct vm_config *c)
+{
+	return c->cpu[0] ? c->cpu : "qemu64";
 }
 
 const char *vm_accel_name(enum vm_accel a)
@@ -305,6 +323,10 @@ static int build(struct ctx *x, const struct cfg_doc *doc, struct vm_config *c)
 			c->ramdisk_line = e->line;
 		} else if (!strcmp(k, "extra")) {
 			r = want_str(x, e, &c->extra);
+		} else if (!strcmp(k, "cpu")) {
+			if (e->val.type != CFG_STR || !vm_cpu_model_valid(e->val.str))
+				return bad(x, e->line, "'cpu' must be a CPU model's name, e.g. \"qemu64\" or \"host\" (qemu-system-x86_64 -cpu help)");
+			snprintf(c->cpu, sizeof(c->cpu), "%s", e->val.str);
 		} else if (!strcmp(k, "accel")) {
 			if (e->val.type != CFG_STR)
 				return bad(x, e->line, "'accel' must be \"auto\", \"kvm\" or \"tcg\"");
@@ -424,6 +446,8 @@ char *vmcfg_format(const struct vm_config *c)
 	buf_printf(&b, "name = ");
 	cfg_quote(&b, c->name);
 	buf_printf(&b, "\nmemory = %d\nvcpus = %d\naccel = \"%s\"\n", c->memory_mb, c->vcpus, vm_accel_name(c->accel));
+	if (c->cpu[0])
+		buf_printf(&b, "cpu = \"%s\"\n", c->cpu);
 	if (c->kernel) {
 		buf_printf(&b, "kernel = ");
 		cfg_quote(&b, c->kernel);

@@ -38,6 +38,7 @@ struct vm_config {
 	int memory_mb;
 	int vcpus;
 	enum vm_accel accel;
+	char cpu[32];                   /* CPU model (-cpu); "": QEMU's default, qemu64 */
 	char *kernel, *ramdisk, *extra; /* kernel NULL: boot the first disk (BIOS) */
 	int kernel_line, ramdisk_line;  /* of the config text; 0: not known */
 	char *source;                   /* the config's name in messages ("web1.cfg") */
@@ -60,6 +61,10 @@ void vmcfg_free(struct vm_config *c);
 char *vmcfg_format(const struct vm_config *c);
 
 const char *vm_accel_name(enum vm_accel a);
+/* A CPU model's name as QEMU spells them: [A-Za-z0-9][A-Za-z0-9_.-]{0,30}. */
+bool vm_cpu_model_valid(const char *s);
+/* The model a guest of c runs with: its cpu, else QEMU's default. */
+const char *vm_cpu_model(const struct vm_config *c);
 void vm_mac_format(const uint8_t mac[6], char out[18]);
 
 #endif

@@ -99,6 +99,9 @@ struct agent {
 	int n_gone_hooks;
 	int sigfd;
 	int qemu_version;       /* major * 100 + minor; 0: unknown */
+	char qemu_pc[64];       /* what machine "pc" stands for in this QEMU ("": not known) */
+	char *qemu_machines;    /* its machine types, "\nA\nB\n" (qemu_list_has); NULL: not known */
+	char *qemu_cpus;        /* its CPU models, the same way */
 	/* Incoming migrations whose QEMU ended before the guest ever ran here
 	 * (mig_dst.c): a post-copy source may take its guest back. */
 	char ended_unresumed[AGENT_MAX_UNRESUMED][VM_NAME_MAX + 1];
@@ -263,6 +266,16 @@ int qemu_probe_version(const char *qemu);
  * migration bug where this QEMU (version as above, 0: unknown) has it. */
 long qemu_ram_kb(const struct vm_config *c, enum vm_accel accel, int qemu_version);
 void qemu_argv_free(char **argv);
+/* `-machine help` and `-cpu help` of this QEMU into qemu_pc, qemu_machines,
+ * qemu_cpus (at the agent's start). The parsers, for tests: names into
+ * names as "\nA\nB\n"; pc gets what "pc" is an alias of. */
+void qemu_probe_lists(struct agent *ag);
+void qemu_parse_machines(const char *text, struct buf *names, char *pc, size_t n);
+void qemu_parse_cpus(const char *text, struct buf *names);
+bool qemu_list_has(const char *list, const char *name);
+/* Can a guest here have CPU model `model`: its QEMU knows it, and the
+ * agent's cpu_models (if any) lists it. */
+bool qemu_cpu_offered(const struct agent *ag, const char *model);
 void qemu_tap_name(const struct vm_config *c, int idx, char out[16]);
 int qemu_tap_attach(const char *tap, const char *bridge, struct ferr *err);
 

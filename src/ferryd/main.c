@@ -167,6 +167,7 @@ int main(int argc, char **argv)
 	mover_drop_partial(&ag);
 	loop_set_cron(ag.loop, 1000, cron, &ag);
 	ag.qemu_version = qemu_probe_version(ag.cfg->qemu);
+	qemu_probe_lists(&ag);
 	log_info("ferryd ready", "host=%s version=%s pid=%d qemu=%d.%d", ag.cfg->host, FERRY_VERSION, (int)getpid(),
 		 ag.qemu_version / 100, ag.qemu_version % 100);
 	loop_run(ag.loop);
@@ -178,6 +179,8 @@ int main(int argc, char **argv)
 	loop_free(ag.loop);
 	close(ag.sigfd);
 	agentcfg_free(ag.cfg);
+	free(ag.qemu_machines);
+	free(ag.qemu_cpus);
 	gnutls_global_deinit();
 	/* The lock file stays: the lock, not the file, says an agent runs. */
 	close(lockfd);

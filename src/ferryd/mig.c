@@ -62,6 +62,8 @@ json_t *mig_opts_to_json(const struct mig_opts *o)
 		json_object_set_new(j, "keep_source", json_boolean(o->keep_source));
 		json_object_set_new(j, "move_disks", json_boolean(o->move_disks));
 	}
+	if (o->force)
+		json_object_set_new(j, "force", json_true());
 	return j;
 }
 
@@ -105,6 +107,7 @@ int mig_opts_from_json(json_t *j, struct mig_opts *o, char *err, size_t n)
 	o->insecure = json_is_true(json_object_get(j, "insecure"));
 	o->qemu_tls = json_is_true(json_object_get(j, "qemu_tls"));
 	o->keep_source = json_is_true(json_object_get(j, "keep_source"));
+	o->force = json_is_true(json_object_get(j, "force"));
 	o->move_disks = json_is_true(json_object_get(j, "move_disks"));
 	v = o->disk_passes;
 	if (get_int(j, "disk_passes", 1, 2, &v, err, n) < 0) return -EINVAL;

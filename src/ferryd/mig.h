@@ -53,6 +53,7 @@ struct mig_opts {
 	bool move_disks;
 	int disk_passes;
 	bool keep_source;
+	bool force;               /* move although overridable preflight checks block */
 };
 
 /* The states of a source-side job. Every change goes through the transition
@@ -60,6 +61,7 @@ struct mig_opts {
  * does not allow fails the job safely instead. */
 enum mig_state {
 	MIG_CONNECTING,   /* to the destination agent */
+	MIG_PREFLIGHT,    /* the move's requirements checked on both hosts (preflight_job.c) */
 	MIG_CHECKING,     /* cold, disks to move: could the destination take the guest? */
 	MIG_COPYING,      /* cold: disks not shared sent by the mover while the guest runs */
 	MIG_PREPARING,    /* destination QEMU starting, waiting for us */

@@ -39,6 +39,8 @@ struct mig_job {
 	char dest[64], dest_addr[64];
 	int dest_port;
 	struct peer *peer;
+	struct pf_job *pf;         /* the preflight running (MIG_PREFLIGHT) */
+	json_t *preflight;         /* its summary, for the record */
 	struct request *req;       /* the client's "migrate", answered at the end */
 	struct request *recover_req; /* a "migrate-recover" waiting for QEMU */
 	int64_t start_mono_us, start_real_us, migrate_mono_us;

@@ -9,6 +9,7 @@
  * moves: mig_src_cold.c, and with disks to move, mig_src_disks.c. */
 #include "ferryd/mig_src.h"
 #include "ferryd/peer.h"
+#include "ferryd/preflight_job.h"
 #include "ferryd/request.h"
 #include "ferryd/tunnel.h"
 #include "proto/proto.h"
@@ -30,7 +31,9 @@ static const struct {
 	bool qemu_migrating;   /* QEMU's outgoing migration was started: cancel it */
 	bool before_switch;    /* the guest has not stopped for good here yet */
 } states[MIG_N_STATES] = {
-	[MIG_CONNECTING] = { "connecting", B(MIG_PREPARING) | B(MIG_CHECKING) | ANY_RUNNING_TO_FAIL, false, true },
+	[MIG_CONNECTING] = { "connecting", B(MIG_PREFLIGHT) | ANY_RUNNING_TO_FAIL, false, true },
+	/* Nothing asked of the destination yet but its facts. */
+	[MIG_PREFLIGHT] = { "preflight", B(MIG_PREPARING) | B(MIG_CHECKING) | ANY_RUNNING_TO_FAIL, false, true },
 	[MIG_CHECKING] = { "checking", B(MIG_COPYING) | B(MIG_SUSPENDING) | ANY_RUNNING_TO_FAIL, false, true },
 	[MIG_COPYING] = { "copying-disks", B(MIG_PREPARING) | B(MIG_POWERING_OFF) | ANY_RUNNING_TO_FAIL, false, true },
 	[MIG_PREPARING] = { "preparing", B(MIG_MIRRORING) | B(MIG_SUSPENDING) | B(MIG_MIGRATING) | B(MIG_POWERING_OFF) |
@@ -160,7 +163,7 @@ static void on_gone(void *opaque, struct vm *vm)
 		src_reboot_powered_off(j);
 		return;
 	}
-	if (j->peer && j->state != MIG_CONNECTING)
+	if (j->peer && j->state != MIG_CONNECTING && j->state != MIG_PREFLIGHT)
 		peer_call(j->peer, "mig-abort", json_pack("{s:s}", "name", vm->cfg->name), NULL, NULL);
 	snprintf(j->error, sizeof(j->error), "the source QEMU of %s ended during the migration", vm->cfg->name);
 	/* No guest is left here to keep: straight to the end. */
@@ -184,6 +187,8 @@ static void job_free(struct loop *l, void *opaque)
 		loop_cancel_timer(j->ag->loop, j->timer);
 	if (j->push || j->hb_timer)
 		src_disks_drop(j);
+	preflight_cancel(j->pf);
+	json_decref(j->preflight);
 	peer_free(j->peer);
 	tunnel_stop(j->tunnel);
 	request_drop(j->req);
@@ -237,6 +242,8 @@ json_t *src_record(struct mig_job *j, const char *status)
 	json_object_set_new(r, "phases", phases);
 	if (j->o.move_disks)
 		src_disks_record(j, r);
+	if (j->preflight)
+		json_object_set(r, "preflight", j->preflight);
 	if (j->error[0])
 		json_object_set_new(r, "error", json_string(j->error));
 	return r;
@@ -349,7 +356,7 @@ void src_fail(struct mig_job *j, const char *fmt, ...)
 	if (src_qemu_migrating(was))
 		vm_qmp(j->vm, "migrate_cancel", NULL, src_on_ignore, NULL);
 	src_mirrors_drop(j);
-	if (j->peer && was != MIG_CONNECTING)
+	if (j->peer && was != MIG_CONNECTING && was != MIG_PREFLIGHT)
 		peer_call_timeout(j->peer, "mig-abort", json_pack("{s:s}", "name", j->name), 5000, on_abort_reply, j);
 	else
 		vm_qmp(j->vm, "query-status", NULL, on_src_status_after_fail, j);

@@ -3,6 +3,7 @@
  * agent says to send it, and sets up its own QEMU for the move. */
 #include "ferryd/mig_src.h"
 #include "ferryd/peer.h"
+#include "ferryd/preflight_job.h"
 #include "ferryd/pool.h"
 #include "ferryd/tunnel.h"
 #include "proto/args.h"
@@ -184,6 +185,41 @@ static void on_mem_size(struct vm *vm, json_t *ret, const char *err, void *opaqu
 		src_send_prepare(j, NULL);
 }
 
+/* The preflight's verdict: a move that a check blocks ends here, before
+ * anything changed on either host. */
+static void on_preflight(struct agent *ag, json_t *report, void *opaque)
+{
+	struct mig_job *j = opaque;
+	json_t *checks = json_object_get(report, "checks"), *c;
+	char forced[200], why[800];
+	int warnings = 0;
+	size_t i;
+
+	(void)ag;
+	j->pf = NULL;
+	if (!src_live(j))
+		return;
+	json_array_foreach(checks, i, c)
+		warnings += !strcmp(json_string_value(json_object_get(c, "verdict")), "warning");
+	int blocking = pf_blocking(checks, j->o.force, forced, sizeof(forced));
+	json_t *net = json_object_get(report, "net");
+	j->preflight = json_pack("{s:I, s:i, s:i, s:s, s:O}", "took_ms", json_integer_value(json_object_get(report, "took_ms")),
+				 "blocking", blocking, "warnings", warnings, "forced", forced, "clock_offset_ms",
+				 json_object_get(net, "clock_offset_ms") ?: json_null());
+	if (blocking) {
+		pf_refusal(checks, j->o.force, why, sizeof(why));
+		src_fail(j, "%s cannot move to host %s: %s (ferry check %s %s says more)", j->name, j->dest, why, j->name,
+			 j->dest);
+		return;
+	}
+	if (forced[0])
+		log_warn("preflight overridden", "vm=%s checks=%s", j->name, forced);
+	if (j->o.cold == COLD_REBOOT)
+		src_reboot_start(j);
+	else
+		vm_qmp(j->vm, "query-memory-size-summary", NULL, on_mem_size, j);
+}
+
 static void on_peer_ready(struct peer *p, const char *err, void *opaque)
 {
 	struct mig_job *j = opaque;
@@ -195,10 +231,10 @@ static void on_peer_ready(struct peer *p, const char *err, void *opaque)
 		src_fail(j, "%s", err);
 		return;
 	}
-	if (j->o.cold == COLD_REBOOT)
-		src_reboot_start(j);
-	else
-		vm_qmp(j->vm, "query-memory-size-summary", NULL, on_mem_size, j);
+	if (!src_enter(j, MIG_PREFLIGHT))
+		return;
+	struct pf_mode m = preflight_mode(&j->o);
+	j->pf = preflight_start(j->ag, j->vm, j->dest, j->dest_addr, j->dest_port, j->peer, &m, false, on_preflight, j);
 }
 
 void src_connect(struct mig_job *j)

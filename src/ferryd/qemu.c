@@ -119,6 +119,11 @@ int qemu_check_host(const struct agent *ag, const struct vm_config *c, struct fe
 {
 	if (qemu_check_cache(c, err) < 0)
 		return -EINVAL;
+	if (c->cpu[0] && !qemu_cpu_offered(ag, c->cpu)) {
+		ferr_set(err, "%s: CPU model %s is not offered on host %s (%s)", c->source ?: c->name, c->cpu, ag->cfg->host,
+			 ag->cfg->n_cpu_models ? "not in cpu_models of its agent config" : "its QEMU does not know it");
+		return -EINVAL;
+	}
 	if (!in_path(ag->cfg->qemu)) {
 		ferr_set(err, "QEMU (%s) is not installed on host %s; install the qemu-system-x86 package",
 			 ag->cfg->qemu, ag->cfg->host);
@@ -198,6 +203,85 @@ int qemu_probe_version(const char *qemu)
 	return v;
 }
 
+/* "NAME  description..." lines after the heading: the names, one per line
+ * between newlines ("\nA\nB\n"), for qemu_list_has. prefix: what each line
+ * starts with ("x86 " for -cpu help, "" for -machine help). */
+static void parse_names(const char *text, const char *prefix, struct buf *out)
+{
+	size_t np = strlen(prefix);
+
+	buf_printf(out, "\n");
+	for (const char *l = strchr(text, '\n'); l && l[1]; l = strchr(l + 1, '\n')) {
+		const char *p = l + 1;
+		if (strncmp(p, prefix, np) || p[np] == ' ' || p[np] == '\n')
+			continue;
+		p += np;
+		size_t n = strcspn(p, " \n");
+		if (n > 0 && n < 64)
+			buf_printf(out, "%.*s\n", (int)n, p);
+	}
+}
+
+void qemu_parse_machines(const char *text, struct buf *names, char *pc, size_t n)
+{
+	const char *a = strstr(text, "\npc ");
+
+	parse_names(text, "", names);
+	pc[0] = 0;
+	/* "pc    Standard PC (...) (alias of pc-i440fx-7.2)" */
+	if (a && (a = strstr(a, "(alias of ")) && (size_t)(strchrnul(a, '\n') - a) > 11) {
+		a += 10;
+		size_t k = strcspn(a, ")\n");
+		snprintf(pc, n, "%.*s", (int)k, a);
+	}
+}
+
+void qemu_parse_cpus(const char *text, struct buf *names)
+{
+	parse_names(text, "x86 ", names);
+}
+
+bool qemu_list_has(const char *list, const char *name)
+{
+	char k[80];
+
+	if (!list || !name[0] || strlen(name) > 64)
+		return false;
+	snprintf(k, sizeof(k), "\n%s\n", name);
+	return strstr(list, k) != NULL;
+}
+
+void qemu_probe_lists(struct agent *ag)
+{
+	struct buf out = {0}, names = {0};
+	char *m[] = { ag->cfg->qemu, "-machine", "help", NULL }, *c[] = { ag->cfg->qemu, "-cpu", "help", NULL };
+
+	if (run_capture(ag->cfg->qemu, m, &out) == 0 && out.data) {
+		qemu_parse_machines(out.data, &names, ag->qemu_pc, sizeof(ag->qemu_pc));
+		ag->qemu_machines = names.data;
+		names = (struct buf){0};
+	}
+	buf_free(&out);
+	if (run_capture(ag->cfg->qemu, c, &out) == 0 && out.data) {
+		qemu_parse_cpus(out.data, &names);
+		ag->qemu_cpus = names.data;
+	}
+	buf_free(&out);
+}
+
+bool qemu_cpu_offered(const struct agent *ag, const char *model)
+{
+	/* An unknown list (the probe failed) refuses nothing: QEMU will. */
+	if (ag->qemu_cpus && !qemu_list_has(ag->qemu_cpus, model))
+		return false;
+	if (ag->cfg->n_cpu_models == 0)
+		return true;
+	for (int i = 0; i < ag->cfg->n_cpu_models; i++)
+		if (!strcmp(ag->cfg->cpu_models[i], model))
+			return true;
+	return false;
+}
+
 /* QEMU before 9.0 loses guest writes during a TCG migration: its fast path
  * for syncing the dirty bitmap (taken for RAM blocks whose size is a multiple
  * of 64 pages) clears dirty bits without resetting the TCG TLB, so later
@@ -247,6 +331,10 @@ char **qemu_build_argv(const char *qemu, const struct vm_config *c, enum vm_acce
 	push(&a, &n, "pc");
 	push(&a, &n, "-accel");
 	push(&a, &n, "%s", accel == ACCEL_KVM ? "kvm" : "tcg");
+	if (c->cpu[0]) {
+		push(&a, &n, "-cpu");
+		push(&a, &n, "%s", c->cpu);
+	}
 	push(&a, &n, "-m");
 	push(&a, &n, "%ldk", ram_kb);
 	push(&a, &n, "-smp");

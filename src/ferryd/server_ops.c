@@ -3,6 +3,7 @@
  * its arguments checked against the op's schema (proto/args.c), its VM
  * found when the op acts on one, and its handler answers the request. */
 #include "ferryd/agent.h"
+#include "ferryd/facts.h"
 #include "ferryd/mig.h"
 #include "ferryd/pool.h"
 #include "ferryd/request.h"
@@ -21,7 +22,9 @@ static void op_ping(struct request *r, json_t *args, struct vm *vm)
 {
 	(void)args;
 	(void)vm;
-	request_ok(r, json_pack("{s:s, s:s}", "host", r->ag->cfg->host, "version", FERRY_VERSION));
+	/* time_us: a preflight's clock-offset sample. */
+	request_ok(r, json_pack("{s:s, s:s, s:I}", "host", r->ag->cfg->host, "version", FERRY_VERSION, "time_us",
+				(json_int_t)time_real_us()));
 }
 
 static void op_list(struct request *r, json_t *args, struct vm *vm)
@@ -128,6 +131,8 @@ static struct server_op {
 	{ "mig-prepare", false, mig_dst_prepare, NULL },
 	{ "mig-finish", true, mig_dst_finish, NULL },
 	{ "mig-check", false, mig_dst_check, NULL },
+	{ "host-facts", false, facts_op_host, NULL },
+	{ "vm-check", true, preflight_op_check, NULL },
 	{ "mig-postcopy", true, mig_dst_postcopy, NULL },
 	{ "mig-resumed", false, mig_dst_resumed, NULL },
 	{ "mig-abort", true, mig_dst_abort, NULL },

@@ -51,6 +51,7 @@ static const struct proto_arg a_opts[] = {
 	{ "disk_passes", PA_INT, false, 1, 2, NULL },
 	{ "keep_source", PA_BOOL, false, 0, 0, NULL },
 	{ "move_disks", PA_BOOL, false, 0, 0, NULL },
+	{ "force", PA_BOOL, false, 0, 0, NULL },
 	END,
 };
 static const struct proto_arg a_check[] = {
@@ -59,6 +60,18 @@ static const struct proto_arg a_check[] = {
 	{ "opts", PA_OBJ, false, 0, 0, a_opts },
 	/* Cold moves: the data of each disk the mover will bring. */
 	{ "disk_data", PA_SIZES, false, 0, 1LL << 42, NULL },
+	END,
+};
+/* A preflight's question to the destination (preflight.h). */
+static const struct proto_arg a_l2[] = {
+	{ "nonce", PA_TEXT, true, 32, 32, NULL },
+	END,
+};
+static const struct proto_arg a_host_facts[] = {
+	{ "config", PA_TEXT, true, 0, CONFIG_MAX_BYTES, NULL },
+	{ "pools", PA_NAMES, false, 0, 255, NULL },
+	{ "machine", PA_TEXT, false, 0, 64, NULL },
+	{ "l2", PA_OBJ, false, 0, 0, a_l2 },
 	END,
 };
 static const struct proto_arg a_migrate[] = {
@@ -163,6 +176,8 @@ static const struct proto_op ops[] = {
 	{ "history", a_name_opt },
 	{ "history-add", a_record },
 	{ "mig-check", a_check },
+	{ "host-facts", a_host_facts },
+	{ "vm-check", a_migrate },
 	{ "mig-prepare", a_prepare },
 	{ "mig-finish", a_name },
 	{ "mig-postcopy", a_name },

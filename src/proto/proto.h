@@ -1,4 +1,4 @@
-/* proto.h: ferry's control protocol (version 3, docs/protocol.md): JSON
+/* proto.h: ferry's control protocol (version 4, docs/protocol.md): JSON
  * objects, one per line, between the CLI or a peer agent and ferryd. */
 #ifndef FERRY_PROTO_H
 #define FERRY_PROTO_H
@@ -6,7 +6,7 @@
 #include <jansson.h>
 #include "util/util.h"
 
-#define PROTO_VERSION 3
+#define PROTO_VERSION 4
 
 /* Agent -> client, first message: {"ferry":1,"agent":"ferryd","version":..,"host":..} */
 json_t *proto_greeting_new(const char *host);

@@ -196,6 +196,8 @@ static void answer(int fd, const char *name, json_t *id)
 		reply = json_deep_copy(json_array_get(recd, 0));
 	else if (!strcmp(name, "query-status"))
 		reply = json_pack("{s:{s:s, s:b}}", "return", "status", run_state, "running", !strcmp(run_state, "running"));
+	else if (!strcmp(name, "qom-get"))   /* QEMU 7.2's answer for /machine's type, -machine pc */
+		reply = json_pack("{s:s}", "return", "pc-i440fx-7.2-machine");
 	else
 		reply = json_pack("{s:{}}", "return");
 	if (rule && json_object_get(rule, "events"))

@@ -19,6 +19,8 @@
 #include "ferryd/mig.h"
 #include "ferryd/request.h"
 
+/* What every move asks the destination first (preflight_job.c). */
+#define PREFLIGHT_OPS "host-facts,ping,ping,ping,ping,"
 #define PREPARED "{\"uri\": \"tcp:10.9.0.2:4444\", \"host\": \"b\"}"
 #define FINISHED "{\"host\": \"b\", \"resume_us\": 1700000000000000, \"pid\": 4242}"
 /* query-migrate answers (QEMU 7.2's shape; numbers from a lab move). */
@@ -48,19 +50,26 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Runs one "migrate" of web1 with opts; returns the final answer. */
-static json_t *migrate(const char *opts)
+/* Runs one "migrate" of web1 with opts as request id; returns the final
+ * answer. */
+static json_t *migrate_id(const char *opts, long id)
 {
 	struct vm *vm = vm_find(ag, "web1");
 	json_t *args = migrate_args(opts);
 
 	assert_non_null(vm);
-	mig_src_start(client_request(7), args, vm);
+	mig_src_start(client_request(id), args, vm);
 	json_decref(args);
-	json_t *r = wait_reply(7, 20000);
+	json_t *r = wait_reply(id, 20000);
 	assert_non_null(r);
 	return r;
 }
+
+static json_t *migrate(const char *opts)
+{
+	return migrate_id(opts, 7);
+}
+
 
 static const char *error_of(json_t *r)
 {
@@ -136,12 +145,12 @@ static void test_success(void **state)
 		fail_msg("migrate failed: %s", json_dumps(r, 0));
 	assert_string_equal(json_string_value(json_object_get(res, "status")), "completed");
 	assert_string_equal(json_string_value(json_object_get(res, "mode")), "precopy");
-	expect_phases("connecting>preparing>migrating>finishing>done");
+	expect_phases("connecting>preflight>preparing>migrating>finishing>done");
 	expect_sent("query-memory-size-summary,object-del,migrate-set-capabilities,migrate-set-parameters,migrate,"
 		    "query-migrate,quit");
 	json_t *a = qmp_args("migrate", 0);
 	assert_string_equal(json_string_value(json_object_get(a, "uri")), "tcp:10.9.0.2:4444");
-	assert_string_equal(peer_ops(), "mig-prepare,mig-finish,history-add");
+	assert_string_equal(peer_ops(), PREFLIGHT_OPS "mig-prepare,mig-finish,history-add");
 	run_for(100);
 	assert_null(vm_find(ag, "web1"));   /* the guest runs on b only */
 }
@@ -156,10 +165,79 @@ static void test_destination_refuses(void **state)
 	const char *e = error_of(r);
 	assert_non_null(strstr(e, "already exists on host b"));
 	assert_non_null(strstr(e, "keeps running on host a"));
-	expect_phases("connecting>preparing>failing>failed");
+	expect_phases("connecting>preflight>preparing>failing>failed");
 	expect_not_sent("migrate");
-	assert_string_equal(peer_ops(), "mig-prepare,mig-abort");
+	assert_string_equal(peer_ops(), PREFLIGHT_OPS "mig-prepare,mig-abort");
 	expect_running_here();
+}
+
+/* b's recorded facts with one member changed (a JSON fragment replacing
+ * `from`), as the destination's answer to host-facts. */
+static void facts_rule(const char *from, const char *to)
+{
+	char *text = NULL;
+
+	assert_int_equal(file_read_all("tests/unit/ferryd/migsm/b-host-facts.json", 1 << 20, &text, NULL), 0);
+	char *at = strstr(text, from);
+	assert_non_null(at);
+	size_t n = strlen(text) - strlen(from) + strlen(to) + 1;
+	char *out = malloc(n);
+	snprintf(out, n, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
+	peer_rule("host-facts", 1, out, NULL, false);
+	free(out);
+	free(text);
+}
+
+/* A guest of the same name there: the preflight refuses before the
+ * destination is asked to prepare anything. */
+static void test_preflight_refuses(void **state)
+{
+	(void)state;
+	facts_rule("\"name_taken\":false", "\"name_taken\":true");
+	boot_web1();
+	json_t *r = migrate("{\"insecure\": true}");
+	const char *e = error_of(r);
+	assert_non_null(strstr(e, "guest name free: b already has a guest named web1"));
+	assert_non_null(strstr(e, "keeps running on host a"));
+	expect_phases("connecting>preflight>failing>failed");
+	expect_not_sent("migrate");
+	assert_string_equal(peer_ops(), "host-facts,ping,ping,ping,ping");
+	expect_running_here();
+}
+
+/* A hostile destination's facts (a member of the wrong type) are refused
+ * as such, and nothing moves. */
+static void test_preflight_hostile_facts(void **state)
+{
+	(void)state;
+	facts_rule("\"disk_room_bytes\":", "\"disk_room_bytes\":\"lots\",\"x\":");
+	boot_web1();
+	json_t *r = migrate("{\"insecure\": true}");
+	assert_non_null(strstr(error_of(r), "the host's facts are malformed"));
+	expect_phases("connecting>preflight>failing>failed");
+	assert_string_equal(peer_ops(), "host-facts");
+	expect_running_here();
+}
+
+/* An overridable check (another accelerator there) blocks a move, and
+ * --force moves anyway, the record naming the check overridden. */
+static void test_preflight_force(void **state)
+{
+	(void)state;
+	facts_rule("\"accel\":\"tcg\"", "\"accel\":\"kvm\"");
+	qemu_script("src-precopy.jsonl", "[]");
+	peer_rule("mig-prepare", 1, PREPARED, NULL, false);
+	peer_rule("mig-finish", 1, FINISHED, NULL, false);
+	boot_web1();
+	json_t *r = migrate("{\"insecure\": true}");
+	assert_non_null(strstr(error_of(r), "accelerator: b would run it under kvm"));
+	expect_not_sent("migrate");
+	run_for(50);
+	r = migrate_id("{\"insecure\": true, \"force\": true}", 8);
+	json_t *res = json_object_get(r, "result");
+	if (!res)
+		fail_msg("migrate --force failed: %s", json_dumps(r, 0));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(res, "preflight"), "forced")), "accel");
 }
 
 static void test_hostile_uri(void **state)
@@ -185,7 +263,7 @@ static void test_destination_dies_precopy(void **state)
 	const char *e = error_of(r);
 	assert_non_null(strstr(e, "Connection reset by peer"));
 	assert_non_null(strstr(e, "keeps running on host a"));
-	expect_phases("connecting>preparing>migrating>failing>failed");
+	expect_phases("connecting>preflight>preparing>migrating>failing>failed");
 	expect_sent("migrate,query-migrate,migrate_cancel,query-status");
 	expect_running_here();
 }
@@ -201,7 +279,7 @@ static void test_precopy_stall(void **state)
 	clock_jump_after(400, 11000);
 	json_t *r = migrate("{\"insecure\": true, \"downtime_ms\": 300}");
 	assert_non_null(strstr(error_of(r), "stalled (nothing sent for 10 s)"));
-	expect_phases("connecting>preparing>migrating>failing>failed");
+	expect_phases("connecting>preflight>preparing>migrating>failing>failed");
 	expect_sent("migrate,query-migrate,migrate_cancel");
 	assert_non_null(strstr(peer_ops(), "mig-abort"));
 	expect_running_here();
@@ -221,7 +299,7 @@ static void test_timeout(void **state)
 	clock_jump_after(250, 6000);
 	json_t *r = migrate("{\"insecure\": true, \"timeout_s\": 5, \"downtime_ms\": 300}");
 	assert_non_null(strstr(error_of(r), "did not complete within 5 s"));
-	expect_phases("connecting>preparing>migrating>failing>failed");
+	expect_phases("connecting>preflight>preparing>migrating>failing>failed");
 	expect_sent("migrate,migrate_cancel");
 	expect_running_here();
 }
@@ -246,7 +324,7 @@ static void test_cancel(void **state)
 	json_t *r = wait_reply(7, 10000);
 	assert_non_null(r);
 	assert_non_null(strstr(error_of(r), "cancelled by the user"));
-	expect_phases("connecting>preparing>migrating>failing>failed");
+	expect_phases("connecting>preflight>preparing>migrating>failing>failed");
 	expect_running_here();
 }
 
@@ -276,7 +354,7 @@ static void test_postcopy_stall_recover(void **state)
 	if (!res)
 		fail_msg("migrate failed: %s", json_dumps(r, 0));
 	assert_string_equal(json_string_value(json_object_get(res, "mode")), "postcopy");
-	expect_phases("connecting>preparing>migrating>postcopy-asked>postcopy>recovering>postcopy>finishing>done");
+	expect_phases("connecting>preflight>preparing>migrating>postcopy-asked>postcopy>recovering>postcopy>finishing>done");
 	expect_sent("migrate,migrate-start-postcopy,migrate-pause,migrate,quit");
 	json_t *a = qmp_args("migrate", 1);
 	assert_true(json_is_true(json_object_get(a, "resume")));
@@ -310,7 +388,7 @@ static void postcopy_dst_dies(bool cont_refused)
 	json_t *r = migrate("{\"insecure\": true, \"postcopy\": \"on\"}");
 	const char *e = error_of(r);
 	assert_non_null(strstr(e, "ended before the guest resumed there"));
-	expect_phases("connecting>preparing>migrating>postcopy-asked>postcopy>failing>failed");
+	expect_phases("connecting>preflight>preparing>migrating>postcopy-asked>postcopy>failing>failed");
 	expect_sent("migrate-start-postcopy,migrate_cancel,query-status,cont");
 	if (cont_refused) {
 		assert_non_null(strstr(e, "stays paused on host a"));
@@ -371,7 +449,7 @@ static void test_cold_suspend_fails(void **state)
 	const char *e = error_of(r);
 	assert_non_null(strstr(e, "cannot pause web1"));
 	assert_non_null(strstr(e, "keeps running on host a"));
-	expect_phases("connecting>preparing>suspending>failing>failed");
+	expect_phases("connecting>preflight>preparing>suspending>failing>failed");
 	expect_not_sent("migrate");
 	expect_running_here();
 }
@@ -391,8 +469,8 @@ static void test_cold_reboot_destination_gone(void **state)
 	const char *e = error_of(r);
 	assert_non_null(strstr(e, "could not boot web1"));
 	assert_non_null(strstr(e, "was booted again on host a"));
-	expect_phases("connecting>preparing>powering-off>booting-there>booting-here>failed");
-	assert_string_equal(peer_ops(), "mig-check,create");
+	expect_phases("connecting>preflight>preparing>powering-off>booting-there>booting-here>failed");
+	assert_string_equal(peer_ops(), PREFLIGHT_OPS "mig-check,create");
 	expect_running_here();
 	assert_int_not_equal(vm_find(ag, "web1")->pid, first);
 }
@@ -416,8 +494,8 @@ static void test_cold_disk_copy_fails(void **state)
 	assert_non_null(strstr(e, "copying disk vda"));
 	assert_non_null(strstr(e, "1 MB free"));
 	assert_non_null(strstr(e, "keeps running on host a"));
-	expect_phases("connecting>checking>copying-disks>failing>failed");
-	assert_string_equal(peer_ops(), "mig-check,copy-in,mig-disks-drop,mig-abort");
+	expect_phases("connecting>preflight>checking>copying-disks>failing>failed");
+	assert_string_equal(peer_ops(), PREFLIGHT_OPS "mig-check,copy-in,mig-disks-drop,mig-abort");
 	expect_not_sent("stop");
 	expect_running_here();
 	assert_int_equal(access(disk, F_OK), 0);   /* the source keeps its disk */
@@ -439,7 +517,7 @@ static void test_cold_disk_one_pass_fails(void **state)
 	const char *e = error_of(r);
 	assert_non_null(strstr(e, "the link is down"));
 	assert_non_null(strstr(e, "keeps running on host a"));
-	expect_phases("connecting>checking>suspending>copying-disks-final>failing>failed");
+	expect_phases("connecting>preflight>checking>suspending>copying-disks-final>failing>failed");
 	expect_sent("stop,query-status,cont");
 	expect_running_here();
 }
@@ -462,8 +540,8 @@ static void test_cold_disk_reboot_fails(void **state)
 	const char *e = error_of(r);
 	assert_non_null(strstr(e, "copying disk vda"));
 	assert_non_null(strstr(e, "was booted again on host a"));
-	expect_phases("connecting>preparing>powering-off>copying-disks-final>booting-here>failed");
-	assert_string_equal(peer_ops(), "mig-check,copy-in,mig-disks-drop");
+	expect_phases("connecting>preflight>preparing>powering-off>copying-disks-final>booting-here>failed");
+	assert_string_equal(peer_ops(), PREFLIGHT_OPS "mig-check,copy-in,mig-disks-drop");
 	expect_running_here();
 }
 
@@ -481,7 +559,7 @@ static void test_postcopy_success(void **state)
 	if (!res)
 		fail_msg("migrate failed: %s", json_dumps(r, 0));
 	assert_string_equal(json_string_value(json_object_get(res, "mode")), "postcopy");
-	expect_phases("connecting>preparing>migrating>postcopy-asked>postcopy>finishing>done");
+	expect_phases("connecting>preflight>preparing>migrating>postcopy-asked>postcopy>finishing>done");
 	expect_sent("migrate,query-migrate,migrate-start-postcopy,query-migrate,quit");
 	/* The destination learned of post-copy before QEMU switched. */
 	assert_non_null(strstr(peer_ops(), "mig-prepare,mig-postcopy,"));
@@ -501,7 +579,7 @@ static void test_cold_suspend_success(void **state)
 	if (!res)
 		fail_msg("migrate failed: %s", json_dumps(r, 0));
 	assert_string_equal(json_string_value(json_object_get(res, "mode")), "suspend");
-	expect_phases("connecting>preparing>suspending>migrating>finishing>done");
+	expect_phases("connecting>preflight>preparing>suspending>migrating>finishing>done");
 	expect_sent("stop,migrate,query-migrate,quit");
 	run_for(100);
 	assert_null(vm_find(ag, "web1"));
@@ -695,6 +773,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_postcopy_success, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cold_suspend_success, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_preflight_refuses, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_preflight_hostile_facts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_preflight_force, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_destination_refuses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_uri, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_destination_dies_precopy, setup, teardown),

@@ -402,6 +402,12 @@ void harness_setup(void)
 	op_counts = json_object();
 	ops_seen[0] = 0;
 	n_prules = n_connects = connect_fail_from = 0;
+	/* The destination's facts for the preflight: host b's real answer to
+	 * host-facts in the lab (a test may answer otherwise). */
+	char *facts = NULL;
+	assert_int_equal(file_read_all("tests/unit/ferryd/migsm/b-host-facts.json", 1 << 20, &facts, NULL), 0);
+	peer_rule("host-facts", 1, facts, NULL, false);
+	free(facts);
 	clock_offset_us = 0;
 	source_idle_us = 0;
 	reaper = loop_add_timer(ag->loop, 10, reap, NULL);
