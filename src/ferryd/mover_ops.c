@@ -90,24 +90,6 @@ static json_t *stats_json(const struct mover_stats *st)
 			 "skipped_blocks", (json_int_t)st->skipped, "passes", st->passes, "image_hash", hash);
 }
 
-/* A stream's TLS handshake within HANDSHAKE_MS (the fd is blocking). */
-static int handshake(struct stream *s, struct ferr *err)
-{
-	int64_t deadline = time_mono_us() + HANDSHAKE_MS * 1000LL;
-	int r;
-
-	while ((r = stream_handshake(s, err)) == -EAGAIN) {
-		int left = (int)((deadline - time_mono_us()) / 1000);
-		if (left <= 0) {
-			ferr_set(err, "TLS handshake timed out");
-			return -ETIMEDOUT;
-		}
-		struct pollfd p = { stream_fd(s), stream_handshake_wants_write(s) ? POLLOUT : POLLIN, 0 };
-		poll(&p, 1, left);
-	}
-	return r;
-}
-
 /* ---- copy-in: the receiving end ------------------------------------------ */
 
 /* One copy-in: its streams' receivers, each in a child. */
@@ -166,7 +148,7 @@ static json_t *recv_main(void *arg)
 		}
 		close(j->lfd);
 		struct stream *s = stream_new_server(fd, &j->key);
-		if (handshake(s, &err) < 0) {
+		if (stream_handshake_wait(s, HANDSHAKE_MS, &err) < 0) {
 			stream_free(s);
 			return error_json(err.msg);
 		}
@@ -534,7 +516,7 @@ static json_t *send_main(void *arg)
 	setsockopt(sfd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
 	setsockopt(sfd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 	struct stream *s = stream_new_client(sfd, &x->key);
-	int r = handshake(s, &err);
+	int r = stream_handshake_wait(s, HANDSHAKE_MS, &err);
 	if (r == 0)
 		r = mover_send(s, fd, x->size, x->source_id, one->index, x->streams, send_progress, &one->index, &st, &err);
 	stream_bye(s);

@@ -8,6 +8,7 @@
  * went away finishes its outstanding callbacks silently. */
 #include "ferryd/facts.h"
 #include "ferryd/mig_src.h"
+#include "ferryd/netprobe.h"
 #include "ferryd/peer.h"
 #include "ferryd/pool.h"
 #include "ferryd/preflight_job.h"
@@ -269,6 +270,44 @@ static void on_facts(struct peer *p, json_t *result, const char *err, void *opaq
 	next(j);
 }
 
+static void on_rate(struct agent *ag, double mb_s, const char *why, void *opaque)
+{
+	struct pf_job *j = opaque;
+
+	(void)ag;
+	if (!back(j))
+		return;
+	if (mb_s > 0)
+		j->bandwidth_mb_s = mb_s;
+	else
+		log_info("preflight: no link rate", "vm=%s why=\"%s\"", j->name, why ? why : "");
+	next(j);
+}
+
+static void on_sink(struct peer *p, json_t *result, const char *err, void *opaque)
+{
+	struct timed *t = opaque;
+	struct pf_job *j = t->j;
+	json_int_t port = json_integer_value(json_object_get(result, "port"));
+
+	(void)p;
+	free(t);
+	j->call_id = 0;
+	j->call = NULL;
+	if (!back(j))
+		return;
+	if (err || port <= 0 || port > 65535) {
+		log_info("preflight: no link rate", "vm=%s why=\"%s\"", j->name, err ? err : "no port");
+		next(j);
+		return;
+	}
+	j->pending++;
+	if (netprobe_send(j->ag, j->daddr, (int)port, on_rate, j) < 0) {
+		j->pending--;
+		next(j);
+	}
+}
+
 static void look_l2(struct loop *l, void *opaque)
 {
 	struct pf_job *j = opaque;
@@ -352,10 +391,12 @@ static json_t *source_facts(struct pf_job *j)
 	return f;
 }
 
-static double median(double *v, int n)
+static double median(const double *v, int n)
 {
-	double s[PINGS];
+	double s[32];
 
+	if (n > 32)
+		n = 32;
 	memcpy(s, v, (size_t)n * sizeof(double));
 	for (int i = 1; i < n; i++)
 		for (int k = i; k > 0 && s[k] < s[k - 1]; k--) {
@@ -364,6 +405,39 @@ static double median(double *v, int n)
 			s[k - 1] = t;
 		}
 	return n ? s[n / 2] : 0;
+}
+
+/* Earlier moves of this guest between the two hosts, of the same kind, in
+ * either direction (the history both agents keep): the time before the
+ * stream (prep_ms) and the rate at which the stream covered the guest's
+ * RAM, zero pages and all (rate_mb_s), their medians. QEMU's own rate
+ * (under TCG, far below the link's) is what the estimate needs; NULL when
+ * there is none to learn from. */
+static json_t *calibration(struct pf_job *j)
+{
+	json_t *hist = mig_any_history_read(j->ag, j->name, 20, 0), *r;
+	const char *want = j->mode.kind == PF_LIVE ? "precopy" : j->mode.kind == PF_COLD_SUSPEND ? "suspend" : NULL;
+	double prep[20], rate[20];
+	int n = 0;
+	size_t i;
+
+	json_array_foreach(hist, i, r) {
+		const char *src = json_string_value(json_object_get(r, "src")), *dst = json_string_value(json_object_get(r, "dst"));
+		json_int_t total = json_integer_value(json_object_get(r, "total_ms")),
+			   mig = json_integer_value(json_object_get(r, "migrate_ms"));
+		if (!want || n >= 20 || !src || !dst || mig <= 0 || total < mig ||
+		    strcmp(json_string_value(json_object_get(r, "status")) ?: "", "completed") ||
+		    strcmp(json_string_value(json_object_get(r, "mode")) ?: "", want) ||
+		    !((!strcmp(src, j->ag->cfg->host) && !strcmp(dst, j->dest)) ||
+		      (!strcmp(src, j->dest) && !strcmp(dst, j->ag->cfg->host))))
+			continue;
+		prep[n] = (double)(total - mig);
+		rate[n++] = (double)j->vm->cfg->memory_mb * 1048576.0 / ((double)mig * 1000.0);
+	}
+	json_decref(hist);
+	if (!n)
+		return NULL;
+	return json_pack("{s:i, s:f, s:f}", "moves", n, "prep_ms", median(prep, n), "rate_mb_s", median(rate, n));
 }
 
 static void judge(struct pf_job *j)
@@ -386,6 +460,9 @@ static void judge(struct pf_job *j)
 		json_object_set_new(net, "clock_error_ms", json_real(j->rtt_ms[best] / 2));
 	}
 	json_object_set_new(net, "bandwidth_mb_s", json_real(j->bandwidth_mb_s));
+	json_t *cal = calibration(j);
+	if (cal)
+		json_object_set_new(net, "calibration", cal);
 	json_object_set(net, "l2", j->l2);
 	json_t *checks = pf_evaluate(src, j->dst, net, &j->mode);
 	json_t *report = json_pack("{s:o, s:{s:o, s:O}, s:o, s:I, s:b}", "checks", checks, "facts", "source", src,
@@ -454,7 +531,12 @@ static void next(struct pf_job *j)
 		call_timed(j, "ping", NULL, on_ping);
 		return;
 	case S_BANDWIDTH:
-		next(j);
+		/* Only for ferry check: a move does not spend the time. */
+		if (!j->measure) {
+			next(j);
+			return;
+		}
+		call_timed(j, "net-sink", NULL, on_sink);
 		return;
 	case S_JUDGE:
 		judge(j);

@@ -4,6 +4,7 @@
  * found when the op acts on one, and its handler answers the request. */
 #include "ferryd/agent.h"
 #include "ferryd/facts.h"
+#include "ferryd/netprobe.h"
 #include "ferryd/mig.h"
 #include "ferryd/pool.h"
 #include "ferryd/request.h"
@@ -132,6 +133,7 @@ static struct server_op {
 	{ "mig-finish", true, mig_dst_finish, NULL },
 	{ "mig-check", false, mig_dst_check, NULL },
 	{ "host-facts", false, facts_op_host, NULL },
+	{ "net-sink", false, netprobe_op_sink, NULL },
 	{ "vm-check", true, preflight_op_check, NULL },
 	{ "mig-postcopy", true, mig_dst_postcopy, NULL },
 	{ "mig-resumed", false, mig_dst_resumed, NULL },

@@ -90,20 +90,6 @@ static void pump(int plain, struct stream *tls)
 	}
 }
 
-static int handshake(struct stream *s, struct ferr *err)
-{
-	int r;
-
-	while ((r = stream_handshake(s, err)) == -EAGAIN) {
-		struct pollfd p = { stream_fd(s), stream_handshake_wants_write(s) ? POLLOUT : POLLIN, 0 };
-		if (poll(&p, 1, CONNECT_TIMEOUT_MS) == 0) {
-			ferr_set(err, "TLS handshake timed out");
-			return -ETIMEDOUT;
-		}
-	}
-	return r;
-}
-
 /* Both sides, in a child: the TLS leg is up; copy until either side ends. */
 static void copy_and_close(int plain, struct stream *s)
 {
@@ -148,7 +134,7 @@ static void serve_out(const struct relay *rl, int fd)
 	/* The stream layer is non-blocking; the relay child blocks in poll. */
 	fl = fcntl(tcp, F_GETFL);
 	fcntl(tcp, F_SETFL, fl | O_NONBLOCK);
-	if (handshake(s, &err) < 0) {
+	if (stream_handshake_wait(s, CONNECT_TIMEOUT_MS, &err) < 0) {
 		log_error("tunnel: TLS handshake failed", "error=\"%s\"", err.msg);
 		stream_free(s);
 		return;

@@ -219,6 +219,23 @@ bool stream_handshake_wants_write(const struct stream *s)
 	return s->tls && !s->handshake_done && gnutls_record_get_direction(s->tls) == 1;
 }
 
+int stream_handshake_wait(struct stream *s, int timeout_ms, struct ferr *err)
+{
+	int64_t deadline = time_mono_us() + timeout_ms * 1000LL;
+	int r;
+
+	while ((r = stream_handshake(s, err)) == -EAGAIN) {
+		int left = (int)((deadline - time_mono_us()) / 1000);
+		if (left <= 0) {
+			ferr_set(err, "TLS handshake timed out");
+			return -ETIMEDOUT;
+		}
+		struct pollfd p = { stream_fd(s), stream_handshake_wants_write(s) ? POLLOUT : POLLIN, 0 };
+		poll(&p, 1, left);
+	}
+	return r;
+}
+
 ssize_t stream_read(struct stream *s, void *p, size_t n, struct ferr *err)
 {
 	ssize_t r;

@@ -33,6 +33,9 @@ bool stream_is_tls(const struct stream *s);
 /* Drives the TLS handshake: 0 when done, -EAGAIN to call again when the fd is
  * ready (stream_handshake_wants_write says which way), else -EPROTO with err. */
 int stream_handshake(struct stream *s, struct ferr *err);
+/* The whole handshake on a blocking caller's stream (a helper process),
+ * within timeout_ms: 0, -ETIMEDOUT, or stream_handshake's error. */
+int stream_handshake_wait(struct stream *s, int timeout_ms, struct ferr *err);
 bool stream_handshake_wants_write(const struct stream *s);
 /* n > 0 bytes, 0 at EOF, -EAGAIN, or -errno/-EPROTO. */
 ssize_t stream_read(struct stream *s, void *p, size_t n, struct ferr *err);

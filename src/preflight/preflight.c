@@ -429,30 +429,39 @@ static void c_network(struct ctx *c)
 {
 	double bw = bandwidth_bps(c), rtt = json_number_value(at(c->net, "rtt_ms"));
 	double ram = (double)num(c->g, "ram_bytes"), dirty = json_number_value(at(c->g, "dirty_mb_s")) * 1e6;
-	char s[200];
+	json_t *cal = at(c->net, "calibration");
+	const char *why = c->m->kind == PF_LIVE ?
+		"Pre-copy sends the RAM, then again what the guest dirtied meanwhile, until the rest fits the pause "
+		"target: it ends only if the link outruns the guest's writes." :
+		"A cold move sends the state (or only disks) once while the guest is stopped: the link's rate is the "
+		"outage; there is nothing to converge.";
+	char s[200], d[500];
 
 	if (!c->net || !at(c->net, "rtt_ms")) {
-		add(c, "network", "migration network", "ok", false, NULL,
-		    "The stream goes over the management network to the destination agent's address.",
-		    "not measured", "%s answered on its agent address", c->dh);
+		add(c, "network", "migration network", "ok", false, NULL, why, "not measured", "%s answered on its agent address",
+		    c->dh);
 		return;
 	}
 	if (bw > 0)
-		snprintf(s, sizeof(s), "%s -> %s: round trip %.2f ms, %.0f MB/s measured", c->sh, c->dh, rtt, bw / 1e6);
+		snprintf(s, sizeof(s), "%s -> %s: round trip %.2f ms, %.0f MB/s measured over TLS", c->sh, c->dh, rtt, bw / 1e6);
 	else
 		snprintf(s, sizeof(s), "%s -> %s: round trip %.2f ms (rate not measured)", c->sh, c->dh, rtt);
-	if (bw <= 0) {
-		add(c, "network", "migration network", "ok", false, json_pack("{s:f}", "rtt_ms", rtt),
-		    "The stream goes over the management network to the destination agent's address.", s,
-		    "%s reachable", c->dh);
+	/* The stream's rate: QEMU's own as earlier moves between these hosts
+	 * showed it (RAM covered per second, zero pages and all), else the
+	 * link's. */
+	double rate = cal ? json_number_value(at(cal, "rate_mb_s")) * 1e6 : bw;
+	double prep = cal ? json_number_value(at(cal, "prep_ms")) / 1000.0 : 0;
+	if (rate <= 0 || c->m->kind == PF_COLD_REBOOT) {
+		add(c, "network", "migration network", "ok", false, json_pack("{s:f}", "rtt_ms", rtt), why, s,
+		    "%s reachable%s", c->dh, c->m->kind == PF_COLD_REBOOT ? " (a reboot move sends no RAM)" : "");
 		return;
 	}
-	int rounds = 0;
-	double est;
+	int rounds = 1;
+	double stream = -1;
 	const char *v = "ok", *note = "";
 	if (c->m->kind == PF_LIVE) {
-		est = pf_precopy_seconds(ram, bw, dirty > 0 ? dirty : 0, c->m->downtime_ms / 1000.0, &rounds);
-		if (est < 0) {
+		stream = pf_precopy_seconds(ram, rate, dirty > 0 ? dirty : 0, c->m->downtime_ms / 1000.0, &rounds);
+		if (stream < 0) {
 			v = c->m->postcopy || c->m->auto_converge ? "ok" : "warning";
 			note = c->m->postcopy ? "pre-copy cannot converge at this dirty rate; post-copy will take over" :
 			       c->m->auto_converge ? "pre-copy cannot converge at this dirty rate; auto-converge will slow "
@@ -460,28 +469,33 @@ static void c_network(struct ctx *c)
 						     "pre-copy cannot converge at this dirty rate: use --postcopy or --auto-converge";
 		}
 	} else {
-		est = ram / bw;   /* the guest is stopped: one pass */
-		rounds = 1;
+		stream = ram / rate;   /* the guest is stopped: one pass */
 	}
-	json_t *facts = json_pack("{s:f, s:f, s:f, s:f, s:i, s:b}", "rtt_ms", rtt, "bandwidth_mb_s", bw / 1e6,
-				  "dirty_mb_s", dirty > 0 ? dirty / 1e6 : 0.0, "estimate_s", est, "rounds", rounds,
-				  "converges", est >= 0);
-	char d[400];
-	if (est >= 0)
-		snprintf(d, sizeof(d), "%.0f MiB of RAM, the guest dirtying %.1f MB/s: about %.2f s of stream in %d "
-			 "round(s)%s", ram / 1048576, dirty > 0 ? dirty / 1e6 : 0.0, est, rounds,
-			 c->m->kind == PF_LIVE ? " to a pause under " : "");
+	double est = stream >= 0 ? prep + stream : -1;
+	char basis[200];
+	if (cal)
+		snprintf(basis, sizeof(basis), "QEMU's rate in the last %lld move(s) between these hosts, %.0f MB/s of RAM, "
+			 "%.2f s before the stream", num(cal, "moves"), rate / 1e6, prep);
 	else
-		snprintf(d, sizeof(d), "%.0f MiB of RAM, the guest dirtying %.1f MB/s: %s", ram / 1048576, dirty / 1e6, note);
-	if (est >= 0 && c->m->kind == PF_LIVE)
-		snprintf(d + strlen(d), sizeof(d) - strlen(d), "%d ms", c->m->downtime_ms);
-	add(c, "network", "migration network", v, true, facts,
-	    c->m->kind == PF_LIVE ?
-		    "Pre-copy sends the RAM, then again what the guest dirtied meanwhile, until the rest fits the pause "
-		    "target: it ends only if the link outruns the guest's writes." :
-		    "A cold move sends the state (or only disks) once while the guest is stopped: the link's rate is the "
-		    "outage; there is nothing to converge.",
-	    s, "%s", d);
+		snprintf(basis, sizeof(basis), "the link's rate, the stream only (no earlier move between these hosts to "
+			 "learn QEMU's own rate from)");
+	if (est >= 0)
+		snprintf(d, sizeof(d), "%.0f MiB of RAM, the guest dirtying %.1f MB/s: about %.2f s in %d round(s)%s%s "
+			 "(from %s)", ram / 1048576, dirty > 0 ? dirty / 1e6 : 0.0, est, rounds,
+			 c->m->kind == PF_LIVE ? ", pause under " : "", "", basis);
+	else
+		snprintf(d, sizeof(d), "%.0f MiB of RAM, the guest dirtying %.1f MB/s: %s (from %s)", ram / 1048576,
+			 dirty / 1e6, note, basis);
+	if (est >= 0 && c->m->kind == PF_LIVE) {
+		char *paren = strstr(d, " (from ");
+		char tail[300];
+		snprintf(tail, sizeof(tail), "%s", paren);
+		snprintf(paren, sizeof(d) - (size_t)(paren - d), "%d ms%s", c->m->downtime_ms, tail);
+	}
+	json_t *facts = json_pack("{s:f, s:f, s:f, s:f, s:i, s:b, s:i}", "rtt_ms", rtt, "bandwidth_mb_s", bw / 1e6,
+				  "dirty_mb_s", dirty > 0 ? dirty / 1e6 : 0.0, "estimate_s", est, "rounds", rounds,
+				  "converges", est >= 0, "calibrated_moves", cal ? (int)num(cal, "moves") : 0);
+	add(c, "network", "migration network", v, true, facts, why, s, "%s", d);
 }
 
 static void c_clock(struct ctx *c)

@@ -177,6 +177,7 @@ static const struct proto_op ops[] = {
 	{ "history-add", a_record },
 	{ "mig-check", a_check },
 	{ "host-facts", a_host_facts },
+	{ "net-sink", a_none },
 	{ "vm-check", a_migrate },
 	{ "mig-prepare", a_prepare },
 	{ "mig-finish", a_name },

@@ -132,7 +132,7 @@ sed -n '/^\(kernel\|ramdisk\)/p' $CFG > "$tmp/clash.cfg"
 printf 'name = "web1"\nmemory = 64\nvcpus = 1\n' >> "$tmp/clash.cfg"
 sed -i "s|\"vmlinuz\"|\"$PWD/build/guest/vmlinuz\"|; s|\"initrd.img\"|\"$PWD/build/guest/initrd.img\"|" "$tmp/clash.cfg"
 check "a bare VM named web1 starts on a" $FERRY -H a create "$tmp/clash.cfg"
-check_fails "--cold reboot to a host that has a web1 is refused" "host a cannot take web1: a VM named web1 already exists on host a" \
+check_fails "--cold reboot to a host that has a web1 is refused" "web1 cannot move to host a: guest name free: a already has a guest named web1" \
 	$FERRY -H b migrate web1 a --cold reboot
 id=$(bootid)
 check "web1 untouched on b (same boot id)" sh -c "[ '$id' = '$boot' ] && $FERRY -H b list | grep -qE '^web1 +b +running'"

@@ -1,7 +1,11 @@
 /* fake_peer.c: a hostile destination agent for tests. It holds the lab's
  * key, greets as host NAME and answers every op with ok, except mig-prepare,
  * which gets the JSON result given on the command line (an exec: URI, a
- * foreign NBD address, wrong types...). One connection at a time, blocking.
+ * foreign NBD address, wrong types...), and host-facts, which gets the
+ * contents of the file FAKE_PEER_FACTS (a real host's answer: the move then
+ * gets past its preflight to mig-prepare). FAKE_PEER_PROTOCOL=N greets with
+ * protocol version N (an agent of another ferry). One connection at a time,
+ * blocking.
  * Usage: fake_peer LISTEN_ADDR PORT KEYFILE NAME PREPARE_RESULT_JSON */
 #include "net/stream.h"
 #include "proto/proto.h"
@@ -33,6 +37,18 @@ static int send_msg(struct stream *s, json_t *m)
 	return r;
 }
 
+static json_t *facts;   /* FAKE_PEER_FACTS */
+
+static json_t *greeting(const char *name)
+{
+	const char *v = getenv("FAKE_PEER_PROTOCOL");
+	json_t *g = proto_greeting_new(name);
+
+	if (v)
+		json_object_set_new(g, "ferry", json_integer(atoi(v)));
+	return g;
+}
+
 static void serve(int fd, const struct tls_key *key, const char *name, json_t *prepare)
 {
 	struct stream *s = stream_new_server(fd, key);
@@ -46,7 +62,7 @@ static void serve(int fd, const struct tls_key *key, const char *name, json_t *p
 		if (poll(&p, 1, 5000) <= 0)
 			break;
 	}
-	if (r < 0 || send_msg(s, proto_greeting_new(name)) < 0)
+	if (r < 0 || send_msg(s, greeting(name)) < 0)
 		goto out;
 	for (;;) {
 		ssize_t n = stream_read(s, chunk, sizeof(chunk), &err);
@@ -67,7 +83,9 @@ static void serve(int fd, const struct tls_key *key, const char *name, json_t *p
 			if (proto_request_parse(m, &id, &op, &args, &err) == 0) {
 				printf("fake_peer: %s\n", op);
 				fflush(stdout);
-				send_msg(s, proto_reply_ok(id, !strcmp(op, "mig-prepare") ? json_incref(prepare) : NULL));
+				json_t *res = !strcmp(op, "mig-prepare") ? json_incref(prepare) :
+					      !strcmp(op, "host-facts") && facts ? json_incref(facts) : NULL;
+				send_msg(s, proto_reply_ok(id, res));
 			}
 			json_decref(m);
 		}
@@ -91,6 +109,10 @@ int main(int argc, char **argv)
 	json_t *prepare = json_loads(argv[5], 0, &je);
 	if (!prepare || tls_key_load(argv[3], &key, &err) < 0) {
 		fprintf(stderr, "fake_peer: %s\n", prepare ? err.msg : je.text);
+		return 1;
+	}
+	if (getenv("FAKE_PEER_FACTS") && !(facts = json_load_file(getenv("FAKE_PEER_FACTS"), 0, &je))) {
+		fprintf(stderr, "fake_peer: %s: %s\n", getenv("FAKE_PEER_FACTS"), je.text);
 		return 1;
 	}
 	snprintf(spec, sizeof(spec), "tcp:%s:%s", argv[1], argv[2]);
