@@ -429,8 +429,8 @@ void mig_src_start(struct request *r, json_t *args, struct vm *vm)
 	start_now(r, args, vm);
 }
 
-/* Why vm cannot move now with options o to dname; NULL: it can. */
-static const char *refusal(struct agent *ag, struct vm *vm, const struct mig_opts *o, const char *dname,
+/* Why vm cannot move now to dname; NULL: it can. */
+static const char *refusal(struct agent *ag, struct vm *vm, const char *dname,
 			   char *msg, size_t n)
 {
 	if (!strcmp(dname, ag->cfg->host))
@@ -446,12 +446,8 @@ static const char *refusal(struct agent *ag, struct vm *vm, const struct mig_opt
 		snprintf(msg, n, "host %s has no key_file: it cannot talk to %s", ag->cfg->host, dname);
 	else
 		msg[0] = 0;
-	/* A cold move takes disks that are not shared along (the mover). */
-	for (int i = 0; !msg[0] && !o->copy_storage && o->cold == COLD_NONE && i < vm->cfg->n_disks; i++)
-		if (!vm->cfg->disks[i].shared)
-			snprintf(msg, n, "disk %s of %s (%s) is not on shared storage; use --copy-storage, or mark it "
-				 "shared=yes if both hosts see it", vm->cfg->disks[i].vdev, vm->cfg->name,
-				 vm->cfg->disks[i].target);
+	/* Whether its disks can go (shared, --copy-storage, the mover): the
+	 * preflight judges, with the destination's facts. */
 	return msg[0] ? msg : NULL;
 }
 
@@ -470,7 +466,7 @@ static void start_now(struct request *r, json_t *args, struct vm *vm)
 		return;
 	}
 	if (mig_opts_from_json(json_object_get(args, "opts"), &o, msg, sizeof(msg)) < 0 ||
-	    refusal(ag, vm, &o, dname, msg, sizeof(msg))) {
+	    refusal(ag, vm, dname, msg, sizeof(msg))) {
 		request_err(r, "%s", msg);
 		return;
 	}

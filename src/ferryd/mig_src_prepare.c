@@ -228,7 +228,12 @@ static void on_peer_ready(struct peer *p, const char *err, void *opaque)
 	if (!src_live(j))
 		return;
 	if (err) {
-		src_fail(j, "%s", err);
+		/* Said as ferry check says it: the first requirement unmet. */
+		json_t *checks = pf_unreachable(j->ag->cfg->host, j->dest, err);
+		char why[800];
+		pf_refusal(checks, false, why, sizeof(why));
+		json_decref(checks);
+		src_fail(j, "%s cannot move to host %s: %s", j->name, j->dest, why);
 		return;
 	}
 	if (!src_enter(j, MIG_PREFLIGHT))

@@ -330,18 +330,19 @@ static void c_storage(struct ctx *c)
 			continue;
 		}
 		long long bytes = c->m->kind == PF_LIVE ? num(gd, "size_bytes") : num(gd, "data_bytes");
-		snprintf(unshared + strlen(unshared), sizeof(unshared) - strlen(unshared), "%s%s", copy ? " " : "", vdev);
+		snprintf(unshared + strlen(unshared), sizeof(unshared) - strlen(unshared), "%s%s", unshared[0] ? " " : "", vdev);
 		copy += bytes;
 		if (c->m->kind == PF_LIVE && !c->m->copy_storage) {
 			add(c, "storage", "disks", "blocking", false, NULL,
 			    "A live move without shared storage must copy the disk while the guest writes to it "
 			    "(--copy-storage mirrors it over NBD); a cold move copies it with the disk mover.",
-			    s, "%s cannot open it: use --copy-storage, or a cold move", c->dh);
+			    s, "disk %s is not on shared storage, so %s cannot open it: use --copy-storage, or a cold "
+			    "move (or shared=yes if both hosts see it at the same place)", vdev, c->dh);
 			copy = -1;
 			return;
 		}
 	}
-	if (copy <= 0)
+	if (!unshared[0])
 		return;
 	double est = bw > 0 ? (double)copy / bw : -1;
 	bool fits = room < 0 || copy <= room;

@@ -43,7 +43,7 @@ ref=$(tailsum "$tmp/tail.ref")
 guest a 'dd if=/dev/urandom of=/www/before bs=1M count=4 2>/dev/null; sync; md5sum /www/before > /tmp/before.sum' >/dev/null
 for i in $(seq 20); do sum=$(guest a 'cat /tmp/before.sum 2>/dev/null' | cut -d' ' -f1); [ -n "$sum" ] && break; done
 check "the guest wrote a file before the moves" test -n "$sum"
-check_fails "a live move still needs shared storage or --copy-storage" "not on shared storage; use --copy-storage" \
+check_fails "a live move still needs shared storage or --copy-storage" "not on shared storage.*use --copy-storage" \
 	$FERRY -H a migrate web1 b
 check_fails "--keep-source is for cold moves" "for cold moves" $FERRY -H a migrate web1 b --keep-source
 check_fails "--disk-passes takes 1 or 2" "disk-passes" $FERRY -H a migrate web1 b --cold suspend --disk-passes 3

@@ -17,7 +17,7 @@ check "lab up (--allow-insecure: this test moves a guest --insecure too)" $FERRY
 check "create web1 with a local disk on a" $FERRY -H a create "$tmp/web1.cfg"
 check "web1 serves" wait_http 10.77.0.2 90
 boot=$(bootid)
-check_fails "a local disk without --copy-storage is refused" "not on shared storage; use --copy-storage" $FERRY -H a migrate web1 b
+check_fails "a local disk without --copy-storage is refused" "not on shared storage.*use --copy-storage" $FERRY -H a migrate web1 b
 # A --copy-storage move that fails (1 MB/s, 3 s to complete): the guest
 # stays on a, and b keeps nothing: no VM, no NBD export, no listener.
 check_fails "a --copy-storage move that cannot complete in time fails" "did not complete within 3 s" \
