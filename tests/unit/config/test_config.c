@@ -156,6 +156,8 @@ static void test_bad_configs(void **state)
 	parse_bad("name = \"a\"\nkernel = \"/k\"\naccel = \"xen\"\n", 3, "accel");
 	parse_bad("name = \"a\"\nkernel = \"/k,x\"\n", 2, "','");
 	parse_bad("name = \"a\"\nkernel = \"/k\"\ndisk = [ \"target=x.img,cache=fast\" ]\n", 3, "disk cache='fast' must be");
+	parse_bad("name = \"a\"\nkernel = \"/k\"\ncpu = \"host,+vmx\"\n", 3, "'cpu' must be a CPU model");
+	parse_bad("name = \"a\"\nkernel = \"/k\"\ncpu = \"-cpu\"\n", 3, "'cpu' must be a CPU model");
 }
 
 static void test_syntax_errors(void **state)
@@ -236,6 +238,20 @@ static void test_agentcfg(void **state)
 	const char badl[] = "host = \"a\"\nlisten = [ \"http://x\" ]\nstate_dir = \"/run/f\"\n";
 	assert_int_not_equal(agentcfg_parse(badl, strlen(badl), "a.conf", &c, &err), 0);
 	assert_non_null(strstr(err.msg, "a.conf:2:"));
+	/* What the host lets its guests have: CPU models, RAM in all. */
+	const char lim[] = "host = \"a\"\nlisten = [ \"unix:/run/f.sock\" ]\nstate_dir = \"/run/f\"\n"
+			   "cpu_models = [ \"qemu64\", \"Nehalem-v1\" ]\nguest_memory_mb = 2048\n";
+	assert_int_equal(agentcfg_parse(lim, strlen(lim), "a.conf", &c, &err), 0);
+	assert_int_equal(c->n_cpu_models, 2);
+	assert_string_equal(c->cpu_models[1], "Nehalem-v1");
+	assert_int_equal(c->guest_memory_mb, 2048);
+	agentcfg_free(c);
+	assert_int_equal(agentcfg_parse(ok, strlen(ok), "a.conf", &c, &err), 0);
+	assert_int_equal(c->guest_memory_mb, -1);   /* no limit but the host's */
+	agentcfg_free(c);
+	const char badm[] = "host = \"a\"\ncpu_models = [ \"qemu64,+vmx\" ]\n";
+	assert_int_not_equal(agentcfg_parse(badm, strlen(badm), "a.conf", &c, &err), 0);
+	assert_non_null(strstr(err.msg, "cpu_models"));
 	const char unk[] = "host = \"a\"\nport = 5\n";
 	assert_int_not_equal(agentcfg_parse(unk, strlen(unk), "a.conf", &c, &err), 0);
 	assert_non_null(strstr(err.msg, "unknown key 'port'"));

@@ -189,10 +189,41 @@ static void test_accel(void **state)
 	}
 }
 
+/* `-machine help` and `-cpu help` as QEMU 7.2 prints them (excerpts). */
+static void test_lists(void **state)
+{
+	(void)state;
+	struct buf m = {0}, c = {0};
+	char pc[64];
+	const char *mh = "Supported machines are:\nmicrovm              microvm (i386)\n"
+			 "pc                   Standard PC (i440FX + PIIX, 1996) (alias of pc-i440fx-7.2)\n"
+			 "pc-i440fx-7.2        Standard PC (i440FX + PIIX, 1996) (default)\n"
+			 "q35                  Standard PC (Q35 + ICH9, 2009) (alias of pc-q35-7.2)\n";
+	const char *ch = "Available CPUs:\nx86 486                   (alias configured by machine type)\n"
+			 "x86 Nehalem-v1            Intel Core i7 9xx (Nehalem Class Core i7)\n"
+			 "x86 qemu64                QEMU Virtual CPU version 2.5+\n\nRecognized CPUID flags:\n"
+			 "  3dnow 3dnowext 3dnowprefetch abm ace2 ace2-en acpi adx aes\n";
+	qemu_parse_machines(mh, &m, pc, sizeof(pc));
+	assert_string_equal(pc, "pc-i440fx-7.2");
+	assert_true(qemu_list_has(m.data, "pc-i440fx-7.2"));
+	assert_true(qemu_list_has(m.data, "q35"));
+	assert_false(qemu_list_has(m.data, "pc-i440fx"));
+	assert_false(qemu_list_has(m.data, "Supported"));
+	qemu_parse_cpus(ch, &c);
+	assert_true(qemu_list_has(c.data, "Nehalem-v1"));
+	assert_true(qemu_list_has(c.data, "486"));
+	assert_true(qemu_list_has(c.data, "qemu64"));
+	assert_false(qemu_list_has(c.data, "3dnow"));
+	assert_false(qemu_list_has(c.data, "Nehalem"));
+	buf_free(&m);
+	buf_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_argv),
+		cmocka_unit_test(test_lists),
 		cmocka_unit_test(test_ram_size),
 		cmocka_unit_test(test_shared_disk_direct),
 		cmocka_unit_test(test_cache_modes),
