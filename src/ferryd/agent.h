@@ -83,6 +83,7 @@ typedef void (*client_gone_fn)(struct agent *ag, long client_id, void *opaque);
 
 #define AGENT_MAX_UNRESUMED 8   /* see agent.ended_unresumed */
 #define AGENT_MAX_MOVED_IN 32   /* see agent.moved_in */
+#define AGENT_MAX_L2SOCKS 8     /* see agent.l2socks */
 
 struct agent {
 	struct agent_config *cfg;
@@ -113,6 +114,8 @@ struct agent {
 	 * the only ones mig-disks-drop may remove. */
 	char moved_in[AGENT_MAX_MOVED_IN][600];
 	int next_moved_in;
+	/* facts.c: the L2 probe's sockets, one per bridge (fd 0: free). */
+	struct { char name[16]; unsigned ifindex; int fd; } l2socks[AGENT_MAX_L2SOCKS];
 };
 
 /* child.c */

@@ -10,6 +10,7 @@
 #include "proto/proto.h"
 
 #include <errno.h>
+#include <net/if.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,6 +175,47 @@ json_t *facts_host(struct agent *ag, const struct vm_config *cfg, const char *ma
 			 "allow_insecure", ag->cfg->allow_insecure);
 }
 
+int facts_l2_socket(struct agent *ag, const char *bridge)
+{
+	unsigned idx = if_nametoindex(bridge);
+	int free_slot = -1;
+
+	for (int i = 0; i < AGENT_MAX_L2SOCKS; i++) {
+		if (ag->l2socks[i].fd <= 0) {
+			if (free_slot < 0)
+				free_slot = i;
+			continue;
+		}
+		if (strcmp(ag->l2socks[i].name, bridge))
+			continue;
+		if (ag->l2socks[i].ifindex == idx && idx)
+			return ag->l2socks[i].fd;
+		/* The bridge went (or came back as another interface). */
+		close(ag->l2socks[i].fd);
+		ag->l2socks[i].fd = 0;
+		if (free_slot < 0)
+			free_slot = i;
+	}
+	if (free_slot < 0 || !idx)
+		return -ENOSPC;
+	int fd = l2probe_open(bridge);
+	if (fd < 0)
+		return fd;
+	snprintf(ag->l2socks[free_slot].name, sizeof(ag->l2socks[0].name), "%s", bridge);
+	ag->l2socks[free_slot].ifindex = idx;
+	ag->l2socks[free_slot].fd = fd;
+	return fd;
+}
+
+void facts_l2_close_all(struct agent *ag)
+{
+	for (int i = 0; i < AGENT_MAX_L2SOCKS; i++)
+		if (ag->l2socks[i].fd > 0) {
+			close(ag->l2socks[i].fd);
+			ag->l2socks[i].fd = 0;
+		}
+}
+
 /* host-facts {config, pools, machine, l2: {nonce, bridges}}: this host's
  * facts for the guest, after sending the L2 probe frames the source waits
  * for on its bridges. */
@@ -201,8 +243,11 @@ void facts_op_host(struct request *r, json_t *args, struct vm *unused)
 	for (int i = 0; hex && i < cfg->n_vifs; i++) {
 		char path[80];
 		snprintf(path, sizeof(path), "/sys/class/net/%s/bridge", cfg->vifs[i].bridge);
-		if (access(path, F_OK) == 0)
-			l2probe_send(cfg->vifs[i].bridge, nonce, 3);
+		int fd = access(path, F_OK) == 0 ? facts_l2_socket(ag, cfg->vifs[i].bridge) : -1;
+		if (fd >= 0) {
+			l2probe_seen(fd, "");   /* drop what it queued since */
+			l2probe_send(fd, cfg->vifs[i].bridge, nonce, 3);
+		}
 	}
 	request_ok(r, facts_host(ag, cfg, json_string_value(json_object_get(args, "machine")), NULL));
 	vmcfg_free(cfg);

@@ -1,5 +1,6 @@
 /* main.c: ferryd, the host agent: config, signals, the event loop. */
 #include "ferryd/agent.h"
+#include "ferryd/facts.h"
 #include "ferryd/mover_ops.h"
 #include "ferryd/pool.h"
 #include "ferryd/mig.h"
@@ -176,6 +177,7 @@ int main(int argc, char **argv)
 	vm_detach_all(&ag);
 	pool_free_all(&ag);
 	child_forget_all(&ag);
+	facts_l2_close_all(&ag);
 	loop_free(ag.loop);
 	close(ag.sigfd);
 	agentcfg_free(ag.cfg);

@@ -54,6 +54,8 @@ struct pf_job {
 	double rtt_ms[PINGS], offset_ms[PINGS];
 	int n_pings, n_ping_calls;
 	int l2fd[VM_MAX_VIFS];
+	bool l2seen[VM_MAX_VIFS];
+	int l2looks;
 	char nonce[L2PROBE_NONCE_LEN + 1];
 	json_t *l2;
 	double bandwidth_mb_s;     /* -1: not measured */
@@ -71,9 +73,6 @@ struct timed {
 
 static void job_free(struct pf_job *j)
 {
-	for (int i = 0; i < VM_MAX_VIFS; i++)
-		if (j->l2fd[i] >= 0)
-			close(j->l2fd[i]);
 	if (j->own_peer)
 		peer_free(j->peer);
 	json_decref(j->blocks);
@@ -308,19 +307,31 @@ static void on_sink(struct peer *p, json_t *result, const char *err, void *opaqu
 	}
 }
 
+/* The destination sent its frames before it answered; they crossed two
+ * bridges while the answer crossed TCP. Looked for at once, then every 5 ms
+ * for 40 ms while one is missing. */
 static void look_l2(struct loop *l, void *opaque)
 {
 	struct pf_job *j = opaque;
+	bool all = true;
 
 	(void)l;
 	j->timer = 0;
 	if (!back(j))
 		return;
+	for (int i = 0; i < j->vm->cfg->n_vifs; i++)
+		if (j->l2fd[i] >= 0 && !j->l2seen[i])
+			all &= (j->l2seen[i] = l2probe_seen(j->l2fd[i], j->nonce));
+	if (!all && ++j->l2looks < 9) {
+		j->pending++;
+		j->timer = loop_add_timer(j->ag->loop, 5, look_l2, j);
+		return;
+	}
 	/* A bridge this host cannot listen on is not probed. */
 	for (int i = 0; i < j->vm->cfg->n_vifs; i++)
 		if (j->l2fd[i] >= 0)
 			json_array_append_new(j->l2, json_pack("{s:s, s:b}", "bridge", j->vm->cfg->vifs[i].bridge, "seen",
-							       l2probe_seen(j->l2fd[i], j->nonce)));
+							       j->l2seen[i]));
 	next(j);
 }
 
@@ -339,8 +350,9 @@ static void on_ping(struct peer *p, json_t *result, const char *err, void *opaqu
 	if (!err)
 		sample(j, t->real_us, t->mono_us, json_integer_value(json_object_get(result, "time_us")));
 	free(t);
-	/* PINGS round trips (the first sample came with the facts). */
-	if (err || ++j->n_ping_calls >= PINGS - 1)
+	/* More round trips (the first sample came with the facts): PINGS for
+	 * ferry check, 3 in all before a move. */
+	if (err || ++j->n_ping_calls >= (j->measure ? PINGS - 1 : 2))
 		next(j);
 	else {
 		j->step = S_PINGS;
@@ -509,8 +521,11 @@ static void next(struct pf_job *j)
 		 * its probe frames before it answers. */
 		struct vm_config *cfg = j->vm->cfg;
 		l2probe_nonce(j->nonce);
-		for (int i = 0; i < cfg->n_vifs; i++)
-			j->l2fd[i] = l2probe_open(cfg->vifs[i].bridge);
+		for (int i = 0; i < cfg->n_vifs; i++) {
+			j->l2fd[i] = facts_l2_socket(j->ag, cfg->vifs[i].bridge);
+			if (j->l2fd[i] >= 0)
+				l2probe_seen(j->l2fd[i], "");   /* what it queued before: not this probe's */
+		}
 		char *text = vmcfg_format(cfg);
 		json_t *args = json_pack("{s:s, s:s, s:{s:s}}", "config", text, "machine", j->machine, "l2", "nonce",
 					 j->nonce);
@@ -525,7 +540,7 @@ static void next(struct pf_job *j)
 		/* The frames crossed two bridges before the answer came over
 		 * TCP; a moment more for any still in a queue. */
 		j->pending++;
-		j->timer = loop_add_timer(j->ag->loop, 20, look_l2, j);
+		j->timer = loop_add_timer(j->ag->loop, 0, look_l2, j);
 		return;
 	case S_PINGS:
 		call_timed(j, "ping", NULL, on_ping);

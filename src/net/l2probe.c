@@ -50,34 +50,35 @@ static int open_on(const char *ifname, struct sockaddr_ll *sa)
 	return fd;
 }
 
-int l2probe_send(const char *ifname, const char *nonce, int count)
+int l2probe_send(int fd, const char *ifname, const char *nonce, int count)
 {
 	struct sockaddr_ll sa;
 	struct ifreq ifr;
 	uint8_t f[FRAME_LEN < 60 ? 60 : FRAME_LEN] = {0};
-	int fd = open_on(ifname, &sa), r = 0;
+	unsigned idx = if_nametoindex(ifname);
+	int r = 0;
 
-	if (fd < 0)
-		return fd;
+	if (!idx)
+		return -ENODEV;
 	memset(&ifr, 0, sizeof(ifr));
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
-	if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0) {
-		r = -errno;
-		goto out;
-	}
+	if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0)
+		return -errno;
 	memset(f, 0xff, 6);
 	memcpy(f + 6, ifr.ifr_hwaddr.sa_data, 6);
 	f[12] = L2PROBE_ETHERTYPE >> 8;
 	f[13] = L2PROBE_ETHERTYPE & 0xff;
 	memcpy(f + ETH_HLEN, MAGIC, 8);
 	memcpy(f + ETH_HLEN + 8, nonce, L2PROBE_NONCE_LEN);
+	memset(&sa, 0, sizeof(sa));
+	sa.sll_family = AF_PACKET;
+	sa.sll_protocol = htons(L2PROBE_ETHERTYPE);
+	sa.sll_ifindex = (int)idx;
 	sa.sll_halen = 6;
 	memset(sa.sll_addr, 0xff, 6);
 	for (int i = 0; i < count; i++)
 		if (sendto(fd, f, sizeof(f), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 			r = -errno;
-out:
-	close(fd);
 	return r;
 }
 

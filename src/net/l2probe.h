@@ -15,10 +15,13 @@
 
 /* A fresh nonce (L2PROBE_NONCE_LEN hex characters and a NUL). */
 int l2probe_nonce(char out[L2PROBE_NONCE_LEN + 1]);
-/* Sends count frames with nonce out of interface ifname: 0 or -errno. */
-int l2probe_send(const char *ifname, const char *nonce, int count);
-/* A non-blocking socket receiving the probe's ethertype on ifname; -errno. */
+/* A non-blocking socket for the probe's ethertype on ifname (it sends and
+ * receives); -errno. Opening and closing one each cost ~8 ms here (the
+ * kernel waits for an RCU grace period): keep it. */
 int l2probe_open(const char *ifname);
+/* Sends count frames with nonce out of interface ifname through fd (an
+ * l2probe_open socket of ifname): 0 or -errno. */
+int l2probe_send(int fd, const char *ifname, const char *nonce, int count);
 /* Drains fd: true if a frame carrying nonce arrived. */
 bool l2probe_seen(int fd, const char *nonce);
 /* Is frame[0..n) (an Ethernet frame as read) a probe carrying nonce? Every
