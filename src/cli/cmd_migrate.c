@@ -261,6 +261,10 @@ static void print_record(json_t *r)
 {
 	json_t *pause = json_object_get(r, "pause_ms");
 	const char *mode = json_string_value(json_object_get(r, "mode")) ?: "";
+	const char *forced = json_string_value(json_object_get(json_object_get(r, "preflight"), "forced"));
+
+	if (forced && forced[0])
+		printf("--force: moved although the preflight's check(s) %s blocked (ferry check says why)\n", forced);
 
 	printf("%s moved %s -> %s (%s%s): ", json_string_value(json_object_get(r, "name")),
 	       json_string_value(json_object_get(r, "src")), json_string_value(json_object_get(r, "dst")), mode,
