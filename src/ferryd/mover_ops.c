@@ -122,41 +122,21 @@ static json_t *recv_main(void *arg)
 	struct recv_job *j = arg;
 	struct ferr err = {0};
 	struct mover_stats st;
-	int64_t deadline = time_mono_us() + ACCEPT_MS * 1000LL;
 
 	signal(SIGPIPE, SIG_IGN);   /* a cut stream is an error, not a death */
-	j->lfd = CHILD_KEEP_FD;      /* the listener, kept by child_call_keep */
-	for (;;) {
-		int left = (int)((deadline - time_mono_us()) / 1000);
-		struct pollfd p = { j->lfd, POLLIN, 0 };
-		if (left <= 0)
-			return error_json("the source did not connect in time");
-		if (poll(&p, 1, left) <= 0)
-			continue;
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		/* The listener is non-blocking: another stream's child may have
-		 * taken this connection (EAGAIN). The accepted one blocks. */
-		int fd = accept4(j->lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
-		char host[64] = "";
-		if (fd < 0)
-			continue;
-		sock_addr_ntop(&ss, host, sizeof(host));
-		if (strcmp(host, j->from)) {   /* only the source agent's address */
-			close(fd);
-			continue;
-		}
-		close(j->lfd);
-		struct stream *s = stream_new_server(fd, &j->key);
-		if (stream_handshake_wait(s, HANDSHAKE_MS, &err) < 0) {
-			stream_free(s);
-			return error_json(err.msg);
-		}
-		int r = mover_receive(s, j->path, j->jpath, j->keep_journal, j->streams, &st, &err);
-		stream_bye(s);
+	int fd = sock_accept_from(CHILD_KEEP_FD, j->from, ACCEPT_MS);   /* the listener, kept by child_call_keep */
+	if (fd < 0)
+		return error_json("the source did not connect in time");
+	close(CHILD_KEEP_FD);
+	struct stream *s = stream_new_server(fd, &j->key);
+	if (stream_handshake_wait(s, HANDSHAKE_MS, &err) < 0) {
 		stream_free(s);
-		return r < 0 ? error_json(err.msg) : stats_json(&st);
+		return error_json(err.msg);
 	}
+	int r = mover_receive(s, j->path, j->jpath, j->keep_journal, j->streams, &st, &err);
+	stream_bye(s);
+	stream_free(s);
+	return r < 0 ? error_json(err.msg) : stats_json(&st);
 }
 
 /* The stats of several streams as one. */

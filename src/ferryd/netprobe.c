@@ -41,51 +41,34 @@ static json_t *sink_main(void *arg)
 {
 	struct sink *k = arg;
 	struct ferr err = {0};
-	int64_t deadline = time_mono_us() + CONNECT_MS * 1000LL;
 	static uint8_t buf[256 << 10];
 
 	signal(SIGPIPE, SIG_IGN);
-	for (;;) {
-		struct pollfd p = { CHILD_KEEP_FD, POLLIN, 0 };
-		int left = (int)((deadline - time_mono_us()) / 1000);
-		if (left <= 0)
-			return error_json("the source did not connect in time");
-		if (poll(&p, 1, left) <= 0)
+	int fd = sock_accept_from(CHILD_KEEP_FD, k->from, CONNECT_MS);
+	if (fd < 0)
+		return error_json("the source did not connect in time");
+	close(CHILD_KEEP_FD);
+	struct stream *s = stream_new_server(fd, &k->key);
+	long long got = 0;
+	int r = stream_handshake_wait(s, CONNECT_MS, &err);
+	while (r == 0 && got <= NETPROBE_MAX) {
+		ssize_t n = stream_read(s, buf, sizeof(buf), &err);
+		if (n == -EAGAIN)
 			continue;
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		char host[64] = "";
-		int fd = accept4(CHILD_KEEP_FD, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
-		if (fd < 0)
-			continue;
-		sock_addr_ntop(&ss, host, sizeof(host));
-		if (strcmp(host, k->from)) {   /* only the source agent's address */
-			close(fd);
-			continue;
+		if (n <= 0) {
+			r = n < 0 ? (int)n : 0;
+			break;
 		}
-		close(CHILD_KEEP_FD);
-		struct stream *s = stream_new_server(fd, &k->key);
-		long long got = 0;
-		int r = stream_handshake_wait(s, CONNECT_MS, &err);
-		while (r == 0 && got <= NETPROBE_MAX) {
-			ssize_t n = stream_read(s, buf, sizeof(buf), &err);
-			if (n == -EAGAIN)
-				continue;
-			if (n <= 0) {
-				r = n < 0 ? (int)n : 0;
-				break;
-			}
-			got += n;
-		}
-		uint8_t c[8];
-		for (int i = 0; i < 8; i++)
-			c[i] = (uint8_t)((unsigned long long)got >> (8 * i));
-		if (r == 0)
-			r = stream_write_all(s, c, 8, &err);
-		stream_bye(s);
-		stream_free(s);
-		return r < 0 ? error_json(err.msg[0] ? err.msg : "the probe stream broke") : json_pack("{s:I}", "bytes", got);
+		got += n;
 	}
+	uint8_t c[8];
+	for (int i = 0; i < 8; i++)
+		c[i] = (uint8_t)((unsigned long long)got >> (8 * i));
+	if (r == 0)
+		r = stream_write_all(s, c, 8, &err);
+	stream_bye(s);
+	stream_free(s);
+	return r < 0 ? error_json(err.msg[0] ? err.msg : "the probe stream broke") : json_pack("{s:I}", "bytes", got);
 }
 
 static void sink_done(struct agent *ag, json_t *result, const char *err, void *opaque)

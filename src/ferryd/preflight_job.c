@@ -240,32 +240,35 @@ static void sample(struct pf_job *j, int64_t sent_real_us, int64_t sent_mono_us,
 }
 
 
+/* A peer call came back: the job (NULL when cancelled); the call's times
+ * in *t. */
+static struct pf_job *call_back(void *opaque, struct timed *t)
+{
+	struct timed *c = opaque;
+	struct pf_job *j = c->j;
+
+	*t = *c;
+	free(c);
+	j->call_id = 0;
+	j->call = NULL;
+	return back(j) ? j : NULL;
+}
+
 static void on_facts(struct peer *p, json_t *result, const char *err, void *opaque)
 {
-	struct timed *t = opaque;
-	struct pf_job *j = t->j;
+	struct timed t;
+	struct pf_job *j = call_back(opaque, &t);
 	struct ferr ferr = {0};
 
 	(void)p;
-	j->call_id = 0;
-	j->call = NULL;
-	if (!back(j)) {
-		free(t);
+	if (!j)
 		return;
-	}
-	if (err) {
-		fail_unreachable(j, err);
-		free(t);
-		return;
-	}
-	if (pf_facts_check(result, false, &ferr) < 0) {
-		fail_unreachable(j, ferr.msg);
-		free(t);
+	if (err || pf_facts_check(result, false, &ferr) < 0) {
+		fail_unreachable(j, err ? err : ferr.msg);
 		return;
 	}
 	j->dst = json_incref(result);
-	sample(j, t->real_us, t->mono_us, json_integer_value(json_object_get(result, "time_us")));
-	free(t);
+	sample(j, t.real_us, t.mono_us, json_integer_value(json_object_get(result, "time_us")));
 	next(j);
 }
 
@@ -285,15 +288,12 @@ static void on_rate(struct agent *ag, double mb_s, const char *why, void *opaque
 
 static void on_sink(struct peer *p, json_t *result, const char *err, void *opaque)
 {
-	struct timed *t = opaque;
-	struct pf_job *j = t->j;
+	struct timed t;
+	struct pf_job *j = call_back(opaque, &t);
 	json_int_t port = json_integer_value(json_object_get(result, "port"));
 
 	(void)p;
-	free(t);
-	j->call_id = 0;
-	j->call = NULL;
-	if (!back(j))
+	if (!j)
 		return;
 	if (err || port <= 0 || port > 65535) {
 		log_info("preflight: no link rate", "vm=%s why=\"%s\"", j->name, err ? err : "no port");
@@ -337,19 +337,14 @@ static void look_l2(struct loop *l, void *opaque)
 
 static void on_ping(struct peer *p, json_t *result, const char *err, void *opaque)
 {
-	struct timed *t = opaque;
-	struct pf_job *j = t->j;
+	struct timed t;
+	struct pf_job *j = call_back(opaque, &t);
 
 	(void)p;
-	j->call_id = 0;
-	j->call = NULL;
-	if (!back(j)) {
-		free(t);
+	if (!j)
 		return;
-	}
 	if (!err)
-		sample(j, t->real_us, t->mono_us, json_integer_value(json_object_get(result, "time_us")));
-	free(t);
+		sample(j, t.real_us, t.mono_us, json_integer_value(json_object_get(result, "time_us")));
 	/* More round trips (the first sample came with the facts): PINGS for
 	 * ferry check, 3 in all before a move. */
 	if (err || ++j->n_ping_calls >= (j->measure ? PINGS - 1 : 2))

@@ -219,6 +219,32 @@ bool stream_handshake_wants_write(const struct stream *s)
 	return s->tls && !s->handshake_done && gnutls_record_get_direction(s->tls) == 1;
 }
 
+int sock_accept_from(int lfd, const char *from, int timeout_ms)
+{
+	int64_t deadline = time_mono_us() + timeout_ms * 1000LL;
+
+	for (;;) {
+		int left = (int)((deadline - time_mono_us()) / 1000);
+		struct pollfd p = { lfd, POLLIN, 0 };
+		if (left <= 0)
+			return -ETIMEDOUT;
+		if (poll(&p, 1, left) <= 0)
+			continue;
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		char host[64] = "";
+		/* A non-blocking listener: another helper sharing it may have
+		 * taken this connection (EAGAIN). The accepted one blocks. */
+		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		sock_addr_ntop(&ss, host, sizeof(host));
+		if (!strcmp(host, from))
+			return fd;
+		close(fd);
+	}
+}
+
 int stream_handshake_wait(struct stream *s, int timeout_ms, struct ferr *err)
 {
 	int64_t deadline = time_mono_us() + timeout_ms * 1000LL;

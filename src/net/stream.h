@@ -73,6 +73,10 @@ int sock_listen(const char *spec, struct ferr *err);
  * ours (no probe-then-bind race): the fd, with the port in *port; rcvbuf > 0
  * sets SO_RCVBUF first (accepted sockets inherit it). -errno with err. */
 int sock_listen_free_port(const char *addr, int rcvbuf, int *port, struct ferr *err);
+/* One connection on listener lfd from the IP address `from` (others are
+ * closed unseen) within timeout_ms: the connected fd (blocking), or
+ * -ETIMEDOUT. For a helper process's one-shot listener. */
+int sock_accept_from(int lfd, const char *from, int timeout_ms);
 int sock_connect_unix(const char *path, struct ferr *err);
 int sock_connect_tcp(const char *addr, int port, int timeout_ms, struct ferr *err);
 

@@ -108,7 +108,7 @@ import json,sys; r=json.load(open('$tmp/s2.json')); d=r['disks'][0]
 ph=[p['phase'] for p in r['phases']]
 sys.exit(not (r['mode']=='suspend' and r['disk_passes']==2 and d['vdev']=='vda' and d['live_sent_bytes']>400e6
   and d['final_sent_bytes'] < d['live_sent_bytes']/10 and r['disk_wire_bytes']>0
-  and ph[:6]==['connecting','checking','copying-disks','preparing','suspending','copying-disks-final']))"
+  and ph[:7]==['connecting','preflight','checking','copying-disks','preparing','suspending','copying-disks-final']))"
 note "figure: cold suspend, 2 passes: $(python3 -c "
 import json; r=json.load(open('$tmp/s2.json')); d=r['disks'][0]
 print('pause %.0f ms, total %d ms, live pass %.0f MB in %d ms, final pass %.1f MB in %d ms' % (r['pause_ms'], r['total_ms'], d['live_sent_bytes']/1e6, d['live_ms'], d['final_sent_bytes']/1e6, d['final_ms']))")"
@@ -127,7 +127,7 @@ check "one pass: copied after the pause, before the prepare" python3 -c "
 import json,sys; r=json.load(open('$tmp/s1.json')); d=r['disks'][0]
 ph=[p['phase'] for p in r['phases']]
 sys.exit(not (r['disk_passes']==1 and d['live_sent_bytes']==0 and d['final_sent_bytes']>400e6
-  and ph[:5]==['connecting','checking','suspending','copying-disks-final','preparing']))"
+  and ph[:6]==['connecting','preflight','checking','suspending','copying-disks-final','preparing']))"
 note "figure: cold suspend, 1 pass: $(python3 -c "
 import json; r=json.load(open('$tmp/s1.json')); d=r['disks'][0]
 print('pause %.0f ms, total %d ms, %.0f MB in %d ms' % (r['pause_ms'], r['total_ms'], d['final_sent_bytes']/1e6, d['final_ms']))")"
