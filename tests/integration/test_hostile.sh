@@ -117,7 +117,8 @@ check "web1 still runs on a" sh -c "$FERRY -H a list | grep -qE '^web1 +[a-z]+ +
 # address, a foreign NBD server, wrong types. Each is refused, nothing runs.
 key=/run/ferry-lab/key
 # It answers the preflight with b's real facts (as if it allowed plaintext
-# moves), so that each move gets as far as its hostile mig-prepare reply.
+# moves), so that each move gets as far as its hostile mig-prepare reply
+# (with --force past the one check it fails: it sends no L2 probe frames).
 $FERRY -H a check web1 b --json | python3 -c '
 import json, sys
 f = json.load(sys.stdin)["facts"]["destination"]; f["allow_insecure"] = True
@@ -135,8 +136,9 @@ for reply in '{"uri":"exec:touch /tmp/ferry-hostile-marker","host":"b"}' \
 	ip netns exec ferry-b "$FAKE_PEER" 10.78.0.2 7101 $key b "$reply" > "$tmp/fake.log" 2>&1 &
 	fake=$!
 	sleep 0.3
-	opts=--insecure
-	[ $n = 5 ] && opts="--insecure --copy-storage"
+	# (--force: the fake sends no L2 probe frames, an overridable check)
+	opts="--insecure --force"
+	[ $n = 5 ] && opts="--insecure --force --copy-storage"
 	check_fails "fake destination #$n ($reply): refused" "refused|not tcp" \
 		$FERRY --hosts "$tmp/hosts" -H a migrate web1 b $opts
 	kill $fake; wait $fake 2>/dev/null; fake=
