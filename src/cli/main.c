@@ -77,6 +77,13 @@ static const struct verb verbs[] = {
 	  "runs the same checks (without the dirty rate) and refuses a move that one\n"
 	  "blocks; migrate --force overrides the blocking checks marked overridable.\n"
 	  "Exits 1 when a check blocks." },
+	{ "import-xl", cmd_import_xl, "import-xl XL.cfg [-o OUT.cfg]",
+	  "Reads a Xen xl guest config (name, memory, vcpus, kernel, ramdisk, extra, root,\n"
+	  "disk in its positional, legacy and key=value forms with file:/phy:/tap: targets,\n"
+	  "vif, builder/type, bootloader) and writes a ferry config (to OUT, a new file, or\n"
+	  "to stdout), then lists on stderr each key it could not translate and why (--json:\n"
+	  "{config, notes}). Nothing the config names is opened. A PV guest's disk then\n"
+	  "boots as HVM after ferry convert pv2hvm." },
 	{ "probe", cmd_probe,
 	  "probe TARGET [--method icmp,udp,tcp,http,guest] [--interval-ms N] [--duration S]\n"
 	  "              [--threshold-ms N] [--timeout-ms N] [--csv FILE]",
