@@ -24,7 +24,7 @@ UNIT_BIN   := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 # ferryd's modules except its main, for unit tests of its parts.
 FERRYD_LIB_OBJ := $(filter-out $(B)/obj/src/ferryd/main.o,$(FERRYD_OBJ))
 
-.PHONY: all deps guest apache-guest check unit integration demo asan clean fuzz fuzz-build fuzz-regress install
+.PHONY: all deps guest apache-guest pv-guest check unit integration demo asan clean fuzz fuzz-build fuzz-regress install
 all: $(B)/ferry $(B)/ferryd $(B)/ferry-guest $(B)/tools/fake_peer $(B)/tools/fake_qemu
 
 deps:
@@ -78,13 +78,21 @@ build/apache-guest/.stamp: $(APACHE_IN) build/guest/.stamp
 	scripts/build-apache-guest build/apache-guest
 	@touch $@
 
+# The Xen-style PV guest (Debian, Apache, its own kernel; one ext4 file system
+# in a sparse 6500 MB image, fstab on /dev/xvda, console hvc0) and its xl and
+# ferry configs: scripts/build-pv-guest, docs/convert.md.
+pv-guest: build/pv-guest/.stamp
+build/pv-guest/.stamp: scripts/build-pv-guest
+	scripts/build-pv-guest build/pv-guest
+	@touch $@
+
 unit: $(UNIT_BIN)
 
 # The whole test suite: installs what is missing, builds, runs unit tests
 # (also under ASan+UBSan) and the integration tests on a real lab.
 check:
 	@scripts/install-deps test
-	@$(MAKE) --no-print-directory all unit guest apache-guest
+	@$(MAKE) --no-print-directory all unit guest apache-guest pv-guest
 	@$(MAKE) --no-print-directory SAN=1 all unit
 	@$(MAKE) --no-print-directory fuzz-build
 	@tests/run
