@@ -1,6 +1,6 @@
 # ferry: build, test guest, tests and demo. GNU make (see docs/build.md).
 CC      ?= gcc
-PKGS    := gnutls jansson libnfs libzstd libxxhash
+PKGS    := gnutls jansson libnfs libzstd libxxhash ext2fs com_err fdisk zlib
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wmissing-prototypes -Wshadow \
            -D_GNU_SOURCE -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -12,7 +12,7 @@ CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -O1
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-LIB_SRC    := $(wildcard src/bench/*.c src/mover/*.c src/save/*.c src/util/*.c src/config/*.c src/qmp/*.c src/proto/*.c src/net/*.c src/stats/*.c src/probe/*.c src/report/*.c src/preflight/*.c)
+LIB_SRC    := $(wildcard src/bench/*.c src/mover/*.c src/save/*.c src/util/*.c src/config/*.c src/qmp/*.c src/proto/*.c src/net/*.c src/stats/*.c src/probe/*.c src/report/*.c src/preflight/*.c src/convert/*.c)
 FERRYD_SRC := $(wildcard src/ferryd/*.c)
 CLI_SRC    := $(wildcard src/cli/*.c)
 UNIT_SRC   := $(wildcard tests/unit/*/*.c)

@@ -60,6 +60,7 @@ int cmd_lab(struct cli *cli, int argc, char **argv);
 int cmd_migrate(struct cli *cli, int argc, char **argv);
 int cmd_check(struct cli *cli, int argc, char **argv);
 int cmd_import_xl(struct cli *cli, int argc, char **argv);
+int cmd_convert(struct cli *cli, int argc, char **argv);
 /* migrate's options (check takes the same): the agent's opts into m->opts;
  * 0, or 2 (the exit status) after saying why. */
 struct migrate_args {

@@ -77,6 +77,15 @@ static const struct verb verbs[] = {
 	  "runs the same checks (without the dirty rate) and refuses a move that one\n"
 	  "blocks; migrate --force overrides the blocking checks marked overridable.\n"
 	  "Exits 1 when a check blocks." },
+	{ "convert", cmd_convert, "convert pv2hvm IN.img OUT [--size SIZE] [--format raw|qcow2|vmdk|vhd] [--cloud aws]",
+	  "Turns a Xen PV guest's disk (one bare ext2/3/4 file system, as xen-tools makes\n"
+	  "them) into a disk a PC BIOS boots: an MBR with one partition at 1 MiB, the file\n"
+	  "system copied in and grown to fill it (--size: the whole disk, default the\n"
+	  "input's + 1 MiB), fstab and the kernel line on UUID= and ttyS0, GRUB written for\n"
+	  "BIOS boot; checks the kernel and the initramfs's disk drivers (--cloud aws: also\n"
+	  "NVMe and ENA); writes raw, qcow2, VMDK (streamOptimized) or VHD (fixed). Runs on\n"
+	  "this machine's files, mounts nothing, never writes IN; OUT must be new and\n"
+	  "appears only when whole (docs/convert.md)." },
 	{ "import-xl", cmd_import_xl, "import-xl XL.cfg [-o OUT.cfg]",
 	  "Reads a Xen xl guest config (name, memory, vcpus, kernel, ramdisk, extra, root,\n"
 	  "disk in its positional, legacy and key=value forms with file:/phy:/tap: targets,\n"

@@ -370,7 +370,7 @@ int run_cmd(char *const argv[], bool quiet)
 	return wait_exit(pid);
 }
 
-int run_capture(const char *path, char *const argv[], struct buf *out)
+static int capture(const char *path, char *const argv[], struct buf *out, bool with_stderr)
 {
 	int fds[2];
 	pid_t pid;
@@ -387,6 +387,8 @@ int run_capture(const char *path, char *const argv[], struct buf *out)
 		int null = open("/dev/null", O_RDONLY);
 		dup2(null, 0);
 		dup2(fds[1], 1);
+		if (with_stderr)
+			dup2(fds[1], 2);
 		if (strchr(path, '/'))
 			execv(path, argv);
 		else
@@ -407,6 +409,16 @@ int run_capture(const char *path, char *const argv[], struct buf *out)
 	out->len--;
 	close(fds[0]);
 	return wait_exit(pid);
+}
+
+int run_capture(const char *path, char *const argv[], struct buf *out)
+{
+	return capture(path, argv, out, false);
+}
+
+int run_capture_all(const char *path, char *const argv[], struct buf *out)
+{
+	return capture(path, argv, out, true);
 }
 
 bool pid_alive(int pid)

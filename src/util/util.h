@@ -76,5 +76,7 @@ int run_cmd(char *const argv[], bool quiet);
  * appends its standard output to out (NUL-terminated); stderr stays ours.
  * Returns the exit status, or -errno if it could not run. */
 int run_capture(const char *path, char *const argv[], struct buf *out);
+/* The same with its stderr in out too (a tool's error message). */
+int run_capture_all(const char *path, char *const argv[], struct buf *out);
 
 #endif
