@@ -33,6 +33,7 @@ struct work {
 	char kernel[256], initrd[256], kver[200], uuid[40];
 	json_t *warnings, *drivers;
 	struct ferr *err;
+	time_t now;   /* every time written inside: the input's mtime */
 };
 
 static void step(const struct work *w, const char *s)
@@ -137,7 +138,7 @@ static errcode_t read_file(ext2_filsys fs, const char *path, long long max, char
 }
 
 /* Writes path (a new file, or one replaced) with text. */
-static errcode_t write_file(ext2_filsys fs, ext2_ino_t dir, const char *name, const char *text)
+static errcode_t write_file(ext2_filsys fs, ext2_ino_t dir, const char *name, const char *text, time_t now)
 {
 	ext2_ino_t ino;
 	ext2_file_t f;
@@ -156,7 +157,7 @@ static errcode_t write_file(ext2_filsys fs, ext2_ino_t dir, const char *name, co
 		ext2fs_inode_alloc_stats2(fs, ino, +1, 0);
 		memset(&inode, 0, sizeof(inode));
 		inode.i_mode = LINUX_S_IFREG | 0644;
-		inode.i_atime = inode.i_ctime = inode.i_mtime = (__u32)time(NULL);
+		inode.i_atime = inode.i_ctime = inode.i_mtime = (__u32)now;
 		inode.i_links_count = 1;
 		if (ext2fs_has_feature_extents(fs->super)) {
 			ext2_extent_handle_t h;
@@ -295,7 +296,7 @@ static int edit_fs(struct work *w, const char *fs_path)
 	char *nf = new_fstab(w, fstab);
 	free(fstab);
 	ext2_ino_t etc;
-	if (ext2fs_namei(fs, EXT2_ROOT_INO, EXT2_ROOT_INO, "/etc", &etc) || (e = write_file(fs, etc, "fstab", nf))) {
+	if (ext2fs_namei(fs, EXT2_ROOT_INO, EXT2_ROOT_INO, "/etc", &etc) || (e = write_file(fs, etc, "fstab", nf, w->now))) {
 		ferr_set(w->err, "cannot write /etc/fstab in the image: %s", error_message(e));
 		free(nf);
 		goto out;
@@ -321,7 +322,7 @@ static int edit_fs(struct work *w, const char *fs_path)
 		 "}\n",
 		 w->kver, w->uuid, w->kernel, w->uuid, w->initrd[0] ? "\tinitrd " : "", w->initrd,
 		 w->initrd[0] ? "\n" : "");
-	if ((e = write_file(fs, grub, "grub.cfg", cfg))) {
+	if ((e = write_file(fs, grub, "grub.cfg", cfg, w->now))) {
 		ferr_set(w->err, "cannot write /boot/grub/grub.cfg in the image: %s", error_message(e));
 		goto out;
 	}
@@ -351,8 +352,12 @@ static int partition(struct work *w, uint64_t size)
 	fdisk_partition_set_size(pa, (size - PART_START) / ss);
 	fdisk_partition_set_partno(pa, 0);
 	fdisk_partition_set_type(pa, t);
-	if (fdisk_add_partition(cxt, pa, NULL) || fdisk_toggle_partition_flag(cxt, 0, DOS_FLAG_ACTIVE) ||
-	    fdisk_write_disklabel(cxt))
+	/* The disk identifier from the file system's UUID (libfdisk would pick
+	 * a random one): the same input, the same disk. */
+	char id[16];
+	snprintf(id, sizeof(id), "0x%.8s", w->uuid);
+	if (fdisk_set_disklabel_id_from_string(cxt, id) || fdisk_add_partition(cxt, pa, NULL) ||
+	    fdisk_toggle_partition_flag(cxt, 0, DOS_FLAG_ACTIVE) || fdisk_write_disklabel(cxt))
 		goto out;
 	r = 0;
 out:
@@ -448,6 +453,14 @@ int pv2hvm_convert(const struct pv2hvm_opts *o, json_t **report, struct ferr *er
 		goto fail;
 	}
 	uint64_t fs_size = (size - PART_START) / 4096 * 4096;
+	/* Reproducible: the same input gives the same bytes. Every time that
+	 * e2fsck, resize2fs, libext2fs and ferry write inside is the input's
+	 * mtime (the variables e2fsprogs reads for that). */
+	char tbuf[32];
+	w.now = in_st.st_mtime;
+	snprintf(tbuf, sizeof(tbuf), "%lld", (long long)in_st.st_mtime);
+	setenv("E2FSCK_TIME", tbuf, 1);
+	setenv("E2FSPROGS_FAKE_TIME", tbuf, 1);
 
 	/* 1. The file system, copied and sized to fill the partition. */
 	step(&w, "copying the file system");
@@ -460,7 +473,28 @@ int pv2hvm_convert(const struct pv2hvm_opts *o, json_t **report, struct ferr *er
 	}
 	close(fd);
 	fd = -1;
-	/* Is it a file system with a kernel? (before the minutes of work) */
+	/* A guest that was not shut down cleanly left its journal to replay:
+	 * that (and any repair) on the copy, before anything is written into it
+	 * (the kernel would otherwise replay the old blocks over the edits). */
+	step(&w, "checking the file system (e2fsck, on the copy)");
+	char *fsck[] = { "e2fsck", "-fy", w.fs_tmp, NULL };
+	struct buf fo = {0};
+	int fr = run_capture_all(fsck[0], fsck, &fo);
+	buf_free(&fo);
+	if (fr < 0 || fr >= 8) {   /* 8: e2fsck found no file system to check */
+		ferr_set(err, "%s: not an ext2/3/4 file system (e2fsck cannot open it)", o->in);
+		r = -EINVAL;
+		goto fail;
+	}
+	if (fr >= 4) {
+		ferr_set(err, "%s: e2fsck could not repair the file system (exit %d); run e2fsck on it first", o->in, fr);
+		r = -EINVAL;
+		goto fail;
+	}
+	if (fr & 1)
+		json_array_append_new(w.warnings, json_string("the file system was not clean (a guest not shut down, or "
+							       "damage): e2fsck replayed its journal and repaired the copy"));
+	/* Is it a file system with a kernel? */
 	step(&w, "reading the file system: kernel, initramfs, drivers; writing fstab and grub.cfg");
 	if ((r = edit_fs(&w, w.fs_tmp)) < 0)
 		goto fail;
@@ -468,6 +502,11 @@ int pv2hvm_convert(const struct pv2hvm_opts *o, json_t **report, struct ferr *er
 		char sz[32];
 		snprintf(sz, sizeof(sz), "%lluK", (unsigned long long)(fs_size / 1024));
 		step(&w, "resizing the file system to fill the partition");
+		if (fs_size > (uint64_t)in_st.st_size && truncate(w.fs_tmp, (off_t)fs_size) < 0) {
+			ferr_set(err, "cannot grow %s: %s", w.fs_tmp, strerror(errno));
+			r = -EIO;
+			goto fail;
+		}
 		char *rs[] = { "resize2fs", "-f", w.fs_tmp, sz, NULL };
 		if ((r = tool(&w, "resizing the file system (is the size smaller than the data?)", rs)) < 0)
 			goto fail;
@@ -524,6 +563,8 @@ int pv2hvm_convert(const struct pv2hvm_opts *o, json_t **report, struct ferr *er
 			    w.kernel, "initrd", w.initrd, "size", (json_int_t)size, "format", format, "drivers", w.drivers,
 			    "warnings", w.warnings, "seconds", (double)(time_mono_us() - t0) / 1e6);
 	json_object_set_new(*report, "uuid", json_string(w.uuid));
+	unsetenv("E2FSCK_TIME");
+	unsetenv("E2FSPROGS_FAKE_TIME");
 	return 0;
 fail:
 	if (fd >= 0)
@@ -534,5 +575,7 @@ fail:
 		cleanup(&w);
 	json_decref(w.warnings);
 	json_decref(w.drivers);
+	unsetenv("E2FSCK_TIME");
+	unsetenv("E2FSPROGS_FAKE_TIME");
 	return r < 0 ? r : -EINVAL;
 }
