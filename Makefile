@@ -24,7 +24,7 @@ UNIT_BIN   := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 # ferryd's modules except its main, for unit tests of its parts.
 FERRYD_LIB_OBJ := $(filter-out $(B)/obj/src/ferryd/main.o,$(FERRYD_OBJ))
 
-.PHONY: all deps guest apache-guest pv-guest check unit integration demo asan clean fuzz fuzz-build fuzz-regress install
+.PHONY: all deps guest apache-guest pv-guest demo-convert check unit integration demo asan clean fuzz fuzz-build fuzz-regress install
 all: $(B)/ferry $(B)/ferryd $(B)/ferry-guest $(B)/tools/fake_peer $(B)/tools/fake_qemu
 
 deps:
@@ -101,6 +101,13 @@ demo:
 	@scripts/install-deps all
 	@$(MAKE) --no-print-directory all guest apache-guest
 	@scripts/demo
+
+# The lab's third part: PV guest -> xl import -> PV-style run -> convert ->
+# HVM boot -> a VMDK for the cloud (docs/convert.md).
+demo-convert:
+	@scripts/install-deps all
+	@$(MAKE) --no-print-directory all guest pv-guest
+	@scripts/demo-convert
 
 asan:
 	@$(MAKE) --no-print-directory SAN=1 all unit
