@@ -9,6 +9,7 @@
  * drivers checked; qemu-img for the other formats. The output is a new
  * file that appears only when whole. */
 #include "convert/pv2hvm.h"
+#include "convert/guestnet.h"
 #include "convert/initrd.h"
 
 #include <errno.h>
@@ -31,7 +32,7 @@ struct work {
 	const struct pv2hvm_opts *o;
 	char out_tmp[PATH_MAX], fs_tmp[PATH_MAX], core_tmp[PATH_MAX], conv_tmp[PATH_MAX];
 	char kernel[256], initrd[256], kver[200], uuid[40];
-	json_t *warnings, *drivers;
+	json_t *warnings, *drivers, *guest;   /* guest: what the image says of itself */
 	struct ferr *err;
 	time_t now;   /* every time written inside: the input's mtime */
 };
@@ -108,7 +109,10 @@ static int boot_entry(ext2_ino_t dir, int entry, struct ext2_dir_entry *de, int 
 	(void)blocksize;
 	(void)buf;
 	snprintf(name, sizeof(name), "%.*s", len, de->name);
-	if (!strncmp(name, "vmlinuz-", 8) && strlen(name + 8) < sizeof(b->kver) &&
+	/* A kernel's release names itself in a file name and goes into grub.cfg:
+	 * only the characters kernel releases use. */
+	if (!strncmp(name, "vmlinuz-", 8) && name[8] && strlen(name + 8) < sizeof(b->kver) &&
+	    strspn(name + 8, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-_+~") == strlen(name + 8) &&
 	    (!b->kver[0] || strverscmp(name + 8, b->kver) > 0))
 		memcpy(b->kver, name + 8, strlen(name + 8) + 1);
 	return 0;
@@ -197,6 +201,7 @@ static char *new_fstab(struct work *w, const char *old)
 				continue;
 			}
 			if (!strncmp(dev, "/dev/xvd", 8) || !strncmp(dev, "/dev/hd", 7)) {
+				json_array_append_new(json_object_get(w->guest, "other_disks"), json_string(dev));
 				char msg[400];
 				snprintf(msg, sizeof(msg), "fstab line %d names %s, which the HVM guest does not have: left as "
 					 "it is", n, dev);
@@ -227,6 +232,128 @@ static void match_driver(const char *name, size_t len, void *opaque)
 		if (hit && (size_t)(hit - name) + (size_t)kl <= len)
 			d->found[i] = true;
 	}
+}
+
+/* os-release's KEY="value" (quotes off), or "". */
+static void os_value(const char *text, const char *key, char *out, size_t n)
+{
+	size_t kl = strlen(key);
+
+	out[0] = 0;
+	for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		if (strncmp(l, key, kl) || l[kl] != '=')
+			continue;
+		const char *v = l + kl + 1, *e = strchr(v, '\n');
+		size_t vl = e ? (size_t)(e - v) : strlen(v);
+		if (vl >= 2 && (v[0] == '"' || v[0] == '\'') && v[vl - 1] == v[0]) {
+			v++;
+			vl -= 2;
+		}
+		snprintf(out, n, "%.*s", (int)(vl < n ? vl : n - 1), v);
+		for (char *c = out; *c; c++)
+			if ((unsigned char)*c < 0x20)
+				*c = '?';
+		return;
+	}
+}
+
+struct names {
+	char name[64][64];
+	int n;
+};
+
+static int network_entry(ext2_ino_t dir, int entry, struct ext2_dir_entry *de, int offset, int blocksize, char *buf,
+			 void *priv)
+{
+	struct names *nm = priv;
+	int len = ext2fs_dirent_name_len(de);
+
+	(void)dir;
+	(void)entry;
+	(void)offset;
+	(void)blocksize;
+	(void)buf;
+	if (len > 8 && len < 64 && !memcmp(de->name + len - 8, ".network", 8) && nm->n < 64)
+		snprintf(nm->name[nm->n++], 64, "%.*s", len, de->name);
+	return 0;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static bool fs_has(ext2_filsys fs, const char *path)
+{
+	ext2_ino_t ino;
+
+	return ext2fs_namei_follow(fs, EXT2_ROOT_INO, EXT2_ROOT_INO, path, &ino) == 0;
+}
+
+/* What the image says of itself that matters once it runs elsewhere: its
+ * OS, how it gets its address, whether one can log in over SSH, the ENA
+ * network driver among its modules. */
+static void guest_facts(struct work *w, ext2_filsys fs, bool ena_builtin)
+{
+	char *text = NULL, v[128], path[400];
+	unsigned len = 0;
+	json_t *os = json_object();
+
+	if (!read_file(fs, "/etc/os-release", 64 << 10, &text, &len)) {
+		static const char *const keys[] = { "ID", "VERSION_ID", "PRETTY_NAME" };
+		for (int i = 0; i < 3; i++) {
+			os_value(text, keys[i], v, sizeof(v));
+			if (v[0])
+				json_object_set_new(os, keys[i], json_string(v));
+		}
+	}
+	free(text);
+	json_object_set_new(w->guest, "os", os);
+
+	struct guestnet g = {0};
+	const char *from = NULL;
+	text = NULL;
+	if (!read_file(fs, "/etc/network/interfaces", 1 << 20, &text, &len) && guestnet_interfaces(text, len, &g))
+		from = "/etc/network/interfaces";
+	free(text);
+	ext2_ino_t nd;
+	char found_in[400];
+	if (!from && !ext2fs_namei(fs, EXT2_ROOT_INO, EXT2_ROOT_INO, "/etc/systemd/network", &nd)) {
+		struct names *nm = calloc(1, sizeof(*nm));
+		if (nm && !ext2fs_dir_iterate2(fs, nd, 0, NULL, network_entry, nm)) {
+			qsort(nm->name, (size_t)nm->n, sizeof(nm->name[0]), name_cmp);
+			for (int i = 0; i < nm->n && !from; i++) {
+				text = NULL;
+				snprintf(path, sizeof(path), "/etc/systemd/network/%s", nm->name[i]);
+				if (!read_file(fs, path, 1 << 20, &text, &len) && guestnet_networkd(text, len, &g)) {
+					snprintf(found_in, sizeof(found_in), "%s", path);
+					from = found_in;
+				}
+				free(text);
+			}
+		}
+		free(nm);
+	}
+	json_t *net = json_pack("{s:s}", "method", guestnet_method_name(g.method));
+	if (g.method == GUESTNET_STATIC) {
+		json_object_set_new(net, "address", json_string(g.addr));
+		json_object_set_new(net, "prefix", json_integer(g.prefix));
+	}
+	if (from)
+		json_object_set_new(net, "file", json_string(from));
+	json_object_set_new(w->guest, "network", net);
+
+	json_object_set_new(w->guest, "ssh_server", json_boolean(fs_has(fs, "/usr/sbin/sshd")));
+	bool ena = ena_builtin;
+	static const char *const ext[] = { "", ".xz", ".zst", ".gz" };
+	for (int i = 0; i < 4 && !ena; i++) {
+		snprintf(path, sizeof(path), "/lib/modules/%s/kernel/drivers/net/ethernet/amazon/ena/ena.ko%s", w->kver, ext[i]);
+		ena = fs_has(fs, path);
+	}
+	json_object_set_new(w->guest, "ena_module", json_boolean(ena));
+	json_object_set_new(w->guest, "kernel_version", json_string(w->kver));
+	json_object_set_new(w->guest, "file_system", json_string(ext2fs_has_feature_extents(fs->super) ? "ext4" :
+								    ext2fs_has_feature_journal(fs->super) ? "ext3" : "ext2"));
 }
 
 /* The kernel and initramfs in /boot, its drivers; fstab and grub.cfg. */
@@ -278,17 +405,19 @@ static int edit_fs(struct work *w, const char *fs_path)
 	}
 	free(data);
 	snprintf(path, sizeof(path), "/lib/modules/%s/modules.builtin", bs.kver);
+	bool ena_in_initrd = d.found[4];
+	struct drivers bi = {{0}};
 	if (!read_file(fs, path, 1 << 20, &builtin, &blen))
-		match_driver(builtin, blen, &d);
+		match_driver(builtin, blen, &bi);
 	free(builtin);
+	for (int i = 0; i < 5; i++)
+		d.found[i] |= bi.found[i];
+	guest_facts(w, fs, ena_in_initrd || bi.found[4]);
 	for (int i = 0; i < 5; i++)
 		json_object_set_new(w->drivers, driver_names[i], json_boolean(d.found[i]));
 	if (!d.found[0] && !d.found[1])
 		json_array_append_new(w->warnings, json_string("neither virtio_blk nor ahci in the initramfs: the guest may "
 							       "not find its disk under QEMU"));
-	if (w->o->cloud_aws && (!d.found[2] || !d.found[4]))
-		json_array_append_new(w->warnings, json_string("for AWS (Nitro instances: NVMe disks, ENA network) the "
-							       "initramfs needs nvme and ena"));
 	/* fstab and grub.cfg. */
 	char *fstab = NULL;
 	unsigned flen = 0;
@@ -416,7 +545,8 @@ static void cleanup(struct work *w)
 
 int pv2hvm_convert(const struct pv2hvm_opts *o, json_t **report, struct ferr *err)
 {
-	struct work w = { .o = o, .err = err, .warnings = json_array(), .drivers = json_object() };
+	struct work w = { .o = o, .err = err, .warnings = json_array(), .drivers = json_object(),
+			  .guest = json_pack("{s:[]}", "other_disks") };
 	const char *format = o->format ? o->format : "raw";
 	struct stat in_st, st;
 	char rin[PATH_MAX], dir[PATH_MAX], *dcopy;
@@ -563,6 +693,7 @@ int pv2hvm_convert(const struct pv2hvm_opts *o, json_t **report, struct ferr *er
 			    w.kernel, "initrd", w.initrd, "size", (json_int_t)size, "format", format, "drivers", w.drivers,
 			    "warnings", w.warnings, "seconds", (double)(time_mono_us() - t0) / 1e6);
 	json_object_set_new(*report, "uuid", json_string(w.uuid));
+	json_object_set_new(*report, "guest", w.guest);
 	unsetenv("E2FSCK_TIME");
 	unsetenv("E2FSPROGS_FAKE_TIME");
 	return 0;
@@ -575,6 +706,7 @@ fail:
 		cleanup(&w);
 	json_decref(w.warnings);
 	json_decref(w.drivers);
+	json_decref(w.guest);
 	unsetenv("E2FSCK_TIME");
 	unsetenv("E2FSPROGS_FAKE_TIME");
 	return r < 0 ? r : -EINVAL;

@@ -16,13 +16,14 @@ struct pv2hvm_opts {
 	const char *in, *out;
 	uint64_t size;         /* the output disk's size; 0: the input's + 1 MiB */
 	const char *format;    /* raw (default), qcow2, vmdk, vhd */
-	bool cloud_aws;        /* also check ENA and NVMe drivers */
 	void (*progress)(const char *step, void *opaque);
 	void *opaque;
 };
 
 /* Converts; 0 with *report ({"kernel", "initrd", "uuid", "size", "format",
- * "drivers": {name: bool}, "warnings": [...], "seconds"}), or -errno with
+ * "drivers": {name: bool}, "guest": {"os", "network", "ssh_server",
+ * "ena_module", "kernel_version", "file_system", "other_disks"},
+ * "warnings": [...], "seconds"}), or -errno with
  * err saying why (nothing left behind). */
 int pv2hvm_convert(const struct pv2hvm_opts *o, json_t **report, struct ferr *err);
 

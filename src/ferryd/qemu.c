@@ -11,38 +11,7 @@
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <linux/kvm.h>
 #include <linux/sockios.h>
-
-/* KVM can run a stock guest only with hardware virtualisation: a paravirtual
- * /dev/kvm without VMX/SVM (as on some cloud machines) hangs the kernel. */
-static bool kvm_usable(char *why, size_t n)
-{
-	char *cpuinfo;
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-
-	if (fd < 0) {
-		snprintf(why, n, "/dev/kvm: %s", strerror(errno));
-		return false;
-	}
-	int api = ioctl(fd, KVM_GET_API_VERSION, 0);
-	close(fd);
-	if (api != KVM_API_VERSION) {
-		snprintf(why, n, "/dev/kvm answers API version %d, not %d", api, KVM_API_VERSION);
-		return false;
-	}
-	if (file_read_all("/proc/cpuinfo", 16 << 20, &cpuinfo, NULL) < 0) {
-		snprintf(why, n, "cannot read /proc/cpuinfo");
-		return false;
-	}
-	bool hw = strstr(cpuinfo, " vmx") || strstr(cpuinfo, " svm");
-	free(cpuinfo);
-	if (!hw) {
-		snprintf(why, n, "the CPU has no VMX/SVM flag (a paravirtual KVM cannot boot a stock kernel)");
-		return false;
-	}
-	return true;
-}
 
 int qemu_choose_accel(enum vm_accel want, enum vm_accel *out, struct ferr *err)
 {

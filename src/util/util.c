@@ -10,7 +10,9 @@
 #include <unistd.h>
 #include <dirent.h>
 #include <sys/stat.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
+#include <linux/kvm.h>
 
 void ferr_set(struct ferr *e, const char *fmt, ...)
 {
@@ -465,4 +467,34 @@ bool pid_cmdline_has(int pid, const char *needle)
 	has = strstr(cmd, needle) != NULL;
 	free(cmd);
 	return has;
+}
+
+/* KVM can run a stock guest only with hardware virtualisation: a paravirtual
+ * /dev/kvm without VMX/SVM (as on some cloud machines) hangs the kernel. */
+bool kvm_usable(char *why, size_t n)
+{
+	char *cpuinfo;
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(why, n, "/dev/kvm: %s", strerror(errno));
+		return false;
+	}
+	int api = ioctl(fd, KVM_GET_API_VERSION, 0);
+	close(fd);
+	if (api != KVM_API_VERSION) {
+		snprintf(why, n, "/dev/kvm answers API version %d, not %d", api, KVM_API_VERSION);
+		return false;
+	}
+	if (file_read_all("/proc/cpuinfo", 16 << 20, &cpuinfo, NULL) < 0) {
+		snprintf(why, n, "cannot read /proc/cpuinfo");
+		return false;
+	}
+	bool hw = strstr(cpuinfo, " vmx") || strstr(cpuinfo, " svm");
+	free(cpuinfo);
+	if (!hw) {
+		snprintf(why, n, "the CPU has no VMX/SVM flag (a paravirtual KVM cannot boot a stock kernel)");
+		return false;
+	}
+	return true;
 }

@@ -79,4 +79,7 @@ int run_capture(const char *path, char *const argv[], struct buf *out);
 /* The same with its stderr in out too (a tool's error message). */
 int run_capture_all(const char *path, char *const argv[], struct buf *out);
 
+/* True if /dev/kvm can run a stock guest here; else false with why. */
+bool kvm_usable(char *why, size_t n);
+
 #endif
