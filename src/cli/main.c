@@ -77,15 +77,19 @@ static const struct verb verbs[] = {
 	  "runs the same checks (without the dirty rate) and refuses a move that one\n"
 	  "blocks; migrate --force overrides the blocking checks marked overridable.\n"
 	  "Exits 1 when a check blocks." },
-	{ "convert", cmd_convert, "convert pv2hvm IN.img OUT [--size SIZE] [--format raw|qcow2|vmdk|vhd] [--cloud aws]",
+	{ "convert", cmd_convert, "convert pv2hvm IN.img OUT [--size SIZE] [--format raw|qcow2|vmdk|vhd] [--cloud aws [--s3 s3://BUCKET/PREFIX/]] [--verify [--verify-timeout SECS]]",
 	  "Turns a Xen PV guest's disk (one bare ext2/3/4 file system, as xen-tools makes\n"
 	  "them) into a disk a PC BIOS boots: an MBR with one partition at 1 MiB, the file\n"
 	  "system copied in and grown to fill it (--size: the whole disk, default the\n"
 	  "input's + 1 MiB), fstab and the kernel line on UUID= and ttyS0, GRUB written for\n"
-	  "BIOS boot; checks the kernel and the initramfs's disk drivers (--cloud aws: also\n"
-	  "NVMe and ENA); writes raw, qcow2, VMDK (streamOptimized) or VHD (fixed). Runs on\n"
-	  "this machine's files, mounts nothing, never writes IN; OUT must be new and\n"
-	  "appears only when whole (docs/convert.md)." },
+	  "BIOS boot; checks the kernel and the initramfs's disk drivers; writes raw,\n"
+	  "qcow2, VMDK (streamOptimized) or VHD (fixed). Runs on this machine's files,\n"
+	  "mounts nothing, never writes IN; OUT must be new and appears only when whole.\n"
+	  "--verify (root): boots OUT from its disk alone under QEMU, on a snapshot overlay\n"
+	  "and in a network namespace of its own, and waits for its web page (default\n"
+	  "300 s). --cloud aws: checks Amazon VM Import's requirements from the image and\n"
+	  "writes OUT.aws/ (containers.json, snapshot.json, import.sh with the exact aws\n"
+	  "commands for the bucket --s3 names) (docs/convert.md, docs/cloud.md)." },
 	{ "import-xl", cmd_import_xl, "import-xl XL.cfg [-o OUT.cfg]",
 	  "Reads a Xen xl guest config (name, memory, vcpus, kernel, ramdisk, extra, root,\n"
 	  "disk in its positional, legacy and key=value forms with file:/phy:/tap: targets,\n"
