@@ -7,6 +7,7 @@
  * The switches live in a namespace of their own, so any host's link can be
  * cut without touching another host. */
 #include "cli/cli.h"
+#include "cli/lab_ceph.h"
 #include "cli/lab_storage.h"
 #include "config/cfgfile.h"
 #include "net/stream.h"
@@ -45,8 +46,7 @@ static const struct lab_host lab_hosts[] = {
 static const char *lab_netns[] = { "ferry-net", "ferry-a", "ferry-b", "ferry-client", "ferry-storage" };
 
 /* Runs "ip ARGS" (ARGS split on spaces). Returns its exit status. */
-static int ip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int ip(const char *fmt, ...)
+int lab_ip(const char *fmt, ...)
 {
 	char line[512], *argv[64], *save = NULL;
 	int n = 0;
@@ -115,37 +115,37 @@ static int build_topology(void)
 	int bad = 0;
 
 	for (size_t i = 0; i < ARRAY_SIZE(lab_netns); i++) {
-		bad |= ip("netns add %s", lab_netns[i]);
-		bad |= ip("-n %s link set lo up", lab_netns[i]);
+		bad |= lab_ip("netns add %s", lab_netns[i]);
+		bad |= lab_ip("-n %s link set lo up", lab_netns[i]);
 	}
 	/* STP off, or a new port waits 30 s before it forwards. */
-	bad |= ip("-n ferry-net link add br-switch type bridge stp_state 0");
-	bad |= ip("-n ferry-net link add br-mgmt type bridge stp_state 0");
-	bad |= ip("-n ferry-net link set br-switch type bridge forward_delay 0");
-	bad |= ip("-n ferry-net link set br-mgmt type bridge forward_delay 0");
-	bad |= ip("-n ferry-net link set br-switch up");
-	bad |= ip("-n ferry-net link set br-mgmt up");
+	bad |= lab_ip("-n ferry-net link add br-switch type bridge stp_state 0");
+	bad |= lab_ip("-n ferry-net link add br-mgmt type bridge stp_state 0");
+	bad |= lab_ip("-n ferry-net link set br-switch type bridge forward_delay 0");
+	bad |= lab_ip("-n ferry-net link set br-mgmt type bridge forward_delay 0");
+	bad |= lab_ip("-n ferry-net link set br-switch up");
+	bad |= lab_ip("-n ferry-net link set br-mgmt up");
 	for (size_t i = 0; i < ARRAY_SIZE(lab_hosts); i++) {
 		const struct lab_host *h = &lab_hosts[i];
 		const char *n = h->name;
 		/* Management network. */
-		bad |= ip("-n ferry-net link add mg-%s type veth peer name mig0 netns ferry-%s", n, n);
-		bad |= ip("-n ferry-net link set mg-%s master br-mgmt up", n);
-		bad |= ip("-n ferry-%s addr add %s/24 dev mig0", n, h->mgmt_ip);
-		bad |= ip("-n ferry-%s link set mig0 up", n);
+		bad |= lab_ip("-n ferry-net link add mg-%s type veth peer name mig0 netns ferry-%s", n, n);
+		bad |= lab_ip("-n ferry-net link set mg-%s master br-mgmt up", n);
+		bad |= lab_ip("-n ferry-%s addr add %s/24 dev mig0", n, h->mgmt_ip);
+		bad |= lab_ip("-n ferry-%s link set mig0 up", n);
 		if (h->hypervisor) {
 			/* The host's VM bridge, uplinked to the switch. */
-			bad |= ip("-n ferry-%s link add br-vm type bridge stp_state 0", n);
-			bad |= ip("-n ferry-%s link set br-vm type bridge forward_delay 0", n);
-			bad |= ip("-n ferry-%s link set br-vm up", n);
-			bad |= ip("-n ferry-net link add vm-%s type veth peer name uplink netns ferry-%s", n, n);
-			bad |= ip("-n ferry-net link set vm-%s master br-switch up", n);
-			bad |= ip("-n ferry-%s link set uplink master br-vm up", n);
+			bad |= lab_ip("-n ferry-%s link add br-vm type bridge stp_state 0", n);
+			bad |= lab_ip("-n ferry-%s link set br-vm type bridge forward_delay 0", n);
+			bad |= lab_ip("-n ferry-%s link set br-vm up", n);
+			bad |= lab_ip("-n ferry-net link add vm-%s type veth peer name uplink netns ferry-%s", n, n);
+			bad |= lab_ip("-n ferry-net link set vm-%s master br-switch up", n);
+			bad |= lab_ip("-n ferry-%s link set uplink master br-vm up", n);
 		} else if (h->vm_ip) {
-			bad |= ip("-n ferry-net link add vm-%s type veth peer name eth0 netns ferry-%s", n, n);
-			bad |= ip("-n ferry-net link set vm-%s master br-switch up", n);
-			bad |= ip("-n ferry-%s addr add %s/24 dev eth0", n, h->vm_ip);
-			bad |= ip("-n ferry-%s link set eth0 up", n);
+			bad |= lab_ip("-n ferry-net link add vm-%s type veth peer name eth0 netns ferry-%s", n, n);
+			bad |= lab_ip("-n ferry-net link set vm-%s master br-switch up", n);
+			bad |= lab_ip("-n ferry-%s addr add %s/24 dev eth0", n, h->vm_ip);
+			bad |= lab_ip("-n ferry-%s link set eth0 up", n);
 		}
 	}
 	/* A switch does not run the firewall: where br_netfilter is loaded (its
@@ -154,7 +154,7 @@ static int build_topology(void)
 	 * 1 kHz. Nothing to do (and an error to ignore) where it is not. */
 	static const char *bridged[] = { "ferry-net", "ferry-a", "ferry-b" };
 	for (size_t i = 0; i < ARRAY_SIZE(bridged); i++)
-		ip("netns exec %s sysctl -q -w net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 "
+		lab_ip("netns exec %s sysctl -q -w net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 "
 		   "net.bridge.bridge-nf-call-arptables=0", bridged[i]);
 	return bad ? -1 : 0;
 }
@@ -266,7 +266,7 @@ static int lab_pools(struct cli *cli, const struct lab_host *h);
 
 static int lab_up(struct cli *cli, int argc, char **argv)
 {
-	bool agents = true, allow_insecure = false;
+	bool agents = true, allow_insecure = false, with_ceph = false;
 	bool ready = access(LAB_DIR "/topology", F_OK) == 0;
 	char path[256];
 	struct ferr err = {0};
@@ -276,6 +276,8 @@ static int lab_up(struct cli *cli, int argc, char **argv)
 			agents = false;
 		else if (!strcmp(argv[i], "--allow-insecure"))
 			allow_insecure = true;
+		else if (!strcmp(argv[i], "--ceph"))
+			with_ceph = true;
 		else {
 			fprintf(stderr, "ferry lab up: unknown option %s ('ferry lab --help')\n", argv[i]);
 			return 2;
@@ -301,6 +303,8 @@ static int lab_up(struct cli *cli, int argc, char **argv)
 		return 1;
 	}
 	if (lab_storage_up() < 0)
+		return 1;
+	if ((with_ceph || lab_ceph_present()) && lab_ceph_up() < 0)
 		return 1;
 	for (size_t i = 0; i < ARRAY_SIZE(lab_hosts); i++) {
 		const struct lab_host *h = &lab_hosts[i];
@@ -455,11 +459,12 @@ static int lab_down(bool quiet)
 	if (!quiet && netns_exists("ferry-storage"))
 		printf("lab: stopping the storage servers\n");
 	lab_storage_stop();
+	lab_ceph_down(quiet);   /* its namespaces hang on ferry-net's switch */
 	for (size_t i = 0; i < ARRAY_SIZE(lab_netns); i++) {
 		if (!netns_exists(lab_netns[i]))
 			continue;
 		kill_netns_pids(lab_netns[i]);
-		if (ip("netns del %s", lab_netns[i]) != 0) {
+		if (lab_ip("netns del %s", lab_netns[i]) != 0) {
 			fprintf(stderr, "ferry: cannot delete namespace %s\n", lab_netns[i]);
 			left++;
 		} else if (!quiet) {
@@ -485,8 +490,10 @@ static int lab_status(const struct cli *cli)
 	json_object_set_new(o, "namespaces", ns);
 	json_object_set_new(o, "agents", ag);
 	json_object_set_new(o, "hosts_file", access(LAB_DIR "/hosts", F_OK) == 0 ? json_string(LAB_DIR "/hosts") : json_null());
-	json_t *st = lab_storage_status();
+	json_t *st = lab_storage_status(), *ceph = lab_ceph_status();
 	json_object_set_new(o, "storage", st);
+	if (ceph)
+		json_object_set_new(o, "ceph", ceph);
 	if (cli->json) {
 		cli_print_json(o);
 	} else {
@@ -503,6 +510,17 @@ static int lab_status(const struct cli *cli)
 			printf("%-3s server %-13s %s (%s)\n", k, json_string_value(json_object_get(v, "url")),
 			       json_integer_value(json_object_get(v, "pid")) ? "running" : "not running",
 			       !strcmp(k, "nfs") ? "root squash on" : LAB_SMB_CREDENTIALS);
+		if (ceph) {
+			printf("ceph: %s (%s); 7 daemons, %.0f MB resident; brought up in %.1f s; %s\n",
+			       json_is_true(json_object_get(ceph, "healthy")) ? "healthy" : "NOT healthy",
+			       json_string_value(json_object_get(ceph, "health")),
+			       json_real_value(json_object_get(ceph, "rss_mb")),
+			       json_real_value(json_object_get(ceph, "bringup_s")), LAB_CEPH_CONF);
+			json_object_foreach(json_object_get(ceph, "daemons"), k, v)
+				printf("  %-10s pid %-7lld %.0f MB\n", k,
+				       (long long)json_integer_value(json_object_get(v, "pid")),
+				       json_real_value(json_object_get(v, "rss_mb")));
+		}
 	}
 	json_decref(o);
 	return 0;
@@ -511,32 +529,36 @@ static int lab_status(const struct cli *cli)
 static int lab_exec(int argc, char **argv)
 {
 	char ns[64];
+	bool known = false;
 
 	if (argc < 4) {
 		cli_usage("lab", true);
 		return 2;
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(lab_hosts); i++) {
-		if (strcmp(lab_hosts[i].name, argv[2]))
-			continue;
-		snprintf(ns, sizeof(ns), "ferry-%s", argv[2]);
-		if (!netns_exists(ns)) {
-			fprintf(stderr, "ferry: the lab is not up (no namespace %s); run 'ferry lab up'\n", ns);
-			return 1;
-		}
-		char **args = xcalloc(argc + 2, sizeof(char *));
-		args[0] = "ip";
-		args[1] = "netns";
-		args[2] = "exec";
-		args[3] = ns;
-		for (int j = 3; j < argc; j++)
-			args[j + 1] = argv[j];
-		execvp("ip", args);
-		fprintf(stderr, "ferry: cannot run ip: %s\n", strerror(errno));
+	for (size_t i = 0; i < ARRAY_SIZE(lab_hosts); i++)
+		known |= !strcmp(lab_hosts[i].name, argv[2]);
+	/* the Ceph storage hosts of lab up --ceph */
+	known |= !strncmp(argv[2], "ceph", 4) && argv[2][4] >= '1' && argv[2][4] < '1' + LAB_CEPH_HOSTS && !argv[2][5];
+	if (!known) {
+		fprintf(stderr, "ferry: unknown lab host '%s' (a, b, client, storage, ceph1-3)\n", argv[2]);
+		return 2;
+	}
+	snprintf(ns, sizeof(ns), "ferry-%s", argv[2]);
+	if (!netns_exists(ns)) {
+		fprintf(stderr, "ferry: the lab is not up (no namespace %s); run 'ferry lab up%s'\n", ns,
+			strncmp(argv[2], "ceph", 4) ? "" : " --ceph");
 		return 1;
 	}
-	fprintf(stderr, "ferry: unknown lab host '%s' (a, b, client, storage)\n", argv[2]);
-	return 2;
+	char **args = xcalloc(argc + 2, sizeof(char *));
+	args[0] = "ip";
+	args[1] = "netns";
+	args[2] = "exec";
+	args[3] = ns;
+	for (int j = 3; j < argc; j++)
+		args[j + 1] = argv[j];
+	execvp("ip", args);
+	fprintf(stderr, "ferry: cannot run ip: %s\n", strerror(errno));
+	return 1;
 }
 
 int cmd_lab(struct cli *cli, int argc, char **argv)

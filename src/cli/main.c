@@ -216,12 +216,14 @@ static const struct verb verbs[] = {
 	  "export one into the new file FILE (both sparse; FILE on the agent's host,\n"
 	  "inside its vm_dirs; a qcow2 image that names another file is refused); list\n"
 	  "them; delete one (refused while a VM of this host uses it)." },
-	{ "lab", cmd_lab, "lab up [--no-agents] [--allow-insecure] | down | status | exec HOST CMD...",
+	{ "lab", cmd_lab, "lab up [--no-agents] [--allow-insecure] [--ceph] | down | status | exec HOST CMD...",
 	  "The built-in two-host lab, made of network namespaces on this machine:\n"
 	  "hosts a and b (hypervisors), client and storage; a VM network 10.77.0.0/24\n"
 	  "and a management/migration network 10.78.0.0/24 (docs/lab.md).\n"
 	  "  up      build it (idempotent) and start ferryd on a and b;\n"
-	  "          --allow-insecure lets the agents take --insecure moves\n"
+	  "          --allow-insecure lets the agents take --insecure moves;\n"
+	  "          --ceph adds a Ceph cluster: storage hosts ceph1-3 (10.78.0.11-13),\n"
+	  "          a monitor and an OSD on each, pool lab-rbd on a and b\n"
 	  "  down    remove everything it made, even after a crash\n"
 	  "  status  what exists and runs\n"
 	  "  exec    run CMD inside host HOST's namespace" },
