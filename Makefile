@@ -5,6 +5,8 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wmissing-prototypes -Wshadow \
            -D_GNU_SOURCE -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+# ferryd's RBD pools (librbd-dev has no .pc in Debian 12); only what links ferryd's code.
+RBD_LIBS := -lrbd -lrados
 B       ?= build
 ifeq ($(SAN),1)
 B       := build/asan
@@ -38,7 +40,7 @@ $(B)/libferry.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 $(B)/ferryd: $(FERRYD_OBJ) $(B)/libferry.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(RBD_LIBS)
 
 $(B)/ferry: $(CLI_OBJ) $(B)/libferry.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -50,7 +52,7 @@ $(B)/ferry-guest: guest/ferry-guest.c guest/packet.h
 
 $(B)/tests/%: tests/unit/%.c $(FERRYD_LIB_OBJ) $(B)/libferry.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcmocka -lpthread
+	$(CC) $(CFLAGS) -MMD -MP -o $@ $^ $(LDFLAGS) $(LDLIBS) $(RBD_LIBS) -lcmocka -lpthread
 
 # test_migsm drives the migration state machines against tests/tools/fake_qemu
 # and a fake peer agent (peer_* wrapped at link time), on a clock it moves.

@@ -258,6 +258,8 @@ static char *agent_conf(const struct lab_host *h, bool allow_insecure)
 		   "vm_dirs = [ %s ]\n"
 		   "allow_insecure = %d\n",
 		   h->name, h->name, h->name, h->mgmt_ip, AGENT_PORT, h->name, dirs.data, allow_insecure ? 1 : 0);
+	if (lab_ceph_present())
+		buf_printf(&b, "ceph_dirs = [ \"" LAB_CEPH_CLIENT_DIR "\" ]\n");
 	buf_free(&dirs);
 	return b.data;
 }
@@ -346,7 +348,8 @@ static int lab_up(struct cli *cli, int argc, char **argv)
 		for (size_t i = 0; i < ARRAY_SIZE(lab_hosts); i++)
 			if (lab_hosts[i].hypervisor && lab_pools(cli, &lab_hosts[i]) < 0)
 				return 1;
-		printf("lab: pools lab-nfs and lab-smb (shared) and lab-dir (each host's own) on a and b\n");
+		printf("lab: pools lab-nfs%s and lab-smb (shared) and lab-dir (each host's own) on a and b\n",
+		       lab_ceph_present() ? ", lab-rbd" : "");
 	}
 	printf("lab: up; hosts file " LAB_DIR "/hosts (ferry -H a ..., ferry -H b ...)\n");
 	return 0;
@@ -382,6 +385,17 @@ static int lab_pools(struct cli *cli, const struct lab_host *h)
 		json_pack("{s:s, s:s, s:s, s:s}", "name", "lab-smb", "type", "smb", "location",
 			  "smb://" LAB_STORAGE_IP "/" LAB_SMB_SHARE, "credentials", LAB_SMB_CREDENTIALS),
 	};
+	json_t *rbd = lab_ceph_present() ?
+		json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", "lab-rbd", "type", "rbd", "location", "rbd://" LAB_CEPH_POOL,
+			  "ceph_conf", LAB_CEPH_CLIENT_CONF, "ceph_user", LAB_CEPH_USER) : NULL;
+	if (rbd && !json_object_get(have, "lab-rbd")) {
+		if (cli_call(&c, "pool-define", rbd, &res) == 0)
+			json_decref(res);
+		else
+			r = -1;
+	} else {
+		json_decref(rbd);
+	}
 	for (i = 0; i < ARRAY_SIZE(defs); i++) {
 		const char *name = json_string_value(json_object_get(defs[i], "name"));
 		if (r < 0 || json_object_get(have, name)) {

@@ -105,6 +105,8 @@ int cmd_pool(struct cli *cli, int argc, char **argv)
 		{ "uid", required_argument, NULL, 'u' },
 		{ "gid", required_argument, NULL, 'g' },
 		{ "credentials", required_argument, NULL, 'c' },
+		{ "ceph-conf", required_argument, NULL, 'C' },
+		{ "ceph-user", required_argument, NULL, 'U' },
 		{ 0 }
 	};
 	json_t *args = json_object();
@@ -112,6 +114,16 @@ int cmd_pool(struct cli *cli, int argc, char **argv)
 	int c;
 
 	while ((c = cli_getopt(cli, argc, argv, "", opts)) != -1) {
+		if (c == 'C') {
+			char real[4096];
+			json_object_set_new(args, "ceph_conf", json_string(optarg[0] == '/' || !realpath(optarg, real) ? optarg : real));
+			continue;
+		}
+		if (c == 'U') {
+			/* "client.ferry" or "ferry": the user's name */
+			json_object_set_new(args, "ceph_user", json_string(strncmp(optarg, "client.", 7) ? optarg : optarg + 7));
+			continue;
+		}
 		if (c == 'c') {
 			char real[4096];
 			/* The agent reads it: an absolute path, as this host sees it. */
@@ -135,7 +147,7 @@ int cmd_pool(struct cli *cli, int argc, char **argv)
 		return call_show(cli, "pool-define", args, msg);
 	}
 	if (json_object_size(args)) {
-		fprintf(stderr, "ferry: --uid, --gid and --credentials are options of pool define\n");
+		fprintf(stderr, "ferry: --uid, --gid, --credentials, --ceph-conf and --ceph-user are options of pool define\n");
 		json_decref(args);
 		return 2;
 	}
@@ -176,8 +188,11 @@ int cmd_vol(struct cli *cli, int argc, char **argv)
 	if (!strcmp(sub, "create") && n == 4) {
 		if (parse_size(argv[optind + 3], &size) < 0)
 			return 2;
-		args = json_pack("{s:s, s:s, s:I, s:s}", "pool", argv[optind + 1], "name", argv[optind + 2], "size",
-				 (json_int_t)size, "format", format ? format : "qcow2");
+		/* No --format: the pool's kind of volume (qcow2; raw for RBD). */
+		args = json_pack("{s:s, s:s, s:I}", "pool", argv[optind + 1], "name", argv[optind + 2], "size",
+				 (json_int_t)size);
+		if (format)
+			json_object_set_new(args, "format", json_string(format));
 		snprintf(msg, sizeof(msg), "volume %s created in pool %s", argv[optind + 2], argv[optind + 1]);
 		return call_show(cli, "vol-create", args, msg);
 	}
@@ -196,8 +211,9 @@ int cmd_vol(struct cli *cli, int argc, char **argv)
 				file = real;
 			}
 		}
-		args = json_pack("{s:s, s:s, s:s, s:s}", "pool", argv[optind + 1], "name", argv[optind + 2], "file", file,
-				 "format", format ? format : "qcow2");
+		args = json_pack("{s:s, s:s, s:s}", "pool", argv[optind + 1], "name", argv[optind + 2], "file", file);
+		if (format)
+			json_object_set_new(args, "format", json_string(format));
 		if (!strcmp(sub, "import"))
 			snprintf(msg, sizeof(msg), "%.200s imported into pool %.32s as %.64s", file, argv[optind + 1],
 				 argv[optind + 2]);

@@ -267,6 +267,31 @@ static int conf(const char *fsid)
 	return r;
 }
 
+/* The agents' client configuration: the monitors, and client.ferry's
+ * keyring by its path (so no other user's key can be named through it). */
+static int client_conf(const char *fsid)
+{
+	char text[1024], *key = NULL;
+
+	mkdir_p(LAB_CEPH_CLIENT_DIR, 0755);
+	snprintf(text, sizeof(text),
+		 "# Ceph client configuration of the ferry lab's agents (written by ferry lab up --ceph)\n"
+		 "[global]\nfsid = %s\n"
+		 "mon host = [v2:%s:3300,v1:%s:6789],[v2:%s:3300,v1:%s:6789],[v2:%s:3300,v1:%s:6789]\n"
+		 "auth cluster required = cephx\nauth service required = cephx\nauth client required = cephx\n"
+		 "ms bind ipv6 = false\n"
+		 "keyring = " LAB_CEPH_CLIENT_DIR "/ceph.client." LAB_CEPH_USER ".keyring\n"
+		 "admin socket = \n"
+		 "log file = " DATA "/log/client." LAB_CEPH_USER ".log\n",
+		 fsid, ceph_ip[0], ceph_ip[0], ceph_ip[1], ceph_ip[1], ceph_ip[2], ceph_ip[2]);
+	size_t kl = 0;
+	int r = write_text(LAB_CEPH_CLIENT_CONF, 0644, text);
+	if (r == 0 && (r = file_read_all(LAB_CEPH_RUN "/ceph.client." LAB_CEPH_USER ".keyring", 4096, &key, &kl)) == 0)
+		r = file_write_atomic(LAB_CEPH_CLIENT_DIR "/ceph.client." LAB_CEPH_USER ".keyring", key, kl, 0600);
+	free(key);
+	return r;
+}
+
 static int keyring(const char *file, const char *name, const char *const caps[])
 {
 	char *argv[20] = { "ceph-authtool", "--create-keyring", (char *)file, "--gen-key", "-n", (char *)name };
@@ -495,7 +520,7 @@ int lab_ceph_up(void)
 		free(fsid);
 		return -1;
 	}
-	int r = conf(fsid) < 0 || keys() < 0 || mons(fsid) < 0 ? -1 : 0;
+	int r = conf(fsid) < 0 || keys() < 0 || client_conf(fsid) < 0 || mons(fsid) < 0 ? -1 : 0;
 	free(fsid);
 	if (r < 0)
 		return -1;

@@ -13,6 +13,10 @@
 #define LAB_CEPH_RUN "/run/ferry-lab/ceph"           /* conf, keyrings, pids */
 #define LAB_CEPH_CONF LAB_CEPH_RUN "/ceph.conf"
 #define LAB_CEPH_USER "ferry"                         /* client.ferry: rbd on the pool */
+/* What the agents get (their ceph_dirs): a client configuration naming
+ * client.ferry's keyring only, never the admin's. */
+#define LAB_CEPH_CLIENT_DIR LAB_CEPH_RUN "/client"
+#define LAB_CEPH_CLIENT_CONF LAB_CEPH_CLIENT_DIR "/ceph.conf"
 #define LAB_CEPH_POOL "ferry"
 #define LAB_CEPH_HOSTS 3
 

@@ -193,7 +193,7 @@ static const struct verb verbs[] = {
 	  "  --from-json FILE  print (or --csv, --report) a saved --json record again\n"
 	  "--json prints the whole record (every run and the summary)." },
 	{ "pool", cmd_pool,
-	  "pool define NAME TYPE LOCATION [--uid N --gid N] [--credentials FILE] | list | info NAME | undefine NAME",
+	  "pool define NAME TYPE LOCATION [--uid N --gid N] [--credentials FILE] [--ceph-conf FILE --ceph-user NAME] | list | info NAME | undefine NAME",
 	  "The agent's storage pools: named places where volumes (disk images) live.\n"
 	  "  TYPE dir    LOCATION a folder of this host (created; not shared)\n"
 	  "  TYPE path   a folder the operator mounted (a kernel NFS or CIFS mount):\n"
@@ -204,6 +204,10 @@ static const struct verb verbs[] = {
 	  "  TYPE smb    smb://SERVER/SHARE, --credentials FILE (username=, password=;\n"
 	  "              root's, mode 0600): the agent keeps a FUSE mount of the share\n"
 	  "              (smbnetfs; QEMU has no SMB client)\n"
+	  "  TYPE rbd    rbd://POOL of the Ceph cluster --ceph-conf FILE names (root's,\n"
+	  "              in the agent's ceph_dirs, default /etc/ceph; its keyring\n"
+	  "              named in it), as --ceph-user NAME: raw RBD images made and\n"
+	  "              read through librbd, opened by QEMU's rbd driver\n"
 	  "Local folders must be inside the agent's vm_dirs. A pool defined with the\n"
 	  "same location on two hosts is shared: migrations between them copy none of\n"
 	  "its volumes. A VM config names a volume as \"pool=NAME,vol=VOLUME,...\".\n"
@@ -212,7 +216,7 @@ static const struct verb verbs[] = {
 	{ "vol", cmd_vol, "vol create POOL NAME SIZE | import POOL NAME FILE | export POOL NAME FILE [--format raw|qcow2]\n"
 	  "       ferry [-H HOST] vol list POOL | delete POOL NAME",
 	  "A pool's volumes: create an empty image of SIZE (64M, 10G; qcow2 unless\n"
-	  "--format raw; refused if it exists); import FILE into a new volume, or\n"
+	  "--format raw; RBD pools: raw; refused if it exists); import FILE into a new volume, or\n"
 	  "export one into the new file FILE (both sparse; FILE on the agent's host,\n"
 	  "inside its vm_dirs; a qcow2 image that names another file is refused); list\n"
 	  "them; delete one (refused while a VM of this host uses it)." },

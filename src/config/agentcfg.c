@@ -20,6 +20,8 @@ void agentcfg_free(struct agent_config *c)
 	free(c->qemu);
 	for (int i = 0; i < c->n_vm_dirs; i++)
 		free(c->vm_dirs[i]);
+	for (int i = 0; i < c->n_ceph_dirs; i++)
+		free(c->ceph_dirs[i]);
 	for (int i = 0; i < c->n_cpu_models; i++)
 		free(c->cpu_models[i]);
 	free(c);
@@ -55,12 +57,12 @@ static char *dir_clean(const char *path)
 	return s;
 }
 
-/* vm_dirs: absolute, resolved directories (a symlinked one is resolved now,
- * so that a later check compares real paths). */
-static int parse_dirs(const struct cfg_doc *d, const struct cfg_entry *e, struct agent_config *c, struct ferr *err)
+/* vm_dirs, ceph_dirs: absolute, resolved directories (a symlinked one is
+ * resolved now, so that a later check compares real paths). */
+static int parse_dirs(const struct cfg_doc *d, const struct cfg_entry *e, char **dirs, int *n, struct ferr *err)
 {
-	if (e->val.type != CFG_LIST || e->val.n_items > AGENT_MAX_VM_DIRS - 1) {
-		ferr_set(err, "%s:%d: 'vm_dirs' must be a list of at most %d directories", d->path, e->line,
+	if (e->val.type != CFG_LIST || e->val.n_items > AGENT_MAX_VM_DIRS - 1 || *n) {
+		ferr_set(err, "%s:%d: '%s' must be a list of at most %d directories, given once", d->path, e->line, e->key,
 			 AGENT_MAX_VM_DIRS - 1);
 		return -EINVAL;
 	}
@@ -68,14 +70,14 @@ static int parse_dirs(const struct cfg_doc *d, const struct cfg_entry *e, struct
 		const struct cfg_value *v = &e->val.items[j];
 		char real[PATH_MAX];
 		if (v->type != CFG_STR || v->str[0] != '/') {
-			ferr_set(err, "%s:%d: each of 'vm_dirs' must be an absolute path", d->path, v->line);
+			ferr_set(err, "%s:%d: each of '%s' must be an absolute path", d->path, v->line, e->key);
 			return -EINVAL;
 		}
 		if (!realpath(v->str, real)) {
-			ferr_set(err, "%s:%d: vm_dirs: %s: %s", d->path, v->line, v->str, strerror(errno));
+			ferr_set(err, "%s:%d: %s: %s: %s", d->path, v->line, e->key, v->str, strerror(errno));
 			return -EINVAL;
 		}
-		c->vm_dirs[c->n_vm_dirs++] = dir_clean(real);
+		dirs[(*n)++] = dir_clean(real);
 	}
 	return 0;
 }
@@ -100,6 +102,22 @@ static int parse_cpu_models(const struct cfg_doc *d, const struct cfg_entry *e, 
 		c->cpu_models[c->n_cpu_models++] = xstrdup(v->str);
 	}
 	return 0;
+}
+
+static bool under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+	return !strcmp(dir, "/") ? path[0] == '/' : !strncmp(path, dir, n) && path[n] == '/';
+}
+
+bool agentcfg_ceph_conf_allowed(const struct agent_config *c, const char *path)
+{
+	if (!c->n_ceph_dirs)
+		return under(path, "/etc/ceph");
+	for (int i = 0; i < c->n_ceph_dirs; i++)
+		if (under(path, c->ceph_dirs[i]))
+			return true;
+	return false;
 }
 
 bool agentcfg_path_allowed(const struct agent_config *c, const char *path)
@@ -210,7 +228,9 @@ static int parse_entry(const struct cfg_doc *d, const struct cfg_entry *e, struc
 		return 0;
 	}
 	if (!strcmp(e->key, "vm_dirs"))
-		return parse_dirs(d, e, c, err);
+		return parse_dirs(d, e, c->vm_dirs, &c->n_vm_dirs, err);
+	if (!strcmp(e->key, "ceph_dirs"))
+		return parse_dirs(d, e, c->ceph_dirs, &c->n_ceph_dirs, err);
 	if (!strcmp(e->key, "history_max_bytes"))
 		return need_size(d, e, 64 * 1024, 1LL << 34, &c->history_max_bytes, err);
 	if (!strcmp(e->key, "log_max_bytes"))
@@ -231,7 +251,8 @@ static int parse_entry(const struct cfg_doc *d, const struct cfg_entry *e, struc
 		return 0;
 	}
 	ferr_set(err, "%s:%d: unknown key '%s' (host, listen, state_dir, key_file, qemu, accel, allow_insecure, "
-		 "vm_dirs, history_max_bytes, log_max_bytes, client_queue_max, unix_group, cpu_models, guest_memory_mb)",
+		 "vm_dirs, ceph_dirs, history_max_bytes, log_max_bytes, client_queue_max, unix_group, cpu_models, "
+		 "guest_memory_mb)",
 		 d->path, e->line, e->key);
 	return -EINVAL;
 }

@@ -30,6 +30,8 @@ struct agent_config {
 	int n_cpu_models;
 	long long guest_memory_mb;         /* RAM all guests here may have together; -1: no limit but the host's */
 	int unix_gid;                      /* -1: only root on the Unix socket; else root or this group */
+	char *ceph_dirs[AGENT_MAX_VM_DIRS]; /* where an rbd pool's ceph.conf may be; none listed: /etc/ceph */
+	int n_ceph_dirs;
 };
 
 int agentcfg_load(const char *path, struct agent_config **out, struct ferr *err);
@@ -38,5 +40,7 @@ void agentcfg_free(struct agent_config *c);
 /* Is path (absolute, already resolved: no symlink, no "..") inside one of
  * the directories VM files may come from? */
 bool agentcfg_path_allowed(const struct agent_config *c, const char *path);
+/* The same for a Ceph configuration file (ceph_dirs, default /etc/ceph). */
+bool agentcfg_ceph_conf_allowed(const struct agent_config *c, const char *path);
 
 #endif

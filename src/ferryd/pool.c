@@ -68,6 +68,46 @@ static int check_local(const struct agent *ag, struct pool *p, struct ferr *err)
 	return 0;
 }
 
+/* An RBD pool: rbd://POOL (or, once defined, rbd://FSID/POOL); its
+ * ceph.conf root's own, not writable by others, in the agent's ceph_dirs
+ * (the conf names the keyring QEMU and librbd read); a plain user name. */
+static int check_rbd(const struct agent *ag, struct pool *p, struct ferr *err)
+{
+	char fsid[40], name[64], real[PATH_MAX];
+	struct stat st;
+
+	if (pool_rbd_split(p->location, fsid, sizeof(fsid), name, sizeof(name), err) < 0)
+		return -EINVAL;
+	if (!p->ceph_conf[0] || !p->ceph_user[0]) {
+		ferr_set(err, "an RBD pool needs --ceph-conf FILE and --ceph-user NAME");
+		return -EINVAL;
+	}
+	if (!ident_valid(p->ceph_user, sizeof(p->ceph_user) - 1)) {
+		ferr_set(err, "the Ceph user '%s' is not a plain name (without \"client.\")", p->ceph_user);
+		return -EINVAL;
+	}
+	if (p->ceph_conf[0] != '/' || !realpath(p->ceph_conf, real) || stat(real, &st) < 0 || !S_ISREG(st.st_mode)) {
+		ferr_set(err, "the Ceph configuration '%s' is not a file on host %s (an absolute path)", p->ceph_conf,
+			 ag->cfg->host);
+		return -ENOENT;
+	}
+	if (!agentcfg_ceph_conf_allowed(ag->cfg, real)) {
+		ferr_set(err, "%s is outside the folders a Ceph configuration may come from on host %s (ceph_dirs in its "
+			 "agent config; default /etc/ceph)", real, ag->cfg->host);
+		return -EPERM;
+	}
+	if (st.st_uid != 0 || (st.st_mode & 022)) {
+		ferr_set(err, "the Ceph configuration %s must belong to root and be writable by root only", real);
+		return -EPERM;
+	}
+	if (strlen(real) >= sizeof(p->ceph_conf) || strpbrk(real, ",:?&=@ \t\n")) {
+		ferr_set(err, "the Ceph configuration's path %s is too long or holds , : ? & = @ or blanks", real);
+		return -EINVAL;
+	}
+	memcpy(p->ceph_conf, real, strlen(real) + 1);
+	return 0;
+}
+
 int pool_check(const struct agent *ag, struct pool *p, struct ferr *err)
 {
 	char host[64], export[POOL_LOCATION_MAX];
@@ -75,6 +115,17 @@ int pool_check(const struct agent *ag, struct pool *p, struct ferr *err)
 	if (!ident_valid(p->name, sizeof(p->name) - 1)) {
 		ferr_set(err, "pool name '%s' is not a plain identifier", p->name);
 		return -EINVAL;
+	}
+	if (p->type != POOL_RBD && (p->ceph_conf[0] || p->ceph_user[0])) {
+		ferr_set(err, "--ceph-conf and --ceph-user are for RBD pools");
+		return -EINVAL;
+	}
+	if (p->type == POOL_RBD) {
+		if (p->uid != -1 || p->gid != -1 || p->credentials[0]) {
+			ferr_set(err, "uid, gid and credentials are not for RBD pools");
+			return -EINVAL;
+		}
+		return check_rbd(ag, p, err);
 	}
 	if (p->type == POOL_SMB) {
 		char url[sizeof(host) + sizeof(export) + 8];
@@ -145,6 +196,13 @@ int pool_save(const struct agent *ag, const struct pool *p, struct ferr *err)
 		cfg_quote(&b, p->credentials);
 		buf_printf(&b, "\n");
 	}
+	if (p->ceph_conf[0]) {
+		buf_printf(&b, "ceph_conf = ");
+		cfg_quote(&b, p->ceph_conf);
+		buf_printf(&b, "\nceph_user = ");
+		cfg_quote(&b, p->ceph_user);
+		buf_printf(&b, "\n");
+	}
 	snprintf(path, sizeof(path), "%s/pools", ag->cfg->state_dir);
 	mkdir_p(path, 0700);
 	pool_file(ag, p->name, path, sizeof(path));
@@ -167,7 +225,7 @@ static int load_one(struct agent *ag, const char *name, struct ferr *err)
 {
 	char path[600];
 	struct cfg_doc *d;
-	const struct cfg_entry *t, *l, *u, *g, *cr;
+	const struct cfg_entry *t, *l, *u, *g, *cr, *cc, *cu;
 	struct pool p = { .uid = -1, .gid = -1 };
 
 	pool_file(ag, name, path, sizeof(path));
@@ -178,6 +236,8 @@ static int load_one(struct agent *ag, const char *name, struct ferr *err)
 	u = cfg_get(d, "uid");
 	g = cfg_get(d, "gid");
 	cr = cfg_get(d, "credentials");
+	cc = cfg_get(d, "ceph_conf");
+	cu = cfg_get(d, "ceph_user");
 	if (strlen(name) >= sizeof(p.name)) {
 		cfg_doc_free(d);
 		ferr_set(err, "%s: the pool name is too long", path);
@@ -193,6 +253,10 @@ static int load_one(struct agent *ag, const char *name, struct ferr *err)
 		p.gid = g && g->val.type == CFG_INT ? (int)g->val.num : -1;
 		if (cr && cr->val.type == CFG_STR)
 			snprintf(p.credentials, sizeof(p.credentials), "%s", cr->val.str);
+		if (cc && cc->val.type == CFG_STR)
+			snprintf(p.ceph_conf, sizeof(p.ceph_conf), "%s", cc->val.str);
+		if (cu && cu->val.type == CFG_STR)
+			snprintf(p.ceph_user, sizeof(p.ceph_user), "%s", cu->val.str);
 		r = pool_check(ag, &p, err);
 	}
 	cfg_doc_free(d);
@@ -252,6 +316,10 @@ struct pool *pool_find(const struct agent *ag, const char *name)
 
 void pool_vol_target(const struct pool *p, const char *vol, char *out, size_t n)
 {
+	if (p->type == POOL_RBD) {
+		snprintf(out, n, "%s/%s?user=%s&conf=%s", p->location, vol, p->ceph_user, p->ceph_conf);
+		return;
+	}
 	if (p->type != POOL_NFS) {
 		snprintf(out, n, "%s/%s", p->folder[0] ? p->folder : p->location, vol);
 		return;
@@ -270,6 +338,10 @@ json_t *pool_json(const struct pool *p)
 	if (p->type == POOL_NFS) {
 		json_object_set_new(j, "uid", json_integer(p->uid));
 		json_object_set_new(j, "gid", json_integer(p->gid));
+	}
+	if (p->type == POOL_RBD) {
+		json_object_set_new(j, "ceph_conf", json_string(p->ceph_conf));
+		json_object_set_new(j, "ceph_user", json_string(p->ceph_user));
 	}
 	if (p->type == POOL_SMB) {
 		json_object_set_new(j, "credentials", json_string(p->credentials));

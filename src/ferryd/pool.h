@@ -8,6 +8,11 @@
  *   smb   smb://SERVER/SHARE with a credentials file (mode 0600): QEMU has
  *         no SMB client, so the agent keeps a FUSE mount (smbnetfs) of the
  *         share in STATE/mnt/NAME while the pool is defined
+ *   rbd   rbd://POOL of a Ceph cluster named by a ceph.conf (its keyring
+ *         named in it) and a cephx user: volumes are RBD images, made and
+ *         read through librbd; QEMU opens them with its rbd driver. Kept as
+ *         rbd://FSID/POOL: the same location on two hosts means the same
+ *         cluster, so a move between them copies no disk
  * Definitions live in STATE/pools/NAME.pool (the config syntax). Local
  * locations must be inside the agent's vm_dirs, like every file a VM uses:
  * a pool never opens the rest of the host to a key holder. */
@@ -20,7 +25,7 @@
 
 struct agent;
 
-enum pool_type { POOL_DIR, POOL_PATH, POOL_NFS, POOL_SMB, POOL_N_TYPES };
+enum pool_type { POOL_DIR, POOL_PATH, POOL_NFS, POOL_SMB, POOL_RBD, POOL_N_TYPES };
 
 #define POOL_LOCATION_MAX 256
 #define POOL_VOL_MAX 64
@@ -34,6 +39,8 @@ struct pool {
 	char credentials[POOL_LOCATION_MAX]; /* smb: username=, password= (a file, 0600) */
 	char folder[POOL_LOCATION_MAX + 96]; /* dir, path: location; smb: the share in its mount */
 	pid_t mounter;                     /* smb: the smbnetfs process keeping the mount; 0: none */
+	char ceph_conf[POOL_LOCATION_MAX]; /* rbd: the cluster's ceph.conf (root's, not writable by others) */
+	char ceph_user[33];                /* rbd: the cephx user, without "client." */
 	struct pool *next;
 };
 
@@ -48,6 +55,10 @@ bool pool_vol_name_ok(const char *vol);
 int pool_nfs_split(const char *url, char *host, size_t hn, char *export, size_t en, struct ferr *err);
 /* smb://IP/SHARE, split (share: [A-Za-z0-9._-]+). */
 int pool_smb_split(const char *url, char *host, size_t hn, char *share, size_t sn, struct ferr *err);
+
+/* rbd://POOL or rbd://FSID/POOL, split (pool: [A-Za-z0-9._-]+, fsid: a
+ * UUID or "" when not given). */
+int pool_rbd_split(const char *url, char *fsid, size_t fn, char *pool, size_t pn, struct ferr *err);
 
 /* Checks a definition and normalizes its location (local folders resolved,
  * inside vm_dirs; dir folders are created). 0 or -errno with err. */
@@ -65,8 +76,9 @@ void pool_load_all(struct agent *ag);
 void pool_free_all(struct agent *ag);
 struct pool *pool_find(const struct agent *ag, const char *name);
 
-/* Where volume vol of p is: a path, or an nfs:// URL for QEMU's and
- * qemu-img's NFS client (uid and gid given). */
+/* Where volume vol of p is: a path, an nfs:// URL for QEMU's and
+ * qemu-img's NFS client (uid and gid given), or for rbd
+ * rbd://FSID/POOL/VOL?user=USER&conf=PATH (qemu.c makes QEMU's options). */
 void pool_vol_target(const struct pool *p, const char *vol, char *out, size_t n);
 /* The pool's description for pool list/info and the migration's check. */
 json_t *pool_json(const struct pool *p);

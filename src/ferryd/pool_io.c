@@ -213,7 +213,7 @@ json_t *pool_io(void *arg)
 {
 	const struct pool_job *j = arg;
 
-	return j->pool.type == POOL_NFS ? nfs_do(j) : local_do(j);
+	return j->pool.type == POOL_RBD ? pool_rbd_do(j) : j->pool.type == POOL_NFS ? nfs_do(j) : local_do(j);
 }
 
 /* Runs qemu-img with argv (NULL-ended, argv[0] "qemu-img"); NULL, or the
@@ -270,6 +270,8 @@ json_t *pool_io_create(void *arg)
 	char target[POOL_LOCATION_MAX + POOL_VOL_MAX + 64], size[32], what[200];
 	json_t *e;
 
+	if (j->pool.type == POOL_RBD)
+		return pool_rbd_create(j);
 	if ((e = need_exists(j, false)))
 		return e;
 	pool_vol_target(&j->pool, j->vol, target, sizeof(target));
@@ -285,6 +287,8 @@ json_t *pool_io_import(void *arg)
 	char target[POOL_LOCATION_MAX + POOL_VOL_MAX + 64], what[200];
 	json_t *e;
 
+	if (j->pool.type == POOL_RBD)
+		return pool_rbd_import(j);
 	if ((e = need_exists(j, false)))
 		return e;
 	pool_vol_target(&j->pool, j->vol, target, sizeof(target));
@@ -331,6 +335,8 @@ json_t *pool_io_export(void *arg)
 	unsigned char h[80];
 	json_t *e;
 
+	if (j->pool.type == POOL_RBD)
+		return pool_rbd_export(j);
 	if ((e = need_exists(j, true)))
 		return e;
 	ssize_t n = vol_header(j, h, sizeof(h));

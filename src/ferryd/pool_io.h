@@ -28,4 +28,11 @@ json_t *pool_io_import(void *job);
  * the volume is a qcow2 image that names another file). */
 json_t *pool_io_export(void *job);
 
+/* The same for an RBD pool (pool_rbd.c, through librados and librbd); its
+ * PJ_PROBE answers {"fsid"}; import and export take raw files only. */
+json_t *pool_rbd_do(const struct pool_job *j);
+json_t *pool_rbd_create(const struct pool_job *j);
+json_t *pool_rbd_import(const struct pool_job *j);
+json_t *pool_rbd_export(const struct pool_job *j);
+
 #endif

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *type_names[POOL_N_TYPES] = { "dir", "path", "nfs", "smb" };
+static const char *type_names[POOL_N_TYPES] = { "dir", "path", "nfs", "smb", "rbd" };
 
 const char *pool_type_name(enum pool_type t)
 {
@@ -104,5 +104,29 @@ int pool_smb_split(const char *url, char *host, size_t hn, char *share, size_t s
 		return -EINVAL;
 	}
 	snprintf(share, sn, "%.*s", (int)n, sh);
+	return 0;
+}
+
+int pool_rbd_split(const char *url, char *fsid, size_t fn, char *pool, size_t pn, struct ferr *err)
+{
+	static const char name_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-";
+
+	if (!url || strncmp(url, "rbd://", 6)) {
+		ferr_set(err, "an RBD pool's location is rbd://POOL (a pool of the cluster --ceph-conf names)");
+		return -EINVAL;
+	}
+	const char *a = url + 6, *slash = strchr(a, '/');
+	const char *name = slash ? slash + 1 : a;
+	size_t fl = slash ? (size_t)(slash - a) : 0, nl = strlen(name);
+	if (slash && (fl != 36 || strspn(a, "0123456789abcdef-") < 36 || fl >= fn)) {
+		ferr_set(err, "'%s': rbd://POOL, or rbd://FSID/POOL with the cluster's fsid", url);
+		return -EINVAL;
+	}
+	if (nl == 0 || nl >= pn || nl > 63 || name[0] == '.' || strspn(name, name_chars) < nl) {
+		ferr_set(err, "the RBD pool in '%s' must be a plain name", url);
+		return -EINVAL;
+	}
+	snprintf(fsid, fn, "%.*s", (int)fl, a);
+	snprintf(pool, pn, "%s", name);
 	return 0;
 }

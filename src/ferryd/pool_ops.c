@@ -64,6 +64,18 @@ static void on_probed(struct agent *ag, json_t *res, const char *err, void *opaq
 
 	if (!e && pool_find(ag, c->job.pool.name))
 		e = "a pool of that name was defined meanwhile";
+	/* RBD: kept with the cluster's fsid, so that the same location on two
+	 * hosts is the same cluster. */
+	const char *fsid = json_string_value(json_object_get(res, "fsid"));
+	if (!e && c->job.pool.type == POOL_RBD) {
+		char want[40], name[64];
+		struct ferr e2 = {0};
+		if (!fsid || strlen(fsid) != 36 || pool_rbd_split(c->job.pool.location, want, sizeof(want), name,
+								  sizeof(name), &e2) < 0)
+			e = "the cluster did not say its fsid";
+		else
+			snprintf(c->job.pool.location, sizeof(c->job.pool.location), "rbd://%s/%s", fsid, name);
+	}
 	if (e)
 		pool_smb_unmount(ag, &c->job.pool);
 	if (!e && pool_save(ag, &c->job.pool, &ferr) < 0)
@@ -97,10 +109,12 @@ void pool_op_define(struct request *r, json_t *args, struct vm *unused)
 	p->uid = uid ? (int)json_integer_value(uid) : -1;
 	p->gid = gid ? (int)json_integer_value(gid) : -1;
 	snprintf(p->credentials, sizeof(p->credentials), "%s", json_string_value(json_object_get(args, "credentials")) ?: "");
+	snprintf(p->ceph_conf, sizeof(p->ceph_conf), "%s", json_string_value(json_object_get(args, "ceph_conf")) ?: "");
+	snprintf(p->ceph_user, sizeof(p->ceph_user), "%s", json_string_value(json_object_get(args, "ceph_user")) ?: "");
 	for (struct pool *q = ag->pools; q; q = q->next)
 		n++;
 	if (pool_type_parse(json_string_value(json_object_get(args, "type")), &p->type) < 0)
-		ferr_set(&err, "unknown pool type '%s' (dir, path, nfs, smb)", json_string_value(json_object_get(args, "type")));
+		ferr_set(&err, "unknown pool type '%s' (dir, path, nfs, smb, rbd)", json_string_value(json_object_get(args, "type")));
 	else if (pool_find(ag, p->name))
 		ferr_set(&err, "a pool named %s already exists on host %s", p->name, ag->cfg->host);
 	else if (n >= POOL_MAX)
@@ -239,18 +253,36 @@ void pool_op_vol_list(struct request *r, json_t *args, struct vm *unused)
 	info_of(r, args, "pool");
 }
 
+/* The volume's format: raw or qcow2 (default qcow2); an RBD volume is the
+ * disk itself, raw (the default there). NULL after answering r. */
+static const char *format_for(struct request *r, json_t *args, const struct pool *p)
+{
+	const char *fmt = json_string_value(json_object_get(args, "format")) ?: p->type == POOL_RBD ? "raw" : "qcow2";
+
+	if (strcmp(fmt, "raw") && strcmp(fmt, "qcow2")) {
+		request_err(r, "volume format '%s' is not raw or qcow2", fmt);
+		return NULL;
+	}
+	if (p->type == POOL_RBD && strcmp(fmt, "raw")) {
+		request_err(r, "the volumes of RBD pool %s are raw images (an RBD image is the disk itself): --format raw",
+			    p->name);
+		return NULL;
+	}
+	return fmt;
+}
+
 void pool_op_vol_create(struct request *r, json_t *args, struct vm *unused)
 {
-	const char *fmt = json_string_value(json_object_get(args, "format")) ?: "qcow2";
+	const char *fmt;
 	struct io_ctx *c;
 
 	(void)unused;
-	if (strcmp(fmt, "raw") && strcmp(fmt, "qcow2")) {
-		request_err(r, "volume format '%s' is not raw or qcow2", fmt);
-		return;
-	}
 	if (!(c = job_for(r, args, "pool", true)))
 		return;
+	if (!(fmt = format_for(r, args, &c->job.pool))) {
+		free(c);
+		return;
+	}
 	c->job.size = json_integer_value(json_object_get(args, "size"));
 	snprintf(c->job.format, sizeof(c->job.format), "%s", fmt);
 	run_io(r, c, pool_io_create, CREATE_TIMEOUT_MS);
@@ -276,26 +308,19 @@ void pool_op_vol_delete(struct request *r, json_t *args, struct vm *unused)
 
 /* ---- vol-import, vol-export: files inside vm_dirs only ------------------ */
 
-static const char *format_arg(struct request *r, json_t *args)
-{
-	const char *fmt = json_string_value(json_object_get(args, "format")) ?: "qcow2";
-
-	if (strcmp(fmt, "raw") && strcmp(fmt, "qcow2")) {
-		request_err(r, "volume format '%s' is not raw or qcow2", fmt);
-		return NULL;
-	}
-	return fmt;
-}
-
 void pool_op_vol_import(struct request *r, json_t *args, struct vm *unused)
 {
-	const char *fmt = format_arg(r, args);
+	const char *fmt;
 	struct ferr err = {0};
 	struct io_ctx *c;
 
 	(void)unused;
-	if (!fmt || !(c = job_for(r, args, "pool", true)))
+	if (!(c = job_for(r, args, "pool", true)))
 		return;
+	if (!(fmt = format_for(r, args, &c->job.pool))) {
+		free(c);
+		return;
+	}
 	if (vm_confine_file(r->ag, "file", json_string_value(json_object_get(args, "file")), c->job.file,
 			    sizeof(c->job.file), &err) < 0) {
 		request_err(r, "%s", err.msg);
@@ -317,19 +342,29 @@ void pool_op_vol_import(struct request *r, json_t *args, struct vm *unused)
 		fclose(f);
 	snprintf(c->job.file_format, sizeof(c->job.file_format), "%s",
 		 got == 4 && !memcmp(h, "QFI\xfb", 4) ? "qcow2" : "raw");
+	if (c->job.pool.type == POOL_RBD && strcmp(c->job.file_format, "raw")) {
+		request_err(r, "%s is a qcow2 image; RBD pool %s imports raw images (qemu-img convert -O raw first)",
+			    c->job.file, c->job.pool.name);
+		free(c);
+		return;
+	}
 	snprintf(c->job.format, sizeof(c->job.format), "%s", fmt);
 	run_io(r, c, pool_io_import, CREATE_TIMEOUT_MS * 10);
 }
 
 void pool_op_vol_export(struct request *r, json_t *args, struct vm *unused)
 {
-	const char *fmt = format_arg(r, args), *file = json_string_value(json_object_get(args, "file"));
+	const char *fmt, *file = json_string_value(json_object_get(args, "file"));
 	char dir[PATH_MAX], real[PATH_MAX];
 	struct io_ctx *c;
 
 	(void)unused;
-	if (!fmt || !(c = job_for(r, args, "pool", true)))
+	if (!(c = job_for(r, args, "pool", true)))
 		return;
+	if (!(fmt = format_for(r, args, &c->job.pool))) {
+		free(c);
+		return;
+	}
 	const char *slash = strrchr(file, '/');
 	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - file) : 0, file);
 	/* A new file whose folder resolves inside vm_dirs; plain name. */

@@ -286,6 +286,21 @@ static void push_nfs(char ***a, int *n, const struct vm_disk *d, const char *ro)
 	     h, path ? (q ? (int)(q - path) : (int)strlen(path)) : 0, path ? path : "", ids, d->vdev, ro);
 }
 
+/* A volume of an RBD pool (pool.c made the target:
+ * rbd://FSID/POOL/VOL?user=USER&conf=PATH, every part checked when the pool
+ * was defined): QEMU's rbd driver opens it through librbd. */
+static void push_rbd(char ***a, int *n, const struct vm_disk *d, const char *ro)
+{
+	const char *p = d->target + 6, *slash = strchr(p, '/');
+	const char *pool = slash ? slash + 1 : p, *vol = strchr(pool, '/');
+	const char *q = vol ? strchr(vol, '?') : NULL;
+	const char *user = q ? strstr(q, "user=") : NULL, *conf = q ? strstr(q, "&conf=") : NULL;
+
+	push(a, n, "driver=rbd,pool=%.*s,image=%.*s,user=%.*s,conf=%s,node-name=%s-file%s", vol ? (int)(vol - pool) : 0,
+	     pool, vol && q ? (int)(q - vol - 1) : 0, vol ? vol + 1 : "", user && conf ? (int)(conf - user - 5) : 0,
+	     user ? user + 5 : "", conf ? conf + 6 : "", d->vdev, ro);
+}
+
 char **qemu_build_argv(const char *qemu, const struct vm_config *c, enum vm_accel accel, long ram_kb,
 		       const char *dir, bool incoming)
 {
@@ -360,6 +375,8 @@ char **qemu_build_argv(const char *qemu, const struct vm_config *c, enum vm_acce
 		 * the pause. */
 		if (!strncmp(d->target, "nfs://", 6))
 			push_nfs(&a, &n, d, ro);
+		else if (!strncmp(d->target, "rbd://", 6))
+			push_rbd(&a, &n, d, ro);
 		else
 			push(&a, &n, "driver=file,filename=%s,node-name=%s-file%s%s%s", d->target, d->vdev, ro,
 			     qemu_cache_direct(d) ? ",cache.direct=on" : "",

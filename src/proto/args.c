@@ -136,6 +136,8 @@ static const struct proto_arg a_pool_define[] = {
 	{ "uid", PA_INT, false, -1, INT32_MAX, NULL },
 	{ "gid", PA_INT, false, -1, INT32_MAX, NULL },
 	{ "credentials", PA_TEXT, false, 1, 255, NULL },
+	{ "ceph_conf", PA_TEXT, false, 1, 255, NULL },
+	{ "ceph_user", PA_NAME, false, 0, 0, NULL },
 	END,
 };
 static const struct proto_arg a_pool[] = { { "pool", PA_NAME, true, 0, 0, NULL }, END };
