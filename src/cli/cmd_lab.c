@@ -575,6 +575,32 @@ static int lab_exec(int argc, char **argv)
 	return 1;
 }
 
+/* lab stop|start storage|ceph1..3: a storage host's servers end, or run
+ * again (the failures docs/storage.md compares). */
+static int lab_storage_host(int argc, char **argv)
+{
+	bool stop = !strcmp(argv[1], "stop");
+	const char *h = argc == 3 ? argv[2] : "";
+	int n = !strncmp(h, "ceph", 4) && h[4] >= '1' && h[4] < '1' + LAB_CEPH_HOSTS && !h[5] ? h[4] - '0' : 0;
+
+	if (strcmp(h, "storage") && !n) {
+		fprintf(stderr, "ferry lab %s: which storage host: storage (NFS and SMB) or ceph1-3\n", argv[1]);
+		return 2;
+	}
+	if (n && !lab_ceph_present()) {
+		fprintf(stderr, "ferry: the lab's ceph is not up ('ferry lab up --ceph')\n");
+		return 1;
+	}
+	if (!n && !netns_exists("ferry-storage")) {
+		fprintf(stderr, "ferry: the lab is not up\n");
+		return 1;
+	}
+	int r = n ? (stop ? lab_ceph_host_stop(n) : lab_ceph_host_start(n)) : stop ? (lab_storage_stop(), 0) : lab_storage_up();
+	if (r == 0)
+		printf("lab: %s's servers %s\n", h, stop ? "stopped" : "running");
+	return r == 0 ? 0 : 1;
+}
+
 int cmd_lab(struct cli *cli, int argc, char **argv)
 {
 	if (argc < 2 || (argc == 2 && want_help(argc, argv)))
@@ -614,6 +640,8 @@ int cmd_lab(struct cli *cli, int argc, char **argv)
 	}
 	if (!strcmp(sub, "exec"))
 		return lab_exec(argc, argv);
-	fprintf(stderr, "ferry: unknown lab command '%s' (up, down, status, exec)\n", sub);
+	if (!strcmp(sub, "stop") || !strcmp(sub, "start"))
+		return lab_storage_host(argc, argv);
+	fprintf(stderr, "ferry: unknown lab command '%s' (up, down, status, exec, stop, start)\n", sub);
 	return 2;
 }

@@ -220,7 +220,7 @@ static const struct verb verbs[] = {
 	  "export one into the new file FILE (both sparse; FILE on the agent's host,\n"
 	  "inside its vm_dirs; a qcow2 image that names another file is refused); list\n"
 	  "them; delete one (refused while a VM of this host uses it)." },
-	{ "lab", cmd_lab, "lab up [--no-agents] [--allow-insecure] [--ceph] | down | status | exec HOST CMD...",
+	{ "lab", cmd_lab, "lab up [--no-agents] [--allow-insecure] [--ceph] | down | status | exec HOST CMD... | stop|start storage|ceph1..3",
 	  "The built-in two-host lab, made of network namespaces on this machine:\n"
 	  "hosts a and b (hypervisors), client and storage; a VM network 10.77.0.0/24\n"
 	  "and a management/migration network 10.78.0.0/24 (docs/lab.md).\n"
@@ -230,7 +230,9 @@ static const struct verb verbs[] = {
 	  "          a monitor and an OSD on each, pool lab-rbd on a and b\n"
 	  "  down    remove everything it made, even after a crash\n"
 	  "  status  what exists and runs\n"
-	  "  exec    run CMD inside host HOST's namespace" },
+	  "  exec    run CMD inside host HOST's namespace\n"
+	  "  stop, start  end a storage host's servers, or start them again: storage\n"
+	  "          (NFS and SMB) or ceph1-3 (its monitor and OSD; ceph1: the manager)" },
 };
 
 static const char global_usage[] =

@@ -24,6 +24,11 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	if (pool_smb_split(s, host, sizeof(host), rest, sizeof(rest), &err) == 0 &&
 	    (!rest[0] || strchr(rest, '/') || rest[0] == '.' || strpbrk(rest, "?&,=: ") || strpbrk(host, "/?&,:")))
 		abort();
+	char fsid[40];
+	if (pool_rbd_split(s, fsid, sizeof(fsid), rest, sizeof(rest), &err) == 0 &&
+	    (!rest[0] || strpbrk(rest, "/?&,=:@ ") || rest[0] == '.' || (fsid[0] && strlen(fsid) != 36) ||
+	     strpbrk(fsid, "/?&,=:@ ")))
+		abort();
 	enum pool_type t;
 	if (pool_type_parse(s, &t) == 0 && strcmp(pool_type_name(t), s))
 		abort();

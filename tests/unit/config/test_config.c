@@ -326,12 +326,23 @@ static void test_agentcfg_hardening(void **state)
 	assert_int_equal(c->n_vm_dirs, 3);
 	assert_true(agentcfg_path_allowed(c, "/etc/anything"));   /* "/" allows all: the admin's choice */
 	assert_int_equal(c->log_max_bytes, 65536);
+	/* ceph_dirs: default /etc/ceph only */
+	assert_true(agentcfg_ceph_conf_allowed(c, "/etc/ceph/ceph.conf"));
+	assert_false(agentcfg_ceph_conf_allowed(c, "/tmp/ceph.conf"));
+	agentcfg_free(c);
+	snprintf(text, sizeof(text), "%sceph_dirs = [ \"/tmp/\" ]\n", base);
+	assert_int_equal(agentcfg_parse(text, strlen(text), "a.conf", &c, &err), 0);
+	assert_true(agentcfg_ceph_conf_allowed(c, "/tmp/ceph.conf"));
+	assert_false(agentcfg_ceph_conf_allowed(c, "/etc/ceph/ceph.conf"));   /* the list replaces the default */
+	assert_false(agentcfg_path_allowed(c, "/tmp/x.img"));                 /* not a VM folder */
 	agentcfg_free(c);
 
 	static const struct { const char *line, *want; } bad[] = {
 		{ "vm_dirs = [ \"relative\" ]\n", "a.conf:4: each of 'vm_dirs' must be an absolute path" },
 		{ "vm_dirs = [ \"/no/such/dir\" ]\n", "a.conf:4: vm_dirs: /no/such/dir" },
 		{ "allow_insecure = 2\n", "a.conf:4: 'allow_insecure' must be 0 or 1" },
+		{ "ceph_dirs = [ \"etc\" ]\n", "a.conf:4: each of 'ceph_dirs' must be an absolute path" },
+		{ "ceph_dirs = \"/etc/ceph\"\n", "'ceph_dirs' must be a list" },
 		{ "allow_insecure = \"yes\"\n", "must be 0 or 1" },
 		{ "history_max_bytes = 10\n", "'history_max_bytes' must be a number of bytes" },
 		{ "unix_group = \"no-such-group-here\"\n", "no group named" },

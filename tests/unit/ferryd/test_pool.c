@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "ferryd/agent.h"
 #include "ferryd/pool.h"
@@ -155,6 +156,74 @@ static void test_resolve(void **state)
 	assert_int_equal(vmcfg_parse(both, strlen(both), "v.cfg", NULL, &c, &err), -EINVAL);
 }
 
+/* RBD: locations, the volume's target, the ceph.conf's checks (in
+ * ceph_dirs, root's, not writable by others), saved and loaded back. */
+static void test_rbd(void **state)
+{
+	char fsid[40], name[64], t[600], conf[240], cdir[200];
+	struct ferr err = {0};
+	const char *id = "ff2ab311-08e5-4aa8-b4c4-944c134ece37";
+
+	(void)state;
+	assert_int_equal(pool_rbd_split("rbd://ferry", fsid, sizeof(fsid), name, sizeof(name), &err), 0);
+	assert_string_equal(fsid, "");
+	assert_string_equal(name, "ferry");
+	snprintf(t, sizeof(t), "rbd://%s/vms", id);
+	assert_int_equal(pool_rbd_split(t, fsid, sizeof(fsid), name, sizeof(name), &err), 0);
+	assert_string_equal(fsid, id);
+	assert_string_equal(name, "vms");
+	const char *bad[] = { "rbd://", "rbd://a/b/c", "rbd://x y", "rbd://.hidden", "rbd://p?conf=/etc/shadow",
+			      "rbd://p,conf=/x", "nfs://10.0.0.1/x", "rbd://not-a-uuid/p", "rbd://p:id=admin", NULL };
+	for (int i = 0; bad[i]; i++)
+		assert_int_equal(pool_rbd_split(bad[i], fsid, sizeof(fsid), name, sizeof(name), &err), -EINVAL);
+
+	snprintf(cdir, sizeof(cdir), "%s/ceph", dir);
+	assert_int_equal(mkdir(cdir, 0755), 0);
+	snprintf(conf, sizeof(conf), "%s/ceph.conf", cdir);
+	FILE *f = fopen(conf, "w");
+	fputs("[global]\nmon host = 10.78.0.11\n", f);
+	fclose(f);
+	chmod(conf, 0644);
+	struct pool p = { .type = POOL_RBD, .uid = -1, .gid = -1 };
+	snprintf(p.name, sizeof(p.name), "ceph");
+	snprintf(p.location, sizeof(p.location), "rbd://ferry");
+	snprintf(p.ceph_conf, sizeof(p.ceph_conf), "%s", conf);
+	snprintf(p.ceph_user, sizeof(p.ceph_user), "ferry");
+	/* Not in ceph_dirs (default /etc/ceph): refused. */
+	assert_int_equal(pool_check(ag, &p, &err), -EPERM);
+	assert_non_null(strstr(err.msg, "ceph_dirs"));
+	ag->cfg->ceph_dirs[ag->cfg->n_ceph_dirs++] = strdup(cdir);
+	assert_int_equal(pool_check(ag, &p, &err), 0);
+	chmod(conf, 0664);
+	assert_int_equal(pool_check(ag, &p, &err), -EPERM);   /* others could rewrite it */
+	chmod(conf, 0644);
+	snprintf(p.ceph_user, sizeof(p.ceph_user), "admin,x");
+	assert_int_equal(pool_check(ag, &p, &err), -EINVAL);
+	snprintf(p.ceph_user, sizeof(p.ceph_user), "ferry");
+	struct pool q = p;
+	q.ceph_conf[0] = 0;
+	assert_int_equal(pool_check(ag, &q, &err), -EINVAL);   /* no conf */
+	q = p;
+	q.type = POOL_NFS;
+	snprintf(q.location, sizeof(q.location), "nfs://10.78.0.3/export");
+	assert_int_equal(pool_check(ag, &q, &err), -EINVAL);   /* ceph options on another type */
+	/* The target QEMU gets, and the definition saved and loaded back. */
+	snprintf(p.location, sizeof(p.location), "rbd://%s/ferry", id);
+	pool_vol_target(&p, "web1-data", t, sizeof(t));
+	char want[600];
+	snprintf(want, sizeof(want), "rbd://%s/ferry/web1-data?user=ferry&conf=%s", id, conf);
+	assert_string_equal(t, want);
+	assert_int_equal(pool_save(ag, &p, &err), 0);
+	pool_free_all(ag);
+	pool_load_all(ag);
+	struct pool *l = pool_find(ag, "ceph");
+	assert_non_null(l);
+	assert_int_equal(l->type, POOL_RBD);
+	assert_string_equal(l->ceph_conf, conf);
+	assert_string_equal(l->ceph_user, "ferry");
+	assert_true(pool_type_shareable(POOL_RBD));
+}
+
 int main(void)
 {
 	char text[512];
@@ -165,6 +234,7 @@ int main(void)
 		cmocka_unit_test(test_targets),
 		cmocka_unit_test(test_define_save_load),
 		cmocka_unit_test(test_resolve),
+		cmocka_unit_test(test_rbd),
 	};
 
 	if (!mkdtemp(dir))

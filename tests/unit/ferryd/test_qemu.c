@@ -104,6 +104,22 @@ static void test_shared_disk_direct(void **state)
 	vmcfg_free(c);
 }
 
+/* An RBD volume: QEMU's rbd driver, with the pool's user and ceph.conf. */
+static void test_rbd_disk(void **state)
+{
+	(void)state;
+	struct vm_config *c = cfg("name = \"w\"\nkernel = \"/k\"\n"
+				  "disk = [ \"target=/s.img,format=raw,vdev=vda,access=w,shared=yes\" ]\n");
+	free(c->disks[0].target);
+	c->disks[0].target = strdup("rbd://ff2ab311-08e5-4aa8-b4c4-944c134ece37/ferry/web1-data?user=ferry&conf=/etc/ceph/ceph.conf");
+	char **a = qemu_build_argv("q", c, ACCEL_TCG, 262152, "/x", false);
+	assert_non_null(arg_after(a, "-blockdev", "driver=rbd,pool=ferry,image=web1-data,user=ferry,conf=/etc/ceph/ceph.conf,"
+					       "node-name=vda-file"));
+	assert_non_null(arg_after(a, "-blockdev", "driver=raw,file=vda-file,node-name=vda"));
+	qemu_argv_free(a);
+	vmcfg_free(c);
+}
+
 /* Cache modes: what QEMU is told, and which ones shared storage refuses. */
 static void test_cache_modes(void **state)
 {
@@ -226,6 +242,7 @@ int main(void)
 		cmocka_unit_test(test_lists),
 		cmocka_unit_test(test_ram_size),
 		cmocka_unit_test(test_shared_disk_direct),
+		cmocka_unit_test(test_rbd_disk),
 		cmocka_unit_test(test_cache_modes),
 		cmocka_unit_test(test_tap_names),
 		cmocka_unit_test(test_accel),
