@@ -627,7 +627,7 @@ void lab_ceph_down(bool quiet)
 		stop_daemon(n, 5000);
 	}
 	for (int h = 1; h <= LAB_CEPH_HOSTS; h++) {
-		char ns[32];
+		char ns[48];
 		snprintf(ns, sizeof(ns), "/run/netns/ferry-ceph%d", h);
 		if (access(ns, F_OK) == 0 && lab_ip("netns del ferry-ceph%d", h) == 0 && !quiet)
 			printf("lab: removed namespace ferry-ceph%d\n", h);

@@ -133,7 +133,7 @@ static json_t *info(struct conn *c)
 	size_t n = MAX_IMAGES;
 	struct rados_cluster_stat_t cs;
 	json_t *vols = json_array();
-	int r;
+	int r = -ENOMEM;
 
 	if (!specs || (r = rbd_list2(c->io, specs, &n)) < 0) {
 		free(specs);
