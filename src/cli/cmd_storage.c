@@ -15,6 +15,7 @@
  * Output: a table (medians over --runs, CI of the median), --json, --csv,
  * --report FILE.html. */
 #include "cli/sbench.h"
+#include "cli/lab_ceph.h"
 #include "cli/lab_storage.h"
 #include "bench/benchout.h"
 #include "report/report.h"
@@ -32,6 +33,7 @@
 #define VM_IP "10.77.0.20"
 #define VM_MAC "52:54:00:77:00:20"
 #define ROOT_VOL "sbench-root.qcow2"
+#define ROOT_VOL_RBD "sbench-root"   /* RBD volumes are raw images */
 #define SCRATCH_VOL "sbench-scratch.raw"
 #define SCRATCH_MB 256
 #define NBD_SOCK "/run/ferry-lab/sbench-nbd.sock"
@@ -50,6 +52,8 @@ struct sb {
 	json_t *pool;          /* its pool-info on a */
 	const char *pname, *ptype;
 	pid_t server;          /* ganesha or smbd (process group), 0: none */
+	pid_t osds[LAB_CEPH_HOSTS]; /* rbd: the OSDs, the cluster's servers */
+	const char *root_vol, *root_fmt;
 	pid_t agent;           /* agent a */
 };
 
@@ -120,6 +124,13 @@ static void vol_paths(const struct sb *b, const char *vol, char *opts, size_t on
 		snprintf(opts, on, "driver=raw,file.driver=file,file.filename=%s/%s,file.cache.direct=on",
 			 json_string_value(json_object_get(b->pool, "mount")), vol);
 		snprintf(disk, dn, "%s/%s", LAB_SMB_DATA, vol);
+	} else if (!strcmp(b->ptype, "rbd")) {
+		/* librbd in qemu-nbd, as in QEMU; no server file to drop from a
+		 * cache (bluestore does direct I/O on its block file). */
+		const char *slash = strrchr(loc, '/');
+		snprintf(opts, on, "driver=raw,file.driver=rbd,file.pool=%s,file.image=%s,file.user=%s,file.conf=%s",
+			 slash ? slash + 1 : "", vol, json_string_value(json_object_get(b->pool, "ceph_user")),
+			 json_string_value(json_object_get(b->pool, "ceph_conf")));
 	} else {
 		snprintf(opts, on, "driver=raw,file.driver=file,file.filename=%s/%s,file.cache.direct=on", loc, vol);
 		snprintf(disk, dn, "%s/%s", loc, vol);
@@ -134,6 +145,8 @@ static struct cpu cpu_now(const struct sb *b, pid_t client)
 {
 	struct cpu c = { sb_cpu_pid(client), sb_cpu_group(b->server) };
 
+	for (int i = 0; i < LAB_CEPH_HOSTS; i++)   /* rbd: the three OSDs */
+		c.server += b->osds[i] ? sb_cpu_pid(b->osds[i]) : 0;
 	if (!strcmp(b->ptype, "smb"))   /* the agent's smbnetfs (FUSE) */
 		c.client += sb_cpu_children(b->agent, "smbnetfs");
 	return c;
@@ -308,8 +321,9 @@ static int web_runs(struct sb *b, int run, struct ferr *err)
 	if (sb_guest_run(b->cli, "a", VM_NAME, "sync; echo 3 > /proc/sys/vm/drop_caches", 60, &out, &st, err) < 0)
 		return -1;
 	free(out);
-	vol_paths(b, ROOT_VOL, opts, sizeof(opts), disk, sizeof(disk));
-	sb_drop_file_cache(disk);
+	vol_paths(b, b->root_vol, opts, sizeof(opts), disk, sizeof(disk));
+	if (disk[0])
+		sb_drop_file_cache(disk);
 	if (web(b, "cold", run, err) < 0)
 		return -1;
 	return web(b, "warm", run, err);
@@ -371,7 +385,7 @@ static void cleanup_pool(struct sb *b)
 		ferry(b, &out, 30, "-H", *h, "destroy", VM_NAME, NULL);
 		free(out);
 	}
-	ferry(b, &out, 60, "-H", "a", "vol", "delete", b->pname, ROOT_VOL, NULL);
+	ferry(b, &out, 60, "-H", "a", "vol", "delete", b->pname, b->root_vol, NULL);
 	free(out);
 	ferry(b, &out, 60, "-H", "a", "vol", "delete", b->pname, SCRATCH_VOL, NULL);
 	free(out);
@@ -412,6 +426,18 @@ static int bench_pool(struct sb *b, const char *name, struct ferr *err)
 	b->server = !strcmp(b->ptype, "nfs") ? (pid_t)json_integer_value(json_object_get(json_object_get(st, "nfs"), "pid")) :
 		    !strcmp(b->ptype, "smb") ? (pid_t)json_integer_value(json_object_get(json_object_get(st, "smb"), "pid")) : 0;
 	json_decref(st);
+	bool rbd = !strcmp(b->ptype, "rbd");
+	b->root_vol = rbd ? ROOT_VOL_RBD : ROOT_VOL;
+	b->root_fmt = rbd ? "raw" : "qcow2";
+	memset(b->osds, 0, sizeof(b->osds));
+	json_t *ceph = rbd ? lab_ceph_status() : NULL;
+	for (int i = 0; i < LAB_CEPH_HOSTS && ceph; i++) {
+		char n[16];
+		snprintf(n, sizeof(n), "osd.%d", i);
+		b->osds[i] = (pid_t)json_integer_value(json_object_get(json_object_get(json_object_get(ceph, "daemons"), n),
+									"pid"));
+	}
+	json_decref(ceph);
 	json_array_append_new(json_object_get(b->rec, "pools"),
 			      json_pack("{s:s, s:s, s:s, s:b}", "name", name, "type", b->ptype, "location",
 					json_string_value(json_object_get(b->pool, "location")), "shared", shared));
@@ -419,7 +445,7 @@ static int bench_pool(struct sb *b, const char *name, struct ferr *err)
 	say(b, "%s (%s): copying the guest's disk in", name, b->ptype);
 	snprintf(img, sizeof(img), "%s/rootfs.img", b->image_dir);
 	snprintf(sz, sizeof(sz), "%dM", SCRATCH_MB);
-	if (ferry(b, &out, 900, "-H", "a", "vol", "import", name, ROOT_VOL, img, NULL) != 0 ||
+	if (ferry(b, &out, 900, "-H", "a", "vol", "import", name, b->root_vol, img, NULL) != 0 ||
 	    (free(out), ferry(b, &out, 120, "-H", "a", "vol", "create", name, SCRATCH_VOL, sz, "--format", "raw", NULL)) != 0) {
 		ferr_set(err, "cannot put the guest on pool %s: %.300s", name, out ? out : "");
 		goto out;
@@ -443,9 +469,9 @@ static int bench_pool(struct sb *b, const char *name, struct ferr *err)
 	fprintf(f, "name = \"" VM_NAME "\"\nmemory = 192\nvcpus = 1\nkernel = \"%s/build/guest/vmlinuz\"\n"
 		   "ramdisk = \"%s/build/guest/initrd.img\"\n"
 		   "extra = \"console=ttyS0 quiet ferry.root=/dev/vda ferry.name=" VM_NAME " ferry.ip=" VM_IP "/24\"\n"
-		   "disk = [ \"pool=%s,vol=" ROOT_VOL ",format=qcow2,vdev=vda,cache=none\", "
+		   "disk = [ \"pool=%s,vol=%s,format=%s,vdev=vda,cache=none\", "
 		   "\"pool=%s,vol=" SCRATCH_VOL ",format=raw,vdev=vdb,cache=none\" ]\n"
-		   "vif = [ \"mac=" VM_MAC ",bridge=br-vm\" ]\n", cwd, cwd, name, name);
+		   "vif = [ \"mac=" VM_MAC ",bridge=br-vm\" ]\n", cwd, cwd, name, b->root_vol, b->root_fmt, name);
 	fclose(f);
 	if (ferry(b, &out, 120, "-H", "a", "create", cfg, NULL) != 0 || wait_http(b, 120) < 0) {
 		ferr_set(err, "the guest on pool %s did not come up: %.300s", name, out ? out : "no HTTP answer in 120 s");

@@ -130,6 +130,8 @@ pid_t child_spawn_env(struct agent *ag, char *const argv[], char *const envp[], 
  * or NULL with err (the child died, sent over 1 MiB, or took over
  * timeout_ms). fn must not touch the agent's sockets. The child's pid. */
 typedef json_t *(*child_fn)(void *arg);
+/* A child_fn's failure: {"error": the message} (control bytes and all). */
+json_t *child_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 typedef void (*child_done_fn)(struct agent *ag, json_t *result, const char *err, void *opaque);
 pid_t child_call(struct agent *ag, child_fn fn, void *arg, int timeout_ms, child_done_fn done, void *opaque);
 /* The same, and keep_fd stays open in the child as CHILD_KEEP_FD (every

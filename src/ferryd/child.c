@@ -8,6 +8,7 @@
 #include "proto/proto.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -207,4 +208,15 @@ pid_t child_call_keep(struct agent *ag, child_fn fn, void *arg, int keep_fd, int
 	ch->next = ag->children;
 	ag->children = ch;
 	return pid;
+}
+
+json_t *child_error(const char *fmt, ...)
+{
+	char msg[600];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return json_pack("{s:s}", "error", msg);
 }

@@ -110,11 +110,6 @@ struct recv_job {
 	bool move_disk;          /* a cold move's disk: removed if it fails */
 };
 
-static json_t *error_json(const char *msg)
-{
-	return json_pack("{s:s}", "error", msg);
-}
-
 /* In a child: one connection from the source's address, then receive one
  * stream (the offer says which). */
 static json_t *recv_main(void *arg)
@@ -126,17 +121,17 @@ static json_t *recv_main(void *arg)
 	signal(SIGPIPE, SIG_IGN);   /* a cut stream is an error, not a death */
 	int fd = sock_accept_from(CHILD_KEEP_FD, j->from, ACCEPT_MS);   /* the listener, kept by child_call_keep */
 	if (fd < 0)
-		return error_json("the source did not connect in time");
+		return child_error("the source did not connect in time");
 	close(CHILD_KEEP_FD);
 	struct stream *s = stream_new_server(fd, &j->key);
 	if (stream_handshake_wait(s, HANDSHAKE_MS, &err) < 0) {
 		stream_free(s);
-		return error_json(err.msg);
+		return child_error("%s", err.msg);
 	}
 	int r = mover_receive(s, j->path, j->jpath, j->keep_journal, j->streams, &st, &err);
 	stream_bye(s);
 	stream_free(s);
-	return r < 0 ? error_json(err.msg) : stats_json(&st);
+	return r < 0 ? child_error("%s", err.msg) : stats_json(&st);
 }
 
 /* The stats of several streams as one. */
@@ -486,11 +481,11 @@ static json_t *send_main(void *arg)
 	signal(SIGPIPE, SIG_IGN);
 
 	if (fd < 0)
-		return error_json(strerror(errno));
+		return child_error("%s", strerror(errno));
 	int sfd = sock_connect_tcp(x->addr, x->port, 5000, &err);
 	if (sfd < 0) {
 		close(fd);
-		return error_json(err.msg);
+		return child_error("%s", err.msg);
 	}
 	int yes = 1, sz = MOVER_SOCKBUF;
 	setsockopt(sfd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
@@ -502,7 +497,7 @@ static json_t *send_main(void *arg)
 	stream_bye(s);
 	stream_free(s);
 	close(fd);
-	return r < 0 ? error_json(err.msg) : stats_json(&st);
+	return r < 0 ? child_error("%s", err.msg) : stats_json(&st);
 }
 
 /* The children's progress lines, summed over the streams and passed on. */

@@ -30,11 +30,6 @@ struct sink {
 	char from[64];
 };
 
-static json_t *error_json(const char *msg)
-{
-	return json_pack("{s:s}", "error", msg);
-}
-
 /* In a child: one connection from the source's address; everything read is
  * counted and dropped; the count goes back at the sender's end of stream. */
 static json_t *sink_main(void *arg)
@@ -46,7 +41,7 @@ static json_t *sink_main(void *arg)
 	signal(SIGPIPE, SIG_IGN);
 	int fd = sock_accept_from(CHILD_KEEP_FD, k->from, CONNECT_MS);
 	if (fd < 0)
-		return error_json("the source did not connect in time");
+		return child_error("the source did not connect in time");
 	close(CHILD_KEEP_FD);
 	struct stream *s = stream_new_server(fd, &k->key);
 	long long got = 0;
@@ -68,7 +63,7 @@ static json_t *sink_main(void *arg)
 		r = stream_write_all(s, c, 8, &err);
 	stream_bye(s);
 	stream_free(s);
-	return r < 0 ? error_json(err.msg[0] ? err.msg : "the probe stream broke") : json_pack("{s:I}", "bytes", got);
+	return r < 0 ? child_error("%s", err.msg[0] ? err.msg : "the probe stream broke") : json_pack("{s:I}", "bytes", got);
 }
 
 static void sink_done(struct agent *ag, json_t *result, const char *err, void *opaque)
@@ -130,7 +125,7 @@ static json_t *send_main(void *arg)
 	signal(SIGPIPE, SIG_IGN);
 	int fd = sock_connect_tcp(x->addr, x->port, CONNECT_MS, &err);
 	if (fd < 0)
-		return error_json(err.msg);
+		return child_error("%s", err.msg);
 	int yes = 1, sz = SOCKBUF;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
 	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
@@ -161,7 +156,7 @@ static json_t *send_main(void *arg)
 	int64_t us = time_mono_us() - t0;
 	stream_free(s);
 	if (r < 0)
-		return error_json(err.msg[0] ? err.msg : "the probe stream broke");
+		return child_error("%s", err.msg[0] ? err.msg : "the probe stream broke");
 	unsigned long long got = 0;
 	for (int i = 7; i >= 0; i--)
 		got = got << 8 | c[i];

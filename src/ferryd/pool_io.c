@@ -23,18 +23,6 @@
 #define NFS_TIMEOUT_MS 5000
 #define PROBE_NAME ".ferry-write-probe"
 
-static json_t *error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static json_t *error(const char *fmt, ...)
-{
-	char msg[600];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return json_pack("{s:s}", "error", msg);
-}
-
 /* ---- NFS ---------------------------------------------------------------- */
 
 static struct nfs_context *export_open(const struct pool *p, json_t **err)
@@ -44,11 +32,11 @@ static struct nfs_context *export_open(const struct pool *p, json_t **err)
 	struct nfs_context *nfs;
 
 	if (pool_nfs_split(p->location, host, sizeof(host), export, sizeof(export), &e) < 0) {
-		*err = error("%s", e.msg);
+		*err = child_error("%s", e.msg);
 		return NULL;
 	}
 	if (!(nfs = nfs_init_context())) {
-		*err = error("cannot start an NFS client");
+		*err = child_error("cannot start an NFS client");
 		return NULL;
 	}
 	nfs_set_timeout(nfs, NFS_TIMEOUT_MS);
@@ -57,7 +45,7 @@ static struct nfs_context *export_open(const struct pool *p, json_t **err)
 	if (p->gid >= 0)
 		nfs_set_gid(nfs, p->gid);
 	if (nfs_mount(nfs, host, export) != 0) {
-		*err = error("cannot reach the NFS export %s: %s", p->location, nfs_get_error(nfs));
+		*err = child_error("cannot reach the NFS export %s: %s", p->location, nfs_get_error(nfs));
 		nfs_destroy_context(nfs);
 		return NULL;
 	}
@@ -81,7 +69,7 @@ static json_t *nfs_do(const struct pool_job *j)
 	case PJ_PROBE: {
 		struct nfsfh *fh;
 		if (nfs_creat(nfs, path, 0600, &fh) != 0) {
-			out = error("the NFS export %s is not writable as uid %d: %s", j->pool.location, j->pool.uid,
+			out = child_error("the NFS export %s is not writable as uid %d: %s", j->pool.location, j->pool.uid,
 				    nfs_get_error(nfs));
 			break;
 		}
@@ -97,7 +85,7 @@ static json_t *nfs_do(const struct pool_job *j)
 		json_t *vols = json_array();
 		if (nfs_statvfs64(nfs, "/", &sv) != 0 || nfs_opendir(nfs, "/", &dir) != 0) {
 			json_decref(vols);
-			out = error("cannot read the NFS export %s: %s", j->pool.location, nfs_get_error(nfs));
+			out = child_error("cannot read the NFS export %s: %s", j->pool.location, nfs_get_error(nfs));
 			break;
 		}
 		while ((de = nfs_readdir(nfs, dir)))
@@ -114,7 +102,7 @@ static json_t *nfs_do(const struct pool_job *j)
 		break;
 	case PJ_DELETE:
 		out = nfs_unlink(nfs, path) == 0 ? json_object() :
-			error("cannot delete %s from %s: %s", j->vol, j->pool.location, nfs_get_error(nfs));
+			child_error("cannot delete %s from %s: %s", j->vol, j->pool.location, nfs_get_error(nfs));
 		break;
 	}
 	nfs_destroy_context(nfs);
@@ -135,7 +123,7 @@ static json_t *wait_share(const struct pool *p)
 			return NULL;
 		usleep(50000);
 	}
-	return error("cannot reach the SMB share %s (is the server up, are the credentials in %s right?)",
+	return child_error("cannot reach the SMB share %s (is the server up, are the credentials in %s right?)",
 		     p->location, p->credentials);
 }
 
@@ -159,10 +147,10 @@ static json_t *local_do(const struct pool_job *j)
 	case PJ_PROBE: {
 		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 		if (fd < 0 && j->pool.type == POOL_SMB)
-			return error("cannot write to the SMB share %s: %s (are the credentials in %s right?)", j->pool.location,
+			return child_error("cannot write to the SMB share %s: %s (are the credentials in %s right?)", j->pool.location,
 				     strerror(errno), j->pool.credentials);
 		if (fd < 0)
-			return error("%s is not writable: %s", j->pool.location, strerror(errno));
+			return child_error("%s is not writable: %s", j->pool.location, strerror(errno));
 		/* O_DIRECT, as QEMU opens shared images: a mount that refuses it
 		 * cannot hold them. */
 		if (j->pool.type != POOL_DIR) {
@@ -170,7 +158,7 @@ static json_t *local_do(const struct pool_job *j)
 			fd = open(path, O_WRONLY | O_DIRECT | O_CLOEXEC);
 			if (fd < 0) {
 				unlink(path);
-				return error("%s does not take O_DIRECT writes (%s): QEMU could not open shared images there",
+				return child_error("%s does not take O_DIRECT writes (%s): QEMU could not open shared images there",
 					     j->pool.location, strerror(errno));
 			}
 		}
@@ -183,7 +171,7 @@ static json_t *local_do(const struct pool_job *j)
 		DIR *d;
 		struct dirent *de;
 		if (statvfs(folder, &sv) < 0 || !(d = opendir(folder)))
-			return error("cannot read %s: %s", j->pool.location, strerror(errno));
+			return child_error("cannot read %s: %s", j->pool.location, strerror(errno));
 		json_t *vols = json_array();
 		while ((de = readdir(d))) {
 			if (!pool_vol_name_ok(de->d_name))
@@ -203,10 +191,10 @@ static json_t *local_do(const struct pool_job *j)
 		return json_pack("{s:b}", "exists", lstat(path, &st) == 0);
 	case PJ_DELETE:
 		if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
-			return error("%s has no volume %s", j->pool.name, j->vol);
-		return unlink(path) == 0 ? json_object() : error("cannot delete %s: %s", path, strerror(errno));
+			return child_error("%s has no volume %s", j->pool.name, j->vol);
+		return unlink(path) == 0 ? json_object() : child_error("cannot delete %s: %s", path, strerror(errno));
 	}
-	return error("unknown pool operation");
+	return child_error("unknown pool operation");
 }
 
 json_t *pool_io(void *arg)
@@ -224,7 +212,7 @@ static json_t *qemu_img(char *const argv[], const char *what)
 	int pipefd[2], st;
 
 	if (pipe(pipefd) < 0)
-		return error("cannot run qemu-img: %s", strerror(errno));
+		return child_error("cannot run qemu-img: %s", strerror(errno));
 	pid_t pid = fork();
 	if (pid == 0) {
 		int null = open("/dev/null", O_RDWR);
@@ -241,7 +229,7 @@ static json_t *qemu_img(char *const argv[], const char *what)
 	close(pipefd[0]);
 	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		msg[strcspn(msg, "\n")] = 0;
-		return error("%s: %s", what, msg[0] ? msg : "qemu-img failed");
+		return child_error("%s: %s", what, msg[0] ? msg : "qemu-img failed");
 	}
 	return NULL;
 }
@@ -258,9 +246,9 @@ static json_t *need_exists(const struct pool_job *j, bool want)
 	bool exists = json_is_true(json_object_get(e, "exists"));
 	json_decref(e);
 	if (exists && !want)
-		return error("pool %s already has a volume %s", j->pool.name, j->vol);
+		return child_error("pool %s already has a volume %s", j->pool.name, j->vol);
 	if (!exists && want)
-		return error("pool %s has no volume %s", j->pool.name, j->vol);
+		return child_error("pool %s has no volume %s", j->pool.name, j->vol);
 	return NULL;
 }
 
@@ -341,16 +329,16 @@ json_t *pool_io_export(void *arg)
 		return e;
 	ssize_t n = vol_header(j, h, sizeof(h));
 	if (n < 0)
-		return error("cannot read volume %s of pool %s", j->vol, j->pool.name);
+		return child_error("cannot read volume %s of pool %s", j->vol, j->pool.name);
 	/* The volume's own format, by its content, never guessed by qemu-img;
 	 * a qcow2 header that names another file is not followed. */
 	if (qcow2_header_names_file(h, (size_t)n))
-		return error("volume %s is a qcow2 image that names another file (backing or external data): not exported",
+		return child_error("volume %s is a qcow2 image that names another file (backing or external data): not exported",
 			     j->vol);
 	const char *from = n >= 4 && !memcmp(h, "QFI\xfb", 4) ? "qcow2" : "raw";
 	int fd = open(j->file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
-		return error("cannot create %s: %s", j->file, strerror(errno));
+		return child_error("cannot create %s: %s", j->file, strerror(errno));
 	close(fd);
 	pool_vol_target(&j->pool, j->vol, target, sizeof(target));
 	snprintf(what, sizeof(what), "cannot export %s of pool %s", j->vol, j->pool.name);

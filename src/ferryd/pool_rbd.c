@@ -5,6 +5,7 @@
  * features (exclusive-lock among them), imported and exported sparse (only
  * the extents that hold data are read and written). */
 #include "ferryd/pool_io.h"
+#include "ferryd/agent.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -22,18 +23,6 @@
 #define CHUNK (4 << 20)
 #define PROBE_NAME ".ferry-write-probe"
 #define MAX_IMAGES 4096
-
-static json_t *error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static json_t *error(const char *fmt, ...)
-{
-	char msg[600];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return json_pack("{s:s}", "error", msg);
-}
 
 struct conn {
 	rados_t cluster;
@@ -59,12 +48,12 @@ static json_t *connect_pool(const struct pool *p, struct conn *c)
 
 	memset(c, 0, sizeof(*c));
 	if (pool_rbd_split(p->location, want, sizeof(want), c->pool, sizeof(c->pool), &e) < 0)
-		return error("%s", e.msg);
+		return child_error("%s", e.msg);
 	if ((r = rados_create(&c->cluster, p->ceph_user)) < 0)
-		return error("cannot start a Ceph client: %s", strerror(-r));
+		return child_error("cannot start a Ceph client: %s", strerror(-r));
 	if ((r = rados_conf_read_file(c->cluster, p->ceph_conf)) < 0) {
 		disconnect(c);
-		return error("cannot read the Ceph configuration %s: %s", p->ceph_conf, strerror(-r));
+		return child_error("cannot read the Ceph configuration %s: %s", p->ceph_conf, strerror(-r));
 	}
 	rados_conf_set(c->cluster, "client_mount_timeout", TIMEOUT_S);
 	rados_conf_set(c->cluster, "rados_mon_op_timeout", TIMEOUT_S);
@@ -72,7 +61,7 @@ static json_t *connect_pool(const struct pool *p, struct conn *c)
 	rados_conf_set(c->cluster, "log_to_stderr", "false");
 	rados_conf_set(c->cluster, "err_to_stderr", "false");
 	if ((r = rados_connect(c->cluster)) < 0) {
-		json_t *err = error("cannot reach the Ceph cluster of %s as client.%s: %s%s", p->ceph_conf, p->ceph_user,
+		json_t *err = child_error("cannot reach the Ceph cluster of %s as client.%s: %s%s", p->ceph_conf, p->ceph_user,
 				    strerror(-r),
 				    r == -ETIMEDOUT ? " (no monitor answered within " TIMEOUT_S " s)" :
 				    r == -EACCES || r == -EPERM ? " (the key in the keyring the configuration names is not "
@@ -85,12 +74,12 @@ static json_t *connect_pool(const struct pool *p, struct conn *c)
 		c->fsid[0] = 0;
 	if (want[0] && strcmp(want, c->fsid)) {
 		disconnect(c);
-		return error("the cluster of %s is %s, not %s", p->ceph_conf, c->fsid, want);
+		return child_error("the cluster of %s is %s, not %s", p->ceph_conf, c->fsid, want);
 	}
 	if ((r = rados_ioctx_create(c->cluster, c->pool, &c->io)) < 0) {
 		c->io = NULL;
 		disconnect(c);
-		return error(r == -ENOENT ? "the Ceph cluster of %s has no pool named %s" :
+		return child_error(r == -ENOENT ? "the Ceph cluster of %s has no pool named %s" :
 			     "cannot open pool %2$s of the Ceph cluster of %1$s", p->ceph_conf, c->pool);
 	}
 	return NULL;
@@ -138,7 +127,7 @@ static json_t *info(struct conn *c)
 	if (!specs || (r = rbd_list2(c->io, specs, &n)) < 0) {
 		free(specs);
 		json_decref(vols);
-		return error("cannot list the images of pool %s: %s", c->pool, specs ? strerror(-r) : "out of memory");
+		return child_error("cannot list the images of pool %s: %s", c->pool, specs ? strerror(-r) : "out of memory");
 	}
 	for (size_t i = 0; i < n; i++) {
 		rbd_image_t img;
@@ -177,7 +166,7 @@ json_t *pool_rbd_do(const struct pool_job *j)
 		/* Reachable, and this user may make and remove images. */
 		snprintf(probe, sizeof(probe), PROBE_NAME "-%d", (int)getpid());
 		if ((r = rbd_create(c.io, probe, 1 << 22, &order)) < 0) {
-			out = error("client.%s cannot make images in pool %s: %s", j->pool.ceph_user, c.pool, strerror(-r));
+			out = child_error("client.%s cannot make images in pool %s: %s", j->pool.ceph_user, c.pool, strerror(-r));
 			break;
 		}
 		rbd_remove(c.io, probe);
@@ -191,14 +180,14 @@ json_t *pool_rbd_do(const struct pool_job *j)
 		if (r == 0)
 			rbd_close(img);
 		out = r == 0 || r == -ENOENT ? json_pack("{s:b}", "exists", r == 0) :
-			error("cannot open %s in pool %s: %s", j->vol, c.pool, strerror(-r));
+			child_error("cannot open %s in pool %s: %s", j->vol, c.pool, strerror(-r));
 		break;
 	case PJ_DELETE:
 		r = rbd_remove(c.io, j->vol);
 		out = r == 0 ? json_object() :
-		      r == -EBUSY ? error("volume %s of pool %s is open by a client (a QEMU on some host): not deleted",
+		      r == -EBUSY ? child_error("volume %s of pool %s is open by a client (a QEMU on some host): not deleted",
 					  j->vol, j->pool.name) :
-		      error("cannot delete %s from pool %s: %s", j->vol, j->pool.name, strerror(-r));
+		      child_error("cannot delete %s from pool %s: %s", j->vol, j->pool.name, strerror(-r));
 		break;
 	}
 	disconnect(&c);
@@ -215,8 +204,8 @@ json_t *pool_rbd_create(const struct pool_job *j)
 		return out;
 	r = rbd_create(c.io, j->vol, (uint64_t)j->size, &order);
 	out = r == 0 ? json_object() :
-	      r == -EEXIST ? error("pool %s already has a volume %s", j->pool.name, j->vol) :
-	      error("cannot create %s in pool %s: %s", j->vol, j->pool.name, strerror(-r));
+	      r == -EEXIST ? child_error("pool %s already has a volume %s", j->pool.name, j->vol) :
+	      child_error("cannot create %s in pool %s: %s", j->vol, j->pool.name, strerror(-r));
 	disconnect(&c);
 	return out;
 }
@@ -246,7 +235,7 @@ json_t *pool_rbd_import(const struct pool_job *j)
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		if (fd >= 0)
 			close(fd);
-		return error("cannot read %s: %s", j->file, strerror(errno));
+		return child_error("cannot read %s: %s", j->file, strerror(errno));
 	}
 	if ((out = connect_pool(&j->pool, &c))) {
 		close(fd);
@@ -254,12 +243,12 @@ json_t *pool_rbd_import(const struct pool_job *j)
 	}
 	r = rbd_create(c.io, j->vol, (uint64_t)st.st_size, &order);
 	if (r < 0) {
-		out = r == -EEXIST ? error("pool %s already has a volume %s", j->pool.name, j->vol) :
-		      error("cannot create %s in pool %s: %s", j->vol, j->pool.name, strerror(-r));
+		out = r == -EEXIST ? child_error("pool %s already has a volume %s", j->pool.name, j->vol) :
+		      child_error("cannot create %s in pool %s: %s", j->vol, j->pool.name, strerror(-r));
 		goto done;
 	}
 	if ((r = rbd_open(c.io, j->vol, &img, NULL)) < 0 || !(buf = malloc(CHUNK))) {
-		out = error("cannot open the new volume %s: %s", j->vol, strerror(r < 0 ? -r : ENOMEM));
+		out = child_error("cannot open the new volume %s: %s", j->vol, strerror(r < 0 ? -r : ENOMEM));
 		goto undo;
 	}
 	for (off_t pos = 0; pos < st.st_size;) {
@@ -271,11 +260,11 @@ json_t *pool_rbd_import(const struct pool_job *j)
 			size_t n = (size_t)(h - at) < CHUNK ? (size_t)(h - at) : CHUNK;
 			ssize_t got = pread(fd, buf, n, at);
 			if (got <= 0) {
-				out = error("cannot read %s: %s", j->file, got < 0 ? strerror(errno) : "it shrank");
+				out = child_error("cannot read %s: %s", j->file, got < 0 ? strerror(errno) : "it shrank");
 				goto undo;
 			}
 			if (!all_zero(buf, (size_t)got) && (r = (int)rbd_write(img, (uint64_t)at, (size_t)got, buf)) != got) {
-				out = error("cannot write volume %s: %s", j->vol, strerror(r < 0 ? -r : EIO));
+				out = child_error("cannot write volume %s: %s", j->vol, strerror(r < 0 ? -r : EIO));
 				goto undo;
 			}
 			at += got;
@@ -283,7 +272,7 @@ json_t *pool_rbd_import(const struct pool_job *j)
 		pos = h;
 	}
 	if ((r = rbd_flush(img)) < 0) {
-		out = error("cannot write volume %s: %s", j->vol, strerror(-r));
+		out = child_error("cannot write volume %s: %s", j->vol, strerror(-r));
 		goto undo;
 	}
 	out = json_object();
@@ -344,8 +333,8 @@ json_t *pool_rbd_export(const struct pool_job *j)
 	if (out)
 		return out;
 	if ((r = rbd_open_read_only(c.io, j->vol, &x.img, NULL)) < 0) {
-		out = r == -ENOENT ? error("pool %s has no volume %s", j->pool.name, j->vol) :
-		      error("cannot open %s in pool %s: %s", j->vol, j->pool.name, strerror(-r));
+		out = r == -ENOENT ? child_error("pool %s has no volume %s", j->pool.name, j->vol) :
+		      child_error("cannot open %s in pool %s: %s", j->vol, j->pool.name, strerror(-r));
 		disconnect(&c);
 		return out;
 	}
@@ -353,9 +342,9 @@ json_t *pool_rbd_export(const struct pool_job *j)
 	x.fd = open(j->file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	x.buf = malloc(CHUNK);
 	if (x.fd < 0 || !x.buf || ftruncate(x.fd, (off_t)size) < 0) {
-		out = error("cannot create %s: %s", j->file, strerror(errno));
+		out = child_error("cannot create %s: %s", j->file, strerror(errno));
 	} else if (rbd_diff_iterate2(x.img, NULL, 0, size, 0, 0, export_extent, &x) < 0 || x.err || fsync(x.fd) < 0) {
-		out = error("cannot export %s of pool %s: %s", j->vol, j->pool.name, strerror(x.err ? x.err : errno));
+		out = child_error("cannot export %s of pool %s: %s", j->vol, j->pool.name, strerror(x.err ? x.err : errno));
 	} else {
 		out = json_pack("{s:s}", "format", "raw");
 	}

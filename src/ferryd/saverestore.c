@@ -39,18 +39,6 @@
 #define QEMU_CONNECT_MS 30000
 #define IO_BUF (1 << 20)
 
-static json_t *error_json(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static json_t *error_json(const char *fmt, ...)
-{
-	char msg[600];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return json_pack("{s:s}", "error", msg);
-}
-
 static void ignore_reply(struct vm *vm, json_t *ret, const char *err, void *opaque)
 {
 	(void)ret;
@@ -153,7 +141,7 @@ static json_t *pack_main(void *arg)
 			for (int k = 0; k < i; k++)
 				unlink(s->pack_dst[k]);
 			json_decref(out);
-			return error_json("packing %s: %s", s->pack_src[i], err.msg);
+			return child_error("packing %s: %s", s->pack_src[i], err.msg);
 		}
 		json_array_append_new(out, json_pack("{s:s, s:I, s:I}", "file", s->pack_dst[i], "bytes",
 						     (json_int_t)st.wire_bytes, "data_bytes", (json_int_t)st.data_bytes));
@@ -172,33 +160,33 @@ static json_t *save_main(void *arg)
 
 	signal(SIGPIPE, SIG_IGN);
 	if (!buf || !xh)
-		return error_json("out of memory");
+		return child_error("out of memory");
 	if (poll(&p, 1, QEMU_CONNECT_MS) <= 0)
-		return error_json("QEMU did not connect to the save socket");
+		return child_error("QEMU did not connect to the save socket");
 	int in = accept4(CHILD_KEEP_FD, NULL, NULL, SOCK_CLOEXEC);
 	int out = open(s->part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (in < 0 || out < 0)
-		return error_json("cannot write %s: %s", s->part, strerror(errno));
+		return child_error("cannot write %s: %s", s->part, strerror(errno));
 	if (write_all(out, s->hdr, s->hdr_len) < 0)
-		return error_json("cannot write %s: %s", s->part, strerror(errno));
+		return child_error("cannot write %s: %s", s->part, strerror(errno));
 	XXH3_64bits_reset(xh);
 	for (;;) {
 		ssize_t n = read(in, buf, IO_BUF);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return error_json("reading QEMU's stream: %s", strerror(errno));
+			return child_error("reading QEMU's stream: %s", strerror(errno));
 		if (n == 0)
 			break;
 		XXH3_64bits_update(xh, buf, (size_t)n);
 		if (write_all(out, buf, (size_t)n) < 0)
-			return error_json("cannot write %s: %s", s->part, strerror(errno));
+			return child_error("cannot write %s: %s", s->part, strerror(errno));
 		total += (uint64_t)n;
 	}
 	uint64_t hash = XXH3_64bits_digest(xh);
 	statefile_trailer_encode(total, hash, tr);
 	if (write_all(out, tr, sizeof(tr)) < 0 || fsync(out) < 0)
-		return error_json("cannot write %s: %s", s->part, strerror(errno));
+		return child_error("cannot write %s: %s", s->part, strerror(errno));
 	char hex[20];
 	snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)hash);
 	return json_pack("{s:I, s:s}", "stream_bytes", (json_int_t)total, "hash", hex);
@@ -592,21 +580,21 @@ static json_t *verify_main(void *arg)
 	off_t at = (off_t)j->offset;
 
 	if (fd < 0 || !buf || !xh)
-		return error_json("cannot read %s: %s", j->path, strerror(errno));
+		return child_error("cannot read %s: %s", j->path, strerror(errno));
 	if (pread(fd, tr, sizeof(tr), (off_t)(j->offset + j->length)) != (ssize_t)sizeof(tr) ||
 	    statefile_trailer_parse(tr, &len, &hash) < 0 || len != j->length)
-		return error_json("%s is cut short or damaged (no valid trailer)", j->path);
+		return child_error("%s is cut short or damaged (no valid trailer)", j->path);
 	XXH3_64bits_reset(xh);
 	while (left) {
 		ssize_t n = pread(fd, buf, left < IO_BUF ? left : IO_BUF, at);
 		if (n <= 0)
-			return error_json("cannot read %s: %s", j->path, n < 0 ? strerror(errno) : "cut short");
+			return child_error("cannot read %s: %s", j->path, n < 0 ? strerror(errno) : "cut short");
 		XXH3_64bits_update(xh, buf, (size_t)n);
 		at += n;
 		left -= (uint64_t)n;
 	}
 	if (XXH3_64bits_digest(xh) != hash)
-		return error_json("%s is damaged: its checksum does not match the saved state", j->path);
+		return child_error("%s is damaged: its checksum does not match the saved state", j->path);
 	for (int i = 0; i < j->n_unpack; i++) {
 		struct mover_stats st;
 		struct ferr err = {0};
@@ -617,7 +605,7 @@ static json_t *verify_main(void *arg)
 		if (r < 0) {
 			for (int k = 0; k < i; k++)
 				unlink(j->unpack_dst[k]);
-			return error_json("%s: %s", j->unpack_src[i], in < 0 ? strerror(-r) : err.msg);
+			return child_error("%s: %s", j->unpack_src[i], in < 0 ? strerror(-r) : err.msg);
 		}
 	}
 	return json_pack("{s:b}", "ok", 1);
@@ -636,13 +624,13 @@ static json_t *feed_main(void *arg)
 	for (int i = 0; i < 100 && (s = sock_connect_unix(j->sock, &err)) < 0; i++)
 		usleep(20000);
 	if (fd < 0 || s < 0)
-		return error_json("cannot feed QEMU: %s", fd < 0 ? strerror(errno) : err.msg);
+		return child_error("cannot feed QEMU: %s", fd < 0 ? strerror(errno) : err.msg);
 	while (left) {
 		ssize_t n = sendfile(s, fd, &at, left < (1u << 30) ? left : (1u << 30));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return error_json("QEMU stopped reading the state: %s", n < 0 ? strerror(errno) : "closed");
+			return child_error("QEMU stopped reading the state: %s", n < 0 ? strerror(errno) : "closed");
 		left -= (uint64_t)n;
 	}
 	close(s);
