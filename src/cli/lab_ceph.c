@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,18 +58,22 @@ static int run_in(int host, char *const argv[], struct buf *out)
 	return run_capture_all(a[0], a, out);
 }
 
-/* The ceph CLI as client.admin, from ceph1's namespace, bounded in time. */
-static int ceph(struct buf *out, const char *a1, const char *a2, const char *a3, const char *a4, const char *a5,
-		const char *a6, const char *a7)
+/* The ceph CLI as client.admin, from ceph1's namespace, bounded in time:
+ * ceph(out, ARG..., NULL). */
+static int ceph(struct buf *out, ...) __attribute__((sentinel));
+static int ceph(struct buf *out, ...)
 {
 	char *argv[24] = { "timeout", "30", "ceph", "-c", LAB_CEPH_CONF, "-n", "client.admin", "-k", ADMIN_KEYRING,
 			   "--connect-timeout", CLI_TIMEOUT };
-	const char *extra[] = { a1, a2, a3, a4, a5, a6, a7 };
 	int n = 11;
 	struct buf tmp = {0};
+	va_list ap;
+	char *a;
 
-	for (int i = 0; i < 7 && extra[i]; i++)
-		argv[n++] = (char *)extra[i];
+	va_start(ap, out);
+	while ((a = va_arg(ap, char *)) && n < 23)
+		argv[n++] = a;
+	va_end(ap);
 	argv[n] = NULL;
 	int r = run_in(1, argv, out ? out : &tmp);
 	buf_free(&tmp);
@@ -372,7 +377,7 @@ static int wait_quorum(int timeout_s)
 
 	while (time_mono_us() - t0 < (int64_t)timeout_s * 1000000) {
 		buf_free(&out);
-		if (ceph(&out, "quorum_status", NULL, NULL, NULL, NULL, NULL, NULL) == 0) {
+		if (ceph(&out, "quorum_status", NULL) == 0) {
 			buf_free(&out);
 			return 0;
 		}
@@ -433,7 +438,7 @@ static int osds(void)
 static int healthy(char *why, size_t n)
 {
 	struct buf out = {0};
-	int r = ceph(&out, "status", "--format", "json", NULL, NULL, NULL, NULL);
+	int r = ceph(&out, "status", "--format", "json", NULL);
 	json_t *s = r == 0 && out.data ? json_loads(out.data, 0, NULL) : NULL;
 	buf_free(&out);
 	if (!s) {

@@ -288,7 +288,9 @@ static void push_nfs(char ***a, int *n, const struct vm_disk *d, const char *ro)
 
 /* A volume of an RBD pool (pool.c made the target:
  * rbd://FSID/POOL/VOL?user=USER&conf=PATH, every part checked when the pool
- * was defined): QEMU's rbd driver opens it through librbd. */
+ * was defined): QEMU's rbd driver opens it through librbd. cache.direct=on
+ * (cache=none, the default on shared pools) turns librbd's own client
+ * cache off, as O_DIRECT does the page cache for files. */
 static void push_rbd(char ***a, int *n, const struct vm_disk *d, const char *ro)
 {
 	const char *p = d->target + 6, *slash = strchr(p, '/');
@@ -296,9 +298,9 @@ static void push_rbd(char ***a, int *n, const struct vm_disk *d, const char *ro)
 	const char *q = vol ? strchr(vol, '?') : NULL;
 	const char *user = q ? strstr(q, "user=") : NULL, *conf = q ? strstr(q, "&conf=") : NULL;
 
-	push(a, n, "driver=rbd,pool=%.*s,image=%.*s,user=%.*s,conf=%s,node-name=%s-file%s", vol ? (int)(vol - pool) : 0,
+	push(a, n, "driver=rbd,pool=%.*s,image=%.*s,user=%.*s,conf=%s,node-name=%s-file%s%s", vol ? (int)(vol - pool) : 0,
 	     pool, vol && q ? (int)(q - vol - 1) : 0, vol ? vol + 1 : "", user && conf ? (int)(conf - user - 5) : 0,
-	     user ? user + 5 : "", conf ? conf + 6 : "", d->vdev, ro);
+	     user ? user + 5 : "", conf ? conf + 6 : "", d->vdev, ro, qemu_cache_direct(d) ? ",cache.direct=on" : "");
 }
 
 char **qemu_build_argv(const char *qemu, const struct vm_config *c, enum vm_accel accel, long ram_kb,

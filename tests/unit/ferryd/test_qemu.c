@@ -114,7 +114,7 @@ static void test_rbd_disk(void **state)
 	c->disks[0].target = strdup("rbd://ff2ab311-08e5-4aa8-b4c4-944c134ece37/ferry/web1-data?user=ferry&conf=/etc/ceph/ceph.conf");
 	char **a = qemu_build_argv("q", c, ACCEL_TCG, 262152, "/x", false);
 	assert_non_null(arg_after(a, "-blockdev", "driver=rbd,pool=ferry,image=web1-data,user=ferry,conf=/etc/ceph/ceph.conf,"
-					       "node-name=vda-file"));
+					       "node-name=vda-file,cache.direct=on"));   /* shared: librbd's cache off */
 	assert_non_null(arg_after(a, "-blockdev", "driver=raw,file=vda-file,node-name=vda"));
 	qemu_argv_free(a);
 	vmcfg_free(c);
