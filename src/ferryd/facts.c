@@ -156,10 +156,12 @@ json_t *facts_host(struct agent *ag, const struct vm_config *cfg, const char *ma
 	enum vm_accel k;
 	bool kvm = qemu_choose_accel(ACCEL_KVM, &k, &kerr) == 0;
 
+	/* What QEMU would get here, from the one look at KVM above (it reads
+	 * /proc/cpuinfo): "tcg" is TCG, "kvm" and "auto" are KVM where usable. */
 	if (self)
 		accel = self->accel;
-	else
-		qemu_choose_accel(cfg->accel != ACCEL_AUTO ? cfg->accel : ag->cfg->accel, &accel, &kerr);
+	else if ((cfg->accel != ACCEL_AUTO ? cfg->accel : ag->cfg->accel) != ACCEL_TCG && kvm)
+		accel = ACCEL_KVM;
 	json_t *qemu = json_pack("{s:i, s:s}", "version", ag->qemu_version, "pc", ag->qemu_pc);
 	if (machine && machine[0]) {
 		json_object_set_new(qemu, "machine", json_string(machine));
