@@ -161,7 +161,7 @@ static void add_raw(struct sb *b, const char *side, const struct pattern *p, int
 			      r->iops, "p50_ms", r->clat_p50_us / 1000, "p99_ms", r->clat_p99_us / 1000);
 	if (mb > 0) {
 		json_object_set_new(o, "client_cpu_ms_per_mb", json_real((c1.client - c0.client) * 1000 / mb));
-		if (b->server)
+		if (b->server || b->osds[0])
 			json_object_set_new(o, "server_cpu_ms_per_mb", json_real((c1.server - c0.server) * 1000 / mb));
 	}
 	json_array_append_new(json_object_get(b->rec, "raw"), o);
