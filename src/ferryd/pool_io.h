@@ -35,4 +35,16 @@ json_t *pool_rbd_create(const struct pool_job *j);
 json_t *pool_rbd_import(const struct pool_job *j);
 json_t *pool_rbd_export(const struct pool_job *j);
 
+/* Before a VM starts (ferry create): its RBD disks must not be open by any
+ * client of their cluster, on any host (librbd's exclusive lock would hand
+ * the image over to a second QEMU, not refuse it). */
+struct rbd_unused_job {
+	int n;
+	struct pool pool[8];
+	char vol[8][POOL_VOL_MAX + 1], vdev[8][16];
+};
+/* {} if no image has a watcher; else {"error": "disk vda (VOL) is open by
+ * another client of the cluster (ADDR): ..."}. */
+json_t *pool_rbd_check_unused(void *job);
+
 #endif

@@ -358,3 +358,44 @@ json_t *pool_rbd_export(const struct pool_job *j)
 	disconnect(&c);
 	return out;
 }
+
+json_t *pool_rbd_check_unused(void *arg)
+{
+	const struct rbd_unused_job *j = arg;
+
+	for (int i = 0; i < j->n; i++) {
+		struct conn c;
+		rbd_image_t img;
+		rbd_image_watcher_t w[8];
+		size_t n = 8;
+		json_t *out = connect_pool(&j->pool[i], &c);
+		int r;
+
+		if (out)
+			return out;
+		if ((r = rbd_open_read_only(c.io, j->vol[i], &img, NULL)) < 0) {
+			out = r == -ENOENT ? child_error("pool %s has no volume %s", j->pool[i].name, j->vol[i]) :
+			      child_error("cannot open %s in pool %s: %s", j->vol[i], j->pool[i].name, strerror(-r));
+			disconnect(&c);
+			return out;
+		}
+		r = rbd_watchers_list(img, w, &n);
+		if (r == 0 && n > 0)
+			out = child_error("disk %s (%s of pool %s) is open by another client of the cluster (%s): a second "
+					  "writer would take the image over; stop the guest that has it first", j->vdev[i],
+					  j->vol[i], j->pool[i].name, w[0].addr ? w[0].addr : "?");
+		else if (r < 0 && r != -ERANGE)
+			out = child_error("cannot list the clients of %s in pool %s: %s", j->vol[i], j->pool[i].name,
+					  strerror(-r));
+		else if (r == -ERANGE)
+			out = child_error("disk %s (%s of pool %s) is open by more than 8 clients of the cluster", j->vdev[i],
+					  j->vol[i], j->pool[i].name);
+		if (r == 0)
+			rbd_watchers_list_cleanup(w, n);
+		rbd_close(img);
+		disconnect(&c);
+		if (out)
+			return out;
+	}
+	return json_object();
+}

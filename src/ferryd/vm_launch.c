@@ -6,6 +6,7 @@
 #include "ferryd/request.h"
 #include "ferryd/vm_int.h"
 #include "ferryd/pool.h"
+#include "ferryd/pool_io.h"
 #include "proto/proto.h"
 #include "util/log.h"
 
@@ -438,7 +439,7 @@ static void on_fork_failed(struct loop *l, void *opaque)
 	vm_gone(opaque, "cannot fork");
 }
 
-void vm_create(struct request *req, struct vm_config *cfg)
+static void create_now(struct request *req, struct vm_config *cfg)
 {
 	struct agent *ag = req->ag;
 	struct ferr err = {0};
@@ -452,6 +453,62 @@ void vm_create(struct request *req, struct vm_config *cfg)
 	if (vm->launcher < 0) {
 		vm->launcher = 0;
 		loop_add_timer(ag->loop, 0, on_fork_failed, vm);
+	}
+}
+
+_Static_assert(VM_MAX_DISKS <= 8, "struct rbd_unused_job holds 8 disks");
+
+struct rbd_check {
+	struct request *req;
+	struct vm_config *cfg;
+	struct rbd_unused_job job;
+};
+
+static void on_rbd_checked(struct agent *ag, json_t *res, const char *err, void *opaque)
+{
+	struct rbd_check *c = opaque;
+	const char *e = err ?: json_string_value(json_object_get(res, "error"));
+
+	(void)ag;
+	if (e) {
+		request_err(c->req, "%s: %s", c->cfg->name, e);
+		vmcfg_free(c->cfg);
+	} else {
+		create_now(c->req, c->cfg);
+	}
+	free(c);
+}
+
+void vm_create(struct request *req, struct vm_config *cfg)
+{
+	struct agent *ag = req->ag;
+	struct rbd_check *c = NULL;
+
+	/* RBD disks: open by no client of the cluster, on any host, first
+	 * (in a child: the cluster may be slow to answer). */
+	for (int i = 0; i < cfg->n_disks; i++) {
+		const struct vm_disk *d = &cfg->disks[i];
+		const struct pool *p = d->pool[0] ? pool_find(ag, d->pool) : NULL;
+		if (!p || p->type != POOL_RBD || d->readonly)
+			continue;
+		if (!c)
+			c = xcalloc(1, sizeof(*c));
+		int k = c->job.n++;
+		c->job.pool[k] = *p;
+		c->job.pool[k].next = NULL;
+		snprintf(c->job.vol[k], sizeof(c->job.vol[k]), "%s", d->vol);
+		snprintf(c->job.vdev[k], sizeof(c->job.vdev[k]), "%s", d->vdev);
+	}
+	if (!c) {
+		create_now(req, cfg);
+		return;
+	}
+	c->req = req;
+	c->cfg = cfg;
+	if (child_call(ag, pool_rbd_check_unused, &c->job, 30000, on_rbd_checked, c) < 0) {
+		request_err(req, "cannot check the RBD disks of %s: out of processes", cfg->name);
+		vmcfg_free(cfg);
+		free(c);
 	}
 }
 

@@ -96,6 +96,10 @@ after=$(guest a 'sync; echo 3 > /proc/sys/vm/drop_caches; md5sum /www/mark' | cu
 check "the file reads back identically after both moves" test "$after" = "$sum"
 check_fails "a volume a QEMU has open cannot be deleted from the other host" "open by a client" \
 	$FERRY -H b vol delete lab-rbd web1-data
+sed -e 's|^name = .*|name = "web9"|' -e 's|mac=[0-9a-f:]*|mac=52:54:00:77:00:09|' "$tmp/web1.cfg" > "$tmp/web9.cfg"
+check_fails "a second guest on the image from the other host is refused (its exclusive lock would not)" \
+	"web9: disk vda \(web1-data of pool lab-rbd\) is open by another client of the cluster" $FERRY -H b create "$tmp/web9.cfg"
+check "nothing started for it" sh -c "! $FERRY -H b list | grep -q web9"
 
 # One storage host of three goes away while the guest writes.
 guest a '(i=0; while :; do i=$((i+1)); echo $i > /www/counter; sync; sleep 0.2; done) >/dev/null 2>&1 &' >/dev/null
