@@ -16,7 +16,7 @@ check "lab up (--allow-insecure: this test moves a guest --insecure too)" $FERRY
 
 # 1. A host made unreachable: truth from the clock around the link commands.
 link_ok=1
-for try in 1 2 3; do
+for try in 1 2 3 4 5; do
 	$FERRY lab exec client "$P" --json probe 10.78.0.3 --method icmp --duration 3 --csv "$tmp/link.csv" > "$tmp/link.json" &
 	pr=$!
 	sleep 1
@@ -41,10 +41,11 @@ note "figure: prober CPU at 1 kHz ICMP: $(awk -v c=$cpu -v d=$dur 'BEGIN { print
 # 2. A guest held paused: truth from QEMU's STOP and RESUME timestamps.
 check "create web1 on a" $FERRY -H a create build/guest/web1.cfg
 check "web1 serves" wait_http 10.77.0.2 90
-# Timing on two shared cores is noisy: up to 3 tries, each one reported.
+# Timing on two shared cores is noisy: up to 5 tries, each one reported (a
+# fresh-clone CI once saw three in a row 7-11 ms over the bound).
 ev=/run/ferry-lab/a/vms/web1/events.jsonl
 pause_ok=1
-for try in 1 2 3; do
+for try in 1 2 3 4 5; do
 	$FERRY lab exec client "$P" --json probe 10.77.0.2 --method icmp,guest --duration 3 > "$tmp/pause.json" &
 	pr=$!
 	sleep 1
