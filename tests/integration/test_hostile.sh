@@ -167,8 +167,12 @@ check "its QEMU is sandboxed (seccomp on)" sh -c "grep -q 'Seccomp:[[:space:]]*2
 cat > "$tmp/flood.py" <<'PY'
 import socket, sys, time, select
 host, port, n, secs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
-socks, opened, end = [], 0, time.time() + secs
+countfile = sys.argv[5] if len(sys.argv) > 5 else None
+socks, opened, end, told = [], 0, time.time() + secs, 0
 while time.time() < end:
+    if countfile and time.time() - told > 0.2:
+        with open(countfile + ".new", "w") as f: f.write(str(opened))
+        import os; os.rename(countfile + ".new", countfile); told = time.time()
     while len(socks) < n:
         s = socket.socket(); s.setblocking(False)
         try: s.connect((host, port))
@@ -182,7 +186,7 @@ while time.time() < end:
         if not data: socks.remove(s); s.close()
 print(opened)
 PY
-ip netns exec ferry-client python3 "$tmp/flood.py" 10.78.0.1 7077 300 25 > "$tmp/flood-a" &
+ip netns exec ferry-client python3 "$tmp/flood.py" 10.78.0.1 7077 300 25 "$tmp/count-a" > "$tmp/flood-a" &
 fa=$!
 ip netns exec ferry-client python3 "$tmp/flood.py" 10.78.0.2 7077 300 25 > "$tmp/flood-b" &
 fb=$!
@@ -192,11 +196,20 @@ sleep 2
 check "under the flood: ferry list on a's Unix socket answers" $FERRY --socket $SOCK list
 check "under the flood: a live move a -> b completes" $FERRY --socket $SOCK migrate web1 b
 check "under the flood: and back b -> a" $FERRY --socket /run/ferry-lab/b/ferryd.sock migrate web1 a
-cpu_a=$(awk '{print $14 + $15}' /proc/$pid_a/stat)
+# Turning strangers away costs CPU (accept, close: ~1.3 ticks per thousand
+# here), so the bound is per connection served, not absolute: an agent that
+# spins (on a listener it cannot accept from, say) burns CPU while serving
+# fewer connections, and its ratio climbs. 3 s of the flood, if it still runs.
+cpu_a=$(awk '{print $14 + $15}' /proc/$pid_a/stat) conn_a=$(cat "$tmp/count-a")
 sleep 3
-cpu_a2=$(awk '{print $14 + $15}' /proc/$pid_a/stat)
-note "ferryd on a used $((cpu_a2 - cpu_a)) ticks of CPU in 3 s of flood"
-check "the flood does not make ferryd on a spin (< 1.5 s of CPU in 3 s)" test $((cpu_a2 - cpu_a)) -lt 150
+cpu_a2=$(awk '{print $14 + $15}' /proc/$pid_a/stat) conn_a2=$(cat "$tmp/count-a")
+dconn=$((conn_a2 - conn_a)) dcpu=$((cpu_a2 - cpu_a))
+note "ferryd on a used $dcpu ticks of CPU in 3 s of flood while $dconn connections came and went"
+if [ "$dconn" -lt 1000 ]; then
+	check "the flood is over: ferryd on a idles (< 0.3 s of CPU in 3 s)" test "$dcpu" -lt 30
+else
+	check "the flood does not make ferryd on a spin (< 10 ticks per 1000 connections)" test $((dcpu * 1000 / dconn)) -lt 10
+fi
 wait $fa $fb
 note "flood: $(cat $tmp/flood-a) connections opened to a, $(cat $tmp/flood-b) to b"
 check "refusals were logged, with the quota" grep -q "too many unauthenticated connections" /run/ferry-lab/a/ferryd.log
@@ -232,10 +245,10 @@ check "strangers were refused by the relay" grep -q "tunnel: connection refused"
 check "web1 runs on b" sh -c "$FERRY -H b list | grep -qE '^web1 +[a-z]+ +running'"
 check "web1 serves from b" wait_http 10.77.0.2 10
 
-# A guest printing flat out to its serial console for about a minute (48 MiB
-# at ~1 MB/s here): serial.log and its predecessor stay under log_max_bytes
+# A guest printing flat out to its serial console for about half a minute
+# (24 MiB at ~0.5 MB/s here): serial.log and its predecessor stay under log_max_bytes
 # (4 MiB by default) plus what the guest prints in one cron second.
-guest b 'setsid sh -c "yes 0123456789012345678901234567890123456789012345678901234567890123456789 | head -c 50331648 > /dev/ttyS0; echo FLOOD-DONE > /dev/ttyS0" </dev/null >/dev/null 2>&1 &' >/dev/null
+guest b 'setsid sh -c "yes 0123456789012345678901234567890123456789012345678901234567890123456789 | head -c 25165824 > /dev/ttyS0; echo FLOOD-DONE > /dev/ttyS0" </dev/null >/dev/null 2>&1 &' >/dev/null
 # Meanwhile a console client that never reads (a suspended `ferry console`).
 python3 - /run/ferry-lab/b/ferryd.sock <<'PY' &
 import socket, sys, time
@@ -247,14 +260,14 @@ PY
 stuck=$!
 pid_b=$(cat /run/ferry-lab/b/ferryd.lock)
 maxsize=0 t0=$(date +%s)
-for i in $(seq 120); do
+for i in $(seq 180); do
 	sz=$(( $(stat -c %s /run/ferry-lab/b/vms/web1/serial.log 2>/dev/null || echo 0) + $(stat -c %s /run/ferry-lab/b/vms/web1/serial.log.1 2>/dev/null || echo 0) ))
 	[ "$sz" -gt "$maxsize" ] && maxsize=$sz
 	grep -aq FLOOD-DONE /run/ferry-lab/b/vms/web1/serial.log* 2>/dev/null && break
 	sleep 1
 done
-note "serial flood: 48 MiB printed in $(( $(date +%s) - t0 )) s; serial.log + serial.log.1 peaked at $maxsize bytes"
-check "the guest printed its 48 MiB (12 times the cap)" grep -aq FLOOD-DONE /run/ferry-lab/b/vms/web1/serial.log /run/ferry-lab/b/vms/web1/serial.log.1
+note "serial flood: 24 MiB printed in $(( $(date +%s) - t0 )) s; serial.log + serial.log.1 peaked at $maxsize bytes"
+check "the guest printed its 24 MiB (6 times the cap)" grep -aq FLOOD-DONE /run/ferry-lab/b/vms/web1/serial.log /run/ferry-lab/b/vms/web1/serial.log.1
 check "serial.log + serial.log.1 stayed under 4 MiB + 2 MiB" test "$maxsize" -le $((6 << 20))
 rss_b=$(awk '/VmRSS/ {print $2}' /proc/$pid_b/status)
 note "ferryd on b: RSS $rss_b KiB after the flood with a console client that never reads"
