@@ -49,6 +49,7 @@ static int add_window(struct fault_window *w, size_t *n, double t, const char *b
 		w[*n].rps = r.rps;
 		w[*n].p99_ms = r.lat_p99_ms;
 		w[*n].errors = r.errors;
+		w[*n].dur_s = r.duration_s;
 	}
 	(*n)++;
 	return 0;
@@ -149,51 +150,85 @@ static double median(double *v, size_t n)
 /* How long window k covers: to the next one's start, the last one a second. */
 static double span_ms(const struct fault_window *w, size_t nw, size_t k)
 {
-	return k + 1 < nw ? w[k + 1].t_ms - w[k].t_ms : 1000;
+	double s = k + 1 < nw ? w[k + 1].t_ms - w[k].t_ms : fmax(1000, w[k].dur_s * 1000);
+	return fmax(s, 1);
 }
 
-/* Where window k sits: its middle (a window straddling a moment belongs to
- * the side it mostly covers). */
-static double mid_ms(const struct fault_window *w, size_t nw, size_t k)
+/* When window k's wrk ran: the last of its span, as long as wrk says it
+ * ran (before that, its start: a blocking connect, long while the guest's
+ * accept queue is full); a second when it printed nothing. */
+static void run_of(const struct fault_window *w, size_t nw, size_t k, double *from, double *to)
 {
-	return w[k].t_ms + span_ms(w, nw, k) / 2;
+	double d = w[k].dur_s > 0 ? w[k].dur_s * 1000 : 1000;
+
+	*to = w[k].t_ms + span_ms(w, nw, k);
+	*from = fmax(w[k].t_ms, *to - d);
+	if (*to - *from < 1)
+		*from = *to - 1;
 }
+
+double fault_window_rate(const struct fault_window *w, size_t nw, size_t k)
+{
+	double from, to;
+
+	run_of(w, nw, k, &from, &to);
+	return w[k].requests * 1000 / (to - from);
+}
+
+double fault_window_run_from(const struct fault_window *w, size_t nw, size_t k)
+{
+	double from, to;
+
+	run_of(w, nw, k, &from, &to);
+	return from;
+}
+
+#define SILENCE_MS 500   /* shorter gaps between answers are the loop's own */
 
 static void web_figures(const struct fault_window *w, size_t nw, const struct fault_times *t, struct fault_result *r)
 {
-	double *v = malloc((nw ? nw : 1) * sizeof(*v));
-	size_t nb = 0, nf = 0;
+	double *v = malloc((nw ? nw : 1) * sizeof(*v)), answered = 0, last = t->start, from, to;
+	size_t nb = 0;
 
 	if (!v)
 		return;
-	for (size_t k = 0; k < nw; k++)
-		if (w[k].t_ms >= t->start && mid_ms(w, nw, k) < t->down)
-			v[nb++] = w[k].rps;
-	r->baseline_rps = median(v, nb);
-	for (size_t k = 0; k < nw; k++)
-		if (mid_ms(w, nw, k) >= t->down && mid_ms(w, nw, k) < t->up)
-			v[nf++] = w[k].rps;
-	r->fault_rps = median(v, nf);
-	free(v);
-	r->zero_rps_s = 0;
-	r->errors = 0;
+	r->zero_rps_s = r->errors = r->web_gap_s = 0;
 	for (size_t k = 0; k < nw; k++) {
-		if (mid_ms(w, nw, k) < t->down || mid_ms(w, nw, k) > t->end)
-			continue;
-		r->errors += w[k].errors;
-		if (w[k].requests == 0)
-			r->zero_rps_s += span_ms(w, nw, k) / 1000;
+		run_of(w, nw, k, &from, &to);
+		double mid = (from + to) / 2;
+		if (from >= t->start && to <= t->down)
+			v[nb++] = fault_window_rate(w, nw, k);
+		if (mid >= t->down && mid < t->up)
+			answered += w[k].requests;
+		if (mid >= t->down && mid <= t->end)
+			r->errors += w[k].errors;
+		if (w[k].requests > 0 && from >= t->start) {   /* a stretch without an answer ends */
+			double gap = fmin(from, t->end) - last;
+			if (gap > SILENCE_MS) {
+				r->web_gap_s = fmax(r->web_gap_s, gap / 1000);
+				r->zero_rps_s += fmax(0, fmin(from, t->end) - fmax(last, t->down)) / 1000;
+			}
+			last = fmax(last, to);
+		}
 	}
-	/* Recovered: the first window mostly after the return answering at
-	 * half the baseline or better; from the return to its start. */
+	if (t->end - last > SILENCE_MS) {
+		r->web_gap_s = fmax(r->web_gap_s, (t->end - last) / 1000);
+		r->zero_rps_s += fmax(0, t->end - fmax(last, t->down)) / 1000;
+	}
+	r->baseline_rps = median(v, nb);
+	free(v);
+	r->fault_rps = t->up > t->down ? answered * 1000 / (t->up - t->down) : NAN;
+	/* Recovered: the first run mostly after the return answering at half
+	 * the baseline or better; from the return to its start. */
 	r->web_recovery_s = NAN;
 	if (!(r->baseline_rps > 0))
 		return;
 	for (size_t k = 0; k < nw; k++) {
-		if (mid_ms(w, nw, k) < t->up || mid_ms(w, nw, k) > t->end)
+		run_of(w, nw, k, &from, &to);
+		if ((from + to) / 2 < t->up || (from + to) / 2 > t->end)
 			continue;
-		if (w[k].rps >= r->baseline_rps / 2) {
-			r->web_recovery_s = fmax(0, w[k].t_ms - t->up) / 1000;
+		if (fault_window_rate(w, nw, k) >= r->baseline_rps / 2) {
+			r->web_recovery_s = fmax(0, from - t->up) / 1000;
 			break;
 		}
 	}

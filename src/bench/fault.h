@@ -18,6 +18,7 @@
 struct fault_window {
 	double t_ms;          /* when it started */
 	double requests, rps, p99_ms, errors;
+	double dur_s;         /* how long wrk says it ran */
 	bool parsed;          /* false: wrk printed no report (counted as 0 requests) */
 };
 
@@ -36,6 +37,13 @@ int fault_windows_parse(const char *text, size_t len, struct fault_window **w, s
  * offset_ms. Same contract as above. */
 int fault_ios_parse(const char *text, size_t len, double offset_ms, struct fault_io **io, size_t *n);
 
+/* Window k of nw: its rate (answers per second while its wrk ran) and when
+ * that run began. A window spans from its start to the next one's; wrk ran
+ * the last dur_s of it (before that: its start, a blocking connect, long
+ * while the guest's accept queue is full). */
+double fault_window_rate(const struct fault_window *w, size_t nw, size_t k);
+double fault_window_run_from(const struct fault_window *w, size_t nw, size_t k);
+
 /* When each part of the run happened (host Unix ms). */
 struct fault_times {
 	double start, down, up, end;
@@ -43,14 +51,15 @@ struct fault_times {
 
 /* The figures of one pool's run. NAN where there is nothing to say. */
 struct fault_result {
-	double baseline_rps;     /* median rps of the windows ended before the fault */
-	double fault_rps;        /* median rps of the windows inside the outage */
-	double zero_rps_s;       /* seconds without one answer, from the fault to the end */
+	double baseline_rps;     /* median rate of the runs before the fault */
+	double fault_rps;        /* answers during the outage per second of it */
+	double zero_rps_s;       /* seconds without an answer (stretches over 0.5 s), from the fault to the end */
+	double web_gap_s;        /* the longest such stretch in the whole run */
 	double errors;           /* wrk's errors and timeouts from the fault to the end */
 	double io_stall_ms;      /* longest time the guest's writer went without a completion */
 	double io_stall_at_s;    /* when that stall began, from the fault */
 	double io_recovery_s;    /* from the server's return to the first write after a stall spanning it (0: none spanned it) */
-	double web_recovery_s;   /* from the server's return to the first window at half the baseline or better */
+	double web_recovery_s;   /* from the server's return to the first window at half the baseline rate or better */
 	size_t writes;           /* the writer's completions in [start, end] */
 };
 

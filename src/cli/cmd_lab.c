@@ -575,16 +575,19 @@ static int lab_exec(int argc, char **argv)
 	return 1;
 }
 
-/* lab stop|start storage|ceph1..3: a storage host's servers end, or run
- * again (the failures docs/storage.md compares). */
+/* lab stop|start storage|nfs|smb|ceph1..3: a storage host's servers (or
+ * one of the storage host's two) end, or run again (the failures
+ * docs/storage.md compares). */
 static int lab_storage_host(int argc, char **argv)
 {
 	bool stop = !strcmp(argv[1], "stop");
 	const char *h = argc == 3 ? argv[2] : "";
 	int n = !strncmp(h, "ceph", 4) && h[4] >= '1' && h[4] < '1' + LAB_CEPH_HOSTS && !h[5] ? h[4] - '0' : 0;
 
-	if (strcmp(h, "storage") && !n) {
-		fprintf(stderr, "ferry lab %s: which storage host: storage (NFS and SMB) or ceph1-3\n", argv[1]);
+	bool one = !strcmp(h, "nfs") || !strcmp(h, "smb");
+	if (strcmp(h, "storage") && !one && !n) {
+		fprintf(stderr, "ferry lab %s: which storage host: storage (NFS and SMB), nfs or smb (one of its servers) "
+			"or ceph1-3\n", argv[1]);
 		return 2;
 	}
 	if (n && !lab_ceph_present()) {
@@ -595,8 +598,13 @@ static int lab_storage_host(int argc, char **argv)
 		fprintf(stderr, "ferry: the lab is not up\n");
 		return 1;
 	}
-	int r = n ? (stop ? lab_ceph_host_stop(n) : lab_ceph_host_start(n)) : stop ? (lab_storage_stop(), 0) : lab_storage_up();
-	if (r == 0)
+	int r = n      ? (stop ? lab_ceph_host_stop(n) : lab_ceph_host_start(n)) :
+		one    ? lab_storage_server(h, !stop) :
+		stop   ? (lab_storage_stop(), 0) :
+			 lab_storage_up();
+	if (r == 0 && one)
+		printf("lab: the %s server %s\n", h, stop ? "stopped" : "running");
+	else if (r == 0)
 		printf("lab: %s's servers %s\n", h, stop ? "stopped" : "running");
 	return r == 0 ? 0 : 1;
 }

@@ -29,33 +29,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define VM_NAME "sbench"
-#define VM_IP "10.77.0.20"
-#define VM_MAC "52:54:00:77:00:20"
-#define ROOT_VOL "sbench-root.qcow2"
-#define ROOT_VOL_RBD "sbench-root"   /* RBD volumes are raw images */
-#define SCRATCH_VOL "sbench-scratch.raw"
-#define SCRATCH_MB 256
-#define NBD_SOCK "/run/ferry-lab/sbench-nbd.sock"
-#define MAX_LIST 4
 #define GUEST_BUFFERS_MB 64   /* most fio may hold in the guest (jobs x depth x block) */
 
-struct sb {
-	struct cli *cli;
-	const char *image_dir;
-	int runs, seconds, wrk_seconds, conns;
-	int jobs[MAX_LIST], n_jobs, depths[MAX_LIST], n_depths;
-	bool migrate, csv;
-	char self[512], tmp[128];
-	json_t *rec;           /* what the bench found */
-	/* The pool under test. */
-	json_t *pool;          /* its pool-info on a */
-	const char *pname, *ptype;
-	pid_t server;          /* ganesha or smbd (process group), 0: none */
-	pid_t osds[LAB_CEPH_HOSTS]; /* rbd: the OSDs, the cluster's servers */
-	const char *root_vol, *root_fmt;
-	pid_t agent;           /* agent a */
-};
 
 struct pattern {
 	const char *name, *rw, *bs;
@@ -75,6 +50,11 @@ static void on_signal(int sig)
 	interrupted = sig;
 }
 
+bool sb_stop_asked(void)
+{
+	return interrupted != 0;
+}
+
 static void say(const struct sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(const struct sb *b, const char *fmt, ...)
 {
@@ -89,8 +69,7 @@ static void say(const struct sb *b, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* ferry itself, as a child: args after the program name. Its output in *out. */
-static int ferry(struct sb *b, char **out, int timeout_s, const char *a0, ...)
+int sb_ferry(struct sb *b, char **out, int timeout_s, const char *a0, ...)
 {
 	char *argv[24];
 	int n = 0;
@@ -239,7 +218,7 @@ static pid_t vm_pid(struct sb *b, const char *host)
 	char *out = NULL;
 	pid_t pid = 0;
 
-	if (ferry(b, &out, 30, "--json", "-H", host, "status", VM_NAME, NULL) == 0) {
+	if (sb_ferry(b, &out, 30, "--json", "-H", host, "status", VM_NAME, NULL) == 0) {
 		json_t *j = json_loads(out, 0, NULL);
 		pid = (pid_t)json_integer_value(json_object_get(j, "pid"));
 		json_decref(j);
@@ -297,7 +276,7 @@ static int web(struct sb *b, const char *cache, int run, struct ferr *err)
 	snprintf(t, sizeof(t), "%ds", b->wrk_seconds);
 	snprintf(c, sizeof(c), "%d", b->conns);
 	snprintf(lua, sizeof(lua), "%s/wrk.lua", b->image_dir);
-	int st = ferry(b, &out, b->wrk_seconds + 60, "lab", "exec", "client", "wrk", "-t2", "-c", c, "-d", t, "--latency",
+	int st = sb_ferry(b, &out, b->wrk_seconds + 60, "lab", "exec", "client", "wrk", "-t2", "-c", c, "-d", t, "--latency",
 		       "-s", lua, "http://" VM_IP "/", NULL);
 	if (st != 0 || wrk_parse(out, strlen(out), &w) < 0) {
 		ferr_set(err, "wrk against %s on %s failed: %.300s", VM_NAME, b->pname, out ? out : "no output");
@@ -342,9 +321,9 @@ static int move(struct sb *b, const char *kind, const char *from, const char *to
 	pid_t load = sb_spawn(wrk, wrk_out);
 	sleep(1);
 	int st = !strcmp(kind, "live") ?
-			 ferry(b, &out, 600, "lab", "exec", "client", b->self, "--json", "-H", from, "migrate", VM_NAME, to,
+			 sb_ferry(b, &out, 600, "lab", "exec", "client", b->self, "--json", "-H", from, "migrate", VM_NAME, to,
 			       "--probe", VM_IP ":icmp,http", NULL) :
-			 ferry(b, &out, 600, "lab", "exec", "client", b->self, "--json", "-H", from, "migrate", VM_NAME, to,
+			 sb_ferry(b, &out, 600, "lab", "exec", "client", b->self, "--json", "-H", from, "migrate", VM_NAME, to,
 			       "--cold", "suspend", "--probe", VM_IP ":icmp,http", NULL);
 	sleep(1);
 	/* wrk runs in its own group (sb_spawn): lab exec, then wrk. SIGINT makes
@@ -382,20 +361,20 @@ static void cleanup_pool(struct sb *b)
 	char *out = NULL;
 
 	for (const char *const *h = (const char *const[]){ "a", "b", NULL }; *h; h++) {
-		ferry(b, &out, 30, "-H", *h, "destroy", VM_NAME, NULL);
+		sb_ferry(b, &out, 30, "-H", *h, "destroy", VM_NAME, NULL);
 		free(out);
 	}
-	ferry(b, &out, 60, "-H", "a", "vol", "delete", b->pname, b->root_vol, NULL);
+	sb_ferry(b, &out, 60, "-H", "a", "vol", "delete", b->pname, b->root_vol, NULL);
 	free(out);
-	ferry(b, &out, 60, "-H", "a", "vol", "delete", b->pname, SCRATCH_VOL, NULL);
+	sb_ferry(b, &out, 60, "-H", "a", "vol", "delete", b->pname, SCRATCH_VOL, NULL);
 	free(out);
 }
 
-static int wait_http(struct sb *b, int limit_s)
+int sb_wait_http(struct sb *b, int limit_s)
 {
 	for (int i = 0; i < limit_s * 4; i++) {
 		char *out = NULL;
-		int st = ferry(b, &out, 10, "lab", "exec", "client", "curl", "-s", "-m", "1", "-o", "/dev/null", "-w",
+		int st = sb_ferry(b, &out, 10, "lab", "exec", "client", "curl", "-s", "-m", "1", "-o", "/dev/null", "-w",
 			       "%{http_code}", "http://" VM_IP "/", NULL);
 		bool ok = st == 0 && out && !strcmp(out, "200");
 		free(out);
@@ -413,7 +392,7 @@ static int bench_pool(struct sb *b, const char *name, struct ferr *err)
 
 	b->pname = name;
 	b->agent = lab_agent_pid("a");
-	if (ferry(b, &out, 60, "--json", "-H", "a", "pool", "info", name, NULL) != 0 ||
+	if (sb_ferry(b, &out, 60, "--json", "-H", "a", "pool", "info", name, NULL) != 0 ||
 	    !(b->pool = json_loads(out, 0, NULL))) {
 		ferr_set(err, "no pool %s on host a: %.300s", name, out ? out : "");
 		free(out);
@@ -445,14 +424,14 @@ static int bench_pool(struct sb *b, const char *name, struct ferr *err)
 	say(b, "%s (%s): copying the guest's disk in", name, b->ptype);
 	snprintf(img, sizeof(img), "%s/rootfs.img", b->image_dir);
 	snprintf(sz, sizeof(sz), "%dM", SCRATCH_MB);
-	if (ferry(b, &out, 900, "-H", "a", "vol", "import", name, b->root_vol, img, NULL) != 0 ||
-	    (free(out), ferry(b, &out, 120, "-H", "a", "vol", "create", name, SCRATCH_VOL, sz, "--format", "raw", NULL)) != 0) {
+	if (sb_ferry(b, &out, 900, "-H", "a", "vol", "import", name, b->root_vol, img, NULL) != 0 ||
+	    (free(out), sb_ferry(b, &out, 120, "-H", "a", "vol", "create", name, SCRATCH_VOL, sz, "--format", "raw", NULL)) != 0) {
 		ferr_set(err, "cannot put the guest on pool %s: %.300s", name, out ? out : "");
 		goto out;
 	}
 	free(out);
 	out = NULL;
-	for (int run = 1; run <= b->runs; run++) {
+	for (int run = 1; run <= b->runs && !b->fault_for; run++) {
 		say(b, "%s: run %d/%d: fio from the host side", name, run, b->runs);
 		if (host_side(b, run, err) < 0 || interrupted)
 			goto out;
@@ -473,13 +452,20 @@ static int bench_pool(struct sb *b, const char *name, struct ferr *err)
 		   "\"pool=%s,vol=" SCRATCH_VOL ",format=raw,vdev=vdb,cache=none\" ]\n"
 		   "vif = [ \"mac=" VM_MAC ",bridge=br-vm\" ]\n", cwd, cwd, name, b->root_vol, b->root_fmt, name);
 	fclose(f);
-	if (ferry(b, &out, 120, "-H", "a", "create", cfg, NULL) != 0 || wait_http(b, 120) < 0) {
+	if (sb_ferry(b, &out, 120, "-H", "a", "create", cfg, NULL) != 0 || sb_wait_http(b, 120) < 0) {
 		ferr_set(err, "the guest on pool %s did not come up: %.300s", name, out ? out : "no HTTP answer in 120 s");
 		goto out;
 	}
 	free(out);
 	out = NULL;
-	for (int run = 1; run <= b->runs && !interrupted; run++) {
+	if (b->fault_for) {
+		say(b, "%s: %s stops %d s in for %d s, a live move 5 s into it, then %d s more", name,
+		    !strcmp(b->ptype, "rbd") ? "storage host ceph3" : !strcmp(b->ptype, "nfs") ? "the NFS server" : "the SMB server",
+		    b->fault_at, b->fault_for, b->fault_after);
+		if (sb_fault_pool(b, err) < 0)
+			goto out;
+	}
+	for (int run = 1; run <= b->runs && !interrupted && !b->fault_for; run++) {
 		say(b, "%s: run %d/%d: fio in the guest", name, run, b->runs);
 		if (guest_side(b, run, err) < 0)
 			goto out;
@@ -562,10 +548,14 @@ int cmd_storage(struct cli *cli, int argc, char **argv)
 		{ "image", required_argument, NULL, 'i' },  { "report", required_argument, NULL, 'R' },
 		{ "csv", no_argument, NULL, 'C' },          { "no-migrate", no_argument, NULL, 'M' },
 		{ "from-json", required_argument, NULL, 'F' },
+		{ "fault", no_argument, NULL, 'f' },        { "fault-at", required_argument, NULL, 'a' },
+		{ "fault-for", required_argument, NULL, 'o' }, { "fault-after", required_argument, NULL, 'e' },
 		{ 0 }
 	};
 	struct sb b = { .cli = cli, .image_dir = "build/apache-guest", .runs = 3, .seconds = 5, .wrk_seconds = 10,
-			.conns = 16, .jobs = { 1, 4, 16 }, .n_jobs = 3, .depths = { 1, 32 }, .n_depths = 2, .migrate = true };
+			.conns = 16, .jobs = { 1, 4, 16 }, .n_jobs = 3, .depths = { 1, 32 }, .n_depths = 2, .migrate = true,
+			.fault_at = 15, .fault_for = 30, .fault_after = 30 };
+	bool fault = false;
 	const char *report = NULL, *from_json = NULL;
 	struct ferr err = {0};
 	long long v;
@@ -584,6 +574,10 @@ int cmd_storage(struct cli *cli, int argc, char **argv)
 		case 'C': b.csv = true; break;
 		case 'M': b.migrate = false; break;
 		case 'F': from_json = optarg; break;
+		case 'f': fault = true; break;
+		case 'a': if (cli_parse_num("--fault-at", optarg, 5, 600, &v) < 0) return 2; b.fault_at = (int)v; fault = true; break;
+		case 'o': if (cli_parse_num("--fault-for", optarg, 6, 3600, &v) < 0) return 2; b.fault_for = (int)v; fault = true; break;
+		case 'e': if (cli_parse_num("--fault-after", optarg, 5, 600, &v) < 0) return 2; b.fault_after = (int)v; fault = true; break;
 		default: return 2;
 		}
 	}
@@ -626,8 +620,15 @@ int cmd_storage(struct cli *cli, int argc, char **argv)
 		fprintf(stderr, "ferry: cannot make a folder in /run/ferry-lab: %s\n", strerror(errno));
 		return 1;
 	}
+	if (!fault)
+		b.fault_for = 0;
 	b.rec = json_pack("{s:i, s:i, s:i, s:i, s:[], s:[], s:[], s:[]}", "runs", b.runs, "seconds", b.seconds, "wrk_seconds",
 			  b.wrk_seconds, "connections", b.conns, "pools", "raw", "web", "moves");
+	if (fault) {
+		b.fault = json_pack("{s:i, s:i, s:i, s:i, s:b, s:[]}", "at_s", b.fault_at, "for_s", b.fault_for, "after_s",
+				    b.fault_after, "move_after_s", 5, "move", b.migrate, "pools");
+		json_object_set_new(b.rec, "fault", b.fault);
+	}
 	json_t *jl = json_array(), *dl = json_array();
 	for (int i = 0; i < b.n_jobs; i++)
 		json_array_append_new(jl, json_integer(b.jobs[i]));
@@ -643,12 +644,20 @@ int cmd_storage(struct cli *cli, int argc, char **argv)
 	for (int i = optind + 1; i < argc && rc == 0; i++)
 		for (const char *const *h = (const char *const[]){ "a", "b", NULL }; *h && rc == 0; h++) {
 			char *out = NULL;
-			if (ferry(&b, &out, 60, "-H", *h, "pool", "info", argv[i], NULL) != 0) {
+			if (sb_ferry(&b, &out, 60, "--json", "-H", *h, "pool", "info", argv[i], NULL) != 0) {
 				const char *why = out && *out ? out : "no answer from the lab's agents\n";
 				if (!strncmp(why, "ferry: ", 7))
 					why += 7;
 				fprintf(stderr, "ferry: storage bench: %s", why);
 				rc = 1;
+			} else if (fault) {
+				json_t *info = json_loads(out, 0, NULL);
+				const char *why = sb_fault_unfit(json_string_value(json_object_get(info, "type")) ?: "?");
+				if (why) {
+					fprintf(stderr, "ferry: storage bench --fault: pool %s: %s\n", argv[i], why);
+					rc = 1;
+				}
+				json_decref(info);
 			}
 			free(out);
 		}

@@ -314,6 +314,19 @@ void lab_storage_stop(void)
 	stop("ganesha");
 }
 
+int lab_storage_server(const char *which, bool run)
+{
+	bool nfs = !strcmp(which, "nfs");
+
+	if (!nfs && strcmp(which, "smb"))
+		return -1;
+	if (!run) {
+		stop(nfs ? "ganesha" : "smbd");
+		return 0;
+	}
+	return nfs ? nfs_up() : smb_up();
+}
+
 void lab_storage_remove(void)
 {
 	rm_rf(LAB_STORE_DIR);

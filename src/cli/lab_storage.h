@@ -29,6 +29,9 @@ int lab_storage_up(void);
 json_t *lab_storage_status(void);
 /* Ends both servers (their process groups). */
 void lab_storage_stop(void);
+/* One of them, "nfs" or "smb", ended (run false) or started if it does not
+ * run (the fault bench). 0, or -1 after saying why. */
+int lab_storage_server(const char *which, bool run);
 /* After every process of the lab ended: their data and state go. */
 void lab_storage_remove(void);
 

@@ -8,8 +8,55 @@
 #include <sys/types.h>
 
 #include "cli/cli.h"
+#include "cli/lab_ceph.h"
 
 #define SB_OUT_MAX (256 * 1024)   /* output kept of any command */
+
+/* The bench guest and its volumes. */
+#define VM_NAME "sbench"
+#define VM_IP "10.77.0.20"
+#define VM_MAC "52:54:00:77:00:20"
+#define ROOT_VOL "sbench-root.qcow2"
+#define ROOT_VOL_RBD "sbench-root"   /* RBD volumes are raw images */
+#define SCRATCH_VOL "sbench-scratch.raw"
+#define SCRATCH_MB 256
+#define NBD_SOCK "/run/ferry-lab/sbench-nbd.sock"
+#define MAX_LIST 4
+
+/* The bench's state (cmd_storage.c), shared with its fault part. */
+struct sb {
+	struct cli *cli;
+	const char *image_dir;
+	int runs, seconds, wrk_seconds, conns;
+	int jobs[MAX_LIST], n_jobs, depths[MAX_LIST], n_depths;
+	bool migrate, csv;
+	int fault_at, fault_for, fault_after;   /* --fault: seconds; fault_for 0: no fault bench */
+	json_t *fault;         /* the fault bench's record: rec.fault */
+	char self[512], tmp[128];
+	json_t *rec;           /* what the bench found */
+	/* The pool under test. */
+	json_t *pool;          /* its pool-info on a */
+	const char *pname, *ptype;
+	pid_t server;          /* ganesha or smbd (process group), 0: none */
+	pid_t osds[LAB_CEPH_HOSTS]; /* rbd: the OSDs, the cluster's servers */
+	const char *root_vol, *root_fmt;
+	pid_t agent;           /* agent a */
+};
+
+/* ferry itself, as a child: args after the program name, NULL-ended. Its
+ * exit status, output in *out (caller frees). */
+int sb_ferry(struct sb *b, char **out, int timeout_s, const char *a0, ...);
+/* True once Ctrl-C (or SIGTERM) asked the bench to stop. */
+bool sb_stop_asked(void);
+/* Waits up to limit_s for the bench guest's page from the lab's client: 0 or -1. */
+int sb_wait_http(struct sb *b, int limit_s);
+
+/* --fault (sbench_fault.c): the guest on the pool under test is up on host
+ * a; runs the outage of its storage server with the load, the writer and a
+ * live move, adds the pool's figures and series to b->fault. 0 or -1. */
+int sb_fault_pool(struct sb *b, struct ferr *err);
+/* Whether the pool type has a server --fault can stop (NULL) or why not. */
+const char *sb_fault_unfit(const char *pool_type);
 
 /* Runs cmd in the root shell on the VM's serial console (host's agent) and
  * waits up to timeout_s for it to end: 0 with its output (lines only, the

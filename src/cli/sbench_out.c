@@ -106,12 +106,18 @@ static const char *ci(char *buf, size_t n, json_t *g, const char *f, int prec)
 	return buf;
 }
 
+static void fault_table(json_t *fault);
+
 void sb_print_table(json_t *rec)
 {
 	json_t *s = json_object_get(rec, "summary"), *g;
 	size_t i;
 	char a[32], b[32], c[32], d[32], e[32], f[32], h[40];
 
+	if (json_object_get(rec, "fault")) {
+		fault_table(json_object_get(rec, "fault"));
+		return;
+	}
 	printf("Raw I/O (fio, O_DIRECT; host side: qemu-nbd on the pool; guest: virtio-blk under TCG), medians of %lld run(s)\n",
 	       (long long)json_integer_value(json_object_get(rec, "runs")));
 	printf("%-10s %-6s %-11s %3s %4s %9s %15s %9s %8s %8s %9s %9s\n", "pool", "side", "job", "qd", "jobs", "MB/s",
@@ -151,9 +157,24 @@ void sb_print_table(json_t *rec)
 /* Every measurement, one line each: what a spreadsheet wants. */
 void sb_print_csv(json_t *rec)
 {
-	json_t *x;
-	size_t i;
+	json_t *x, *p;
+	size_t i, k;
 
+	if (json_object_get(rec, "fault")) {   /* a line per window of the client and per second of the writer */
+		printf("series,pool,t_s,rps,p99_ms,errors,wrk_s,requests,run_from_s,writes,max_write_ms\n");
+		json_array_foreach(json_object_get(json_object_get(rec, "fault"), "pools"), i, p) {
+			const char *pool = json_string_value(json_object_get(p, "pool"));
+			json_array_foreach(json_object_get(p, "series"), k, x)
+				printf("web,%s,%.3f,%.1f,%.2f,%.0f,%.2f,%.0f,%.3f,,\n", pool, json_number_value(json_array_get(x, 0)),
+				       json_number_value(json_array_get(x, 1)), json_number_value(json_array_get(x, 2)),
+				       json_number_value(json_array_get(x, 3)), json_number_value(json_array_get(x, 4)),
+				       json_number_value(json_array_get(x, 5)), json_number_value(json_array_get(x, 6)));
+			json_array_foreach(json_object_get(p, "io"), k, x)
+				printf("io,%s,%lld,,,,,,,%lld,%.1f\n", pool, (long long)json_integer_value(json_array_get(x, 0)),
+				       (long long)json_integer_value(json_array_get(x, 1)), json_number_value(json_array_get(x, 2)));
+		}
+		return;
+	}
 	printf("section,pool,side_or_case,job,qd,jobs,run,mbps,iops,p50_ms,p99_ms,client_cpu_ms_per_mb,server_cpu_ms_per_mb,"
 	       "rps,max_ms,errors,total_ms,pause_ms,net_gap_ms,service_gap_ms,disk_bytes\n");
 #define F(o, k) (json_is_number(json_object_get(o, k)) ? json_number_value(json_object_get(o, k)) : NAN)
@@ -174,4 +195,70 @@ void sb_print_csv(json_t *rec)
 		       F(x, "wrk_errors"), F(x, "total_ms"), F(x, "pause_ms"), F(x, "net_gap_ms"), F(x, "service_gap_ms"),
 		       F(x, "disk_bytes"));
 #undef F
+}
+
+static double fval(json_t *o, const char *k)
+{
+	json_t *v = json_object_get(o, k);
+	return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+/* "1.5s", or "-" when not measured. */
+static const char *secs(char *buf, size_t n, double v)
+{
+	if (isfinite(v))
+		snprintf(buf, n, "%.1fs", v);
+	else
+		snprintf(buf, n, "-");
+	return buf;
+}
+
+/* --fault: a line per pool. */
+static void fault_table(json_t *fault)
+{
+	json_t *p;
+	size_t i;
+	char a[32], b[32], c[32], d[32], e[32], f[32], g[32], h[32], m[160];
+
+	printf("When a storage server stops (%lld s in, for %lld s, %lld s more after it returns%s)\n",
+	       (long long)json_integer_value(json_object_get(fault, "at_s")),
+	       (long long)json_integer_value(json_object_get(fault, "for_s")),
+	       (long long)json_integer_value(json_object_get(fault, "after_s")),
+	       json_is_true(json_object_get(fault, "move")) ? "; a live move a -> b 5 s into the outage" : "");
+	printf("%-10s %-7s %8s %9s %9s %8s %7s %9s %8s %8s %-10s %s\n", "pool", "stops", "base r/s", "fault r/s", "0-answer",
+	       "longest", "errors", "I/O stall", "I/O back", "web back", "survived", "live move during the outage");
+	json_array_foreach(json_object_get(fault, "pools"), i, p) {
+		json_t *mv = json_object_get(p, "migration");
+		const char *out = json_string_value(json_object_get(mv, "outcome"));
+		const char *type = json_string_value(json_object_get(p, "type"));
+		if (!mv)
+			snprintf(m, sizeof(m), "-");
+		else if (out && !strcmp(out, "completed"))
+			snprintf(m, sizeof(m), "completed in %.1f s (pause %.0f ms)",
+				 json_number_value(json_object_get(mv, "total_ms")) / 1000,
+				 json_number_value(json_object_get(mv, "pause_ms")));
+		else
+			snprintf(m, sizeof(m), "%s: %.100s", out ? out : "?",
+				 json_string_value(json_object_get(mv, "error")) ?: "");
+		m[strcspn(m, "\n")] = 0;
+		char surv[24];
+		snprintf(surv, sizeof(surv), "%s%s%s%s", json_is_true(json_object_get(p, "survived")) ? "yes" : "NO",
+			 json_string_value(json_object_get(p, "host")) ? " (on " : "",
+			 json_string_value(json_object_get(p, "host")) ?: "",
+			 json_string_value(json_object_get(p, "host")) ? ")" : "");
+		printf("%-10s %-7s %8s %9s %9s %8s %7s %9s %8s %8s %-10s %s\n", json_string_value(json_object_get(p, "pool")),
+		       !strcmp(type, "rbd") ? "ceph3" : !strcmp(type, "nfs") ? "ganesha" : "smbd",
+		       num(a, sizeof(a), fval(p, "baseline_rps"), 0), num(b, sizeof(b), fval(p, "fault_rps"), 0),
+		       secs(c, sizeof(c), fval(p, "zero_rps_s")), secs(h, sizeof(h), fval(p, "web_gap_s")),
+		       num(d, sizeof(d), fval(p, "errors"), 0),
+		       secs(e, sizeof(e), fval(p, "io_stall_ms") / 1000), secs(f, sizeof(f), fval(p, "io_recovery_s")),
+		       secs(g, sizeof(g), fval(p, "web_recovery_s")), surv, m);
+		if (json_string_value(json_object_get(p, "writer_error")))
+			printf("  (%s: the guest's writer: %.200s)\n", json_string_value(json_object_get(p, "pool")),
+			       json_string_value(json_object_get(p, "writer_error")));
+	}
+	printf("r/s: answers a second (base: median of 1 s wrk runs; fault: all the outage's answers over its length);\n"
+	       "0-answer: time without an answer after the stop (stretches over 0.5 s), longest: the longest stretch;\n"
+	       "I/O stall: longest time the guest's writer (4 KiB O_DIRECT, 20/s) went without a completion;\n"
+	       "I/O back, web back: from the server's return to the first write after the stall, to half the base rate.\n");
 }

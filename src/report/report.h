@@ -18,6 +18,10 @@ int report_write(const char *path, json_t *bench, struct ferr *err);
 /* ferry storage bench --report: the pools side by side (report_storage.c),
  * from the bench's record with its "summary". */
 int report_storage_write(const char *path, json_t *rec, struct ferr *err);
+/* ferry storage bench --fault: its section of that report (report_fault.c),
+ * from the record's "fault". */
+#include <stdio.h>
+void report_fault_section(FILE *f, json_t *fault);
 /* The values of definition def (a record key) over mode's completed runs,
  * in run order; caller frees. */
 double *report_run_values(json_t *runs, const char *mode, const char *def, size_t *n);

@@ -178,6 +178,11 @@ int report_storage_write(const char *path, json_t *rec, struct ferr *err)
 		report_esc(f, json_string_value(json_object_get(p, "type")));
 		fprintf(f, ")");
 	}
+	if (json_object_get(rec, "fault")) {
+		fprintf(f, "</h1>\n");
+		report_fault_section(f, json_object_get(rec, "fault"));
+		goto end;
+	}
 	fprintf(f, "</h1>\n<p>Medians of %lld run(s); bars at the median, whiskers from the slowest to the fastest run, the 95%% "
 		   "confidence interval of the median in each bar's tooltip. Lab caveats: client and server share one machine "
 		   "(loopback between namespaces, one page cache), the guest CPU is emulated (TCG), 2 cores. docs/storage.md "
@@ -214,6 +219,7 @@ int report_storage_write(const char *path, json_t *rec, struct ferr *err)
 		chart_of(f, json_object_get(s, "moves"), "move-total", "total time", "ms", NULL, NULL, NULL, NULL, key_label,
 			 "total_ms");
 	}
+end:
 	fprintf(f, "</section>\n</body></html>\n");
 	if (fclose(f) != 0) {
 		ferr_set(err, "cannot write %s: %s", path, strerror(errno));
