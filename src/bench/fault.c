@@ -211,9 +211,15 @@ static void web_figures(const struct fault_window *w, size_t nw, const struct fa
 			last = fmax(last, to);
 		}
 	}
-	if (t->end - last > SILENCE_MS) {
-		r->web_gap_s = fmax(r->web_gap_s, (t->end - last) / 1000);
-		r->zero_rps_s += fmax(0, t->end - fmax(last, t->down)) / 1000;
+	/* Silence at the end counts while the client still tried. */
+	double web_end = t->end;
+	if (nw) {
+		run_of(w, nw, nw - 1, &from, &to);
+		web_end = fmin(web_end, to);
+	}
+	if (web_end - last > SILENCE_MS) {
+		r->web_gap_s = fmax(r->web_gap_s, (web_end - last) / 1000);
+		r->zero_rps_s += fmax(0, web_end - fmax(last, t->down)) / 1000;
 	}
 	r->baseline_rps = median(v, nb);
 	free(v);

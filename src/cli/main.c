@@ -174,6 +174,8 @@ static const struct verb verbs[] = {
 	  "storage bench POOL... [--runs N] [--seconds S] [--jobs 1,4,16] [--depths 1,32]\n"
 	  "              [--wrk-seconds S] [--connections N] [--no-migrate] [--image DIR]\n"
 	  "              [--csv] [--report FILE.html]\n"
+	  "       ferry storage bench POOL... --fault [--fault-at S] [--fault-for S] [--fault-after S]\n"
+	  "              [--no-migrate] [--connections N] [--report FILE.html]\n"
 	  "       ferry storage bench --from-json FILE [--csv] [--report FILE.html]",
 	  "On the lab: compares storage pools (docs/storage.md). For each POOL defined on\n"
 	  "hosts a and b, the Debian Apache guest (make apache-guest) is copied onto it\n"
@@ -191,6 +193,13 @@ static const struct verb verbs[] = {
 	  "  --csv             every measurement as CSV instead of the table\n"
 	  "  --report FILE     an HTML page with the pools side by side\n"
 	  "  --from-json FILE  print (or --csv, --report) a saved --json record again\n"
+	  "--fault instead runs, for each POOL (nfs, smb, rbd), the guest under wrk (a 1 s\n"
+	  "run after another) with a writer inside it (4 KiB O_DIRECT, 20/s) while the\n"
+	  "pool's server stops (the NFS server, the SMB server, Ceph host ceph3 of three)\n"
+	  "and returns, a live move a -> b 5 s into the outage (not with --no-migrate):\n"
+	  "answers per second over time, the longest I/O stall, errors, recovery, survival.\n"
+	  "  --fault-at S      stop the server S s in (default 15)\n"
+	  "  --fault-for S     for S s (default 30), --fault-after S: then S s more (30)\n"
 	  "--json prints the whole record (every run and the summary)." },
 	{ "pool", cmd_pool,
 	  "pool define NAME TYPE LOCATION [--uid N --gid N] [--credentials FILE] [--ceph-conf FILE --ceph-user NAME] | list | info NAME | undefine NAME",
@@ -220,7 +229,7 @@ static const struct verb verbs[] = {
 	  "export one into the new file FILE (both sparse; FILE on the agent's host,\n"
 	  "inside its vm_dirs; a qcow2 image that names another file is refused); list\n"
 	  "them; delete one (refused while a VM of this host uses it)." },
-	{ "lab", cmd_lab, "lab up [--no-agents] [--allow-insecure] [--ceph] | down | status | exec HOST CMD... | stop|start storage|ceph1..3",
+	{ "lab", cmd_lab, "lab up [--no-agents] [--allow-insecure] [--ceph] | down | status | exec HOST CMD... | stop|start storage|nfs|smb|ceph1..3",
 	  "The built-in two-host lab, made of network namespaces on this machine:\n"
 	  "hosts a and b (hypervisors), client and storage; a VM network 10.77.0.0/24\n"
 	  "and a management/migration network 10.78.0.0/24 (docs/lab.md).\n"

@@ -331,6 +331,8 @@ out:
 		return -1;
 	}
 	free(text);
+	if (nw && !w[nw - 1].parsed)   /* the run cut short at the end */
+		nw--;
 	/* Did the guest survive, where, and what its writer saw. */
 	const char *host = guest_host(b);
 	bool serves = host && sb_wait_http(b, 60) == 0;

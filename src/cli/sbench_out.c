@@ -251,7 +251,9 @@ static void fault_table(json_t *fault)
 		       num(a, sizeof(a), fval(p, "baseline_rps"), 0), num(b, sizeof(b), fval(p, "fault_rps"), 0),
 		       secs(c, sizeof(c), fval(p, "zero_rps_s")), secs(h, sizeof(h), fval(p, "web_gap_s")),
 		       num(d, sizeof(d), fval(p, "errors"), 0),
-		       secs(e, sizeof(e), fval(p, "io_stall_ms") / 1000), secs(f, sizeof(f), fval(p, "io_recovery_s")),
+		       secs(e, sizeof(e), fval(p, "io_stall_ms") / 1000),
+		       fval(p, "writes") > 0 && !isfinite(fval(p, "io_recovery_s")) ? "never" :
+										secs(f, sizeof(f), fval(p, "io_recovery_s")),
 		       secs(g, sizeof(g), fval(p, "web_recovery_s")), surv, m);
 		if (json_string_value(json_object_get(p, "writer_error")))
 			printf("  (%s: the guest's writer: %.200s)\n", json_string_value(json_object_get(p, "pool")),

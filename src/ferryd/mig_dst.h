@@ -20,6 +20,7 @@ struct mig_dst {
 	struct mig_opts o;
 	char addr[64];              /* where QEMU (or the relay) listens */
 	int64_t resume_us;
+	int64_t listening_us;       /* when mig-prepare was answered (time_mono_us) */
 	char created[VM_MAX_DISKS][600];   /* disks we created for --copy-storage */
 	int n_created;
 	bool nbd_running;           /* --copy-storage: our NBD server is up */

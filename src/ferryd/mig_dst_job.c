@@ -50,6 +50,8 @@ bool dst_enter(struct mig_dst *d, enum mig_dst_state to)
 	}
 	log_info("incoming migration phase", "vm=%s phase=%s", name, mig_dst_state_name(to));
 	d->state = to;
+	if (to == DST_LISTENING)
+		d->listening_us = time_mono_us();
 	return true;
 }
 
@@ -285,6 +287,12 @@ void mig_dst_cron(struct agent *ag)
 		if (!d)
 			continue;
 		long long idle = server_client_idle_us(ag, d->src_client);
+		/* The source waits, silent, for our answer to mig-prepare (a
+		 * QEMU slow to open its disks: an RBD cluster electing a
+		 * monitor, an NFS server away): its silence counts from the
+		 * answer. */
+		if (d->state == DST_LISTENING && idle > time_mono_us() - d->listening_us)
+			idle = time_mono_us() - d->listening_us;
 		if (d->state == DST_LISTENING && vm->state == VM_INCOMING && idle > SOURCE_SILENT_US) {
 			log_warn("source agent silent, dropping incoming VM", "vm=%s", vm->cfg->name);
 			d->src_client = -1;

@@ -132,7 +132,10 @@ void report_fault_section(FILE *f, json_t *fault)
 		cell(f, num(p, "web_gap_s"), 1, " s");
 		cell(f, num(p, "errors"), 0, "");
 		cell(f, num(p, "io_stall_ms") / 1000, 2, " s");
-		cell(f, num(p, "io_recovery_s"), 1, " s");
+		if (num(p, "writes") > 0 && !isfinite(num(p, "io_recovery_s")))
+			fprintf(f, "<td><b>never</b></td>");
+		else
+			cell(f, num(p, "io_recovery_s"), 1, " s");
 		cell(f, num(p, "web_recovery_s"), 1, " s");
 		fprintf(f, "<td>%s</td><td>", json_is_true(json_object_get(p, "survived")) ? "yes" : "<b>no</b>");
 		if (!mv)

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "ferryd/mig_dst.h"
 #include "ferryd/mig.h"
 #include "ferryd/request.h"
 
@@ -668,6 +669,7 @@ static void dst_dropped(int how)
 		source_connection_closes(1);
 	} else {
 		source_idle_us = 11000000;   /* it pings every second */
+		dst_of(vm)->listening_us -= 11000000;   /* 11 s after our answer */
 		mig_dst_cron(ag);
 	}
 	run_for(300);
@@ -694,6 +696,21 @@ static void test_dst_source_silent(void **state)
 {
 	(void)state;
 	dst_dropped(2);
+}
+
+/* A QEMU slow to start here (its disks slow to open) keeps the source
+ * waiting for our answer, silent: that silence is not the source gone. */
+static void test_dst_slow_start_not_silent(void **state)
+{
+	(void)state;
+	qemu_script(NULL, "[{\"cmd\": \"migrate-incoming\", \"events\": [{\"event\": \"MIGRATION\", \"data\": {\"status\": \"setup\"}}]}]");
+	prepare(20, "{\"insecure\": true}");
+	uri_of(wait_reply(20, 10000));
+	source_idle_us = 11000000;   /* silent since mig-prepare, 11 s ago */
+	mig_dst_cron(ag);
+	run_for(300);
+	assert_non_null(vm_find(ag, "web1"));
+	assert_true(vm_busy(vm_find(ag, "web1")));
 }
 
 /* Once post-copy began, the guest is split: the incoming VM is never dropped
@@ -795,6 +812,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dst_abort, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dst_source_gone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dst_source_silent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dst_slow_start_not_silent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dst_postcopy_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dst_refusals, setup, teardown),
 	};
