@@ -242,15 +242,23 @@ static void web_figures(const struct fault_window *w, size_t nw, const struct fa
 
 static void io_figures(const struct fault_io *io, size_t nio, const struct fault_times *t, struct fault_result *r)
 {
-	double prev = t->start, stall = 0, stall_from = NAN, after_up = NAN;
+	double prev = NAN, stall = 0, stall_from = NAN, after_up = NAN;
 	bool spans_up = false;
 
 	r->writes = 0;
+	r->io_first_s = NAN;
 	for (size_t k = 0; k < nio; k++) {
 		double done = io[k].t_ms;
 		if (done < t->start || done > t->end)
 			continue;
 		r->writes++;
+		if (isnan(prev)) {   /* stalls count from the writer's first completion */
+			r->io_first_s = (done - t->start) / 1000;
+			prev = done;
+			if (done >= t->up)
+				after_up = done;
+			continue;
+		}
 		/* The longer of the gap since the last completion and this
 		 * write's own latency (the writer issues one at a time). */
 		double gap = done - prev, lat = io[k].lat_ms, len = fmax(gap, lat), from = done - len;
@@ -264,7 +272,7 @@ static void io_figures(const struct fault_io *io, size_t nio, const struct fault
 		}
 		prev = done;
 	}
-	if (t->end - prev > stall) {   /* no completion since prev: a stall to the end */
+	if (!isnan(prev) && t->end - prev > stall) {   /* no completion since prev: a stall to the end */
 		stall = t->end - prev;
 		stall_from = prev;
 	}

@@ -61,6 +61,7 @@ struct fault_result {
 	double io_recovery_s;    /* from the server's return to the first write after a stall spanning it (0: none spanned it) */
 	double web_recovery_s;   /* from the server's return to the first window at half the baseline rate or better */
 	size_t writes;           /* the writer's completions in [start, end] */
+	double io_first_s;       /* the first of them, from the start (stalls count from it) */
 };
 
 void fault_analyze(const struct fault_window *w, size_t nw, const struct fault_io *io, size_t nio,

@@ -356,6 +356,7 @@ out:
 	json_object_set_new(p, "web_gap_s", json_real(r.web_gap_s));
 	json_object_set_new(p, "errors", json_real(r.errors));
 	json_object_set_new(p, "writes", json_integer((json_int_t)r.writes));
+	json_object_set_new(p, "io_first_s", num_or_null(r.io_first_s));
 	json_object_set_new(p, "io_stall_ms", num_or_null(r.io_stall_ms));
 	json_object_set_new(p, "io_stall_at_s", num_or_null(r.io_stall_at_s));
 	json_object_set_new(p, "io_recovery_s", num_or_null(r.io_recovery_s));

@@ -180,6 +180,12 @@ static void figures_of_a_shrug(void **state)
 	assert_true(fabs(r.io_stall_ms - 1500) < 60);
 	assert_true(r.io_recovery_s == 0);
 	assert_true(isnan(r.baseline_rps) && isnan(r.web_recovery_s));
+	/* A writer whose first write came 5 s after the start: stalls count
+	 * from it (its start is not the storage's doing). */
+	struct fault_times late = { T0 - 5000, T0 + 10000, T0 + 25000, T0 + 40000 };
+	fault_analyze(NULL, 0, io, nio, &late, &r);
+	assert_true(fabs(r.io_stall_ms - 1500) < 60);
+	assert_true(fabs(r.io_first_s - 5.05) < 0.001);
 	free(io);
 	/* The writer froze at 12 s for good: a stall to the end, no recovery. */
 	io = writer(12000, 1e9, 40000, &nio);
