@@ -240,6 +240,8 @@ static void web_figures(const struct fault_window *w, size_t nw, const struct fa
 	}
 }
 
+#define STALL_MS 500   /* a shorter wait for a write is no stall (the writer's pace: 50 ms) */
+
 static void io_figures(const struct fault_io *io, size_t nio, const struct fault_times *t, struct fault_result *r)
 {
 	double prev = NAN, stall = 0, stall_from = NAN, after_up = NAN;
@@ -268,7 +270,7 @@ static void io_figures(const struct fault_io *io, size_t nio, const struct fault
 		}
 		if (isnan(after_up) && done >= t->up) {
 			after_up = done;
-			spans_up = from <= t->up;
+			spans_up = from <= t->up && len > STALL_MS;
 		}
 		prev = done;
 	}

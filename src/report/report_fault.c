@@ -1,8 +1,8 @@
 /* report_fault.c: the storage fault bench's part of the storage report
  * (ferry storage bench --fault --report): on a shared time axis, a line per
- * pool of what the client got (answers per second) and of what the guest's
- * writer got (writes completed per second), the outage shaded, the live
- * move's start marked; then the figures as a table. */
+ * pool of what the client got (answers per second, their p99) and of what
+ * the guest's writer got (writes completed per second, the longest), the
+ * outage shaded, the live move's start marked; then the figures as a table. */
 #include "report/report.h"
 
 #include <math.h>
@@ -18,12 +18,11 @@ static double num(json_t *o, const char *k)
 	return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
-/* One chart: for each pool, the points (x, y) its series gives (web: a
- * step per window; io: a point per second). */
-static void chart(FILE *f, json_t *fault, const char *kind, const char *title, const char *unit)
+/* One chart: for each pool, column col of its series (web: the client's
+ * runs, a step each; else the writer's seconds, a point each). */
+static void chart(FILE *f, json_t *fault, const char *kind, bool web, int col, const char *title, const char *unit)
 {
 	const double W = 900, H = 280, L = 60, R = 16, T = 30, B = 40;
-	bool web = !strcmp(kind, "fault-web");
 	double xmax = 1, ymax = 0;
 	json_t *p, *x;
 	size_t i, k;
@@ -31,7 +30,7 @@ static void chart(FILE *f, json_t *fault, const char *kind, const char *title, c
 	json_array_foreach(json_object_get(fault, "pools"), i, p) {
 		xmax = fmax(xmax, num(p, "end_s"));
 		json_array_foreach(json_object_get(p, web ? "series" : "io"), k, x) {
-			ymax = fmax(ymax, json_number_value(json_array_get(x, 1)));
+			ymax = fmax(ymax, json_number_value(json_array_get(x, col)));
 		}
 	}
 	if (!(ymax > 0))
@@ -69,7 +68,7 @@ static void chart(FILE *f, json_t *fault, const char *kind, const char *title, c
 		report_esc(f, json_string_value(json_object_get(p, "pool")));
 		fprintf(f, "\" fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" d=\"", colors[i % N_COLORS]);
 		json_array_foreach(s, k, x) {
-			double t0 = json_number_value(json_array_get(x, 0)), y = json_number_value(json_array_get(x, 1));
+			double t0 = json_number_value(json_array_get(x, 0)), y = json_number_value(json_array_get(x, col));
 			if (web) {   /* nothing while wrk waited to connect, then its rate while it ran */
 				double t1 = k + 1 < n ? json_number_value(json_array_get(json_array_get(s, k + 1), 0)) :
 						       t0 + fmax(1, json_number_value(json_array_get(x, 4)));
@@ -112,8 +111,10 @@ void report_fault_section(FILE *f, json_t *fault)
 		(long long)json_integer_value(json_object_get(fault, "at_s")),
 		(long long)json_integer_value(json_object_get(fault, "for_s")),
 		json_is_true(json_object_get(fault, "move")) ? "; a live move a &rarr; b starts 5 s into the outage" : "");
-	chart(f, fault, "fault-web", "what the client got", "answers/s");
-	chart(f, fault, "fault-io", "what the guest's writer got", "writes/s");
+	chart(f, fault, "fault-web", true, 1, "what the client got", "answers/s");
+	chart(f, fault, "fault-p99", true, 2, "the client's p99 latency in each run", "ms");
+	chart(f, fault, "fault-io", false, 1, "what the guest's writer got", "writes/s");
+	chart(f, fault, "fault-lat", false, 2, "the writer's longest write in each second", "ms");
 	fprintf(f, "<table class=\"fault\"><tr><th>pool</th><th>stopped</th><th>base r/s</th><th>outage r/s</th>"
 		   "<th>s without an answer</th><th>longest</th><th>errors</th><th>longest I/O stall</th><th>I/O back after</th>"
 		   "<th>web back after</th><th>survived</th><th>live move during the outage</th></tr>\n");

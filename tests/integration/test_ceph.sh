@@ -121,6 +121,7 @@ check "storage bench --fault on lab-nfs and lab-rbd" sh -c "$FERRY --json storag
 note "figure: fault bench (2 pools, 34 s runs) $(( $(date +%s) - t0 )) s"
 sed 's/^/# /' "$tmp/fault.err" | tail -5
 $FERRY storage bench --from-json "$tmp/fault.json" 2>&1 | sed 's/^/# /'
+cp "$tmp/fault.json" build/test-logs/fault-bench.json 2>/dev/null
 fp() { python3 -c "import json,sys; f=json.load(open('$tmp/fault.json'))['fault']; p={x['pool']:x for x in f['pools']}; $1"; }
 check "both guests survived, their writer's logs read" fp "sys.exit(not all(p[n]['survived'] and p[n]['writes'] > 100 and 'writer_error' not in p[n] for n in ('lab-nfs','lab-rbd')))"
 check "the client's series covers the run on both (a window a second or longer)" fp "
@@ -131,10 +132,10 @@ check "ceph3 stopped: the writes resume with two hosts of three, before ceph3 re
 n=p['lab-rbd']; sys.exit(not (n['io_stall_at_s'] + n['io_stall_ms'] / 1000 < 22 and n['io_recovery_s'] == 0))"
 check "each live move during the outage ended, said how" fp "
 sys.exit(not all(p[n]['migration']['outcome'] in ('completed','failed') and p[n]['host'] in ('a','b') for n in ('lab-nfs','lab-rbd')))"
-check "the report: two charts on one time axis, a line per pool, the outage shaded" sh -c "
-for c in fault-web fault-io; do grep -q \"data-chart=\\\"\$c\\\"\" $tmp/fault.html || exit 1; done;
-[ \$(grep -c '<path class=\"series\" data-pool=\"lab-nfs\"' $tmp/fault.html) = 2 ] &&
-[ \$(grep -c '<path class=\"series\" data-pool=\"lab-rbd\"' $tmp/fault.html) = 2 ] && grep -q 'class=\"outage\"' $tmp/fault.html"
+check "the report: four charts on one time axis, a line per pool, the outage shaded" sh -c "
+for c in fault-web fault-p99 fault-io fault-lat; do grep -q \"data-chart=\\\"\$c\\\"\" $tmp/fault.html || exit 1; done;
+[ \$(grep -c '<path class=\"series\" data-pool=\"lab-nfs\"' $tmp/fault.html) = 4 ] &&
+[ \$(grep -c '<path class=\"series\" data-pool=\"lab-rbd\"' $tmp/fault.html) = 4 ] && grep -q 'class=\"outage\"' $tmp/fault.html"
 check "after it: no bench guest, no bench volume, the NFS server and ceph3 back" sh -c "
 ! $FERRY -H a list | grep -q sbench && ! $FERRY -H b list | grep -q sbench &&
 ! $FERRY -H a vol list lab-nfs | grep -q sbench && ! $FERRY -H a vol list lab-rbd | grep -q sbench &&

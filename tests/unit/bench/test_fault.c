@@ -180,6 +180,10 @@ static void figures_of_a_shrug(void **state)
 	assert_true(fabs(r.io_stall_ms - 1500) < 60);
 	assert_true(r.io_recovery_s == 0);
 	assert_true(isnan(r.baseline_rps) && isnan(r.web_recovery_s));
+	/* The writer's ordinary 50 ms pace across the return is no stall. */
+	struct fault_times mid = { T0, T0 + 10000, T0 + 25025, T0 + 40000 };
+	fault_analyze(NULL, 0, io, nio, &mid, &r);
+	assert_true(r.io_recovery_s == 0);
 	/* A writer whose first write came 5 s after the start: stalls count
 	 * from it (its start is not the storage's doing). */
 	struct fault_times late = { T0 - 5000, T0 + 10000, T0 + 25000, T0 + 40000 };
