@@ -244,7 +244,7 @@ static void web_figures(const struct fault_window *w, size_t nw, const struct fa
 
 static void io_figures(const struct fault_io *io, size_t nio, const struct fault_times *t, struct fault_result *r)
 {
-	double prev = NAN, stall = 0, stall_from = NAN, after_up = NAN;
+	double prev = t->start, stall = 0, stall_from = NAN, after_up = NAN;
 	bool spans_up = false;
 
 	r->writes = 0;
@@ -254,13 +254,8 @@ static void io_figures(const struct fault_io *io, size_t nio, const struct fault
 		if (done < t->start || done > t->end)
 			continue;
 		r->writes++;
-		if (isnan(prev)) {   /* stalls count from the writer's first completion */
+		if (isnan(r->io_first_s))
 			r->io_first_s = (done - t->start) / 1000;
-			prev = done;
-			if (done >= t->up)
-				after_up = done;
-			continue;
-		}
 		/* The longer of the gap since the last completion and this
 		 * write's own latency (the writer issues one at a time). */
 		double gap = done - prev, lat = io[k].lat_ms, len = fmax(gap, lat), from = done - len;
@@ -274,7 +269,7 @@ static void io_figures(const struct fault_io *io, size_t nio, const struct fault
 		}
 		prev = done;
 	}
-	if (!isnan(prev) && t->end - prev > stall) {   /* no completion since prev: a stall to the end */
+	if (t->end - prev > stall) {   /* no completion since prev: a stall to the end */
 		stall = t->end - prev;
 		stall_from = prev;
 	}

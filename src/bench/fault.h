@@ -56,12 +56,12 @@ struct fault_result {
 	double zero_rps_s;       /* seconds without an answer (stretches over 0.5 s), from the fault to the end */
 	double web_gap_s;        /* the longest such stretch in the whole run */
 	double errors;           /* wrk's errors and timeouts from the fault to the end */
-	double io_stall_ms;      /* longest time the guest's writer went without a completion */
+	double io_stall_ms;      /* longest time the guest's writer went without a completion (from the start) */
 	double io_stall_at_s;    /* when that stall began, from the fault */
 	double io_recovery_s;    /* from the server's return to the first write after a stall spanning it (0: none spanned it) */
 	double web_recovery_s;   /* from the server's return to the first window at half the baseline rate or better */
 	size_t writes;           /* the writer's completions in [start, end] */
-	double io_first_s;       /* the first of them, from the start (stalls count from it) */
+	double io_first_s;       /* the first of them, from the start */
 };
 
 void fault_analyze(const struct fault_window *w, size_t nw, const struct fault_io *io, size_t nio,

@@ -221,7 +221,17 @@ int sb_fault_pool(struct sb *b, struct ferr *err)
 	struct fault_times t = {0};
 
 	/* The writer first (fio's binary and the shell's are in the guest's
-	 * page cache before the server goes). */
+	 * page cache before the server goes), on a region written once
+	 * already: the first writes to a fresh image are slow (allocation;
+	 * on RBD the image's lock, its object map): up to 10 s here. */
+	if (sb_guest_run(b->cli, "a", VM_NAME, "dd if=/dev/zero of=/dev/vdb bs=1M count=64 oflag=direct conv=fsync "
+			 "2>&1 | tail -1", 180, &out, &st, err) < 0 || st != 0) {
+		if (!err->msg[0])
+			ferr_set(err, "the writer's region could not be written in the guest: %.200s", out ? out : "");
+		goto out;
+	}
+	free(out);
+	out = NULL;
 	if (guest_clock(b, "a", &offset, &unc, err) < 0)
 		goto out;
 	snprintf(writer, sizeof(writer),
