@@ -220,12 +220,15 @@ int sb_fault_pool(struct sb *b, struct ferr *err)
 	json_t *p = json_pack("{s:s, s:s, s:s}", "pool", b->pname, "type", b->ptype, "stopped", victim_what(b->ptype));
 	struct fault_times t = {0};
 
-	/* The writer first (fio's binary and the shell's are in the guest's
-	 * page cache before the server goes), on a region written once
-	 * already: the first writes to a fresh image are slow (allocation;
-	 * on RBD the image's lock, its object map): up to 10 s here. */
-	if (sb_guest_run(b->cli, "a", VM_NAME, "dd if=/dev/zero of=/dev/vdb bs=1M count=64 oflag=direct conv=fsync "
-			 "2>&1 | tail -1", 180, &out, &st, err) < 0 || st != 0) {
+	/* The writer first, warmed up: its region written once (the first
+	 * writes to a fresh image are slow: allocation; on RBD the image's
+	 * lock, its object map) and fio run once for 2 s (its binary and
+	 * libraries read from the guest's disk, under TCG: seconds), so that
+	 * nothing of it needs the disk's reads when the server goes. */
+	snprintf(writer, sizeof(writer), "dd if=/dev/zero of=/dev/vdb bs=1M count=64 oflag=direct conv=fsync 2>&1 | tail -1 && "
+		 "fio --name=w --filename=/dev/vdb --rw=randwrite --bs=4k --size=64M --direct=1 --ioengine=psync "
+		 "--rate_iops=20 --time_based --runtime=2 --output=/dev/null");
+	if (sb_guest_run(b->cli, "a", VM_NAME, writer, 240, &out, &st, err) < 0 || st != 0) {
 		if (!err->msg[0])
 			ferr_set(err, "the writer's region could not be written in the guest: %.200s", out ? out : "");
 		goto out;

@@ -123,7 +123,7 @@ sed 's/^/# /' "$tmp/fault.err" | tail -5
 $FERRY storage bench --from-json "$tmp/fault.json" 2>&1 | sed 's/^/# /'
 cp "$tmp/fault.json" build/test-logs/fault-bench.json 2>/dev/null
 fp() { python3 -c "import json,sys; f=json.load(open('$tmp/fault.json'))['fault']; p={x['pool']:x for x in f['pools']}; $1"; }
-check "both guests survived, their writer's logs read" fp "sys.exit(not all(p[n]['survived'] and p[n]['writes'] > 100 and 'writer_error' not in p[n] for n in ('lab-nfs','lab-rbd')))"
+check "both guests survived, their writers wrote before the stop, their logs read" fp "sys.exit(not all(p[n]['survived'] and p[n]['writes'] > 100 and p[n]['io_first_s'] < 6 and 'writer_error' not in p[n] for n in ('lab-nfs','lab-rbd')))"
 check "the client's series covers the run on both (a window a second or longer)" fp "
 sys.exit(not all(len(p[n]['series']) >= 12 and p[n]['baseline_rps'] > 0 and len(p[n]['io']) >= 27 for n in ('lab-nfs','lab-rbd')))"
 check "NFS server stopped: no write completes while it is away (stall >= 80% of 22 s), they resume after" fp "
