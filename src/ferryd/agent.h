@@ -149,6 +149,7 @@ bool child_on_exit(struct agent *ag, pid_t pid, int status);
 struct request;
 void mover_op_copy(struct request *r, json_t *args, struct vm *unused);
 void mover_op_copy_in(struct request *r, json_t *args, struct vm *unused);
+void mover_op_copy_in_wait(struct request *r, json_t *args, struct vm *unused);
 /* saverestore.c: save (the guest's state into a file) and restore. */
 void save_op_save(struct request *r, json_t *args, struct vm *vm);
 void save_op_restore(struct request *r, json_t *args, struct vm *unused);

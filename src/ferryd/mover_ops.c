@@ -108,7 +108,26 @@ struct recv_job {
 	char final[PATH_MAX];    /* renamed to this when whole ("": stays) */
 	bool keep_journal;       /* a cold move's first pass */
 	bool move_disk;          /* a cold move's disk: removed if it fails */
+	struct request *waiter;  /* copy-in-wait, answered when it ends */
+	struct recv_job *next;   /* the copy-ins under way */
 };
+
+/* The copy-ins under way, and how the last ones ended: the source asks
+ * (copy-in-wait) once its streams are done, and ferry copy answers only
+ * when the file is in place here. One agent per process. */
+#define RECV_ENDED_MAX 16
+static struct recv_job *recv_jobs;
+static struct {
+	char path[PATH_MAX], from[64], error[600];
+	bool used, failed;
+} recv_ended[RECV_ENDED_MAX];
+static unsigned recv_ended_next;
+
+/* Where a copy-in's file ends up (the name copy-in answered). */
+static const char *recv_name(const struct recv_job *j)
+{
+	return j->final[0] ? j->final : j->path;
+}
 
 /* In a child: one connection from the source's address, then receive one
  * stream (the offer says which). */
@@ -241,8 +260,61 @@ static void recv_done(struct agent *ag, json_t *result, const char *err, void *o
 		log_info("copy in done", "path=%s bytes=%lld streams=%u", j->final[0] ? j->final : j->path,
 			 (long long)json_integer_value(json_object_get(j->sum, "sent_bytes")), j->streams);
 	}
+	/* Remembered for a copy-in-wait still to come; the one waiting told. */
+	unsigned k = recv_ended_next++ % RECV_ENDED_MAX;
+	recv_ended[k].used = true;
+	recv_ended[k].failed = j->failed;
+	snprintf(recv_ended[k].path, sizeof(recv_ended[k].path), "%s", recv_name(j));
+	snprintf(recv_ended[k].from, sizeof(recv_ended[k].from), "%s", j->from);
+	snprintf(recv_ended[k].error, sizeof(recv_ended[k].error), "%s", j->error);
+	if (j->waiter) {
+		if (j->failed)
+			request_err(j->waiter, "host %s did not receive %s whole: %s", ag->cfg->host, recv_name(j), j->error);
+		else
+			request_ok(j->waiter, json_pack("{s:s}", "path", recv_name(j)));
+	}
+	for (struct recv_job **pp = &recv_jobs; *pp; pp = &(*pp)->next)
+		if (*pp == j) {
+			*pp = j->next;
+			break;
+		}
 	json_decref(j->sum);
 	free(j);
+}
+
+/* copy-in-wait {path}: answered once the copy-in that answered that path,
+ * asked from this source address, has ended here: {path} when the file is
+ * whole and in place, an error otherwise. */
+void mover_op_copy_in_wait(struct request *r, json_t *args, struct vm *unused)
+{
+	const char *path = json_string_value(json_object_get(args, "path"));
+	char from[64];
+
+	(void)unused;
+	if (server_client_peer_addr(r->ag, r->client_id, from, sizeof(from)) < 0) {
+		request_err(r, "copy-in-wait comes from another agent over TCP");
+		return;
+	}
+	for (struct recv_job *j = recv_jobs; j; j = j->next)
+		if (!strcmp(recv_name(j), path) && !strcmp(j->from, from)) {
+			if (j->waiter) {
+				request_err(r, "the copy to %s is already awaited", path);
+				return;
+			}
+			j->waiter = r;
+			return;
+		}
+	for (unsigned n = 0; n < RECV_ENDED_MAX; n++) {   /* the newest first */
+		unsigned k = (recv_ended_next + RECV_ENDED_MAX - 1 - n) % RECV_ENDED_MAX;
+		if (!recv_ended[k].used || strcmp(recv_ended[k].path, path) || strcmp(recv_ended[k].from, from))
+			continue;
+		if (recv_ended[k].failed)
+			request_err(r, "host %s did not receive %s whole: %s", r->ag->cfg->host, path, recv_ended[k].error);
+		else
+			request_ok(r, json_pack("{s:s}", "path", path));
+		return;
+	}
+	request_err(r, "host %s has no copy to %s from %s", r->ag->cfg->host, path, from);
 }
 
 /* copy-in for `ferry copy`: a new file or volume (TARGET.part meanwhile). */
@@ -367,6 +439,8 @@ void mover_op_copy_in(struct request *r, json_t *args, struct vm *unused)
 		j->pending++;
 	}
 	close(j->lfd);   /* the children have it */
+	j->next = recv_jobs;
+	recv_jobs = j;
 	log_info("copy in", "path=%s from=%s port=%d streams=%u", j->path, j->from, port, j->streams);
 	request_ok(r, json_pack("{s:i, s:s}", "port", port, "path", j->final[0] ? j->final : j->path));
 }
@@ -553,6 +627,26 @@ static void push_free(struct push *x)
 	free(x);
 }
 
+static void on_copy_in_ended(struct peer *p, json_t *result, const char *err, void *opaque)
+{
+	struct push *x = opaque;
+	char msg[700];
+
+	(void)p;
+	(void)result;
+	x->call = 0;
+	if (!x->cancelled) {
+		if (err) {
+			snprintf(msg, sizeof(msg), "the destination did not confirm the copy: %s", err);
+			x->done(x->ag, NULL, msg, x->opaque);
+		} else {
+			json_object_set_new(x->sum, "path", json_string(x->rpath));
+			x->done(x->ag, x->sum, NULL, x->opaque);
+		}
+	}
+	push_free(x);
+}
+
 static void send_done(struct agent *ag, json_t *result, const char *err, void *opaque)
 {
 	struct push_one *one = opaque;
@@ -574,14 +668,16 @@ static void send_done(struct agent *ag, json_t *result, const char *err, void *o
 	}
 	if (--x->pending > 0)
 		return;
-	if (!x->cancelled) {
-		if (x->failed) {
-			x->done(ag, NULL, x->error, x->opaque);
-		} else {
-			json_object_set_new(x->sum, "path", json_string(x->rpath));
-			x->done(ag, x->sum, NULL, x->opaque);
-		}
+	if (!x->cancelled && !x->failed) {
+		/* Our streams are done; the copy is done when the destination
+		 * says the file is whole and in place. */
+		long id = peer_call(x->peer, "copy-in-wait", json_pack("{s:s}", "path", x->rpath), on_copy_in_ended, x);
+		if (id >= 0)
+			x->call = id;
+		return;   /* on_copy_in_ended answers (it ran already if the call failed) */
 	}
+	if (!x->cancelled)
+		x->done(ag, NULL, x->error, x->opaque);
 	push_free(x);
 }
 

@@ -142,6 +142,7 @@ static struct server_op {
 	{ "mig-pause", true, mig_dst_pause, NULL },
 	{ "copy", false, mover_op_copy, NULL },
 	{ "copy-in", false, mover_op_copy_in, NULL },
+	{ "copy-in-wait", false, mover_op_copy_in_wait, NULL },
 	{ "mig-disks-drop", false, mover_op_disks_drop, NULL },
 	{ "save", true, save_op_save, NULL },
 	{ "restore", false, save_op_restore, NULL },

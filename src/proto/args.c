@@ -101,6 +101,11 @@ static const struct proto_arg a_copy_in[] = {
 	{ "streams", PA_INT, false, 1, 8, NULL },
 	END,
 };
+/* copy-in-wait: the path copy-in answered. */
+static const struct proto_arg a_copy_in_wait[] = {
+	{ "path", PA_TEXT, true, 1, 4096, NULL },
+	END,
+};
 /* save and restore (docs/save.md): a file on the agent's host, in vm_dirs. */
 static const struct proto_arg a_save[] = {
 	{ "name", PA_NAME, true, 0, 0, NULL },
@@ -199,6 +204,7 @@ static const struct proto_op ops[] = {
 	{ "vol-export", a_vol_file },
 	{ "copy", a_copy },
 	{ "copy-in", a_copy_in },
+	{ "copy-in-wait", a_copy_in_wait },
 	{ "mig-disks-drop", a_config },
 	{ "save", a_save },
 	{ "restore", a_restore },
@@ -431,6 +437,10 @@ static const struct proto_arg r_copy_in[] = {
 	{ "path", PA_TEXT, false, 1, 4096, NULL },
 	END,
 };
+static const struct proto_arg r_copy_in_wait[] = {
+	{ "path", PA_TEXT, true, 1, 4096, NULL },
+	END,
+};
 
 static const struct {
 	const char *op;
@@ -442,6 +452,7 @@ static const struct {
 	{ "mig-recover", r_recover },
 	{ "mig-abort", r_abort },
 	{ "copy-in", r_copy_in },
+	{ "copy-in-wait", r_copy_in_wait },
 };
 
 int proto_result_check(const char *op, json_t *result, struct ferr *err)

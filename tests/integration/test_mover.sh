@@ -60,6 +60,18 @@ check "it sent less than half the data" python3 -c "
 import json,sys; r=json.load(open('$tmp/cut2.json')); sys.exit(not (r['sent_bytes'] < r['data_bytes'] / 2 and r['skipped_blocks'] > 0))"
 check "and the image is whole" cmp $big /var/lib/ferry-lab/b/pool/cut.img
 check "the journals are gone" sh -c "! ls /var/lib/ferry-lab/b/pool/cut.img.journal* 2>/dev/null"
+# The receiving end has the last word: a file made at the target's name on b
+# while the copy runs cannot be replaced, and ferry copy says so (it waits
+# for b to put the file in place before it answers).
+$FERRY -H a copy $big b:/var/lib/ferry-lab/b/pool/late.img > $tmp/late.out 2>&1 &
+cp_pid=$!
+for i in $(seq 500); do [ -e /var/lib/ferry-lab/b/pool/late.img.part ] && break; sleep 0.02; done
+echo intruder > /var/lib/ferry-lab/b/pool/late.img
+wait $cp_pid
+rc=$?
+check "a file made at the target on b during the copy: ferry copy fails, saying why" sh -c \
+	"[ $rc != 0 ] && grep -q 'did not receive .*late.img whole: cannot put .*late.img in place' $tmp/late.out" || cat "$tmp/late.out"
+check "and that file is untouched" grep -qx intruder /var/lib/ferry-lab/b/pool/late.img
 check "one stream (--streams 1) arrives identical too" sh -c "$FERRY -H a --json copy --streams 1 $src b:/var/lib/ferry-lab/b/pool/one.img > $tmp/one.json && cmp $src /var/lib/ferry-lab/b/pool/one.img"
 check "and four (--streams 4)" sh -c "$FERRY -H a --json copy $src b:/var/lib/ferry-lab/b/pool/four.img --streams 4 > $tmp/four.json && cmp $src /var/lib/ferry-lab/b/pool/four.img && grep -q '\"streams\": 4' $tmp/four.json"
 check_fails "--streams takes 1 to 8" "streams" $FERRY -H a copy --streams 9 $src b:/var/lib/ferry-lab/b/pool/nine.img
