@@ -31,6 +31,10 @@
 #define WRITER_DIR "/dev/shm"
 #define WRITER_LOG WRITER_DIR "/ferry-fw"   /* fio's log prefix */
 #define MOVE_AFTER_S 5                      /* from the stop to the live move */
+/* The writer's fio job: 4 KiB random writes, O_DIRECT, 20 a second, one at
+ * a time, over the first 64 MiB of the scratch disk. */
+#define WRITER_JOB "--name=w --filename=/dev/vdb --rw=randwrite --bs=4k --size=64M --direct=1 --ioengine=psync " \
+		   "--rate_iops=20 --time_based"
 
 static double now_ms(void)
 {
@@ -79,6 +83,23 @@ static int lab_verb(struct sb *b, const char *verb, const char *type, struct fer
 		ferr_set(err, "ferry lab %s %s failed: %.300s", verb, victim(type), out ? out : "");
 	free(out);
 	return st == 0 ? 0 : -1;
+}
+
+/* Runs cmd in the guest's shell (on a) to its end: 0, or -1 with err
+ * ("WHAT: its output") when it could not run or failed. */
+static int guest_step(struct sb *b, const char *cmd, int timeout_s, const char *what, struct ferr *err)
+{
+	char *out = NULL;
+	int st = -1;
+
+	if (sb_guest_run(b->cli, "a", VM_NAME, cmd, timeout_s, &out, &st, err) < 0 || st != 0) {
+		if (!err->msg[0])
+			ferr_set(err, "%s: %.200s", what, out ? out : "");
+		free(out);
+		return -1;
+	}
+	free(out);
+	return 0;
 }
 
 /* The guest's clock minus the host's (ms), read over the console; the
@@ -211,9 +232,9 @@ static json_t *io_json(const struct fault_io *io, size_t nio, double start, doub
 
 int sb_fault_pool(struct sb *b, struct ferr *err)
 {
-	char lua[600], loop[1200], wrk_out[200], mig_out[200], to_s[16], writer[600], *out = NULL;
+	char lua[600], loop[1200], wrk_out[200], mig_out[200], to_s[16], writer[600];
 	double offset = 0, unc = 0, offset2 = NAN, unc2 = 0;
-	int total = b->fault_at + b->fault_for + b->fault_after, st;
+	int total = b->fault_at + b->fault_for + b->fault_after;
 	pid_t load = -1, mig = -1;
 	bool stopped = false;
 	int rc = -1;
@@ -225,33 +246,19 @@ int sb_fault_pool(struct sb *b, struct ferr *err)
 	 * lock, its object map) and fio run once for 2 s (its binary and
 	 * libraries read from the guest's disk, under TCG: seconds), so that
 	 * nothing of it needs the disk's reads when the server goes. */
-	snprintf(writer, sizeof(writer), "dd if=/dev/zero of=/dev/vdb bs=1M count=64 oflag=direct conv=fsync 2>&1 | tail -1 && "
-		 "fio --name=w --filename=/dev/vdb --rw=randwrite --bs=4k --size=64M --direct=1 --ioengine=psync "
-		 "--rate_iops=20 --time_based --runtime=2 --output=/dev/null");
-	if (sb_guest_run(b->cli, "a", VM_NAME, writer, 240, &out, &st, err) < 0 || st != 0) {
-		if (!err->msg[0])
-			ferr_set(err, "the writer's region could not be written in the guest: %.200s", out ? out : "");
-		goto out;
-	}
-	free(out);
-	out = NULL;
-	if (guest_clock(b, "a", &offset, &unc, err) < 0)
+	if (guest_step(b, "dd if=/dev/zero of=/dev/vdb bs=1M count=64 oflag=direct conv=fsync 2>&1 | tail -1 && "
+		       "fio " WRITER_JOB " --runtime=2 --output=/dev/null", 240, "the writer's warm-up failed", err) < 0 ||
+	    guest_clock(b, "a", &offset, &unc, err) < 0)
 		goto out;
 	snprintf(writer, sizeof(writer),
 		 "[ -d " WRITER_DIR " ] || { mkdir -p " WRITER_DIR " && mount -t tmpfs -o size=16m ferry-fw " WRITER_DIR "; }; "
-		 "rm -f " WRITER_LOG "*; setsid -w fio --name=w --filename=/dev/vdb --rw=randwrite --bs=4k --size=64M "
-		 "--direct=1 --ioengine=psync --rate_iops=20 --time_based --runtime=%d --write_lat_log=" WRITER_LOG
+		 "rm -f " WRITER_LOG "*; setsid -w fio " WRITER_JOB " --runtime=%d --write_lat_log=" WRITER_LOG
 		 " --log_avg_msec=0 --log_unix_epoch=1 --output=/dev/null </dev/null >" WRITER_LOG ".err 2>&1 & "
 		 "echo $! > " WRITER_LOG ".pid; sleep 1; p=$(cat " WRITER_LOG ".pid); [ -n \"$p\" ] && [ -d /proc/$p ] || "
 		 "{ cat " WRITER_LOG ".err; exit 1; }",
 		 total + 3);
-	if (sb_guest_run(b->cli, "a", VM_NAME, writer, 60, &out, &st, err) < 0 || st != 0) {
-		if (!err->msg[0])
-			ferr_set(err, "the writer did not start in the guest: %.200s", out ? out : "");
+	if (guest_step(b, writer, 60, "the writer did not start in the guest", err) < 0)
 		goto out;
-	}
-	free(out);
-	out = NULL;
 	/* The client's loop: a wrk run a second, each after its start time,
 	 * each on other files of the set (the bench's script seeds its
 	 * random choices the same way every run: the files would all be in
@@ -328,7 +335,6 @@ out:
 	if (rc < 0) {
 		if (!err->msg[0])
 			ferr_set(err, "interrupted");
-		free(out);
 		json_decref(p);
 		return -1;
 	}
