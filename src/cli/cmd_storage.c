@@ -459,9 +459,8 @@ static int bench_pool(struct sb *b, const char *name, struct ferr *err)
 	free(out);
 	out = NULL;
 	if (b->fault_for) {
-		say(b, "%s: %s stops %d s in for %d s, a live move 5 s into it, then %d s more", name,
-		    !strcmp(b->ptype, "rbd") ? "storage host ceph3" : !strcmp(b->ptype, "nfs") ? "the NFS server" : "the SMB server",
-		    b->fault_at, b->fault_for, b->fault_after);
+		say(b, "%s: %s stops %d s in for %d s, a live move %d s into it, then %d s more", name,
+		    sb_fault_victim(b->ptype), b->fault_at, b->fault_for, MOVE_AFTER_S, b->fault_after);
 		if (sb_fault_pool(b, err) < 0)
 			goto out;
 	}
@@ -626,7 +625,7 @@ int cmd_storage(struct cli *cli, int argc, char **argv)
 			  b.wrk_seconds, "connections", b.conns, "pools", "raw", "web", "moves");
 	if (fault) {
 		b.fault = json_pack("{s:i, s:i, s:i, s:i, s:b, s:[]}", "at_s", b.fault_at, "for_s", b.fault_for, "after_s",
-				    b.fault_after, "move_after_s", 5, "move", b.migrate, "pools");
+				    b.fault_after, "move_after_s", MOVE_AFTER_S, "move", b.migrate, "pools");
 		json_object_set_new(b.rec, "fault", b.fault);
 	}
 	json_t *jl = json_array(), *dl = json_array();

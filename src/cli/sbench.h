@@ -55,8 +55,11 @@ int sb_wait_http(struct sb *b, int limit_s);
  * a; runs the outage of its storage server with the load, the writer and a
  * live move, adds the pool's figures and series to b->fault. 0 or -1. */
 int sb_fault_pool(struct sb *b, struct ferr *err);
-/* Whether the pool type has a server --fault can stop (NULL) or why not. */
+/* Whether the pool type has a server --fault can stop (NULL) or why not;
+ * what --fault stops for it. */
 const char *sb_fault_unfit(const char *pool_type);
+const char *sb_fault_victim(const char *pool_type);
+#define MOVE_AFTER_S 5   /* --fault: from the stop to the live move */
 
 /* Runs cmd in the root shell on the VM's serial console (host's agent) and
  * waits up to timeout_s for it to end: 0 with its output (lines only, the

@@ -30,7 +30,6 @@
  * the disk whose storage goes away. */
 #define WRITER_DIR "/dev/shm"
 #define WRITER_LOG WRITER_DIR "/ferry-fw"   /* fio's log prefix */
-#define MOVE_AFTER_S 5                      /* from the stop to the live move */
 /* The writer's fio job: 4 KiB random writes, O_DIRECT, 20 a second, one at
  * a time, over the first 64 MiB of the scratch disk. */
 #define WRITER_JOB "--name=w --filename=/dev/vdb --rw=randwrite --bs=4k --size=64M --direct=1 --ioengine=psync " \
@@ -67,7 +66,7 @@ static const char *victim(const char *type)
 	return !strcmp(type, "nfs") ? "nfs" : !strcmp(type, "smb") ? "smb" : "ceph3";
 }
 
-static const char *victim_what(const char *type)
+const char *sb_fault_victim(const char *type)
 {
 	return !strcmp(type, "nfs") ? "the NFS server (nfs-ganesha) on the storage host" :
 	       !strcmp(type, "smb") ? "the SMB server (smbd) on the storage host" :
@@ -238,7 +237,7 @@ int sb_fault_pool(struct sb *b, struct ferr *err)
 	pid_t load = -1, mig = -1;
 	bool stopped = false;
 	int rc = -1;
-	json_t *p = json_pack("{s:s, s:s, s:s}", "pool", b->pname, "type", b->ptype, "stopped", victim_what(b->ptype));
+	json_t *p = json_pack("{s:s, s:s, s:s}", "pool", b->pname, "type", b->ptype, "stopped", sb_fault_victim(b->ptype));
 	struct fault_times t = {0};
 
 	/* The writer first, warmed up: its region written once (the first

@@ -257,7 +257,7 @@ static void recv_done(struct agent *ag, json_t *result, const char *err, void *o
 		if (j->move_disk)
 			drop_move_disk(ag, j->path);
 	} else {
-		log_info("copy in done", "path=%s bytes=%lld streams=%u", j->final[0] ? j->final : j->path,
+		log_info("copy in done", "path=%s bytes=%lld streams=%u", recv_name(j),
 			 (long long)json_integer_value(json_object_get(j->sum, "sent_bytes")), j->streams);
 	}
 	/* Remembered for a copy-in-wait still to come; the one waiting told. */
@@ -442,7 +442,7 @@ void mover_op_copy_in(struct request *r, json_t *args, struct vm *unused)
 	j->next = recv_jobs;
 	recv_jobs = j;
 	log_info("copy in", "path=%s from=%s port=%d streams=%u", j->path, j->from, port, j->streams);
-	request_ok(r, json_pack("{s:i, s:s}", "port", port, "path", j->final[0] ? j->final : j->path));
+	request_ok(r, json_pack("{s:i, s:s}", "port", port, "path", recv_name(j)));
 }
 
 void mover_op_disks_drop(struct request *r, json_t *args, struct vm *unused)
