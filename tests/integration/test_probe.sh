@@ -57,10 +57,13 @@ for try in 1 2 3 4 5; do
 	gap=$(jnum longest_gap_ms "$tmp/pause.json")
 	ggap=$(jnum guest_gap_ms "$tmp/pause.json"); lost=$(jnum lost_in_gap "$tmp/pause.json")
 	note "figure: guest pause truth ${truth} ms (QMP STOP->RESUME), ICMP gap ${gap} ms, guest gap ${ggap} ms ($lost heartbeats lost in it), guest clock jump $(jnum clock_jump_ms "$tmp/pause.json" || true) ms (try $try)"
-	# The guest's sender needs a moment after it resumes under TCG (seen: 1-19 ms).
-	if within "$gap" "$truth" 6 && within "$ggap" "$((${truth%.*} + 12))" 18 && [ "$lost" = 0 ]; then pause_ok=0; break; fi
+	# The gap cannot be shorter than the pause (less one 1 ms interval); it is
+	# longer by the time the resumed guest takes to answer under TCG (seen:
+	# 7-16 ms; issue 14 is about it), and its sender's heartbeats likewise
+	# (seen: 1-28 ms).
+	if within "$gap" "$(awk -v t=$truth 'BEGIN { print t + 10 }')" 11 && within "$ggap" "$((${truth%.*} + 12))" 18 && [ "$lost" = 0 ]; then pause_ok=0; break; fi
 done
-check "a ~100 ms guest pause: ICMP gap within 1 + 5 ms; guest gap from -6 to +30 ms of it, no heartbeat lost" test $pause_ok = 0
+check "a ~100 ms guest pause: ICMP gap from -1 to +21 ms of it; guest gap from -6 to +30 ms of it, no heartbeat lost" test $pause_ok = 0
 check "the guest runs again" sh -c "$FERRY -H a list | grep -qE '^web1 +a +running'"
 # Heartbeats flow only while a collector asks (ferry-guest's 5 s lease):
 # the same capture sees them during a probe's ask and none once it lapsed.
