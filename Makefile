@@ -14,7 +14,7 @@ CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -O1
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-LIB_SRC    := $(wildcard src/bench/*.c src/mover/*.c src/save/*.c src/util/*.c src/config/*.c src/qmp/*.c src/proto/*.c src/net/*.c src/stats/*.c src/probe/*.c src/report/*.c src/preflight/*.c src/convert/*.c)
+LIB_SRC    := $(wildcard src/bench/*.c src/mover/*.c src/save/*.c src/util/*.c src/config/*.c src/qmp/*.c src/proto/*.c src/net/*.c src/stats/*.c src/probe/*.c src/report/*.c src/preflight/*.c src/convert/*.c src/evac/*.c)
 FERRYD_SRC := $(wildcard src/ferryd/*.c)
 CLI_SRC    := $(wildcard src/cli/*.c)
 UNIT_SRC   := $(wildcard tests/unit/*/*.c)

@@ -59,6 +59,7 @@ int cmd_console(struct cli *cli, int argc, char **argv);
 int cmd_lab(struct cli *cli, int argc, char **argv);
 int cmd_migrate(struct cli *cli, int argc, char **argv);
 int cmd_check(struct cli *cli, int argc, char **argv);
+int cmd_evacuate(struct cli *cli, int argc, char **argv);
 int cmd_import_xl(struct cli *cli, int argc, char **argv);
 int cmd_convert(struct cli *cli, int argc, char **argv);
 /* migrate's options (check takes the same): the agent's opts into m->opts;
@@ -70,6 +71,13 @@ struct migrate_args {
 	bool timeline;
 };
 int migrate_parse_opts(struct cli *cli, int argc, char **argv, struct migrate_args *m);
+/* One move of NAME from host src (NULL: the local agent) to dest with the
+ * agent's opts (borrowed), as ferry migrate makes it, --probe included:
+ * 0 and the result record in *rec; -EINVAL (a bad probe), -EEXIST (the same
+ * host), -ENOENT (an unknown host) or -EIO (the move failed; the guest is
+ * where the agent's sentence says) with err. Progress goes to on_prog. */
+int migrate_one(struct cli *cli, const char *src, const char *name, const char *dest, json_t *opts,
+		const char *probe, bool timeline, agent_progress_fn on_prog, void *opaque, json_t **rec, struct ferr *err);
 int cmd_history(struct cli *cli, int argc, char **argv);
 int cmd_pool(struct cli *cli, int argc, char **argv);
 int cmd_vol(struct cli *cli, int argc, char **argv);

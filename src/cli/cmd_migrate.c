@@ -392,50 +392,51 @@ static int special_op(struct cli *cli, int argc, char **argv, const char *op)
 	return 0;
 }
 
-/* The move itself: the source agent runs it and reports progress; a prober
- * (--probe) measures the guest from outside meanwhile. */
-static int run_move(struct cli *cli, struct agent_conn *conn, json_t *args, struct migrate_args *m)
+static void prober_abort(struct prober *p)
 {
-	struct prober pr = { .pid = 0, .timeline = m->timeline };
-	struct ferr err = {0};
-	json_t *res;
+	if (p->pid <= 0)
+		return;
+	kill(p->pid, SIGKILL);
+	waitpid(p->pid, NULL, 0);
+	unlink(p->path);
+}
 
-	if (m->probe && cli_prober_start(&pr, m->probe, &err) < 0) {
-		fprintf(stderr, "ferry: %s\n", err.msg);
-		json_decref(args);
-		return 2;
+int migrate_one(struct cli *cli, const char *src, const char *name, const char *dest, json_t *opts,
+		const char *probe, bool timeline, agent_progress_fn on_prog, void *opaque, json_t **rec, struct ferr *err)
+{
+	const char *hosts = cli->hosts ? cli->hosts : hosts_default_path();
+	struct prober pr = { .pid = 0, .timeline = timeline };
+	struct agent_conn *conn;
+	struct host_entry h;
+
+	/* Refuse before anything starts: unknown or same host. */
+	if (src && !strcmp(src, dest)) {
+		ferr_set(err, "%s is on host %s already (source and destination are the same)", name, dest);
+		return -EEXIST;
 	}
-	tty_progress = !cli->json && isatty(2);
-	int r = agent_call_progress(conn, "migrate", args, cli->timeout_ms, &res, &err, on_progress, NULL);
-	if (pr.pid > 0) {
-		if (r == 0)
-			cli_prober_finish(&pr, res);
-		else {
-			kill(pr.pid, SIGKILL);
-			waitpid(pr.pid, NULL, 0);
-			unlink(pr.path);
-		}
+	if (hosts_lookup(hosts, dest, &h, err) < 0)
+		return -ENOENT;
+	if (probe && cli_prober_start(&pr, probe, err) < 0)
+		return -EINVAL;
+	if (agent_connect(cli, src, &conn, err) < 0) {
+		prober_abort(&pr);
+		return -EIO;
 	}
-	if (tty_progress)
-		fprintf(stderr, "\r\033[K");
-	if (r < 0) {
-		fprintf(stderr, "ferry: %s\n", err.msg);
-		return 1;
-	}
-	if (cli->json)
-		cli_print_json(res);
-	else
-		print_record(res);
-	json_decref(res);
-	return 0;
+	json_t *args = json_pack("{s:s, s:{s:s, s:s, s:i}, s:O}", "name", name, "dest", "host", dest, "addr", h.addr,
+				 "port", h.port, "opts", opts);
+	int r = agent_call_progress(conn, "migrate", args, cli->timeout_ms, rec, err, on_prog, opaque);
+	agent_close(conn);
+	if (r < 0)
+		prober_abort(&pr);
+	else if (pr.pid > 0)
+		cli_prober_finish(&pr, *rec);
+	return r < 0 ? -EIO : 0;
 }
 
 int cmd_migrate(struct cli *cli, int argc, char **argv)
 {
 	struct migrate_args m = { .opts = json_object() };
-	struct host_entry h;
 	struct ferr err = {0};
-	struct agent_conn *conn;
 	int rc = migrate_parse_opts(cli, argc, argv, &m);
 
 	if (rc || m.special) {
@@ -447,20 +448,22 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 		return 2;
 	}
 	const char *name = argv[optind], *dest = argv[optind + 1];
-	const char *hosts = cli->hosts ? cli->hosts : hosts_default_path();
-	/* Refuse before anything starts: unknown or same host. */
-	if (cli->host && !strcmp(cli->host, dest))
-		ferr_set(&err, "%s is on host %s already (source and destination are the same)", name, dest);
-	if (hosts_lookup(hosts, dest, &h, &err) < 0 || err.msg[0] || agent_connect(cli, cli->host, &conn, &err) < 0) {
+	tty_progress = !cli->json && isatty(2);
+	json_t *res;
+	rc = migrate_one(cli, cli->host, name, dest, m.opts, m.probe, m.timeline, on_progress, NULL, &res, &err);
+	json_decref(m.opts);
+	if (tty_progress)
+		fprintf(stderr, "\r\033[K");
+	if (rc < 0) {
 		fprintf(stderr, "ferry: %s\n", err.msg);
-		json_decref(m.opts);
-		return 1;
+		return rc == -EINVAL ? 2 : 1;   /* a bad --probe is a usage error */
 	}
-	json_t *args = json_pack("{s:s, s:{s:s, s:s, s:i}, s:o}", "name", name, "dest", "host", dest, "addr", h.addr,
-				 "port", h.port, "opts", m.opts);
-	rc = run_move(cli, conn, args, &m);
-	agent_close(conn);
-	return rc;
+	if (cli->json)
+		cli_print_json(res);
+	else
+		print_record(res);
+	json_decref(res);
+	return 0;
 }
 
 /* ferry bench-command CMD PROBE: runs CMD (sh -c) between a probe's start and

@@ -77,6 +77,26 @@ static const struct verb verbs[] = {
 	  "runs the same checks (without the dirty rate) and refuses a move that one\n"
 	  "blocks; migrate --force overrides the blocking checks marked overridable.\n"
 	  "Exits 1 when a check blocks." },
+	{ "evacuate", cmd_evacuate,
+	  "evacuate HOST [--to HOST[,HOST...]] [--max-parallel N] [--dry-run] [--no-check]\n"
+	  "              [--probe NAME=ADDR[:methods]]... [migrate options]",
+	  "Moves every running or paused guest off HOST, live, as before its maintenance.\n"
+	  "Each guest is first checked against each destination (ferry check: blocking\n"
+	  "requirements, its dirty rate, the link's rate, the move's estimate; about 2 s\n"
+	  "each; --no-check plans from the guests' sizes alone), then the moves run: the\n"
+	  "longest first, each to the destination that holds the least guest memory so\n"
+	  "far, up to N at once (default 2), and alone a guest that dirties memory over\n"
+	  "half its share of the link. A guest no destination can take stays, named;\n"
+	  "a move that fails leaves its guest running on HOST and the others go on.\n"
+	  "  --to HOSTS        the destinations (default: every other host of the hosts file)\n"
+	  "  --dry-run         print the plan and change nothing\n"
+	  "  --probe NAME=ADDR probe that guest during its move (as migrate --probe)\n"
+	  "  migrate options   --insecure, --qemu-tls, --parallel, --postcopy,\n"
+	  "                    --auto-converge, --downtime-ms, --bandwidth, --timeout,\n"
+	  "                    --copy-storage, --force: for every move\n"
+	  "Ends with a line per guest (destination, outcome, mode, pause, total time,\n"
+	  "ICMP gap when probed, why not) and the whole evacuation's time; --json: all of\n"
+	  "it with each move's record. Exits 1 when a guest is still on HOST." },
 	{ "convert", cmd_convert, "convert pv2hvm IN.img OUT [--size SIZE] [--format raw|qcow2|vmdk|vhd] [--cloud aws [--s3 s3://BUCKET/PREFIX/]] [--verify [--verify-timeout SECS]]",
 	  "Turns a Xen PV guest's disk (one bare ext2/3/4 file system, as xen-tools makes\n"
 	  "them) into a disk a PC BIOS boots: an MBR with one partition at 1 MiB, the file\n"

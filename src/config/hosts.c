@@ -67,29 +67,35 @@ static int parse_line(char *line, struct host_entry *h)
 	return i >= 2 ? 0 : -EINVAL;
 }
 
-int hosts_lookup_text(char *text, const char *path, const char *name, struct host_entry *out, struct ferr *err)
+/* The next host of the text at *cursor (modified in place; strtok_r would
+ * skip empty lines, and the line numbers count them): 1 with it in h, 0 at
+ * the end, -1 on a bad line (its number in *lineno). */
+static int next_entry(char **cursor, int *lineno, struct host_entry *h)
 {
-	char *line, *save = NULL;
-	struct buf known = {0};
-	int lineno = 0;
-
-	/* strtok_r skips empty lines, so count them by hand. */
-	for (line = text; line; line = save) {
-		save = strchr(line, '\n');
-		if (save)
-			*save++ = 0;
-		lineno++;
+	for (char *line = *cursor; line; line = *cursor) {
+		*cursor = strchr(line, '\n');
+		if (*cursor)
+			*(*cursor)++ = 0;
+		(*lineno)++;
 		char *hash = strchr(line, '#');
 		if (hash)
 			*hash = 0;
 		if (strspn(line, " \t\r") == strlen(line))
 			continue;
-		struct host_entry h;
-		if (parse_line(line, &h) < 0) {
-			ferr_set(err, "%s:%d: expected NAME ADDRESS:PORT [netns=NS] [key=FILE] [socket=PATH]", path, lineno);
-			buf_free(&known);
-			return -EINVAL;
-		}
+		return parse_line(line, h) < 0 ? -1 : 1;
+	}
+	return 0;
+}
+
+#define BAD_LINE "%s:%d: expected NAME ADDRESS:PORT [netns=NS] [key=FILE] [socket=PATH]"
+
+int hosts_lookup_text(char *text, const char *path, const char *name, struct host_entry *out, struct ferr *err)
+{
+	struct buf known = {0};
+	struct host_entry h;
+	int lineno = 0, r;
+
+	while ((r = next_entry(&text, &lineno, &h)) > 0) {
 		if (!strcmp(h.name, name)) {
 			*out = h;
 			buf_free(&known);
@@ -99,9 +105,12 @@ int hosts_lookup_text(char *text, const char *path, const char *name, struct hos
 		if (known.len < 512)
 			buf_printf(&known, "%s%s", known.len ? ", " : "", h.name);
 	}
-	ferr_set(err, "unknown host '%s' (%s knows: %s)", name, path, known.len ? known.data : "none");
+	if (r < 0)
+		ferr_set(err, BAD_LINE, path, lineno);
+	else
+		ferr_set(err, "unknown host '%s' (%s knows: %s)", name, path, known.len ? known.data : "none");
 	buf_free(&known);
-	return -ENOENT;
+	return r < 0 ? -EINVAL : -ENOENT;
 }
 
 int hosts_lookup(const char *path, const char *name, struct host_entry *out, struct ferr *err)
@@ -117,4 +126,29 @@ int hosts_lookup(const char *path, const char *name, struct host_entry *out, str
 	r = hosts_lookup_text(text, path, name, out, err);
 	free(text);
 	return r;
+}
+
+int hosts_names(const char *path, char (*names)[33], int max, struct ferr *err)
+{
+	struct host_entry h;
+	char *text, *cursor;
+	int r, n = 0, lineno = 0;
+
+	if ((r = file_read_all(path, 1 << 20, &text, NULL)) < 0) {
+		ferr_set(err, "cannot read the hosts file %s (%s)", path, strerror(-r));
+		return r;
+	}
+	cursor = text;
+	while ((r = next_entry(&cursor, &lineno, &h)) > 0 && n < max)
+		memcpy(names[n++], h.name, sizeof(h.name));
+	free(text);
+	if (r < 0) {
+		ferr_set(err, BAD_LINE, path, lineno);
+		return -EINVAL;
+	}
+	if (r > 0) {
+		ferr_set(err, "%s: more than %d hosts", path, max);
+		return -E2BIG;
+	}
+	return n;
 }

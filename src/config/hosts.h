@@ -20,6 +20,9 @@ struct host_entry {
 int hosts_lookup(const char *path, const char *name, struct host_entry *out, struct ferr *err);
 /* The same on the file's text (NUL-terminated; modified in place). */
 int hosts_lookup_text(char *text, const char *path, const char *name, struct host_entry *out, struct ferr *err);
+/* The names in the hosts file at path, in its order, into names (max of
+ * them): how many, or -errno with err. */
+int hosts_names(const char *path, char (*names)[33], int max, struct ferr *err);
 /* The hosts file to use: $FERRY_HOSTS, /etc/ferry/hosts, /run/ferry-lab/hosts. */
 const char *hosts_default_path(void);
 

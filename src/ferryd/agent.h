@@ -8,6 +8,7 @@
 #include "config/agentcfg.h"
 #include "ferryd/request.h"
 #include "ferryd/loop.h"
+#include "net/l2probe.h"
 #include "net/stream.h"
 #include "qmp/qmp.h"
 #include "util/jsonframe.h"
@@ -116,6 +117,7 @@ struct agent {
 	int next_moved_in;
 	/* facts.c: the L2 probe's sockets, one per bridge (fd 0: free). */
 	struct { char name[16]; unsigned ifindex; int fd; } l2socks[AGENT_MAX_L2SOCKS];
+	struct l2probe_seen l2seen;   /* the probes read from them (l2probe.h) */
 };
 
 /* child.c */

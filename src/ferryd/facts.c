@@ -247,7 +247,7 @@ void facts_op_host(struct request *r, json_t *args, struct vm *unused)
 		snprintf(path, sizeof(path), "/sys/class/net/%s/bridge", cfg->vifs[i].bridge);
 		int fd = access(path, F_OK) == 0 ? facts_l2_socket(ag, cfg->vifs[i].bridge) : -1;
 		if (fd >= 0) {
-			l2probe_seen(fd, "");   /* drop what it queued since */
+			l2probe_drain(fd, &ag->l2seen);   /* what it queued since, for this host's own probes */
 			l2probe_send(fd, cfg->vifs[i].bridge, nonce, 3);
 		}
 	}

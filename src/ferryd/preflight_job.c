@@ -320,8 +320,10 @@ static void look_l2(struct loop *l, void *opaque)
 	if (!back(j))
 		return;
 	for (int i = 0; i < j->vm->cfg->n_vifs; i++)
-		if (j->l2fd[i] >= 0 && !j->l2seen[i])
-			all &= (j->l2seen[i] = l2probe_seen(j->l2fd[i], j->nonce));
+		if (j->l2fd[i] >= 0 && !j->l2seen[i]) {
+			l2probe_drain(j->l2fd[i], &j->ag->l2seen);
+			all &= (j->l2seen[i] = l2probe_was_seen(&j->ag->l2seen, j->l2fd[i], j->nonce));
+		}
 	if (!all && ++j->l2looks < 9) {
 		j->pending++;
 		j->timer = loop_add_timer(j->ag->loop, 5, look_l2, j);
@@ -519,7 +521,7 @@ static void next(struct pf_job *j)
 		for (int i = 0; i < cfg->n_vifs; i++) {
 			j->l2fd[i] = facts_l2_socket(j->ag, cfg->vifs[i].bridge);
 			if (j->l2fd[i] >= 0)
-				l2probe_seen(j->l2fd[i], "");   /* what it queued before: not this probe's */
+				l2probe_drain(j->l2fd[i], &j->ag->l2seen);   /* others' probes keep theirs */
 		}
 		char *text = vmcfg_format(cfg);
 		json_t *args = json_pack("{s:s, s:s, s:{s:s}}", "config", text, "machine", j->machine, "l2", "nonce",

@@ -91,25 +91,48 @@ int l2probe_open(const char *ifname)
 
 bool l2probe_match(const uint8_t *frame, size_t n, const char *nonce)
 {
-	if (n < FRAME_LEN || strlen(nonce) != L2PROBE_NONCE_LEN)
-		return false;
-	if (frame[12] != (L2PROBE_ETHERTYPE >> 8) || frame[13] != (L2PROBE_ETHERTYPE & 0xff))
-		return false;
-	return !memcmp(frame + ETH_HLEN, MAGIC, 8) && !memcmp(frame + ETH_HLEN + 8, nonce, L2PROBE_NONCE_LEN);
+	char got[L2PROBE_NONCE_LEN + 1];
+
+	return strlen(nonce) == L2PROBE_NONCE_LEN && l2probe_nonce_of(frame, n, got) && !strcmp(got, nonce);
 }
 
-bool l2probe_seen(int fd, const char *nonce)
+bool l2probe_nonce_of(const uint8_t *frame, size_t n, char out[L2PROBE_NONCE_LEN + 1])
+{
+	if (n < FRAME_LEN || frame[12] != (L2PROBE_ETHERTYPE >> 8) || frame[13] != (L2PROBE_ETHERTYPE & 0xff) ||
+	    memcmp(frame + ETH_HLEN, MAGIC, 8))
+		return false;
+	for (size_t i = 0; i < L2PROBE_NONCE_LEN; i++) {
+		uint8_t c = frame[ETH_HLEN + 8 + i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return false;
+		out[i] = (char)c;
+	}
+	out[L2PROBE_NONCE_LEN] = 0;
+	return true;
+}
+
+void l2probe_drain(int fd, struct l2probe_seen *s)
 {
 	uint8_t f[1600];
-	bool seen = false;
+	char nonce[L2PROBE_NONCE_LEN + 1];
 
 	/* Bounded: at most 256 frames drained per look. */
 	for (int i = 0; i < 256; i++) {
 		ssize_t n = recv(fd, f, sizeof(f), MSG_DONTWAIT);
 		if (n < 0)
 			break;
-		if (l2probe_match(f, (size_t)n, nonce))
-			seen = true;
+		if (!l2probe_nonce_of(f, (size_t)n, nonce) || l2probe_was_seen(s, fd, nonce))
+			continue;
+		s->e[s->next].fd = fd;
+		memcpy(s->e[s->next].nonce, nonce, sizeof(nonce));
+		s->next = (s->next + 1) % L2PROBE_SEEN_MAX;
 	}
-	return seen;
+}
+
+bool l2probe_was_seen(const struct l2probe_seen *s, int fd, const char *nonce)
+{
+	for (int i = 0; i < L2PROBE_SEEN_MAX; i++)
+		if (s->e[i].fd == fd && s->e[i].nonce[0] && !strcmp(s->e[i].nonce, nonce))
+			return true;
+	return false;
 }

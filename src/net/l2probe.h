@@ -22,10 +22,23 @@ int l2probe_open(const char *ifname);
 /* Sends count frames with nonce out of interface ifname through fd (an
  * l2probe_open socket of ifname): 0 or -errno. */
 int l2probe_send(int fd, const char *ifname, const char *nonce, int count);
-/* Drains fd: true if a frame carrying nonce arrived. */
-bool l2probe_seen(int fd, const char *nonce);
+/* An agent keeps one socket per bridge (see l2probe_open), and several
+ * probes may run through it at once (an evacuation starts moves together):
+ * whoever drains it keeps the nonces read, per socket, in a set all of them
+ * look in. The set holds the newest L2PROBE_SEEN_MAX; zeroed is empty. */
+#define L2PROBE_SEEN_MAX 32
+struct l2probe_seen {
+	struct { int fd; char nonce[L2PROBE_NONCE_LEN + 1]; } e[L2PROBE_SEEN_MAX];
+	unsigned next;
+};
+/* Reads what fd queued (at most 256 frames) into s. */
+void l2probe_drain(int fd, struct l2probe_seen *s);
+/* Did a frame carrying nonce come through fd (as drained into s)? */
+bool l2probe_was_seen(const struct l2probe_seen *s, int fd, const char *nonce);
 /* Is frame[0..n) (an Ethernet frame as read) a probe carrying nonce? Every
  * frame on the segment may come here: a guest's too. */
 bool l2probe_match(const uint8_t *frame, size_t n, const char *nonce);
+/* The nonce a probe frame carries (hex only) into out; false if it is not one. */
+bool l2probe_nonce_of(const uint8_t *frame, size_t n, char out[L2PROBE_NONCE_LEN + 1]);
 
 #endif

@@ -1,6 +1,6 @@
 /* fuzz_l2probe: any frame on the VM network may reach the source's probe
- * socket (a guest's too): matching reads nothing past the frame, and only a
- * frame carrying the nonce matches. */
+ * socket (a guest's too): matching reads nothing past the frame, only a
+ * frame carrying the nonce matches, and a nonce read is 32 hex digits. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -16,7 +16,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t *f = malloc(size ? size : 1);
 
 	memcpy(f, data, size);
+	char got[L2PROBE_NONCE_LEN + 1];
 	if (l2probe_match(f, size, nonce) && (size < 54 || memcmp(f + 22, nonce, 32)))
+		abort();
+	if (l2probe_nonce_of(f, size, got) && (strlen(got) != 32 || strspn(got, "0123456789abcdef") != 32))
 		abort();
 	free(f);
 	return 0;
