@@ -401,6 +401,27 @@ static void prober_abort(struct prober *p)
 	unlink(p->path);
 }
 
+/* The probe's gaps to the source agent, for its metrics (mig-observed);
+ * an agent that cannot take them does not make the move fail. */
+static void report_gaps(struct cli *cli, struct agent_conn *conn, json_t *rec)
+{
+	static const char *const from[] = { "net_gap_ms", "service_gap_ms", "guest_gap_ms" };
+	static const char *const to[] = { "icmp_gap_us", "service_gap_us", "guest_gap_us" };
+	json_t *args = json_pack("{s:O, s:O}", "name", json_object_get(rec, "name"), "started_us",
+				 json_object_get(rec, "started_us")), *res;
+	struct ferr err = {0};
+
+	if (!args)
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(from); i++) {
+		json_t *v = json_object_get(rec, from[i]);
+		if (json_is_number(v) && json_number_value(v) >= 0)
+			json_object_set_new(args, to[i], json_integer((json_int_t)(json_number_value(v) * 1000)));
+	}
+	if (agent_call(conn, "mig-observed", args, cli->timeout_ms, &res, &err) == 0)
+		json_decref(res);
+}
+
 int migrate_one(struct cli *cli, const char *src, const char *name, const char *dest, json_t *opts,
 		const char *probe, bool timeline, agent_progress_fn on_prog, void *opaque, json_t **rec, struct ferr *err)
 {
@@ -425,11 +446,13 @@ int migrate_one(struct cli *cli, const char *src, const char *name, const char *
 	json_t *args = json_pack("{s:s, s:{s:s, s:s, s:i}, s:O}", "name", name, "dest", "host", dest, "addr", h.addr,
 				 "port", h.port, "opts", opts);
 	int r = agent_call_progress(conn, "migrate", args, cli->timeout_ms, rec, err, on_prog, opaque);
-	agent_close(conn);
 	if (r < 0)
 		prober_abort(&pr);
-	else if (pr.pid > 0)
+	else if (pr.pid > 0) {
 		cli_prober_finish(&pr, *rec);
+		report_gaps(cli, conn, *rec);
+	}
+	agent_close(conn);
 	return r < 0 ? -EIO : 0;
 }
 

@@ -16,6 +16,7 @@ void agentcfg_free(struct agent_config *c)
 	for (int i = 0; i < c->n_listen; i++)
 		free(c->listen[i]);
 	free(c->state_dir);
+	free(c->metrics_file);
 	free(c->key_file);
 	free(c->qemu);
 	for (int i = 0; i < c->n_vm_dirs; i++)
@@ -241,6 +242,15 @@ static int parse_entry(const struct cfg_doc *d, const struct cfg_entry *e, struc
 		return parse_group(d, e, c, err);
 	if (!strcmp(e->key, "cpu_models"))
 		return parse_cpu_models(d, e, c, err);
+	if (!strcmp(e->key, "metrics_file")) {
+		if (e->val.type != CFG_STR || (e->val.str[0] && e->val.str[0] != '/')) {
+			ferr_set(err, "%s:%d: 'metrics_file' must be an absolute path, or \"\" for none", d->path, e->line);
+			return -EINVAL;
+		}
+		free(c->metrics_file);
+		c->metrics_file = xstrdup(e->val.str);   /* "": none (complete) */
+		return 0;
+	}
 	if (!strcmp(e->key, "guest_memory_mb")) {
 		if (e->val.type != CFG_INT || e->val.num < 16 || e->val.num > (1LL << 30)) {
 			ferr_set(err, "%s:%d: 'guest_memory_mb' must be a number of MiB from 16 to %lld", d->path, e->line,
@@ -252,7 +262,7 @@ static int parse_entry(const struct cfg_doc *d, const struct cfg_entry *e, struc
 	}
 	ferr_set(err, "%s:%d: unknown key '%s' (host, listen, state_dir, key_file, qemu, accel, allow_insecure, "
 		 "vm_dirs, ceph_dirs, history_max_bytes, log_max_bytes, client_queue_max, unix_group, cpu_models, "
-		 "guest_memory_mb)",
+		 "guest_memory_mb, metrics_file)",
 		 d->path, e->line, e->key);
 	return -EINVAL;
 }
@@ -281,6 +291,14 @@ static int complete(const struct cfg_doc *d, struct agent_config *c, bool tcp, s
 	if (c->state_dir[0] != '/') {
 		ferr_set(err, "%s: 'state_dir' must be an absolute path", d->path);
 		return -EINVAL;
+	}
+	if (!c->metrics_file) {
+		struct buf b = {0};
+		buf_printf(&b, "%s/metrics.prom", c->state_dir);
+		c->metrics_file = b.data;
+	} else if (!c->metrics_file[0]) {
+		free(c->metrics_file);
+		c->metrics_file = NULL;
 	}
 	if (c->n_vm_dirs < AGENT_MAX_VM_DIRS) {
 		/* Resolved if it exists already: paths are compared resolved. */

@@ -32,6 +32,7 @@ struct agent_config {
 	int unix_gid;                      /* -1: only root on the Unix socket; else root or this group */
 	char *ceph_dirs[AGENT_MAX_VM_DIRS]; /* where an rbd pool's ceph.conf may be; none listed: /etc/ceph */
 	int n_ceph_dirs;
+	char *metrics_file;                /* Prometheus textfile (docs/downtime.md); NULL: none */
 };
 
 int agentcfg_load(const char *path, struct agent_config **out, struct ferr *err);

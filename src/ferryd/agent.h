@@ -11,6 +11,7 @@
 #include "net/l2probe.h"
 #include "net/stream.h"
 #include "qmp/qmp.h"
+#include "stats/metrics.h"
 #include "util/jsonframe.h"
 
 struct request;
@@ -118,6 +119,7 @@ struct agent {
 	/* facts.c: the L2 probe's sockets, one per bridge (fd 0: free). */
 	struct { char name[16]; unsigned ifindex; int fd; } l2socks[AGENT_MAX_L2SOCKS];
 	struct l2probe_seen l2seen;   /* the probes read from them (l2probe.h) */
+	struct metrics metrics;       /* mig.c: written to cfg->metrics_file after each move */
 };
 
 /* child.c */

@@ -167,6 +167,8 @@ int main(int argc, char **argv)
 	vm_reattach_all(&ag);
 	mover_drop_partial(&ag);
 	loop_set_cron(ag.loop, 1000, cron, &ag);
+	metrics_init(&ag.metrics, time_real_us() / 1000000);
+	mig_any_metrics_write(&ag);   /* the exporter sees this agent's series from its start */
 	ag.qemu_version = qemu_probe_version(ag.cfg->qemu);
 	qemu_probe_lists(&ag);
 	log_info("ferryd ready", "host=%s version=%s pid=%d qemu=%d.%d", ag.cfg->host, FERRY_VERSION, (int)getpid(),

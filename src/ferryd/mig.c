@@ -4,6 +4,7 @@
 #include "ferryd/agent.h"
 #include "proto/proto.h"
 #include "qmp/cmds.h"
+#include "util/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -207,6 +208,34 @@ void mig_any_history_append(struct agent *ag, json_t *record)
 		close(fd);
 	}
 	buf_free(&b);
+}
+
+void mig_any_source_record(struct agent *ag, json_t *record)
+{
+	mig_any_history_append(ag, record);
+	if (metrics_observe_move(&ag->metrics, record) == 0)
+		mig_any_metrics_write(ag);
+}
+
+void mig_any_metrics_write(struct agent *ag)
+{
+	const char *path = ag->cfg->metrics_file;
+	struct buf b = {0}, tmp = {0};
+
+	if (!path)
+		return;
+	metrics_render(&ag->metrics, &b);
+	buf_printf(&tmp, "%s.%d.tmp", path, (int)getpid());
+	/* Readable by the node exporter; O_NOFOLLOW: not through a link. */
+	int fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0 || write_all(fd, b.data, b.len) < 0 || fsync(fd) < 0 || rename(tmp.data, path) < 0) {
+		log_warn("cannot write the metrics file", "path=%s error=\"%s\"", path, strerror(errno));
+		unlink(tmp.data);
+	}
+	if (fd >= 0)
+		close(fd);
+	buf_free(&b);
+	buf_free(&tmp);
 }
 
 /* Appends the records of one history file that match to out. */

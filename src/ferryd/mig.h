@@ -148,6 +148,12 @@ json_t *mig_any_tls_object(struct agent *ag, const char *dir, bool server);
 #define MIG_HISTORY_PAGE 100              /* records a "history" request gets by default */
 #define MIG_HISTORY_REPLY_MAX (512 * 1024) /* bytes of records in one reply, at most */
 void mig_any_history_append(struct agent *ag, json_t *record);
+/* The end of a move this agent ran as the source: its record into the
+ * history and the metrics, and the metrics file rewritten. */
+void mig_any_source_record(struct agent *ag, json_t *record);
+/* Writes the metrics file (agent config metrics_file) whole: a temporary
+ * file renamed over it, so a reader never sees half of one. */
+void mig_any_metrics_write(struct agent *ag);
 /* The newest `last` records (of VM name, if not NULL) started at or after
  * since_us (realtime), oldest first, at most MIG_HISTORY_REPLY_MAX bytes. */
 json_t *mig_any_history_read(struct agent *ag, const char *name, long last, int64_t since_us);

@@ -127,7 +127,7 @@ static void on_rebooted_here(struct vm *vm, const char *err, void *opaque)
 	if (!src_enter(j, MIG_FAILED))
 		return;
 	json_t *rec = src_record(j, "failed");
-	mig_any_history_append(j->ag, rec);
+	mig_any_source_record(j->ag, rec);
 	json_decref(rec);
 	if (err)
 		request_err(j->req, "%s; booting it again on host %s failed too: %s (its disks are untouched)", j->error,

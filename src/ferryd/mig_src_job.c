@@ -264,7 +264,7 @@ void src_finish_failure(struct mig_job *j, bool guest_moved)
 	set_state(j, MIG_FAILED);
 	json_t *rec = src_record(j, guest_moved ? "completed-unconfirmed" : "failed");
 
-	mig_any_history_append(j->ag, rec);
+	mig_any_source_record(j->ag, rec);
 	json_decref(rec);
 	if (guest_moved)
 		request_err(j->req, "%s; the guest runs on host %s now", j->error, j->dest);
@@ -370,7 +370,7 @@ void src_report_completed(struct mig_job *j)
 		src_disks_remove_source(j);
 	json_t *rec = src_record(j, "completed");
 
-	mig_any_history_append(j->ag, rec);
+	mig_any_source_record(j->ag, rec);
 	if (j->peer)
 		peer_call(j->peer, "history-add", json_pack("{s:O}", "record", rec), NULL, NULL);
 	request_ok(j->req, rec);

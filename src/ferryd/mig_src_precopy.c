@@ -138,7 +138,7 @@ static void on_finished(struct peer *p, json_t *result, const char *err, void *o
 		if (!src_enter(j, MIG_FAILED))
 			return;
 		json_t *rec = src_record(j, "unconfirmed");
-		mig_any_history_append(j->ag, rec);
+		mig_any_source_record(j->ag, rec);
 		json_decref(rec);
 		request_err(j->req, "%s; %s stays paused on host %s (check host %s)", j->error, j->name,
 			    j->ag->cfg->host, j->dest);

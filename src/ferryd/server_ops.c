@@ -103,6 +103,33 @@ static void op_history_add(struct request *r, json_t *args, struct vm *vm)
 	request_ok(r, NULL);
 }
 
+/* mig-observed: a client's probe of a move this agent ran as the source
+ * (ferry migrate --probe) adds its gaps to the metrics, once per move. */
+static void op_mig_observed(struct request *r, json_t *args, struct vm *vm)
+{
+	static const char *const keys[MG_N] = { "icmp_gap_us", "service_gap_us", "guest_gap_us" };
+	const char *name = json_string_value(json_object_get(args, "name"));
+	int64_t started = (int64_t)json_integer_value(json_object_get(args, "started_us"));
+	double gap_ms[MG_N];
+
+	(void)vm;
+	for (int g = 0; g < MG_N; g++) {
+		json_t *v = json_object_get(args, keys[g]);
+		gap_ms[g] = v ? (double)json_integer_value(v) / 1000.0 : -1;
+	}
+	int e = metrics_observe_gaps(&r->ag->metrics, name, started, gap_ms);
+	if (e == -EALREADY) {
+		request_err(r, "the gaps of %s's move at %lld were reported already", name, (long long)started);
+		return;
+	}
+	if (e < 0) {
+		request_err(r, "no recent completed move of %s from this host began at %lld", name, (long long)started);
+		return;
+	}
+	mig_any_metrics_write(r->ag);
+	request_ok(r, NULL);
+}
+
 typedef void (*op_fn)(struct request *r, json_t *args, struct vm *vm);
 
 /* The op table: each op's handler, whether it acts on the VM named in its
@@ -129,6 +156,7 @@ static struct server_op {
 	{ "migrate-recover", true, mig_src_recover, NULL },
 	{ "history", false, op_history, NULL },
 	{ "history-add", false, op_history_add, NULL },
+	{ "mig-observed", false, op_mig_observed, NULL },
 	{ "mig-prepare", false, mig_dst_prepare, NULL },
 	{ "mig-finish", true, mig_dst_finish, NULL },
 	{ "mig-check", false, mig_dst_check, NULL },

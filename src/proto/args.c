@@ -106,6 +106,16 @@ static const struct proto_arg a_copy_in_wait[] = {
 	{ "path", PA_TEXT, true, 1, 4096, NULL },
 	END,
 };
+/* mig-observed: what a client's probe saw of a move this agent ran. */
+#define GAP_MAX_US 86400000000LL
+static const struct proto_arg a_observed[] = {
+	{ "name", PA_NAME, true, 0, 0, NULL },
+	{ "started_us", PA_INT, true, 0, INT64_MAX, NULL },
+	{ "icmp_gap_us", PA_INT, false, 0, GAP_MAX_US, NULL },
+	{ "service_gap_us", PA_INT, false, 0, GAP_MAX_US, NULL },
+	{ "guest_gap_us", PA_INT, false, 0, GAP_MAX_US, NULL },
+	END,
+};
 /* save and restore (docs/save.md): a file on the agent's host, in vm_dirs. */
 static const struct proto_arg a_save[] = {
 	{ "name", PA_NAME, true, 0, 0, NULL },
@@ -182,6 +192,7 @@ static const struct proto_op ops[] = {
 	{ "migrate-recover", a_name },
 	{ "history", a_name_opt },
 	{ "history-add", a_record },
+	{ "mig-observed", a_observed },
 	{ "mig-check", a_check },
 	{ "host-facts", a_host_facts },
 	{ "net-sink", a_none },

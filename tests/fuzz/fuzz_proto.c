@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *ops[] = { "mig-prepare", "mig-finish", "mig-resumed", "mig-recover", "ping", "create" };
+static const char *ops[] = { "mig-prepare", "mig-finish", "mig-resumed", "mig-recover", "mig-abort", "copy-in", "copy-in-wait",
+			      "ping", "create", "mig-observed" };
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)

@@ -24,8 +24,29 @@ on() { $FERRY -H "$1" list 2>/dev/null | awk 'NR > 1 { print $1 }' | sort | tr '
 # serves N: guest N answers HTTP from the client (where it runs: list).
 serves() { $FERRY lab exec client curl -s -m 3 -o /dev/null -w '%{http_code}' "http://10.77.0.1$1/" 2>/dev/null | grep -q 200; }
 
+# metric FILE SERIES: the value of one series of an agent's metrics file,
+# read by the Prometheus client library's own parser (which fails on a file
+# that is not valid text exposition format).
+metric() {
+	/usr/bin/python3 - "$1" "$2" <<'PY'
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+want = sys.argv[2]
+for fam in text_string_to_metric_families(open(sys.argv[1]).read()):
+    for s in fam.samples:
+        key = s.name + '{' + ','.join('%s="%s"' % kv for kv in sorted(s.labels.items())) + '}'
+        if key == want:
+            print(int(s.value))
+            sys.exit(0)
+sys.exit(1)
+PY
+}
+MOVES='ferry_migrations_total{mode="precopy",outcome="completed"}'
+GAPS='ferry_migration_client_gap_seconds_count{mode="precopy",probe="icmp"}'
+
 $FERRY lab down >/dev/null 2>&1
 check "lab up" $FERRY lab up
+check "each agent wrote its metrics file at start, no move counted" sh -c "[ \"\$($(declare -f metric); metric /run/ferry-lab/a/metrics.prom '$MOVES')\" = 0 ] && [ -f /run/ferry-lab/b/metrics.prom ]"
 for n in 1 2 3; do
 	check "create evac$n on a" $FERRY -H a create "$(evac_cfg $n)"
 done
@@ -53,12 +74,15 @@ ok = g['evac3']['status'] == 'stays' or g['evac3']['status'] == 'stayed'
 ok = ok and 'evac3' in g['evac3']['error'] and g['evac1']['status'] == 'completed' and g['evac2']['status'] == 'completed'
 ok = ok and g['evac1']['net_gap_ms'] > 0 and g['evac1']['pause_ms'] > 0 and s['total_ms'] > 0
 sys.exit(0 if ok else 1)\""
+check "a's metrics: two more completed moves, one with a client's ICMP gap" sh -c "[ \"\$($(declare -f metric); metric /run/ferry-lab/a/metrics.prom '$MOVES')\" = 2 ] && [ \"\$($(declare -f metric); metric /run/ferry-lab/a/metrics.prom '$GAPS')\" = 1 ]"
 check "evac3 stayed on a, the others are on b" test "$(on a)/$(on b)" = "evac3 /evac1 evac2 evac3 "
 check "evac1, evac2 (on b) and a's evac3 serve" sh -c "$(declare -f serves); FERRY=$FERRY; serves 1 && serves 2 && serves 3"
 
 # b's evac3 goes; the two on b come back; then a is emptied whole.
 check "b's evac3 destroyed" $FERRY -H b destroy evac3
-check "evac1 and evac2 back on a" sh -c "$FERRY -H b migrate evac1 a >/dev/null && $FERRY -H b migrate evac2 a >/dev/null"
+check "evac1 back on a" sh -c "$FERRY -H b migrate evac1 a >/dev/null"
+check "b's metrics file counts that move (0 -> 1)" sh -c "[ \"\$($(declare -f metric); metric /run/ferry-lab/b/metrics.prom '$MOVES')\" = 1 ]"
+check "evac2 back on a" sh -c "$FERRY -H b migrate evac2 a >/dev/null"
 check "evacuate a moves all three" sh -c "$FERRY evacuate a --max-parallel 3 > $tmp/all.out 2>&1 || { cat $tmp/all.out; exit 1; }"
 check "a is empty, the three run on b" test "$(on a)/$(on b)" = "/evac1 evac2 evac3 "
 check "each serves from b" sh -c "$(declare -f serves); FERRY=$FERRY; serves 1 && serves 2 && serves 3"
