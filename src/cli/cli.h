@@ -69,6 +69,7 @@ struct migrate_args {
 	const char *special;     /* "migrate-cancel" or "migrate-recover" */
 	const char *probe;
 	bool timeline;
+	const char *timeline_svg;  /* --timeline FILE.svg */
 };
 int migrate_parse_opts(struct cli *cli, int argc, char **argv, struct migrate_args *m);
 /* One move of NAME from host src (NULL: the local agent) to dest with the

@@ -3,6 +3,7 @@
 #include "cli/cli.h"
 #include "config/hosts.h"
 #include "probe/probe.h"
+#include "report/report.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -26,6 +27,7 @@ int cli_prober_start(struct prober *p, const char *spec, struct ferr *err)
 	const char *colon = strchr(spec, ':');
 
 	probe_cfg_default(&p->cfg);
+	p->cfg.frames = p->timeline;   /* the guest's announcements, for the timeline */
 	snprintf(addr, sizeof(addr), "%.*s", colon ? (int)(colon - spec) : (int)strlen(spec), spec);
 	snprintf(p->cfg.target, sizeof(p->cfg.target), "%s", addr);
 	if (probe_parse_methods(colon ? colon + 1 : "icmp,http,guest", p->cfg.use, err) < 0)
@@ -158,6 +160,12 @@ void cli_prober_finish(struct prober *p, json_t *rec)
 					json_array_append_new(a, json_integer((s[i].reply_us - t0) / 100));
 			json_object_set_new(tl, probe_method_name(m), a);
 		}
+		json_t *fr = json_array();
+		for (size_t i = 0; i < n; i++)
+			if (s[i].method == PROBE_FRAME)
+				json_array_append_new(fr, json_pack("[I, i]", (json_int_t)((s[i].reply_us - t0) / 100),
+								    (int)s[i].seq));
+		json_object_set_new(tl, "frames", fr);
 		json_object_set_new(o, "timeline", tl);
 	}
 	json_object_set_new(rec, "probe", o);
@@ -313,6 +321,7 @@ int migrate_parse_opts(struct cli *cli, int argc, char **argv, struct migrate_ar
 		{ "recover", no_argument, NULL, 'r' },
 		{ "probe", required_argument, NULL, 'X' },
 		{ "probe-timeline", no_argument, NULL, 'L' },
+		{ "timeline", required_argument, NULL, 'G' },
 		{ "cold", required_argument, NULL, 'C' },
 		{ "disk-passes", required_argument, NULL, 'D' },
 		{ "keep-source", no_argument, NULL, 'K' },
@@ -354,6 +363,7 @@ int migrate_parse_opts(struct cli *cli, int argc, char **argv, struct migrate_ar
 		case 'r': m->special = "migrate-recover"; break;
 		case 'X': m->probe = optarg; break;
 		case 'L': m->timeline = true; break;
+		case 'G': m->timeline_svg = optarg; m->timeline = true; break;
 		case 'C':
 			if (strcmp(optarg, "suspend") && strcmp(optarg, "reboot")) {
 				fprintf(stderr, "ferry: --cold is suspend (pause, move the state, resume there) or reboot (power off, boot there)\n");
@@ -471,6 +481,11 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 		return 2;
 	}
 	const char *name = argv[optind], *dest = argv[optind + 1];
+	if (m.timeline_svg && !m.probe) {
+		fprintf(stderr, "ferry: --timeline needs --probe (the timeline is what the probe saw)\n");
+		json_decref(m.opts);
+		return 2;
+	}
 	tty_progress = !cli->json && isatty(2);
 	json_t *res;
 	rc = migrate_one(cli, cli->host, name, dest, m.opts, m.probe, m.timeline, on_progress, NULL, &res, &err);
@@ -485,8 +500,15 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 		cli_print_json(res);
 	else
 		print_record(res);
+	rc = 0;
+	if (m.timeline_svg && report_timeline_write(m.timeline_svg, res, &err) < 0) {
+		fprintf(stderr, "ferry: the move completed; its timeline: %s\n", err.msg);
+		rc = 1;
+	} else if (m.timeline_svg && !cli->json) {
+		printf("timeline: %s\n", m.timeline_svg);
+	}
 	json_decref(res);
-	return 0;
+	return rc;
 }
 
 /* ferry bench-command CMD PROBE: runs CMD (sh -c) between a probe's start and

@@ -25,7 +25,7 @@ static const struct verb verbs[] = {
 	{ "migrate", cmd_migrate,
 	  "migrate NAME DEST [--downtime-ms N] [--bandwidth MBPS] [--parallel N] [--auto-converge]\n"
 	  "              [--postcopy off|on|auto] [--timeout S] [--copy-storage] [--insecure | --qemu-tls]\n"
-	  "              [--probe ADDR[:methods]] [--force]\n"
+	  "              [--probe ADDR[:methods] [--timeline FILE.svg]] [--force]\n"
 	  "       ferry [-H HOST] migrate NAME DEST --cold suspend|reboot [--disk-passes 1|2] [--keep-source]\n"
 	  "              [--timeout S] ...\n"
 	  "       ferry [-H HOST] migrate --cancel NAME | --recover NAME",
@@ -63,6 +63,10 @@ static const struct verb verbs[] = {
 	  "                    icmp,http,guest) and add the ICMP, service and guest gaps\n"
 	  "                    (heartbeats from ferry-guest, UDP port 7778) to the record;\n"
 	  "                    in the lab run ferry from the client: ferry lab exec client ...\n"
+	  "  --timeline F.svg  with --probe: draw the move on a millisecond axis (the whole\n"
+	  "                    move, then its switchover): each probe's replies, QEMU's\n"
+	  "                    phases, passes, STOP and RESUME, the RARP and ARP frames\n"
+	  "                    that announced the guest (noted from a packet socket: root)\n"
 	  "Ends with a result record (--json for all of it). If anything fails before\n"
 	  "switchover, the guest keeps running on the source." },
 	{ "check", cmd_check,

@@ -12,6 +12,7 @@
 #include "qmp/migstats.h"
 
 #define SRC_POLL_MS 100
+#define SRC_MAX_PASSES 64          /* passes kept for the record (the first ones) */
 
 /* The convergence policy's memory (mig_src_precopy.c). */
 struct mig_policy {
@@ -66,6 +67,10 @@ struct mig_job {
 	int polls;
 	int mirrors, mirrors_ready, mirrors_done;
 	int64_t stop_us, resume_us;
+	/* QEMU's MIGRATION_PASS events: when each pass over RAM began (QEMU's
+	 * realtime; the record's "passes_us", the timeline's round marks). */
+	int64_t pass_us[SRC_MAX_PASSES];
+	int n_passes;
 	struct mig_stats last;     /* last query-migrate result */
 	/* The states the job went through, with when (the record's "phases"). */
 	struct { enum mig_state state; int64_t mono_us; } trail[MIG_N_STATES * 2];

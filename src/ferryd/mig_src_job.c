@@ -132,6 +132,8 @@ static void on_event(void *opaque, struct vm *vm, const char *event, json_t *dat
 	(void)vm;
 	if (!strcmp(event, "STOP") && !j->stop_us)
 		j->stop_us = qemu_us;
+	if (!strcmp(event, "MIGRATION_PASS") && j->n_passes < SRC_MAX_PASSES)
+		j->pass_us[j->n_passes++] = qemu_us;
 	if (!strcmp(event, "MIGRATION")) {
 		const char *st = json_string_value(json_object_get(data, "status"));
 		if (st && !strncmp(st, "postcopy", 8))
@@ -235,6 +237,10 @@ json_t *src_record(struct mig_job *j, const char *status)
 	json_object_set_new(r, "tls", json_boolean(!j->o.insecure));
 	json_object_set_new(r, "tls_by", json_string(j->o.insecure ? "none" : j->o.qemu_tls ? "qemu" : "ferry"));
 	json_object_set_new(r, "options", mig_opts_to_json(&j->o));
+	json_t *passes = json_array();
+	for (int i = 0; i < j->n_passes; i++)
+		json_array_append_new(passes, json_integer(j->pass_us[i]));
+	json_object_set_new(r, "passes_us", passes);
 	json_t *phases = json_array();
 	for (int i = 0; i < j->n_trail; i++)
 		json_array_append_new(phases, json_pack("{s:s, s:I}", "phase", mig_state_name(j->trail[i].state),

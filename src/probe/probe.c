@@ -61,6 +61,28 @@ int probe_parse_methods(const char *list, bool use[PROBE_N], struct ferr *err)
 	return 0;
 }
 
+enum probe_frame_kind probe_parse_frame(const uint8_t *p, size_t n, uint16_t ethertype, uint32_t target,
+					const uint8_t mac[6], uint8_t sender[6])
+{
+	static const uint8_t zero[6];
+	uint32_t spa, tpa;
+
+	/* htype 1 (Ethernet), ptype 0x0800 (IPv4), hlen 6, plen 4, then oper,
+	 * sha[6], spa[4], tha[6], tpa[4]: 28 bytes. */
+	if (n < 28 || p[0] != 0 || p[1] != 1 || p[2] != 0x08 || p[3] != 0 || p[4] != 6 || p[5] != 4 || p[6] != 0)
+		return PROBE_FRAME_NONE;
+	memcpy(&spa, p + 14, 4);
+	memcpy(&tpa, p + 24, 4);
+	if (sender)
+		memcpy(sender, p + 8, 6);
+	if (ethertype == 0x8035)
+		return (p[7] == 3 || p[7] == 4) && (!mac || !memcmp(mac, zero, 6) || !memcmp(mac, p + 8, 6))
+			       ? PROBE_FRAME_RARP : PROBE_FRAME_NONE;
+	if (ethertype != 0x0806 || spa != target || (p[7] != 1 && p[7] != 2))
+		return PROBE_FRAME_NONE;
+	return tpa == target ? PROBE_FRAME_GARP : p[7] == 2 ? PROBE_FRAME_ARP_REPLY : PROBE_FRAME_NONE;
+}
+
 struct conn {
 	int fd;
 	uint8_t method;
@@ -74,12 +96,15 @@ struct run {
 	struct probe_sample *s;
 	size_t n, cap;
 	int icmp_fd, udp_fd, hb_fd;
+	int frame_fd[2];            /* ARP, RARP (probe_cfg.frames) */
+	uint8_t target_mac[6];      /* learnt from its ARP (zero: not yet) */
 	size_t hb_got;             /* heartbeats received */
 	uint16_t echo_id;
 	int64_t real_minus_mono;   /* converts kernel receive times */
 	struct conn conns[MAX_CONNS];
 	int n_conns;
-	uint32_t seq[PROBE_N];
+	uint32_t seq[PROBE_N + 1];   /* + PROBE_FRAME */
+	size_t n_frames;
 };
 
 static size_t add_sample(struct run *r, uint8_t m, int64_t now)
@@ -340,6 +365,51 @@ static void on_datagram(struct run *r, int fd, int64_t now)
 	} while (got == BATCH);
 }
 
+static void run_close(struct run *r)
+{
+	int *fds[] = { &r->icmp_fd, &r->udp_fd, &r->hb_fd, &r->frame_fd[0], &r->frame_fd[1] };
+
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (*fds[i] >= 0) {
+			close(*fds[i]);
+			*fds[i] = -1;
+		}
+}
+
+#define MAX_FRAMES 4096   /* frames noted per run: an ARP storm does not grow the samples */
+
+/* The ARP or RARP frames fd holds, with the kernel's receive times. */
+static void on_frames(struct run *r, int fd, uint16_t ethertype, int64_t now)
+{
+	uint8_t buf[256], sender[6];
+	char ctl[128];
+
+	for (int k = 0; k < 256; k++) {
+		struct iovec iov = { buf, sizeof(buf) };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl) };
+		ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT);
+		if (n < 0)
+			return;
+		int64_t at = now;
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS) {
+				struct timespec ts;
+				memcpy(&ts, CMSG_DATA(cm), sizeof(ts));
+				at = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 - r->real_minus_mono;
+			}
+		enum probe_frame_kind kind = probe_parse_frame(buf, (size_t)n, ethertype, r->addr.sin_addr.s_addr,
+							       r->target_mac, sender);
+		if (kind == PROBE_FRAME_NONE || r->n_frames == MAX_FRAMES)
+			continue;
+		if (kind != PROBE_FRAME_RARP)
+			memcpy(r->target_mac, sender, 6);   /* its RARPs are the ones to note */
+		size_t i = add_sample(r, PROBE_FRAME, at);
+		r->s[i].seq = kind;
+		r->s[i].reply_us = at;
+		r->n_frames++;
+	}
+}
+
 /* The sockets the methods in use need; 0, or -errno with err (nothing left open). */
 static int run_open(struct run *r, const struct probe_cfg *c, struct ferr *err)
 {
@@ -378,6 +448,16 @@ static int run_open(struct run *r, const struct probe_cfg *c, struct ferr *err)
 		}
 		setsockopt(r->hb_fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
 	}
+	for (int k = 0; c->frames && k < 2; k++) {
+		r->frame_fd[k] = socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(k ? 0x8035 : 0x0806));
+		if (r->frame_fd[k] < 0) {
+			ferr_set(err, "noting ARP and RARP frames needs a packet socket (root or CAP_NET_RAW): %s",
+				 strerror(errno));
+			run_close(r);
+			return -EPERM;
+		}
+		setsockopt(r->frame_fd[k], SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
+	}
 	if (r->icmp_fd >= 0)
 		setsockopt(r->icmp_fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
 	if (r->udp_fd >= 0)
@@ -415,6 +495,9 @@ static void drain(struct run *r, int64_t now)
 		on_datagram(r, r->udp_fd, now);
 	if (r->hb_fd >= 0)
 		on_datagram(r, r->hb_fd, now);
+	for (int k = 0; k < 2; k++)
+		if (r->frame_fd[k] >= 0)
+			on_frames(r, r->frame_fd[k], k ? 0x8035 : 0x0806, now);
 }
 
 /* Waits until wake for the TCP/HTTP connections, and serves them. */
@@ -442,7 +525,7 @@ static void wait_conns(struct run *r, int64_t wake)
 
 int probe_run(const struct probe_cfg *c, struct probe_sample **out, size_t *n_out, struct ferr *err)
 {
-	struct run r = { .c = c, .icmp_fd = -1, .udp_fd = -1, .hb_fd = -1 };
+	struct run r = { .c = c, .icmp_fd = -1, .udp_fd = -1, .hb_fd = -1, .frame_fd = { -1, -1 } };
 	int64_t next[PROBE_N], start = time_mono_us(), end, last_drain = start, next_sub = start;
 	int rc = run_open(&r, c, err);
 
@@ -495,9 +578,7 @@ int probe_run(const struct probe_cfg *c, struct probe_sample **out, size_t *n_ou
 			r.s[i].reply_us = 0;
 	while (r.n_conns)
 		end_conn(&r, 0);
-	if (r.icmp_fd >= 0) close(r.icmp_fd);
-	if (r.udp_fd >= 0) close(r.udp_fd);
-	if (r.hb_fd >= 0) close(r.hb_fd);
+	run_close(&r);
 	if (rc < 0) {
 		free(r.s);
 		return rc;

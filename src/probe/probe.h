@@ -24,7 +24,23 @@ struct probe_cfg {
 	int udp_port, tcp_port;         /* defaults 7777 (ferry-guest), 80 */
 	int hb_port;                    /* heartbeats arrive here; default 7778 */
 	const volatile bool *stop;      /* set from a signal handler */
+	bool frames;                    /* also note the ARP and RARP frames about the target (root) */
 };
+
+/* Samples of method PROBE_FRAME (not a probe method: nothing is sent) are
+ * frames seen here (probe_cfg.frames): reply_us (and send_us) when, seq
+ * the kind. A guest's announcements after a move are what tells switches
+ * where it is now: QEMU's RARPs (from the guest's MAC), the guest's own
+ * gratuitous ARP. */
+#define PROBE_FRAME PROBE_N
+enum probe_frame_kind { PROBE_FRAME_NONE, PROBE_FRAME_RARP, PROBE_FRAME_GARP, PROBE_FRAME_ARP_REPLY };
+/* The only parser of those frames: an ARP or RARP packet (ethertype 0x0806
+ * or 0x8035, the payload after the Ethernet header, as a SOCK_DGRAM packet
+ * socket gives it) about target (network order): RARP from mac (NULL or all
+ * zero: any MAC), a gratuitous ARP of target, or target's ARP reply; its
+ * sender MAC into sender (may be NULL). */
+enum probe_frame_kind probe_parse_frame(const uint8_t *p, size_t n, uint16_t ethertype, uint32_t target,
+					const uint8_t mac[6], uint8_t sender[6]);
 
 struct probe_sample {
 	uint8_t method;

@@ -172,85 +172,13 @@ static json_t *typical_run(json_t *runs, const char *mode)
 
 static void timeline(FILE *f, json_t *r, const char *mode, const char *color)
 {
-	const double W = 900, L = 70, R = 20, T = 34, ROW = 34;
-	json_t *probe = json_object_get(r, "probe"), *tl = json_object_get(probe, "timeline");
-	const char *rows[] = { "icmp", "udp", "tcp", "http", "guest" };
-	int n_rows = 0;
-
-	for (size_t k = 0; k < 5; k++)
-		n_rows += json_is_array(json_object_get(tl, rows[k]));
-	double H = T + ROW * n_rows + 40;
-	double t0 = (double)json_integer_value(json_object_get(tl, "t0_us"));
-	json_t *stop_j = json_object_get(r, "stop_us"), *resume_j = json_object_get(r, "resume_us");
-	/* Window: 300 ms before the source stops to 700 ms after it (or the
-	 * whole probe when there is no pause window, as for --command). */
-	double stop = json_integer_value(stop_j) ? ((double)json_integer_value(stop_j) - t0) / 1000 : -1;
-	double resume = json_integer_value(resume_j) ? ((double)json_integer_value(resume_j) - t0) / 1000 : -1;
-	double a = 0, b = 0;
-	for (size_t k = 0; k < 5; k++) {
-		json_t *arr = json_object_get(tl, rows[k]);
-		size_t n = json_array_size(arr);
-		if (n)
-			b = fmax(b, json_integer_value(json_array_get(arr, n - 1)) / 10.0);
-	}
-	if (stop >= 0) {
-		a = fmax(0, stop - 300);
-		b = fmin(b, stop + 700);
-	}
-	if (b <= a)
-		b = a + 1;
-	#define X(ms) (L + (W - L - R) * (((ms) - a) / (b - a)))
-	fprintf(f, "<figure><svg class=\"timeline\" data-mode=\"");
+	fprintf(f, "<figure>");
+	report_timeline_svg(f, r, mode, color, 300, 700, 0);
+	fprintf(f, "<figcaption>One migration in mode ");
 	report_esc(f, mode);
-	fprintf(f, "\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" xmlns=\"http://www.w3.org/2000/svg\" role=\"img\">\n",
-		W, H, W, H);
-	fprintf(f, "<text x=\"%.0f\" y=\"18\" class=\"title\">", L);
-	report_esc(f, mode);
-	fprintf(f, ": %s -> %s", json_string_value(json_object_get(r, "src")) ?: "?", json_string_value(json_object_get(r, "dst")) ?: "?");
-	if (json_is_number(json_object_get(r, "pause_ms")))
-		fprintf(f, ", pause %.1f ms", json_number_value(json_object_get(r, "pause_ms")));
-	if (json_is_number(json_object_get(r, "net_gap_ms")))
-		fprintf(f, ", ICMP gap %.1f ms", json_number_value(json_object_get(r, "net_gap_ms")));
-	fprintf(f, "</text>\n");
-	if (stop >= 0 && resume >= stop)
-		fprintf(f, "<rect class=\"pause\" x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"%.0f\" fill=\"#f2b134\" fill-opacity=\"0.45\"><title>pause window %.1f ms</title></rect>\n",
-			X(stop), T - 6, fmax(X(resume) - X(stop), 1), ROW * n_rows + 6, resume - stop);
-	int row = 0;
-	for (size_t k = 0; k < 5; k++) {
-		json_t *arr = json_object_get(tl, rows[k]), *x;
-		size_t i;
-		if (!json_is_array(arr))
-			continue;
-		double y = T + ROW * row + 4;
-		fprintf(f, "<text class=\"row\" x=\"%.0f\" y=\"%.0f\">%s</text>\n", L - 8, y + 16, rows[k]);
-		/* The longest gap of this method, from the record. */
-		json_t *g = json_object_get(probe, rows[k]);
-		json_int_t gf = json_integer_value(json_object_get(g, !strcmp(rows[k], "guest") ? "gap_from_us" : "longest_gap_from_us"));
-		json_int_t gt = json_integer_value(json_object_get(g, !strcmp(rows[k], "guest") ? "gap_to_us" : "longest_gap_to_us"));
-		if (gf && gt > gf)
-			fprintf(f, "<rect class=\"gap\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.0f\" fill=\"none\" stroke=\"#d62728\" stroke-dasharray=\"3 2\"><title>longest %s gap %.1f ms</title></rect>\n",
-				X(((double)gf - t0) / 1000), y, fmax(X(((double)gt - t0) / 1000) - X(((double)gf - t0) / 1000), 1), ROW - 10,
-				rows[k], (double)(gt - gf) / 1000);
-		fprintf(f, "<path class=\"replies\" data-method=\"%s\" stroke=\"%s\" stroke-width=\"1\" d=\"", rows[k], color);
-		json_array_foreach(arr, i, x) {
-			double ms = json_integer_value(x) / 10.0;
-			if (ms >= a && ms <= b)
-				fprintf(f, "M%.1f %.0fv%.0f", X(ms), y + 3, ROW - 16);
-		}
-		fprintf(f, "\"/>\n");
-		row++;
-	}
-	double step = report_nice_step(b - a, 8), base = stop >= 0 ? stop : a;
-	double first = base - floor((base - a) / step) * step;
-	for (double t = first; t <= b; t += step)
-		fprintf(f, "<line class=\"grid\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.0f\" y2=\"%.0f\"/><text class=\"tick\" x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\">%+.0f</text>\n",
-			X(t), X(t), T - 6, T + ROW * n_rows, X(t), T + ROW * n_rows + 16, t - base);
-	fprintf(f, "<text class=\"axis\" x=\"%.0f\" y=\"%.0f\">ms %s</text>\n", W - R - 200, H - 6,
-		stop >= 0 ? "from the source's STOP" : "from the first probe");
-	#undef X
-	fprintf(f, "</svg><figcaption>One migration in mode ");
-	report_esc(f, mode);
-	fprintf(f, " (the run with the median pause): a tick per reply or heartbeat received, the pause window shaded, each method's longest gap outlined.</figcaption></figure>\n");
+	fprintf(f, " (the run with the median pause): a tick per reply or heartbeat received, QEMU's marks (phases, "
+		   "passes over RAM, STOP, RESUME), the frames that announced the guest, the pause window shaded, each "
+		   "method's longest gap outlined.</figcaption></figure>\n");
 }
 
 int report_write(const char *path, json_t *bench, struct ferr *err)
@@ -275,7 +203,7 @@ int report_write(const char *path, json_t *bench, struct ferr *err)
 		   "figure{margin:1em 0}svg{background:#fff;border:1px solid #ccc}\n"
 		   ".grid{stroke:#e5e5e5}.tick{font-size:11px;fill:#555;text-anchor:end}.title{font-weight:bold;font-size:13px}\n"
 		   ".mode{font-size:12px;text-anchor:middle}.row{font-size:12px;text-anchor:end}.axis{font-size:11px;fill:#555}\n"
-		   "</style></head><body>\n<h1>ferry bench: ");
+		   "%s</style></head><body>\n<h1>ferry bench: ", report_timeline_css);
 	report_esc(f, json_string_value(json_object_get(bench, "vm")));
 	fprintf(f, " between %s and %s</h1>\n", json_string_value(json_array_get(json_object_get(bench, "hosts"), 0)) ?: "?",
 		json_string_value(json_array_get(json_object_get(bench, "hosts"), 1)) ?: "?");

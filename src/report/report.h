@@ -22,6 +22,15 @@ int report_storage_write(const char *path, json_t *rec, struct ferr *err);
  * from the record's "fault". */
 #include <stdio.h>
 void report_fault_section(FILE *f, json_t *fault);
+/* One move's timeline (timeline.c) as an <svg> element at y_off: from
+ * before_ms before the source's STOP to after_ms after it (before_ms < 0:
+ * the whole probe). The record needs its probe timeline (--probe-timeline). */
+void report_timeline_svg(FILE *f, json_t *rec, const char *label, const char *color, double before_ms,
+			 double after_ms, double y_off);
+/* ferry migrate --timeline FILE.svg: a standalone SVG, the whole move and
+ * its switchover one above the other. */
+int report_timeline_write(const char *path, json_t *rec, struct ferr *err);
+extern const char report_timeline_css[];   /* the marks' styles, for a page that holds timelines */
 /* The values of definition def (a record key) over mode's completed runs,
  * in run order; caller frees. */
 double *report_run_values(json_t *runs, const char *mode, const char *def, size_t *n);

@@ -85,9 +85,19 @@ check "the ask is answered with a cookie; nothing flows before it returns or wit
 	sh -c "echo '$hs' | grep -qE '^answered=1 before=0 wrong=0 after=[0-9]{3}'"
 
 # 3. A migration measured from outside: --probe adds the ICMP gap to the record.
-check "migrate --probe from the client" sh -c "$FERRY lab exec client '$P' -H a --json migrate web1 b --probe 10.77.0.2:icmp,guest > $tmp/mig.json"
+check_fails "--timeline without --probe is refused before anything moves" "--timeline needs --probe" $FERRY -H a migrate web1 b --timeline $tmp/no.svg
+check "migrate --probe --timeline from the client" sh -c "$FERRY lab exec client '$P' -H a --json migrate web1 b --probe 10.77.0.2:icmp,guest --timeline $tmp/tl.svg > $tmp/mig.json"
 check "the record holds the ICMP and guest gaps and the probe counts" sh -c "grep -q '\"net_gap_ms\": [1-9]' $tmp/mig.json && grep -q '\"guest_gap_ms\": [1-9]' $tmp/mig.json && grep -q '\"replied\": [1-9]' $tmp/mig.json"
 note "figure: one move: pause $(jnum pause_ms $tmp/mig.json) ms, QEMU downtime $(jnum qemu_downtime_ms $tmp/mig.json) ms, ICMP gap $(jnum net_gap_ms $tmp/mig.json) ms, guest gap $(jnum guest_gap_ms $tmp/mig.json) ms"
+
+# The timeline renders in Chromium with its marks: both panels, the pause,
+# STOP and RESUME, QEMU's passes over RAM, the RARPs QEMU sent for the
+# guest (seen by the client's packet socket), the ICMP and heartbeat rows.
+chrome --dump-dom "file://$tmp/tl.svg" > "$tmp/tl.dom" 2> "$tmp/tl.err"
+check "the timeline SVG renders: two panels, pause, STOP, RESUME, passes, RARP frames, icmp and guest rows" sh -c "[ \$(grep -o '<svg [^>]*class=\"timeline\"' $tmp/tl.dom | wc -l) = 2 ] && grep -q '<rect class=\"pause\"' $tmp/tl.dom && grep -q 'class=\"mark stop\"' $tmp/tl.dom && grep -q 'class=\"mark resume\"' $tmp/tl.dom && grep -q 'class=\"mark pass\"' $tmp/tl.dom && grep -q 'class=\"frame rarp\"' $tmp/tl.dom && grep -q 'data-method=\"icmp\"' $tmp/tl.dom && grep -q 'data-method=\"guest\"' $tmp/tl.dom"
+check "the record has QEMU's pass times and the frames" sh -c "grep -q '\"passes_us\": \[' $tmp/mig.json && grep -q '\"frames\": \[' $tmp/mig.json"
+check "Chromium says nothing about the timeline" sh -c "! grep -h 'CONSOLE' $tmp/tl.err"
+cp "$tmp/tl.svg" build/test-logs/timeline.svg 2>/dev/null
 
 # 3b. ferry bench: repeated moves (web1 is on b now), statistics, CSV and JSON.
 check "ferry bench --runs 3 from the client" sh -c "$FERRY lab exec client '$P' bench --vm web1 --hosts b,a --runs 3 --probe 10.77.0.2:icmp,http,guest --csv $tmp/bench.csv --json $tmp/bench.json --report $tmp/report.html > $tmp/bench.out 2>$tmp/bench.err"

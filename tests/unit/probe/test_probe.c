@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+
 #include "probe/probe.h"
 
 static void test_gaps_use_reply_times(void **state)
@@ -138,6 +140,67 @@ static void test_methods(void **state)
 	assert_non_null(strstr(err.msg, "IPv4"));
 }
 
+/* An ARP/RARP payload (after the Ethernet header): oper, sender MAC and
+ * IP, target MAC and IP. */
+static void arp(uint8_t p[28], int oper, const uint8_t sha[6], const char *spa, const uint8_t tha[6], const char *tpa)
+{
+	uint32_t s = 0, t = 0;
+
+	memset(p, 0, 28);
+	p[1] = 1;
+	p[2] = 0x08;
+	p[4] = 6;
+	p[5] = 4;
+	p[7] = (uint8_t)oper;
+	memcpy(p + 8, sha, 6);
+	if (spa)
+		inet_pton(AF_INET, spa, &s);
+	memcpy(p + 14, &s, 4);
+	memcpy(p + 18, tha, 6);
+	if (tpa)
+		inet_pton(AF_INET, tpa, &t);
+	memcpy(p + 24, &t, 4);
+}
+
+static void test_frames(void **state)
+{
+	static const uint8_t guest[6] = { 0x52, 0x54, 0, 0x77, 0, 2 }, other[6] = { 0x52, 0x54, 0, 0x77, 0, 9 };
+	static const uint8_t client[6] = { 2, 0, 0, 0, 0, 0x64 }, zero[6] = { 0 };
+	uint32_t target;
+	uint8_t p[28], sender[6];
+
+	(void)state;
+	inet_pton(AF_INET, "10.77.0.2", &target);
+	/* QEMU's announcement: RARP request-reverse from the guest's MAC, IPs 0 */
+	arp(p, 3, guest, NULL, guest, NULL);
+	assert_int_equal(probe_parse_frame(p, 28, 0x8035, target, zero, sender), PROBE_FRAME_RARP);
+	assert_memory_equal(sender, guest, 6);
+	assert_int_equal(probe_parse_frame(p, 28, 0x8035, target, guest, NULL), PROBE_FRAME_RARP);
+	/* another guest's RARP, once the target's MAC is known: not its */
+	arp(p, 3, other, NULL, other, NULL);
+	assert_int_equal(probe_parse_frame(p, 28, 0x8035, target, guest, NULL), PROBE_FRAME_NONE);
+	/* the guest's gratuitous ARP (request and reply forms) */
+	arp(p, 1, guest, "10.77.0.2", zero, "10.77.0.2");
+	assert_int_equal(probe_parse_frame(p, 28, 0x0806, target, NULL, NULL), PROBE_FRAME_GARP);
+	arp(p, 2, guest, "10.77.0.2", guest, "10.77.0.2");
+	assert_int_equal(probe_parse_frame(p, 28, 0x0806, target, NULL, NULL), PROBE_FRAME_GARP);
+	/* its answer to the client's question; the question itself is not its */
+	arp(p, 2, guest, "10.77.0.2", client, "10.77.0.100");
+	assert_int_equal(probe_parse_frame(p, 28, 0x0806, target, NULL, NULL), PROBE_FRAME_ARP_REPLY);
+	arp(p, 1, client, "10.77.0.100", zero, "10.77.0.2");
+	assert_int_equal(probe_parse_frame(p, 28, 0x0806, target, NULL, NULL), PROBE_FRAME_NONE);
+	/* another address's GARP, a short frame, a bad header, an ARP on the RARP type */
+	arp(p, 1, other, "10.77.0.9", zero, "10.77.0.9");
+	assert_int_equal(probe_parse_frame(p, 28, 0x0806, target, NULL, NULL), PROBE_FRAME_NONE);
+	arp(p, 3, guest, NULL, guest, NULL);
+	assert_int_equal(probe_parse_frame(p, 27, 0x8035, target, NULL, NULL), PROBE_FRAME_NONE);
+	p[4] = 8;
+	assert_int_equal(probe_parse_frame(p, 28, 0x8035, target, NULL, NULL), PROBE_FRAME_NONE);
+	arp(p, 1, guest, "10.77.0.2", zero, "10.77.0.2");
+	assert_int_equal(probe_parse_frame(p, 28, 0x8035, target, NULL, NULL), PROBE_FRAME_NONE);
+	assert_int_equal(probe_parse_frame(p, 28, 0x0800, target, NULL, NULL), PROBE_FRAME_NONE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -145,6 +208,7 @@ int main(void)
 		cmocka_unit_test(test_guest_heartbeats),
 		cmocka_unit_test(test_gap_around),
 		cmocka_unit_test(test_methods),
+		cmocka_unit_test(test_frames),
 	};
 	return cmocka_run_group_tests_name("probe", tests, NULL, NULL);
 }
