@@ -15,6 +15,14 @@
  * connection, which copies both ways with blocking I/O until either side
  * closes. The listening relay lives until ferryd stops it (tunnel_stop).
  *
+ * QEMU 7.2's destination takes the first connection it accepts for the
+ * main stream and every later one for a multifd channel (--parallel). The
+ * out relay's children connect and shake hands at once, so a channel could
+ * overtake the main stream and the move would stall or break (seen: 2 in 8
+ * moves with --parallel 4). So each TLS connection begins with a header,
+ * "FSEQ" and its number in the order QEMU opened them here (0: the main
+ * stream), and the in relay hands number 0 to QEMU before any other.
+ *
  * The incoming relay faces the network: it takes connections only from the
  * source agent's address, runs at most TUNNEL_MAX_PENDING handshakes at a
  * time itself (each within TUNNEL_HANDSHAKE_MS) and forks only for an
@@ -47,6 +55,8 @@
  * fill them. Linux lets TCP grow them to MBs: tens of ms at relay speed. */
 #define SOCKBUF (512 * 1024)
 #define CONNECT_TIMEOUT_MS 5000
+#define SEQ_MAGIC "FSEQ"
+#define SEQ_LEN 8             /* the magic, then the number (big-endian) */
 
 struct relay {
 	bool out;                /* listens on Unix, connects TCP+TLS */
@@ -103,22 +113,9 @@ static void copy_and_close(int plain, struct stream *s)
 	close(plain);
 }
 
-/* In side: the connection is authenticated (relay_in_main); reach QEMU. */
-static void serve_in(const struct relay *rl, struct stream *s)
-{
-	struct ferr err = {0};
-	int plain = sock_connect_unix(rl->unix_path, &err);
-
-	if (plain < 0) {
-		log_error("tunnel: cannot reach QEMU", "error=\"%s\"", err.msg);
-		stream_free(s);
-		return;
-	}
-	copy_and_close(plain, s);
-}
-
-/* Out side: QEMU connected to our Unix socket (fd); reach the other relay. */
-static void serve_out(const struct relay *rl, int fd)
+/* Out side: QEMU connected to our Unix socket (fd), its seq-th connection;
+ * reach the other relay and say which one this is. */
+static void serve_out(const struct relay *rl, int fd, uint32_t seq)
 {
 	struct ferr err = {0};
 	struct stream *s;
@@ -139,6 +136,16 @@ static void serve_out(const struct relay *rl, int fd)
 		stream_free(s);
 		return;
 	}
+	char hdr[SEQ_LEN] = SEQ_MAGIC;
+	hdr[4] = (char)(seq >> 24);
+	hdr[5] = (char)(seq >> 16);
+	hdr[6] = (char)(seq >> 8);
+	hdr[7] = (char)seq;
+	if (stream_write_all(s, hdr, sizeof(hdr), &err) < 0) {
+		log_error("tunnel: cannot send the connection's number", "error=\"%s\"", err.msg);
+		stream_free(s);
+		return;
+	}
 	copy_and_close(fd, s);
 }
 
@@ -154,11 +161,13 @@ static void relay_main(const struct relay *rl, int lfd)
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	prctl(PR_SET_NAME, "ferry-tunnel");
 	setpgid(0, 0);
-	for (;;) {
+	for (uint32_t seq = 0;; seq++) {
 		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
+			if (errno == EINTR || errno == ECONNABORTED) {
+				seq--;
 				continue;
+			}
 			_exit(1);
 		}
 		pid_t pid = fork();
@@ -168,16 +177,24 @@ static void relay_main(const struct relay *rl, int lfd)
 			 * when either side closes; tunnel_stop ends it too. */
 			close(lfd);
 			prctl(PR_SET_PDEATHSIG, 0);
-			serve_out(rl, fd);
+			serve_out(rl, fd, seq);
 			_exit(0);
 		}
 		close(fd);
 	}
 }
 
+/* A connection of the in side, from its accept to its copier: the TLS
+ * handshake, then its header, then (a channel before the main stream came)
+ * its turn. */
+enum pend_stage { P_HANDSHAKE, P_HEADER, P_WAIT_MAIN };
 struct pending {
 	struct stream *s;
 	int64_t deadline_us;
+	enum pend_stage stage;
+	char hdr[SEQ_LEN];
+	int hdr_len;
+	uint32_t seq;
 };
 
 static bool from_allowed(const struct relay *rl, const struct sockaddr_storage *ss)
@@ -209,15 +226,23 @@ static void in_accept(const struct relay *rl, int lfd, struct pending *pend)
 		return;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	pend[slot].s = stream_new_server(fd, &rl->key);
-	pend[slot].deadline_us = time_mono_us() + TUNNEL_HANDSHAKE_MS * 1000LL;
+	pend[slot] = (struct pending){ .s = stream_new_server(fd, &rl->key),
+				       .deadline_us = time_mono_us() + TUNNEL_HANDSHAKE_MS * 1000LL };
 }
 
-/* An authenticated stream: a child of its own copies it to QEMU. Returns
- * 1 if a copier started. */
+/* An authenticated stream whose turn it is: connected to QEMU here, in
+ * order, then a child of its own copies it. Returns 1 if a copier started. */
 static int in_start_copier(const struct relay *rl, int lfd, struct pending *pend, struct stream *s, int copiers)
 {
-	pid_t pid = copiers < TUNNEL_MAX_COPIERS ? fork() : -1;
+	struct ferr err = {0};
+	int plain = copiers < TUNNEL_MAX_COPIERS ? sock_connect_unix(rl->unix_path, &err) : -1;
+
+	if (plain < 0) {
+		log_error("tunnel: cannot reach QEMU", "error=\"%s\"", err.msg[0] ? err.msg : "too many copiers");
+		stream_free(s);
+		return 0;
+	}
+	pid_t pid = fork();
 
 	if (pid == 0) {
 		/* A live stream outlives the agent: cut during post-copy it
@@ -229,11 +254,33 @@ static int in_start_copier(const struct relay *rl, int lfd, struct pending *pend
 		prctl(PR_SET_PDEATHSIG, 0);
 		int fl = fcntl(stream_fd(s), F_GETFL);
 		fcntl(stream_fd(s), F_SETFL, fl | O_NONBLOCK);
-		serve_in(rl, s);
+		copy_and_close(plain, s);
 		_exit(0);
 	}
+	close(plain);
 	stream_free(s);   /* the child's copy carries the session */
 	return pid > 0;
+}
+
+/* Reads what the header still lacks: 1 when whole and valid (its number
+ * in p->seq), 0 when more must come, -1 when it is not one. */
+static int in_read_header(struct pending *p)
+{
+	struct ferr err = {0};
+
+	while (p->hdr_len < SEQ_LEN) {
+		ssize_t r = stream_read(p->s, p->hdr + p->hdr_len, (size_t)(SEQ_LEN - p->hdr_len), &err);
+		if (r == -EAGAIN)
+			return 0;
+		if (r <= 0)
+			return -1;
+		p->hdr_len += (int)r;
+	}
+	if (memcmp(p->hdr, SEQ_MAGIC, 4))
+		return -1;
+	const unsigned char *u = (const unsigned char *)p->hdr + 4;
+	p->seq = (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
+	return 1;
 }
 
 /* The pending handshakes to poll (expired ones closed): their count. */
@@ -251,54 +298,98 @@ static int in_poll_set(struct pending *pend, struct pollfd *p, int *idx)
 			pend[i].s = NULL;
 			continue;
 		}
+		if (pend[i].stage == P_WAIT_MAIN)
+			continue;   /* nothing to read until its turn */
 		idx[n] = i;
-		p[n++] = (struct pollfd){ stream_fd(pend[i].s), stream_handshake_wants_write(pend[i].s) ? POLLOUT : POLLIN, 0 };
+		p[n++] = (struct pollfd){ stream_fd(pend[i].s),
+					  pend[i].stage == P_HANDSHAKE && stream_handshake_wants_write(pend[i].s) ? POLLOUT : POLLIN, 0 };
 	}
 	return n;
 }
 
+/* One step of pending connection i (its socket is ready, or decrypted
+ * bytes wait): the handshake, then the header, then its copier when it is
+ * the main stream's turn or the main stream has gone to QEMU already. */
+static void in_step(const struct relay *rl, int lfd, struct pending *pend, int i, bool *main_in, int *copiers)
+{
+	struct pending *p = &pend[i];
+	struct ferr err = {0};
+
+	if (p->stage == P_HANDSHAKE) {
+		int r = stream_handshake(p->s, &err);
+		if (r == -EAGAIN)
+			return;
+		if (r < 0) {
+			log_error("tunnel: TLS handshake failed", "error=\"%s\"", err.msg);
+			stream_free(p->s);
+			p->s = NULL;
+			return;
+		}
+		p->stage = P_HEADER;
+	}
+	int h = in_read_header(p);
+	if (h == 0)
+		return;
+	struct stream *s = p->s;
+	if (h < 0) {
+		log_error("tunnel: a connection without its number, closed", "%s", "");
+		stream_free(s);
+		p->s = NULL;
+		return;
+	}
+	if (p->seq != 0 && !*main_in) {
+		p->stage = P_WAIT_MAIN;   /* a channel overtook the main stream: after it */
+		log_info("tunnel: a channel came before the main stream; it waits", "seq=%u", p->seq);
+		return;
+	}
+	p->s = NULL;
+	*copiers += in_start_copier(rl, lfd, pend, s, *copiers);
+	if (p->seq != 0 || *main_in)
+		return;
+	*main_in = true;
+	for (int k = 0; k < TUNNEL_MAX_PENDING; k++)
+		if (pend[k].s && pend[k].stage == P_WAIT_MAIN) {
+			s = pend[k].s;
+			pend[k].s = NULL;
+			*copiers += in_start_copier(rl, lfd, pend, s, *copiers);
+		}
+}
+
 /* The in side's relay: handshakes in this process (at most
  * TUNNEL_MAX_PENDING at once, each within TUNNEL_HANDSHAKE_MS, only from
- * the source agent), then one copier child per stream. */
+ * the source agent), then one copier child per stream, the main stream's
+ * first. */
 static void relay_in_main(const struct relay *rl, int lfd)
 {
 	struct pending pend[TUNNEL_MAX_PENDING] = {0};
 	int copiers = 0;
+	bool main_in = false;
 
 	for (;;) {
 		struct pollfd p[1 + TUNNEL_MAX_PENDING];
-		int idx[TUNNEL_MAX_PENDING];
+		int idx[TUNNEL_MAX_PENDING], wait_ms = 200;
 		pid_t dead;
 
 		while ((dead = waitpid(-1, NULL, WNOHANG)) > 0)
 			copiers--;
 		p[0] = (struct pollfd){ lfd, copiers < TUNNEL_MAX_COPIERS ? POLLIN : 0, 0 };
 		int n = 1 + in_poll_set(pend, p + 1, idx);
-		if (poll(p, n, 200) < 0 && errno != EINTR)
+		/* Bytes GnuTLS decrypted already do not make the socket readable. */
+		for (int k = 1; k < n; k++)
+			if (pend[idx[k - 1]].stage == P_HEADER && stream_pending(pend[idx[k - 1]].s))
+				wait_ms = 0;
+		if (poll(p, n, wait_ms) < 0 && errno != EINTR)
 			_exit(1);
 		if (p[0].revents & POLLIN)
 			in_accept(rl, lfd, pend);
 		for (int k = 1; k < n; k++) {
 			int i = idx[k - 1];
-			struct ferr err = {0};
-			if (!p[k].revents || !pend[i].s)
-				continue;
-			int r = stream_handshake(pend[i].s, &err);
-			if (r == -EAGAIN)
-				continue;
-			struct stream *s = pend[i].s;
-			pend[i].s = NULL;
-			if (r < 0) {
-				log_error("tunnel: TLS handshake failed", "error=\"%s\"", err.msg);
-				stream_free(s);
-				continue;
-			}
-			copiers += in_start_copier(rl, lfd, pend, s, copiers);
+			if (pend[i].s && (p[k].revents || (pend[i].stage == P_HEADER && stream_pending(pend[i].s))))
+				in_step(rl, lfd, pend, i, &main_in, &copiers);
 		}
 	}
 }
 
-/* Forks the relay around an open listening socket; closes it here. */
 static pid_t relay_fork(const struct relay *rl, int lfd, struct ferr *err)
 {
 	pid_t pid = fork();

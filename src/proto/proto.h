@@ -6,7 +6,7 @@
 #include <jansson.h>
 #include "util/util.h"
 
-#define PROTO_VERSION 5
+#define PROTO_VERSION 6
 
 /* Agent -> client, first message: {"ferry":1,"agent":"ferryd","version":..,"host":..} */
 json_t *proto_greeting_new(const char *host);

@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!src) {
 		/* A source's own facts (the lab's host a, web1 on it). */
-		src = json_loads("{\"host\":\"a\",\"protocol\":5,\"version\":\"0.1.0\",\"time_us\":1,"
+		src = json_loads("{\"host\":\"a\",\"protocol\":6,\"version\":\"0.1.0\",\"time_us\":1,"
 				 "\"qemu\":{\"version\":702,\"pc\":\"pc-i440fx-7.2\"},\"kvm\":{\"usable\":false,\"why\":\"x\"},"
 				 "\"accel\":\"tcg\",\"cpu\":{\"model\":\"qemu64\",\"offered\":true,\"limit\":\"\",\"flags\":[\"fpu\"]},"
 				 "\"memory\":{\"available_mb\":2000,\"total_mb\":4000,\"limit_mb\":-1,\"guests_mb\":256,"

@@ -13,7 +13,7 @@
 #include "preflight/preflight.h"
 
 #define HOST(name, extra) \
-	"{\"host\":\"" name "\",\"protocol\":5,\"version\":\"0.1.0\",\"time_us\":1," \
+	"{\"host\":\"" name "\",\"protocol\":6,\"version\":\"0.1.0\",\"time_us\":1," \
 	"\"qemu\":{\"version\":702,\"pc\":\"pc-i440fx-7.2\"},\"kvm\":{\"usable\":false,\"why\":\"no VMX\"}," \
 	"\"accel\":\"tcg\",\"cpu\":{\"model\":\"qemu64\",\"offered\":true,\"limit\":\"\",\"flags\":[\"fpu\",\"sse2\"]}," \
 	"\"memory\":{\"available_mb\":2000,\"total_mb\":4000,\"limit_mb\":-1,\"guests_mb\":0,\"hugepages_free\":0," \
