@@ -103,6 +103,8 @@ int cmd_storage(struct cli *cli, int argc, char **argv);
 int cmd_copy(struct cli *cli, int argc, char **argv);
 int cmd_save(struct cli *cli, int argc, char **argv);
 int cmd_restore(struct cli *cli, int argc, char **argv);
+/* The lab's switches' namespace (br-switch, the VM network). */
+#define LAB_SWITCH_NETNS "/run/netns/ferry-net"
 /* The pid of the lab agent of host ("a", "b"), or 0 when it does not run. */
 #include <sys/types.h>
 pid_t lab_agent_pid(const char *host);

@@ -28,6 +28,9 @@ int cli_prober_start(struct prober *p, const char *spec, struct ferr *err)
 
 	probe_cfg_default(&p->cfg);
 	p->cfg.frames = p->timeline;   /* the guest's announcements, for the timeline */
+	/* In the lab, the switch's forwarding changes too (docs/lab.md). */
+	if (p->timeline && access(LAB_SWITCH_NETNS, F_OK) == 0)
+		snprintf(p->cfg.fdb_netns, sizeof(p->cfg.fdb_netns), "%s", LAB_SWITCH_NETNS);
 	snprintf(addr, sizeof(addr), "%.*s", colon ? (int)(colon - spec) : (int)strlen(spec), spec);
 	snprintf(p->cfg.target, sizeof(p->cfg.target), "%s", addr);
 	if (probe_parse_methods(colon ? colon + 1 : "icmp,http,guest", p->cfg.use, err) < 0)

@@ -14,6 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <linux/neighbour.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <sched.h>
 
 #define MAX_CONNS 512
 #define DRAIN_US 10000   /* how often datagram replies are read */
@@ -83,6 +87,40 @@ enum probe_frame_kind probe_parse_frame(const uint8_t *p, size_t n, uint16_t eth
 	return tpa == target ? PROBE_FRAME_GARP : p[7] == 2 ? PROBE_FRAME_ARP_REPLY : PROBE_FRAME_NONE;
 }
 
+int probe_parse_fdb(const uint8_t *buf, size_t n, const uint8_t mac[6], int *port)
+{
+	int found = 0;
+
+	for (size_t off = 0; n - off >= sizeof(struct nlmsghdr);) {
+		struct nlmsghdr h;
+		memcpy(&h, buf + off, sizeof(h));
+		if (h.nlmsg_len < sizeof(h) || h.nlmsg_len > n - off)
+			break;
+		struct ndmsg nd;
+		size_t end = off + h.nlmsg_len, a = off + NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(nd));
+		if (h.nlmsg_type == RTM_NEWNEIGH && a <= end) {
+			memcpy(&nd, buf + off + NLMSG_HDRLEN, sizeof(nd));
+			while (nd.ndm_family == AF_BRIDGE && end - a >= sizeof(struct rtattr)) {
+				struct rtattr ra;
+				memcpy(&ra, buf + a, sizeof(ra));
+				if (ra.rta_len < sizeof(ra) || ra.rta_len > end - a)
+					break;
+				if (ra.rta_type == NDA_LLADDR && ra.rta_len == RTA_LENGTH(6) && !memcmp(buf + a + RTA_LENGTH(0), mac, 6)) {
+					found++;
+					*port = nd.ndm_ifindex;
+				}
+				if (RTA_ALIGN(ra.rta_len) >= end - a)
+					break;
+				a += RTA_ALIGN(ra.rta_len);
+			}
+		}
+		if (NLMSG_ALIGN(h.nlmsg_len) >= n - off)
+			break;
+		off += NLMSG_ALIGN(h.nlmsg_len);
+	}
+	return found;
+}
+
 struct conn {
 	int fd;
 	uint8_t method;
@@ -97,6 +135,7 @@ struct run {
 	size_t n, cap;
 	int icmp_fd, udp_fd, hb_fd;
 	int frame_fd[2];            /* ARP, RARP (probe_cfg.frames) */
+	int fdb_fd;                 /* netlink, in probe_cfg.fdb_netns */
 	uint8_t target_mac[6];      /* learnt from its ARP (zero: not yet) */
 	size_t hb_got;             /* heartbeats received */
 	uint16_t echo_id;
@@ -367,7 +406,7 @@ static void on_datagram(struct run *r, int fd, int64_t now)
 
 static void run_close(struct run *r)
 {
-	int *fds[] = { &r->icmp_fd, &r->udp_fd, &r->hb_fd, &r->frame_fd[0], &r->frame_fd[1] };
+	int *fds[] = { &r->icmp_fd, &r->udp_fd, &r->hb_fd, &r->frame_fd[0], &r->frame_fd[1], &r->fdb_fd };
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (*fds[i] >= 0) {
@@ -377,6 +416,75 @@ static void run_close(struct run *r)
 }
 
 #define MAX_FRAMES 4096   /* frames noted per run: an ARP storm does not grow the samples */
+
+/* The target's MAC from this namespace's neighbour table, if it is there
+ * (the prober's pings resolved it, or an earlier exchange did). */
+static void learn_mac(struct run *r)
+{
+	char line[256], ip[INET_ADDRSTRLEN];
+	unsigned m[6];
+	FILE *f = fopen("/proc/net/arp", "re");
+
+	if (!f)
+		return;
+	inet_ntop(AF_INET, &r->addr.sin_addr, ip, sizeof(ip));
+	while (fgets(line, sizeof(line), f)) {
+		char a[64];
+		if (sscanf(line, "%63s %*s %*s %x:%x:%x:%x:%x:%x", a, &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) == 7 &&
+		    !strcmp(a, ip) && (m[0] | m[1] | m[2] | m[3] | m[4] | m[5])) {
+			for (int i = 0; i < 6; i++)
+				r->target_mac[i] = (uint8_t)m[i];
+			break;
+		}
+	}
+	fclose(f);
+}
+
+/* A bridge's forwarding changes for the target's MAC (probe_cfg.fdb_netns). */
+static void on_fdb(struct run *r, int64_t now)
+{
+	static const uint8_t zero[6];
+	uint8_t buf[8192];
+
+	for (int k = 0; k < 64; k++) {
+		ssize_t n = recv(r->fdb_fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n <= 0)
+			return;
+		if (!memcmp(r->target_mac, zero, 6))
+			learn_mac(r);
+		int port = 0, found = memcmp(r->target_mac, zero, 6) ? probe_parse_fdb(buf, (size_t)n, r->target_mac, &port) : 0;
+		if (found && r->n_frames < MAX_FRAMES) {
+			size_t i = add_sample(r, PROBE_FRAME, now);
+			r->s[i].seq = PROBE_FRAME_FDB;
+			r->s[i].reply_us = now;
+			r->n_frames++;
+		}
+	}
+}
+
+/* A netlink socket for the neighbour (forwarding database) events of the
+ * namespace at path: opened there, used from here. -errno. */
+static int fdb_open(const char *path)
+{
+	int here = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC), there = open(path, O_RDONLY | O_CLOEXEC), fd = -1;
+
+	if (here >= 0 && there >= 0 && setns(there, CLONE_NEWNET) == 0) {
+		fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+		struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = RTMGRP_NEIGH };
+		if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			close(fd);
+			fd = -1;
+		}
+		if (setns(here, CLONE_NEWNET) < 0)
+			abort();   /* we would probe from the wrong network */
+	}
+	int e = fd < 0 ? -errno : 0;
+	if (here >= 0)
+		close(here);
+	if (there >= 0)
+		close(there);
+	return fd < 0 ? (e ? e : -EIO) : fd;
+}
 
 /* The ARP or RARP frames fd holds, with the kernel's receive times. */
 static void on_frames(struct run *r, int fd, uint16_t ethertype, int64_t now)
@@ -458,6 +566,11 @@ static int run_open(struct run *r, const struct probe_cfg *c, struct ferr *err)
 		}
 		setsockopt(r->frame_fd[k], SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
 	}
+	if (c->frames && c->fdb_netns[0] && (r->fdb_fd = fdb_open(c->fdb_netns)) < 0) {
+		ferr_set(err, "cannot watch the bridges of %s: %s", c->fdb_netns, strerror(-r->fdb_fd));
+		run_close(r);
+		return -EPERM;
+	}
 	if (r->icmp_fd >= 0)
 		setsockopt(r->icmp_fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
 	if (r->udp_fd >= 0)
@@ -525,7 +638,7 @@ static void wait_conns(struct run *r, int64_t wake)
 
 int probe_run(const struct probe_cfg *c, struct probe_sample **out, size_t *n_out, struct ferr *err)
 {
-	struct run r = { .c = c, .icmp_fd = -1, .udp_fd = -1, .hb_fd = -1, .frame_fd = { -1, -1 } };
+	struct run r = { .c = c, .icmp_fd = -1, .udp_fd = -1, .hb_fd = -1, .frame_fd = { -1, -1 }, .fdb_fd = -1 };
 	int64_t next[PROBE_N], start = time_mono_us(), end, last_drain = start, next_sub = start;
 	int rc = run_open(&r, c, err);
 
@@ -540,6 +653,10 @@ int probe_run(const struct probe_cfg *c, struct probe_sample **out, size_t *n_ou
 			break;
 		if ((rc = send_due(&r, next, now, err)) < 0)
 			break;
+		/* The bridge's events carry no receive time: read them at each
+		 * wake (every probe interval), not every DRAIN_US. */
+		if (r.fdb_fd >= 0)
+			on_fdb(&r, now);
 		/* Ask the guest for heartbeats, and renew the ask every second
 		 * (ferry-guest sends them for 5 s to whoever asked and returned
 		 * its cookie: on_heartbeat answers). */

@@ -25,6 +25,9 @@ struct probe_cfg {
 	int hb_port;                    /* heartbeats arrive here; default 7778 */
 	const volatile bool *stop;      /* set from a signal handler */
 	bool frames;                    /* also note the ARP and RARP frames about the target (root) */
+	char fdb_netns[64];             /* with frames: a network namespace (a /run/netns/ path) whose
+					 * bridges' forwarding changes for the target's MAC to note
+					 * too (the lab's switch); "": none */
 };
 
 /* Samples of method PROBE_FRAME (not a probe method: nothing is sent) are
@@ -33,7 +36,8 @@ struct probe_cfg {
  * where it is now: QEMU's RARPs (from the guest's MAC), the guest's own
  * gratuitous ARP. */
 #define PROBE_FRAME PROBE_N
-enum probe_frame_kind { PROBE_FRAME_NONE, PROBE_FRAME_RARP, PROBE_FRAME_GARP, PROBE_FRAME_ARP_REPLY };
+enum probe_frame_kind { PROBE_FRAME_NONE, PROBE_FRAME_RARP, PROBE_FRAME_GARP, PROBE_FRAME_ARP_REPLY,
+			PROBE_FRAME_FDB /* a bridge (re)learnt the target's MAC on a port */ };
 /* The only parser of those frames: an ARP or RARP packet (ethertype 0x0806
  * or 0x8035, the payload after the Ethernet header, as a SOCK_DGRAM packet
  * socket gives it) about target (network order): RARP from mac (NULL or all
@@ -41,6 +45,10 @@ enum probe_frame_kind { PROBE_FRAME_NONE, PROBE_FRAME_RARP, PROBE_FRAME_GARP, PR
  * sender MAC into sender (may be NULL). */
 enum probe_frame_kind probe_parse_frame(const uint8_t *p, size_t n, uint16_t ethertype, uint32_t target,
 					const uint8_t mac[6], uint8_t sender[6]);
+/* A netlink datagram from a bridge's forwarding database (RTM_NEWNEIGH,
+ * AF_BRIDGE; several messages may share it): how many of its messages say
+ * a bridge port learnt mac (the port's ifindex of the last into *port). */
+int probe_parse_fdb(const uint8_t *buf, size_t n, const uint8_t mac[6], int *port);
 
 struct probe_sample {
 	uint8_t method;

@@ -15,7 +15,7 @@
 
 const char report_timeline_css[] =
 	".mark{stroke-width:1.5}.phase{stroke:#7f7f7f}.pass{stroke:#9467bd}.stop{stroke:#d62728}.resume{stroke:#2ca02c}"
-	".marklabel{font-size:10px;fill:#444}.rarp{fill:#ff7f0e}.garp{fill:#17becf}.arp{fill:#8c564b}\n";
+	".marklabel{font-size:10px;fill:#444}.rarp{fill:#ff7f0e}.garp{fill:#17becf}.arp{fill:#8c564b}.fdb{fill:#e377c2}\n";
 
 static const char *const rows[] = { "icmp", "udp", "tcp", "http", "guest" };
 #define N_ROWS (sizeof(rows) / sizeof(rows[0]))
@@ -132,19 +132,23 @@ void report_timeline_svg(FILE *f, json_t *r, const char *label, const char *colo
 		mark(f, "resume", X(resume), T - 6, bottom, "RESUME (destination)", resume, true, y + ROW - 2);
 	row++;
 	if (has_frames) {
-		static const char *const kinds[] = { "", "rarp", "garp", "arp" };
+		static const char *const kinds[] = { "", "rarp", "garp", "arp", "fdb" };
 		static const char *const titles[] = { "", "RARP (QEMU's announcement)", "gratuitous ARP (the guest's)",
-						      "ARP reply (the guest's)" };
+						      "ARP reply (the guest's)", "the switch learnt the guest's port" };
 		json_t *fr;
 		y = T + ROW * row + 4;
 		fprintf(f, "<text class=\"row\" x=\"%.0f\" y=\"%.0f\">frames</text>\n", L - 8, y + 16);
 		json_array_foreach(json_object_get(tl, "frames"), i, fr) {
 			double ms = json_integer_value(json_array_get(fr, 0)) / 10.0;
 			json_int_t k = json_integer_value(json_array_get(fr, 1));
-			if (k < 1 || k > 3 || !IN(ms))
+			if (k < 1 || k > 4 || !IN(ms))
 				continue;
-			fprintf(f, "<path class=\"frame %s\" d=\"M%.1f %.0fl-4 10h8z\"><title>%s at %.1f ms</title></path>\n",
-				kinds[k], X(ms), y + 4, titles[k], ms);
+			if (k == 4)   /* a diamond below the triangles */
+				fprintf(f, "<path class=\"frame %s\" d=\"M%.1f %.0fl5 5l-5 5l-5 -5z\"><title>%s at %.1f ms</title></path>\n",
+					kinds[k], X(ms), y + 12, titles[k], ms);
+			else
+				fprintf(f, "<path class=\"frame %s\" d=\"M%.1f %.0fl-4 10h8z\"><title>%s at %.1f ms</title></path>\n",
+					kinds[k], X(ms), y + 4, titles[k], ms);
 		}
 		row++;
 	}

@@ -25,6 +25,10 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 		if (k != PROBE_FRAME_NONE && size < 28)
 			abort();
 	}
+	/* A bridge's netlink events (from the kernel, read with the same care). */
+	int port = -1;
+	if (probe_parse_fdb(f, size, mac, &port) > 0 && port == -1)
+		abort();
 	free(f);
 	return 0;
 }

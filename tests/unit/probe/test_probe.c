@@ -8,6 +8,10 @@
 #include <string.h>
 
 #include <arpa/inet.h>
+#include <sys/socket.h>
+#include <linux/neighbour.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 
 #include "probe/probe.h"
 
@@ -201,6 +205,51 @@ static void test_frames(void **state)
 	assert_int_equal(probe_parse_frame(p, 28, 0x0800, target, NULL, NULL), PROBE_FRAME_NONE);
 }
 
+/* A netlink datagram as a bridge sends it: RTM_NEWNEIGH, AF_BRIDGE,
+ * ifindex, NDA_LLADDR; n_msgs of them back to back. */
+static size_t fdb_msg(uint8_t *buf, const uint8_t mac[6], int ifindex, int family, int type)
+{
+	struct nlmsghdr h = { .nlmsg_len = NLMSG_LENGTH(NLMSG_ALIGN(sizeof(struct ndmsg)) + RTA_SPACE(6) + RTA_SPACE(2)),
+			      .nlmsg_type = (uint16_t)type };
+	struct ndmsg nd = { .ndm_family = (uint8_t)family, .ndm_ifindex = ifindex };
+	struct rtattr vlan = { .rta_len = RTA_LENGTH(2), .rta_type = NDA_VLAN }, ll = { .rta_len = RTA_LENGTH(6), .rta_type = NDA_LLADDR };
+	size_t a = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(nd));
+
+	memset(buf, 0, h.nlmsg_len);
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + NLMSG_HDRLEN, &nd, sizeof(nd));
+	memcpy(buf + a, &vlan, sizeof(vlan));   /* another attribute first */
+	a += RTA_SPACE(2);
+	memcpy(buf + a, &ll, sizeof(ll));
+	memcpy(buf + a + RTA_LENGTH(0), mac, 6);
+	return h.nlmsg_len;
+}
+
+static void test_fdb(void **state)
+{
+	static const uint8_t guest[6] = { 0x52, 0x54, 0, 0x77, 0, 2 }, other[6] = { 0x52, 0x54, 0, 0x77, 0, 9 };
+	uint8_t buf[512];
+	int port = 0;
+
+	(void)state;
+	size_t n = fdb_msg(buf, other, 5, AF_BRIDGE, RTM_NEWNEIGH);
+	n += fdb_msg(buf + n, guest, 7, AF_BRIDGE, RTM_NEWNEIGH);   /* two in one datagram */
+	assert_int_equal(probe_parse_fdb(buf, n, guest, &port), 1);
+	assert_int_equal(port, 7);
+	assert_int_equal(probe_parse_fdb(buf, n, other, &port), 1);
+	assert_int_equal(port, 5);
+	/* a deletion, an IPv4 neighbour, a cut datagram: nothing */
+	n = fdb_msg(buf, guest, 7, AF_BRIDGE, RTM_DELNEIGH);
+	assert_int_equal(probe_parse_fdb(buf, n, guest, &port), 0);
+	n = fdb_msg(buf, guest, 7, AF_INET, RTM_NEWNEIGH);
+	assert_int_equal(probe_parse_fdb(buf, n, guest, &port), 0);
+	n = fdb_msg(buf, guest, 7, AF_BRIDGE, RTM_NEWNEIGH);
+	assert_int_equal(probe_parse_fdb(buf, n - 4, guest, &port), 0);
+	/* an attribute longer than its message */
+	buf[NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct ndmsg))] = 200;
+	assert_int_equal(probe_parse_fdb(buf, n, guest, &port), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -209,6 +258,7 @@ int main(void)
 		cmocka_unit_test(test_gap_around),
 		cmocka_unit_test(test_methods),
 		cmocka_unit_test(test_frames),
+		cmocka_unit_test(test_fdb),
 	};
 	return cmocka_run_group_tests_name("probe", tests, NULL, NULL);
 }
