@@ -26,8 +26,8 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 			abort();
 	}
 	/* A bridge's netlink events (from the kernel, read with the same care). */
-	int port = -1;
-	if (probe_parse_fdb(f, size, mac, &port) > 0 && port == -1)
+	int port;
+	if (probe_parse_fdb(f, size, mac, &port) > 0 && size < 16 + 12 + 10)   /* nlmsghdr, ndmsg, NDA_LLADDR */
 		abort();
 	free(f);
 	return 0;
