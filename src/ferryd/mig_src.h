@@ -13,6 +13,7 @@
 
 #define SRC_POLL_MS 100
 #define SRC_MAX_PASSES 64          /* passes kept for the record (the first ones) */
+#define SRC_MAX_QEMU_EVENTS 16     /* MIGRATION status changes kept likewise */
 
 /* The convergence policy's memory (mig_src_precopy.c). */
 struct mig_policy {
@@ -71,6 +72,10 @@ struct mig_job {
 	 * realtime; the record's "passes_us", the timeline's round marks). */
 	int64_t pass_us[SRC_MAX_PASSES];
 	int n_passes;
+	/* QEMU's MIGRATION events (setup, active, device, completed, ...) with
+	 * its timestamps: the record's "qemu_events". */
+	struct { char status[24]; int64_t us; } qemu_ev[SRC_MAX_QEMU_EVENTS];
+	int n_qemu_ev;
 	struct mig_stats last;     /* last query-migrate result */
 	/* The states the job went through, with when (the record's "phases"). */
 	struct { enum mig_state state; int64_t mono_us; } trail[MIG_N_STATES * 2];

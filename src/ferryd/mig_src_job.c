@@ -136,6 +136,10 @@ static void on_event(void *opaque, struct vm *vm, const char *event, json_t *dat
 		j->pass_us[j->n_passes++] = qemu_us;
 	if (!strcmp(event, "MIGRATION")) {
 		const char *st = json_string_value(json_object_get(data, "status"));
+		if (st && j->n_qemu_ev < SRC_MAX_QEMU_EVENTS) {
+			snprintf(j->qemu_ev[j->n_qemu_ev].status, sizeof(j->qemu_ev[0].status), "%s", st);
+			j->qemu_ev[j->n_qemu_ev++].us = qemu_us;
+		}
 		if (st && !strncmp(st, "postcopy", 8))
 			j->went_postcopy = true;
 		/* The end (or the pre-switchover stop) is known now, not at the next
@@ -241,6 +245,11 @@ json_t *src_record(struct mig_job *j, const char *status)
 	for (int i = 0; i < j->n_passes; i++)
 		json_array_append_new(passes, json_integer(j->pass_us[i]));
 	json_object_set_new(r, "passes_us", passes);
+	json_t *qev = json_array();
+	for (int i = 0; i < j->n_qemu_ev; i++)
+		json_array_append_new(qev, json_pack("{s:s, s:I}", "status", j->qemu_ev[i].status, "us",
+						     (json_int_t)j->qemu_ev[i].us));
+	json_object_set_new(r, "qemu_events", qev);
 	json_t *phases = json_array();
 	for (int i = 0; i < j->n_trail; i++)
 		json_array_append_new(phases, json_pack("{s:s, s:I}", "phase", mig_state_name(j->trail[i].state),

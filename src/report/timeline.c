@@ -14,7 +14,7 @@
 #include <string.h>
 
 const char report_timeline_css[] =
-	".mark{stroke-width:1.5}.phase{stroke:#7f7f7f}.pass{stroke:#9467bd}.stop{stroke:#d62728}.resume{stroke:#2ca02c}"
+	".mark{stroke-width:1.5}.phase{stroke:#7f7f7f}.status{stroke:#1f77b4}.pass{stroke:#9467bd}.stop{stroke:#d62728}.resume{stroke:#2ca02c}"
 	".marklabel{font-size:10px;fill:#444}.rarp{fill:#ff7f0e}.garp{fill:#17becf}.arp{fill:#8c564b}.fdb{fill:#e377c2}\n";
 
 static const char *const rows[] = { "icmp", "udp", "tcp", "http", "guest" };
@@ -44,14 +44,20 @@ static double axis_end(json_t *tl)
 	return b;
 }
 
+/* A vertical mark from y0 to y1 with a tooltip; with text, its label at
+ * height ty, right of the line (left of it for the source's STOP, so that
+ * STOP and RESUME, a few ms apart, do not write over each other). */
 static void mark(FILE *f, const char *cls, double x, double y0, double y1, const char *label, double ms, bool text,
 		 double ty)
 {
+	bool left = !strcmp(cls, "stop");
+
 	fprintf(f, "<line class=\"mark %s\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.0f\" y2=\"%.0f\"><title>", cls, x, x, y0, y1);
 	report_esc(f, label);
 	fprintf(f, " at %.1f ms</title></line>\n", ms);
 	if (text) {
-		fprintf(f, "<text class=\"marklabel\" x=\"%.1f\" y=\"%.0f\">", x + 2, ty);
+		fprintf(f, "<text class=\"marklabel\" x=\"%.1f\" y=\"%.0f\"%s>", left ? x - 2 : x + 2, ty,
+			left ? " text-anchor=\"end\"" : "");
 		report_esc(f, label);
 		fprintf(f, "</text>\n");
 	}
@@ -117,6 +123,20 @@ void report_timeline_svg(FILE *f, json_t *r, const char *label, const char *colo
 		if (text)
 			last_label_x = X(ms);
 		mark(f, "phase", X(ms), y, y + ROW - 12, name, ms, text, y + 8);
+	}
+	/* QEMU's own MIGRATION statuses (setup, active, device, completed):
+	 * labelled on the lower line, the agent's phases on the upper. */
+	json_t *ev;
+	double last_ev_x = -1e9;
+	json_array_foreach(json_object_get(r, "qemu_events"), i, ev) {
+		const char *st = json_string_value(json_object_get(ev, "status"));
+		double ms = at_ms(json_object_get(ev, "us"), t0);
+		if (!st || ms < 0 || !IN(ms))
+			continue;
+		bool text = X(ms) - last_ev_x > 50;
+		if (text)
+			last_ev_x = X(ms);
+		mark(f, "status", X(ms), y + 10, y + ROW - 12, st, ms, text, y + ROW - 8);
 	}
 	json_array_foreach(json_object_get(r, "passes_us"), i, pass) {
 		double ms = at_ms(pass, t0);

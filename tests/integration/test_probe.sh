@@ -95,8 +95,8 @@ note "figure: one move: pause $(jnum pause_ms $tmp/mig.json) ms, QEMU downtime $
 # guest (seen by the client's packet socket), the lab switch learning the
 # guest's new port, the ICMP and heartbeat rows.
 chrome --dump-dom "file://$tmp/tl.svg" > "$tmp/tl.dom" 2> "$tmp/tl.err"
-check "the timeline SVG renders: two panels, pause, STOP, RESUME, passes, RARP frames, the switch's port change, icmp and guest rows" sh -c "[ \$(grep -o '<svg [^>]*class=\"timeline\"' $tmp/tl.dom | wc -l) = 2 ] && grep -q '<rect class=\"pause\"' $tmp/tl.dom && grep -q 'class=\"mark stop\"' $tmp/tl.dom && grep -q 'class=\"mark resume\"' $tmp/tl.dom && grep -q 'class=\"mark pass\"' $tmp/tl.dom && grep -q 'class=\"frame rarp\"' $tmp/tl.dom && grep -q 'class=\"frame fdb\"' $tmp/tl.dom && grep -q 'data-method=\"icmp\"' $tmp/tl.dom && grep -q 'data-method=\"guest\"' $tmp/tl.dom"
-check "the record has QEMU's pass times and the frames" sh -c "grep -q '\"passes_us\": \[' $tmp/mig.json && grep -q '\"frames\": \[' $tmp/mig.json"
+check "the timeline SVG renders: two panels, pause, STOP, RESUME, QEMU's statuses, passes, RARP frames, the switch's port change, icmp and guest rows" sh -c "[ \$(grep -o '<svg [^>]*class=\"timeline\"' $tmp/tl.dom | wc -l) = 2 ] && grep -q '<rect class=\"pause\"' $tmp/tl.dom && grep -q 'class=\"mark stop\"' $tmp/tl.dom && grep -q 'class=\"mark resume\"' $tmp/tl.dom && grep -q 'class=\"mark pass\"' $tmp/tl.dom && grep -q 'class=\"mark status\"' $tmp/tl.dom && grep -q 'class=\"frame rarp\"' $tmp/tl.dom && grep -q 'class=\"frame fdb\"' $tmp/tl.dom && grep -q 'data-method=\"icmp\"' $tmp/tl.dom && grep -q 'data-method=\"guest\"' $tmp/tl.dom"
+check "the record has QEMU's statuses and pass times, and the frames" sh -c "grep -q '\"qemu_events\": \[' $tmp/mig.json && grep -q '\"status\": \"setup\"' $tmp/mig.json && grep -q '\"passes_us\": \[' $tmp/mig.json && grep -q '\"frames\": \[' $tmp/mig.json"
 check "Chromium says nothing about the timeline" sh -c "! grep -h 'CONSOLE' $tmp/tl.err"
 cp "$tmp/tl.svg" build/test-logs/timeline.svg 2>/dev/null
 
