@@ -72,6 +72,10 @@ struct migrate_args {
 	const char *timeline_svg;  /* --timeline FILE.svg */
 };
 int migrate_parse_opts(struct cli *cli, int argc, char **argv, struct migrate_args *m);
+/* The arguments of a move of NAME to the host dest (hosts file entry)
+ * with the agent's opts (borrowed): for the ops migrate and vm-check. */
+struct host_entry;
+json_t *migrate_request(const char *name, const struct host_entry *dest, json_t *opts);
 /* One move of NAME from host src (NULL: the local agent) to dest with the
  * agent's opts (borrowed), as ferry migrate makes it, --probe included:
  * 0 and the result record in *rec; -EINVAL (a bad probe), -EEXIST (the same

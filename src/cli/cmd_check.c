@@ -76,8 +76,8 @@ int cmd_check(struct cli *cli, int argc, char **argv)
 	}
 	if (isatty(2) && !cli->json)
 		fprintf(stderr, "checking %s for a %s move to %s (about 2 s) ...\r", name, kind, dest);
-	json_t *args = json_pack("{s:s, s:{s:s, s:s, s:i}, s:o}", "name", name, "dest", "host", dest, "addr", h.addr,
-				 "port", h.port, "opts", m.opts);
+	json_t *args = migrate_request(name, &h, m.opts);
+	json_decref(m.opts);
 	rc = cli_call(cli, "vm-check", args, &res);
 	if (isatty(2) && !cli->json)
 		fprintf(stderr, "\033[K");

@@ -167,9 +167,7 @@ static void check_pair(struct evac *e, struct evac_guest *g, size_t d)
 		snprintf(g->why_not, sizeof(g->why_not), "%.64s: %.130s", e->dests[d].name, err.msg);
 		return;
 	}
-	json_t *args = json_pack("{s:s, s:{s:s, s:s, s:i}, s:O}", "name", g->name, "dest", "host", e->dests[d].name,
-				 "addr", h.addr, "port", h.port, "opts", e->opts);
-	int r = agent_call(c, "vm-check", args, e->cli->timeout_ms, &res, &err);
+	int r = agent_call(c, "vm-check", migrate_request(g->name, &h, e->opts), e->cli->timeout_ms, &res, &err);
 	agent_close(c);
 	if (r < 0) {
 		snprintf(g->why_not, sizeof(g->why_not), "%.64s: %.130s", e->dests[d].name, err.msg);

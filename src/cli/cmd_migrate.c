@@ -435,6 +435,12 @@ static void report_gaps(struct cli *cli, struct agent_conn *conn, json_t *rec)
 		json_decref(res);
 }
 
+json_t *migrate_request(const char *name, const struct host_entry *dest, json_t *opts)
+{
+	return json_pack("{s:s, s:{s:s, s:s, s:i}, s:O}", "name", name, "dest", "host", dest->name, "addr", dest->addr,
+			 "port", dest->port, "opts", opts);
+}
+
 int migrate_one(struct cli *cli, const char *src, const char *name, const char *dest, json_t *opts,
 		const char *probe, bool timeline, agent_progress_fn on_prog, void *opaque, json_t **rec, struct ferr *err)
 {
@@ -456,9 +462,7 @@ int migrate_one(struct cli *cli, const char *src, const char *name, const char *
 		prober_abort(&pr);
 		return -EIO;
 	}
-	json_t *args = json_pack("{s:s, s:{s:s, s:s, s:i}, s:O}", "name", name, "dest", "host", dest, "addr", h.addr,
-				 "port", h.port, "opts", opts);
-	int r = agent_call_progress(conn, "migrate", args, cli->timeout_ms, rec, err, on_prog, opaque);
+	int r = agent_call_progress(conn, "migrate", migrate_request(name, &h, opts), cli->timeout_ms, rec, err, on_prog, opaque);
 	if (r < 0)
 		prober_abort(&pr);
 	else if (pr.pid > 0) {

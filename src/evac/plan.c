@@ -41,6 +41,7 @@ size_t evac_plan(struct evac_plan_in *in)
 			idx[j] = idx[j - 1];
 		idx[j] = k;
 	}
+	double share = in->link_mb_s > 0 && in->max_parallel > 1 ? in->link_mb_s / in->max_parallel : -1;
 	for (size_t i = 0; i < n; i++) {
 		struct evac_guest *g = &in->guests[idx[i]];
 		int best = -1;
@@ -50,7 +51,6 @@ size_t evac_plan(struct evac_plan_in *in)
 		g->dest = best;
 		g->order = (int)moving++;
 		in->dests[best].load_mb += g->memory_mb;
-		double share = in->link_mb_s > 0 && in->max_parallel > 1 ? in->link_mb_s / in->max_parallel : -1;
 		g->alone = share > 0 && g->dirty_mb_s > share / 2;
 	}
 	return moving;

@@ -220,22 +220,15 @@ void mig_any_source_record(struct agent *ag, json_t *record)
 void mig_any_metrics_write(struct agent *ag)
 {
 	const char *path = ag->cfg->metrics_file;
-	struct buf b = {0}, tmp = {0};
+	struct buf b = {0};
 
 	if (!path)
 		return;
 	metrics_render(&ag->metrics, &b);
-	buf_printf(&tmp, "%s.%d.tmp", path, (int)getpid());
-	/* Readable by the node exporter; O_NOFOLLOW: not through a link. */
-	int fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0 || write_all(fd, b.data, b.len) < 0 || fsync(fd) < 0 || rename(tmp.data, path) < 0) {
-		log_warn("cannot write the metrics file", "path=%s error=\"%s\"", path, strerror(errno));
-		unlink(tmp.data);
-	}
-	if (fd >= 0)
-		close(fd);
+	int r = file_write_atomic(path, b.data, b.len, 0644);   /* readable by the node exporter */
+	if (r < 0)
+		log_warn("cannot write the metrics file", "path=%s error=\"%s\"", path, strerror(-r));
 	buf_free(&b);
-	buf_free(&tmp);
 }
 
 /* Appends the records of one history file that match to out. */

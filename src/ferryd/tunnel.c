@@ -161,15 +161,14 @@ static void relay_main(const struct relay *rl, int lfd)
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	prctl(PR_SET_NAME, "ferry-tunnel");
 	setpgid(0, 0);
-	for (uint32_t seq = 0;; seq++) {
+	for (uint32_t next_seq = 0;;) {
 		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED) {
-				seq--;
+			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			}
 			_exit(1);
 		}
+		uint32_t seq = next_seq++;   /* QEMU's connections, in the order it made them */
 		pid_t pid = fork();
 		if (pid == 0) {
 			/* A live stream outlives the agent: cut during post-copy it
@@ -390,6 +389,7 @@ static void relay_in_main(const struct relay *rl, int lfd)
 	}
 }
 
+/* Forks the relay around an open listening socket; closes it here. */
 static pid_t relay_fork(const struct relay *rl, int lfd, struct ferr *err)
 {
 	pid_t pid = fork();

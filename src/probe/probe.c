@@ -358,6 +358,19 @@ static void on_heartbeat(struct run *r, const char *buf, size_t n, int64_t at)
 	}
 }
 
+/* When the kernel received what mh holds (SO_TIMESTAMPNS, realtime), on the
+ * monotonic clock; now if it did not say. */
+static int64_t recv_time(const struct run *r, struct msghdr *mh, int64_t now)
+{
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm))
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS) {
+			struct timespec ts;
+			memcpy(&ts, CMSG_DATA(cm), sizeof(ts));
+			return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 - r->real_minus_mono;
+		}
+	return now;
+}
+
 /* Replies carry the kernel's receive time (SO_TIMESTAMPNS, realtime), so the
  * loop need not wake for each one: it drains them when it wakes to send. */
 static void on_datagram(struct run *r, int fd, int64_t now)
@@ -381,14 +394,7 @@ static void on_datagram(struct run *r, int fd, int64_t now)
 			struct msghdr *mh = &mm[i].msg_hdr;
 			char *buf = bufs[i];
 			size_t n = mm[i].msg_len;
-			int64_t at = now;
-			for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
-				if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS) {
-					struct timespec ts;
-					memcpy(&ts, CMSG_DATA(cm), sizeof(ts));
-					at = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 - r->real_minus_mono;
-				}
-			}
+			int64_t at = recv_time(r, mh, now);
 			if (from[i].sin_addr.s_addr != r->addr.sin_addr.s_addr)
 				continue;
 			if (fd == r->hb_fd) {
@@ -416,6 +422,18 @@ static void run_close(struct run *r)
 }
 
 #define MAX_FRAMES 4096   /* frames noted per run: an ARP storm does not grow the samples */
+
+/* A frame (or a bridge event) of that kind noted at at, while fewer than
+ * MAX_FRAMES were. */
+static void note_frame(struct run *r, enum probe_frame_kind kind, int64_t at)
+{
+	if (r->n_frames == MAX_FRAMES)
+		return;
+	size_t i = add_sample(r, PROBE_FRAME, at);
+	r->s[i].seq = kind;
+	r->s[i].reply_us = at;
+	r->n_frames++;
+}
 
 /* The target's MAC from this namespace's neighbour table, if it is there
  * (the prober's pings resolved it, or an earlier exchange did). */
@@ -453,12 +471,8 @@ static void on_fdb(struct run *r, int64_t now)
 		if (!memcmp(r->target_mac, zero, 6))
 			learn_mac(r);
 		int port = 0, found = memcmp(r->target_mac, zero, 6) ? probe_parse_fdb(buf, (size_t)n, r->target_mac, &port) : 0;
-		if (found && r->n_frames < MAX_FRAMES) {
-			size_t i = add_sample(r, PROBE_FRAME, now);
-			r->s[i].seq = PROBE_FRAME_FDB;
-			r->s[i].reply_us = now;
-			r->n_frames++;
-		}
+		if (found)
+			note_frame(r, PROBE_FRAME_FDB, now);
 	}
 }
 
@@ -498,23 +512,14 @@ static void on_frames(struct run *r, int fd, uint16_t ethertype, int64_t now)
 		ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT);
 		if (n < 0)
 			return;
-		int64_t at = now;
-		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
-			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS) {
-				struct timespec ts;
-				memcpy(&ts, CMSG_DATA(cm), sizeof(ts));
-				at = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 - r->real_minus_mono;
-			}
+		int64_t at = recv_time(r, &mh, now);
 		enum probe_frame_kind kind = probe_parse_frame(buf, (size_t)n, ethertype, r->addr.sin_addr.s_addr,
 							       r->target_mac, sender);
-		if (kind == PROBE_FRAME_NONE || r->n_frames == MAX_FRAMES)
+		if (kind == PROBE_FRAME_NONE)
 			continue;
 		if (kind != PROBE_FRAME_RARP)
 			memcpy(r->target_mac, sender, 6);   /* its RARPs are the ones to note */
-		size_t i = add_sample(r, PROBE_FRAME, at);
-		r->s[i].seq = kind;
-		r->s[i].reply_us = at;
-		r->n_frames++;
+		note_frame(r, kind, at);
 	}
 }
 
@@ -546,12 +551,7 @@ static int run_open(struct run *r, const struct probe_cfg *c, struct ferr *err)
 		r->hb_fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (r->hb_fd < 0 || bind(r->hb_fd, (struct sockaddr *)&me, sizeof(me)) < 0) {
 			ferr_set(err, "cannot receive heartbeats on UDP port %d: %s", c->hb_port, strerror(errno));
-			if (r->hb_fd >= 0)
-				close(r->hb_fd);
-			if (r->icmp_fd >= 0)
-				close(r->icmp_fd);
-			if (r->udp_fd >= 0)
-				close(r->udp_fd);
+			run_close(r);
 			return -EADDRINUSE;
 		}
 		setsockopt(r->hb_fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));

@@ -20,6 +20,25 @@ const char report_timeline_css[] =
 static const char *const rows[] = { "icmp", "udp", "tcp", "http", "guest" };
 #define N_ROWS (sizeof(rows) / sizeof(rows[0]))
 
+/* A panel's geometry (px): width, left and right margins, top, row height. */
+static const double W = 900, L = 70, R = 20, T = 34, ROW = 34;
+
+/* The rows of a record's timeline: qemu, frames when noted, a probe
+ * method each; and the height of a panel of them. */
+static int row_count(json_t *tl)
+{
+	int n = 1 + json_is_array(json_object_get(tl, "frames"));
+
+	for (size_t k = 0; k < N_ROWS; k++)
+		n += json_is_array(json_object_get(tl, rows[k]));
+	return n;
+}
+
+static double panel_height(json_t *tl)
+{
+	return T + ROW * row_count(tl) + 40;
+}
+
 /* A realtime stamp (us) on the axis (ms after t0); -1 when absent. */
 static double at_ms(json_t *v, double t0)
 {
@@ -66,14 +85,10 @@ static void mark(FILE *f, const char *cls, double x, double y0, double y1, const
 void report_timeline_svg(FILE *f, json_t *r, const char *label, const char *color, double before_ms,
 			 double after_ms, double y_off)
 {
-	const double W = 900, L = 70, R = 20, T = 34, ROW = 34;
 	json_t *probe = json_object_get(r, "probe"), *tl = json_object_get(probe, "timeline");
 	bool has_frames = json_is_array(json_object_get(tl, "frames"));
-	int n_rows = 1 + has_frames;   /* qemu, frames */
-
-	for (size_t k = 0; k < N_ROWS; k++)
-		n_rows += json_is_array(json_object_get(tl, rows[k]));
-	double H = T + ROW * n_rows + 40;
+	int n_rows = row_count(tl);
+	double H = panel_height(tl);
 	double t0 = (double)json_integer_value(json_object_get(tl, "t0_us"));
 	double stop = at_ms(json_object_get(r, "stop_us"), t0), resume = at_ms(json_object_get(r, "resume_us"), t0);
 	/* The window: before_ms before the source's STOP to after_ms after it
@@ -220,12 +235,8 @@ int report_timeline_write(const char *path, json_t *rec, struct ferr *err)
 		ferr_set(err, "cannot create %s: %s", path, strerror(errno));
 		return -errno;
 	}
-	/* Two panels, each an <svg> of report_timeline_svg's size (height
-	 * depends on the rows: the same for both). */
-	int n_rows = 1 + json_is_array(json_object_get(tl, "frames"));
-	for (size_t k = 0; k < N_ROWS; k++)
-		n_rows += json_is_array(json_object_get(tl, rows[k]));
-	double h = 34 + 34 * n_rows + 40;
+	/* Two panels, one above the other, of the same height. */
+	double h = panel_height(tl);
 	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 		   "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"900\" height=\"%.0f\" viewBox=\"0 0 900 %.0f\">\n"
 		   "<style>text{font:12px sans-serif;fill:#333}.title{font-weight:bold}.row{text-anchor:end}"

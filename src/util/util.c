@@ -238,7 +238,7 @@ int file_write_atomic(const char *path, const void *p, size_t n, int mode)
 
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp))
 		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);   /* never through a link */
 	if (fd < 0)
 		return -errno;
 	r = write_all(fd, p, n);
